@@ -1,0 +1,452 @@
+//! The conformance suite: the semantics every [`EventLog`] backend must give.
+//!
+//! Each check takes a fresh, empty log and panics (it is test code) when the backend is wrong.
+//! A backend's test file runs them all with one line:
+//!
+//! ```ignore
+//! ledger::conformance_tests!(async { (ledger::MemoryLog::in_memory(), ()) });
+//! ```
+//!
+//! The expression yields the log and a guard kept alive for the test (a temp directory).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+
+use crate::chain::{self, GENESIS};
+use crate::event::{ContributionReceived, Event, PaymentChannel, StreamId};
+use crate::ids::{HouseholdId, ReceiptId, RequestId};
+use crate::log::{AppendError, AppendRequest, EventLog, ExpectedVersion, NewEvent};
+use crate::money::{Amount, Currency};
+use crate::{Date, FieldError};
+
+/// A valid event for household `household`: a wallet contribution of `minor` KES cents.
+pub fn contribution(household: &str, receipt: &str, minor: i64) -> NewEvent {
+    let household_id = HouseholdId::new(household).unwrap();
+    NewEvent {
+        stream: StreamId::household(&household_id),
+        event: Event::ContributionReceived(ContributionReceived {
+            receipt_id: ReceiptId::new(receipt).unwrap(),
+            household_id,
+            member_id: None,
+            amount: Amount::new(minor, Currency::KES),
+            channel: PaymentChannel::MobileMoney,
+            received_on: Date::from_ymd_opt(2026, 11, 2).unwrap(),
+        }),
+    }
+}
+
+pub fn request(id: &str, events: Vec<NewEvent>) -> AppendRequest {
+    AppendRequest::new(RequestId::new(id).unwrap(), events)
+}
+
+fn household(id: &str) -> StreamId {
+    StreamId::household(&HouseholdId::new(id).unwrap())
+}
+
+/// An empty log: head 0, genesis hash, nothing to read, verify passes.
+pub async fn empty_log<L: EventLog>(log: L) {
+    let head = log.head();
+    assert_eq!(head.next_position, 0);
+    assert_eq!(head.hash, GENESIS);
+    assert!(log.read(0, 10).await.unwrap().is_empty());
+    let report = log.verify(0, 0).await.unwrap();
+    assert!(report.is_ok());
+    assert_eq!(log.stream_version(&household("HH-1")).await.unwrap(), 0);
+}
+
+/// Appends get gapless positions in order, and read returns exactly what was appended, with
+/// per-stream versions, request ids and a hash chain that links every event.
+pub async fn appends_are_ordered_gapless_and_chained<L: EventLog>(log: L) {
+    let a = log
+        .append(request(
+            "req-1",
+            vec![
+                contribution("HH-1", "R1", 100),
+                contribution("HH-2", "R2", 200),
+            ],
+        ))
+        .await
+        .unwrap();
+    let b = log
+        .append(request("req-2", vec![contribution("HH-1", "R3", 300)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.first_position, a.count, a.already_appended),
+        (0, 2, false)
+    );
+    assert_eq!((b.first_position, b.count), (2, 1));
+    assert_eq!(log.head().next_position, 3);
+
+    let events = log.read(0, 100).await.unwrap();
+    let summary: Vec<(u64, String, u64, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.position,
+                e.stream.to_string(),
+                e.stream_version,
+                e.request_id.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (0, "household/HH-1".to_owned(), 1, "req-1"),
+            (1, "household/HH-2".to_owned(), 1, "req-1"),
+            (2, "household/HH-1".to_owned(), 2, "req-2"),
+        ]
+    );
+    assert_eq!(events[2].event, contribution("HH-1", "R3", 300).event);
+
+    // Each hash links to the previous one; the head carries the last.
+    let mut previous = GENESIS;
+    for e in &events {
+        assert_ne!(e.hash, previous);
+        previous = e.hash;
+    }
+    assert_eq!(log.head().hash, previous);
+    assert_eq!(log.stream_version(&household("HH-1")).await.unwrap(), 2);
+    assert_eq!(log.stream_version(&household("HH-2")).await.unwrap(), 1);
+
+    // Partial and out-of-range reads.
+    let middle = log.read(1, 1).await.unwrap();
+    assert_eq!(middle.len(), 1);
+    assert_eq!(middle[0].position, 1);
+    assert!(log.read(3, 10).await.unwrap().is_empty());
+    assert!(log.read(99, 10).await.unwrap().is_empty());
+}
+
+/// A batch with one bad event, or a failed expectation, appends nothing at all.
+pub async fn batches_are_atomic<L: EventLog>(log: L) {
+    log.append(request("seed", vec![contribution("HH-1", "R0", 1)]))
+        .await
+        .unwrap();
+    let bad = request(
+        "bad",
+        vec![
+            contribution("HH-1", "R1", 100),
+            contribution("HH-2", "R2", 200),
+            contribution("HH-3", "R3", -5),
+        ],
+    );
+    let err = log.append(bad).await.unwrap_err();
+    assert_eq!(
+        err,
+        AppendError::InvalidEvent {
+            index: 2,
+            error: FieldError::new(
+                "contribution_received.amount",
+                "must be positive, is -0.05 KES"
+            ),
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "events[2].contribution_received.amount: must be positive, is -0.05 KES"
+    );
+
+    let conflicting = request(
+        "conflict",
+        vec![
+            contribution("HH-1", "R1", 100),
+            contribution("HH-2", "R2", 200),
+        ],
+    )
+    .expect(household("HH-2"), ExpectedVersion::Exact(4));
+    assert!(matches!(
+        log.append(conflicting).await,
+        Err(AppendError::WrongExpectedVersion { actual: 0, .. })
+    ));
+
+    assert_eq!(log.head().next_position, 1);
+    assert_eq!(log.read(0, 10).await.unwrap().len(), 1);
+    assert_eq!(log.stream_version(&household("HH-2")).await.unwrap(), 0);
+    // A failed request id is not burnt: it can be used for a valid append.
+    let ok = log
+        .append(request("bad", vec![contribution("HH-1", "R1", 100)]))
+        .await
+        .unwrap();
+    assert_eq!(ok.first_position, 1);
+}
+
+/// Expected versions: NoStream, Exact and Any, checked against acknowledged appends.
+pub async fn expected_versions_are_enforced<L: EventLog>(log: L) {
+    let hh = household("HH-9");
+    let first = request("a", vec![contribution("HH-9", "R1", 1)])
+        .expect(hh.clone(), ExpectedVersion::NoStream);
+    log.append(first).await.unwrap();
+
+    let again = request("b", vec![contribution("HH-9", "R2", 1)])
+        .expect(hh.clone(), ExpectedVersion::NoStream);
+    assert_eq!(
+        log.append(again).await.unwrap_err(),
+        AppendError::WrongExpectedVersion {
+            stream: hh.clone(),
+            expected: ExpectedVersion::NoStream,
+            actual: 1
+        }
+    );
+
+    let exact = request("c", vec![contribution("HH-9", "R3", 1)])
+        .expect(hh.clone(), ExpectedVersion::Exact(1));
+    log.append(exact).await.unwrap();
+    let stale = request("d", vec![contribution("HH-9", "R4", 1)])
+        .expect(hh.clone(), ExpectedVersion::Exact(1));
+    assert!(matches!(
+        log.append(stale).await,
+        Err(AppendError::WrongExpectedVersion { actual: 2, .. })
+    ));
+    let any =
+        request("e", vec![contribution("HH-9", "R5", 1)]).expect(hh.clone(), ExpectedVersion::Any);
+    log.append(any).await.unwrap();
+    assert_eq!(log.stream_version(&hh).await.unwrap(), 3);
+
+    let twice = request("f", vec![contribution("HH-9", "R6", 1)])
+        .expect(hh.clone(), ExpectedVersion::Any)
+        .expect(hh.clone(), ExpectedVersion::Any);
+    assert_eq!(
+        log.append(twice).await.unwrap_err(),
+        AppendError::DuplicateExpectation { stream: hh }
+    );
+}
+
+/// A request id appended before returns the original outcome and appends nothing; the same
+/// id with other content is refused.
+pub async fn request_ids_are_idempotent<L: EventLog>(log: L) {
+    let events = vec![
+        contribution("HH-1", "R1", 100),
+        contribution("HH-1", "R2", 100),
+    ];
+    let first = log.append(request("pay-1", events.clone())).await.unwrap();
+    log.append(request("other", vec![contribution("HH-2", "R3", 1)]))
+        .await
+        .unwrap();
+    let retry = log.append(request("pay-1", events)).await.unwrap();
+    assert_eq!(retry.first_position, first.first_position);
+    assert_eq!(retry.count, first.count);
+    assert!(retry.already_appended);
+    assert_eq!(log.head().next_position, 3);
+
+    let different = request("pay-1", vec![contribution("HH-1", "R1", 999)]);
+    assert_eq!(
+        log.append(different).await.unwrap_err(),
+        AppendError::RequestIdReused {
+            request_id: RequestId::new("pay-1").unwrap()
+        }
+    );
+    assert_eq!(log.head().next_position, 3);
+}
+
+/// Retries of one request racing each other append it once.
+pub async fn concurrent_retries_append_once<L: EventLog>(log: L) {
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            log.append(request("same", vec![contribution("HH-1", "R1", 5)]))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        let outcome = t.await.unwrap();
+        assert_eq!(outcome.first_position, 0);
+        fresh += usize::from(!outcome.already_appended);
+    }
+    assert_eq!(fresh, 1);
+    assert_eq!(log.head().next_position, 1);
+}
+
+/// Many concurrent appenders: every position is used once, streams have gapless versions,
+/// and every batch is contiguous.
+pub async fn concurrent_appends_are_gapless<L: EventLog>(log: L) {
+    const TASKS: usize = 24;
+    const APPENDS: usize = 25;
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for i in 0..APPENDS {
+                let hh = format!("HH-{}", (t + i) % 7);
+                let events = (0..1 + i % 3)
+                    .map(|k| contribution(&hh, &format!("R-{t}-{i}-{k}"), 1))
+                    .collect();
+                let outcome = log
+                    .append(request(&format!("t{t}-a{i}"), events))
+                    .await
+                    .unwrap();
+                outcomes.push(outcome);
+            }
+            outcomes
+        }));
+    }
+    let mut ranges = Vec::new();
+    for t in tasks {
+        ranges.extend(t.await.unwrap().into_iter().map(|o| o.positions()));
+    }
+    ranges.sort_by_key(|r| r.start);
+    let mut next = 0;
+    for r in &ranges {
+        assert_eq!(r.start, next, "batches must tile the log without gaps");
+        next = r.end;
+    }
+    assert_eq!(log.head().next_position, next);
+
+    let events = log.read(0, next as usize).await.unwrap();
+    assert_eq!(events.len() as u64, next);
+    let mut versions: HashMap<StreamId, u64> = HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.position, i as u64);
+        let v = versions.entry(e.stream.clone()).or_insert(0);
+        *v += 1;
+        assert_eq!(e.stream_version, *v, "stream versions are gapless");
+    }
+    // Each batch's events carry its request id, contiguously.
+    for r in &ranges {
+        let id = &events[r.start as usize].request_id;
+        assert!(
+            events[r.start as usize..r.end as usize]
+                .iter()
+                .all(|e| &e.request_id == id)
+        );
+    }
+    assert!(log.verify(0, next).await.unwrap().is_ok());
+}
+
+/// A subscription delivers the stored history, then live appends, in order.
+pub async fn subscriptions_catch_up_then_go_live<L: EventLog>(log: L) {
+    for i in 0..5 {
+        log.append(request(
+            &format!("h{i}"),
+            vec![contribution("HH-1", &format!("R{i}"), 1)],
+        ))
+        .await
+        .unwrap();
+    }
+    let mut from_start = log.subscribe(0);
+    let mut from_middle = log.subscribe(3);
+    for expected in 0..5 {
+        assert_eq!(from_start.next().await.unwrap().unwrap().position, expected);
+    }
+    assert_eq!(from_middle.next().await.unwrap().unwrap().position, 3);
+    assert_eq!(from_middle.next().await.unwrap().unwrap().position, 4);
+
+    // Live: the subscriber waits, then sees the appends in order.
+    let writer = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            for i in 5..8 {
+                log.append(request(
+                    &format!("l{i}"),
+                    vec![contribution("HH-2", &format!("R{i}"), 1)],
+                ))
+                .await
+                .unwrap();
+            }
+        })
+    };
+    for expected in 5..8 {
+        let event = from_start.next().await.unwrap().unwrap();
+        assert_eq!(event.position, expected);
+        assert_eq!(event.stream, household("HH-2"));
+    }
+    writer.await.unwrap();
+    assert_eq!(from_middle.next().await.unwrap().unwrap().position, 5);
+}
+
+/// verify recomputes the chain; the report carries the head hash; bad ranges are refused.
+pub async fn verify_checks_the_chain<L: EventLog>(log: L) {
+    let events: Vec<NewEvent> = (0..10)
+        .map(|i| contribution("HH-1", &format!("R{i}"), 1 + i))
+        .collect();
+    log.append(request("all", events)).await.unwrap();
+    let report = log.verify(0, 10).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.last_hash, log.head().hash);
+
+    let stored = log.read(0, 10).await.unwrap();
+    let partial = log.verify(4, 7).await.unwrap();
+    assert!(partial.is_ok());
+    assert_eq!(partial.last_hash, stored[6].hash);
+    assert_eq!(log.verify(5, 5).await.unwrap().last_hash, stored[4].hash);
+    assert!(log.verify(0, 11).await.is_err());
+    assert!(log.verify(6, 5).await.is_err());
+
+    // The stored hash of an event is SHA-256(previous hash || its stored bytes).
+    let bytes = crate::codec::Envelope {
+        position: stored[1].position,
+        stream: stored[1].stream.clone(),
+        stream_version: stored[1].stream_version,
+        recorded_at_unix_ms: stored[1].recorded_at_unix_ms,
+        request_id: stored[1].request_id.clone(),
+        event: stored[1].event.clone(),
+    }
+    .encode();
+    assert_eq!(chain::link(&stored[0].hash, &bytes), stored[1].hash);
+}
+
+/// Named limits and bad input: typed errors, nothing appended.
+pub async fn limits_and_bad_input_are_refused<L: EventLog>(log: L, batch_events_max: usize) {
+    assert_eq!(
+        log.append(request("empty", vec![])).await.unwrap_err(),
+        AppendError::EmptyBatch
+    );
+    let too_many: Vec<NewEvent> = (0..=batch_events_max)
+        .map(|i| contribution("HH-1", &format!("R{i}"), 1))
+        .collect();
+    assert_eq!(
+        log.append(request("big", too_many)).await.unwrap_err(),
+        AppendError::BatchTooLarge {
+            events: batch_events_max + 1,
+            max: batch_events_max
+        }
+    );
+    let mut zero = contribution("HH-1", "R-zero", 1);
+    if let Event::ContributionReceived(c) = &mut zero.event {
+        c.amount = Amount::zero(Currency::KES);
+    }
+    assert!(matches!(
+        log.append(request("zero", vec![zero])).await,
+        Err(AppendError::InvalidEvent { index: 0, .. })
+    ));
+    assert_eq!(log.head().next_position, 0);
+}
+
+/// Runs every conformance check against a backend. `$make` is an async expression yielding
+/// `(log, guard)`; `$batch_max` the backend's `batch_events_max`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr, $batch_max:expr) => {
+        $crate::conformance_tests!(@each $make, $batch_max;
+            empty_log,
+            appends_are_ordered_gapless_and_chained,
+            batches_are_atomic,
+            expected_versions_are_enforced,
+            request_ids_are_idempotent,
+            concurrent_retries_append_once,
+            concurrent_appends_are_gapless,
+            subscriptions_catch_up_then_go_live,
+            verify_checks_the_chain
+        );
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn limits_and_bad_input_are_refused() {
+            let (log, _guard) = $make;
+            $crate::conformance::limits_and_bad_input_are_refused(log, $batch_max).await;
+        }
+    };
+    (@each $make:expr, $batch_max:expr; $($check:ident),+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let (log, _guard) = $make;
+                $crate::conformance::$check(log).await;
+            }
+        )+
+    };
+}

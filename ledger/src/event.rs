@@ -1,0 +1,742 @@
+//! Domain events: everything that can happen in a health-financing scheme, as facts.
+//!
+//! These types are what the rest of the system works with; `crate::codec` converts them to and
+//! from the protobuf encoding (proto/ledger/v1/events.proto) in one place. `Event::validate`
+//! checks the rules every stored event obeys (positive payments, balanced decisions, one
+//! currency per event), so the log refuses a bad event before anything is appended.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::ids::{
+    ClaimCode, ClaimId, Code, FacilityId, HouseholdId, IdError, MemberId, PayoutId, PeriodId,
+    PolicyId, ProductId, ReceiptId, SchemeId, SponsorId,
+};
+use crate::money::{Amount, Currency};
+
+/// A business date (calendar date in the scheme's time zone).
+pub type Date = chrono::NaiveDate;
+
+/// Most lines one claim may carry.
+pub const CLAIM_LINES_MAX: usize = 256;
+/// Most diagnosis codes one claim may carry.
+pub const CLAIM_DIAGNOSES_MAX: usize = 16;
+/// Most lines one facility statement may carry.
+pub const STATEMENT_LINES_MAX: usize = 100_000;
+/// Longest free-text field (reasons, comments, findings), in bytes.
+pub const TEXT_BYTES_MAX: usize = 1024;
+
+/// A field of an event (or a request) that is not acceptable, named by its path.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl fmt::Display) -> Self {
+        FieldError {
+            field: field.into(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Prefixes the field path with `parent.`.
+    pub fn within(self, parent: &str) -> Self {
+        FieldError {
+            field: format!("{parent}.{}", self.field),
+            reason: self.reason,
+        }
+    }
+
+    pub(crate) fn id(field: &str, err: IdError) -> Self {
+        FieldError::new(field, err)
+    }
+}
+
+/// The kind of aggregate a stream belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StreamKind {
+    Scheme,
+    Household,
+    Facility,
+    Claim,
+    Sponsor,
+    Period,
+}
+
+impl StreamKind {
+    pub const ALL: [StreamKind; 6] = [
+        StreamKind::Scheme,
+        StreamKind::Household,
+        StreamKind::Facility,
+        StreamKind::Claim,
+        StreamKind::Sponsor,
+        StreamKind::Period,
+    ];
+
+    /// A stable one-byte tag (used in index keys; never change).
+    pub fn tag(self) -> u8 {
+        match self {
+            StreamKind::Scheme => 1,
+            StreamKind::Household => 2,
+            StreamKind::Facility => 3,
+            StreamKind::Claim => 4,
+            StreamKind::Sponsor => 5,
+            StreamKind::Period => 6,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamKind::Scheme => "scheme",
+            StreamKind::Household => "household",
+            StreamKind::Facility => "facility",
+            StreamKind::Claim => "claim",
+            StreamKind::Sponsor => "sponsor",
+            StreamKind::Period => "period",
+        }
+    }
+}
+
+/// The stream (aggregate) an event belongs to: a household, a claim, a facility...
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId {
+    kind: StreamKind,
+    id: String,
+}
+
+impl StreamId {
+    /// A stream of `kind` named `id` (same syntax as every typed id).
+    pub fn new(kind: StreamKind, id: impl Into<String>) -> Result<Self, IdError> {
+        // Reuse the typed-id validation rules.
+        let id = Code::new(id)?.as_str().to_owned();
+        Ok(StreamId { kind, id })
+    }
+
+    pub fn household(id: &HouseholdId) -> Self {
+        StreamId {
+            kind: StreamKind::Household,
+            id: id.as_str().to_owned(),
+        }
+    }
+
+    pub fn claim(id: &ClaimId) -> Self {
+        StreamId {
+            kind: StreamKind::Claim,
+            id: id.as_str().to_owned(),
+        }
+    }
+
+    pub fn facility(id: &FacilityId) -> Self {
+        StreamId {
+            kind: StreamKind::Facility,
+            id: id.as_str().to_owned(),
+        }
+    }
+
+    pub fn kind(&self) -> StreamKind {
+        self.kind
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The stable byte key of the stream: its kind tag followed by the id.
+    pub fn key(&self) -> Vec<u8> {
+        let mut key = Vec::with_capacity(1 + self.id.len());
+        key.push(self.kind.tag());
+        key.extend_from_slice(self.id.as_bytes());
+        key
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind.name(), self.id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Gender {
+    Female,
+    Male,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentChannel {
+    MobileMoney,
+    Cash,
+    Bank,
+    Payroll,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PremiumSource {
+    Wallet,
+    Direct,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PolicyStatus {
+    Idle,
+    Active,
+    Suspended,
+    Expired,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LineKind {
+    Item,
+    Service,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClaimCategory {
+    Surgery,
+    Delivery,
+    Antenatal,
+    Hospitalization,
+    Consultation,
+    Visit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DecisionStatus {
+    Accepted,
+    Partial,
+    Rejected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentMethod {
+    FeeForService,
+    Capitation,
+    Consumption,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemePublished {
+    pub scheme_id: SchemeId,
+    pub version: u32,
+    pub content_sha256: [u8; 32],
+    pub document: String,
+    pub effective_from: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HouseholdRegistered {
+    pub household_id: HouseholdId,
+    pub scheme_id: SchemeId,
+    pub location_code: String,
+    pub socio_economic_category: String,
+    pub registered_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberEnrolled {
+    pub member_id: MemberId,
+    pub household_id: HouseholdId,
+    pub gender: Gender,
+    pub birth_date: Date,
+    pub is_head: bool,
+    pub facility_id: Option<FacilityId>,
+    pub enrolled_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContributionReceived {
+    pub receipt_id: ReceiptId,
+    pub household_id: HouseholdId,
+    pub member_id: Option<MemberId>,
+    pub amount: Amount,
+    pub channel: PaymentChannel,
+    pub received_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SponsorContributionReceived {
+    pub receipt_id: ReceiptId,
+    pub sponsor_id: SponsorId,
+    pub household_id: HouseholdId,
+    pub amount: Amount,
+    pub matched_receipt_id: Option<ReceiptId>,
+    pub received_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PremiumPaid {
+    pub receipt_id: ReceiptId,
+    pub policy_id: PolicyId,
+    pub household_id: HouseholdId,
+    pub product_id: ProductId,
+    pub amount: Amount,
+    pub source: PremiumSource,
+    pub paid_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverageChanged {
+    pub policy_id: PolicyId,
+    pub household_id: HouseholdId,
+    pub product_id: ProductId,
+    pub status: PolicyStatus,
+    pub effective_from: Date,
+    pub expires_on: Date,
+    pub changed_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimLine {
+    pub line_no: u32,
+    pub kind: LineKind,
+    pub code: Code,
+    pub quantity: u32,
+    pub asked_unit_price: Option<Amount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimSubmitted {
+    pub claim_id: ClaimId,
+    pub claim_code: ClaimCode,
+    pub facility_id: FacilityId,
+    pub member_id: MemberId,
+    pub household_id: HouseholdId,
+    pub date_from: Date,
+    pub date_to: Option<Date>,
+    pub claim_date: Date,
+    pub diagnosis_codes: Vec<Code>,
+    pub lines: Vec<ClaimLine>,
+}
+
+/// The adjudicator's decision for one line. `payer + copay = allowed` always.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineDecision {
+    pub line_no: u32,
+    pub status: DecisionStatus,
+    /// openIMIS numbering: 0 accepted, -1 rejected by reviewer, 1..=21 rule codes.
+    pub reason_code: i32,
+    pub approved_quantity: u32,
+    pub unit_price: Amount,
+    pub allowed: Amount,
+    pub payer: Amount,
+    pub copay: Amount,
+    pub deductible: Amount,
+    pub ceiling_excess: Amount,
+    pub product_id: Option<ProductId>,
+    pub findings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimAdjudicated {
+    pub claim_id: ClaimId,
+    pub scheme_id: SchemeId,
+    pub scheme_version: u32,
+    pub scheme_content_sha256: [u8; 32],
+    pub decided_on: Date,
+    pub category: ClaimCategory,
+    pub status: DecisionStatus,
+    pub reason_code: i32,
+    pub lines: Vec<LineDecision>,
+    pub total_allowed: Amount,
+    pub total_payer: Amount,
+    pub total_copay: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimReviewed {
+    pub claim_id: ClaimId,
+    pub reviewer: String,
+    pub reviewed_on: Date,
+    pub lines: Vec<LineDecision>,
+    pub comment: String,
+    pub total_payer: Amount,
+    pub total_copay: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimReversed {
+    pub claim_id: ClaimId,
+    pub reason: String,
+    pub reversed_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopayRecorded {
+    pub receipt_id: ReceiptId,
+    pub claim_id: ClaimId,
+    pub facility_id: FacilityId,
+    pub member_id: MemberId,
+    pub amount: Amount,
+    pub collected_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockVisitRecorded {
+    pub facility_id: FacilityId,
+    pub product_code: Code,
+    pub visited_on: Date,
+    pub stock_found: u64,
+    pub losses: u64,
+    pub delivered: u64,
+    pub unit_price: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentPeriodClosed {
+    pub period_id: PeriodId,
+    pub scheme_id: SchemeId,
+    pub starts_on: Date,
+    pub ends_on: Date,
+    pub closed_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementLine {
+    pub description: String,
+    pub reference: String,
+    pub quantity: u64,
+    pub amount: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FacilityStatementIssued {
+    pub period_id: PeriodId,
+    pub facility_id: FacilityId,
+    pub method: PaymentMethod,
+    pub lines: Vec<StatementLine>,
+    pub amount_due: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FacilityPaid {
+    pub payout_id: PayoutId,
+    pub facility_id: FacilityId,
+    pub period_id: PeriodId,
+    pub amount: Amount,
+    pub channel: PaymentChannel,
+    pub reference: String,
+    pub paid_on: Date,
+}
+
+/// Everything that can happen, as a fact recorded in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    SchemePublished(SchemePublished),
+    HouseholdRegistered(HouseholdRegistered),
+    MemberEnrolled(MemberEnrolled),
+    ContributionReceived(ContributionReceived),
+    SponsorContributionReceived(SponsorContributionReceived),
+    PremiumPaid(PremiumPaid),
+    CoverageChanged(CoverageChanged),
+    ClaimSubmitted(ClaimSubmitted),
+    ClaimAdjudicated(ClaimAdjudicated),
+    ClaimReviewed(ClaimReviewed),
+    ClaimReversed(ClaimReversed),
+    CopayRecorded(CopayRecorded),
+    StockVisitRecorded(StockVisitRecorded),
+    PaymentPeriodClosed(PaymentPeriodClosed),
+    FacilityStatementIssued(FacilityStatementIssued),
+    FacilityPaid(FacilityPaid),
+}
+
+fn positive(field: &str, amount: Amount) -> Result<(), FieldError> {
+    if amount.is_positive() {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("must be positive, is {amount}"),
+        ))
+    }
+}
+
+fn non_negative(field: &str, amount: Amount) -> Result<(), FieldError> {
+    if amount.is_negative() {
+        Err(FieldError::new(
+            field,
+            format!("must not be negative, is {amount}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn currency_is(field: &str, amount: Amount, currency: Currency) -> Result<(), FieldError> {
+    if amount.currency() == currency {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("is in {}, expected {currency}", amount.currency()),
+        ))
+    }
+}
+
+fn text(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.len() > TEXT_BYTES_MAX {
+        Err(FieldError::new(
+            field,
+            format!("is {} bytes, the maximum is {TEXT_BYTES_MAX}", value.len()),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn not_before(
+    field: &str,
+    date: Date,
+    earliest: Date,
+    earliest_name: &str,
+) -> Result<(), FieldError> {
+    if date < earliest {
+        Err(FieldError::new(
+            field,
+            format!("{date} is before {earliest_name} {earliest}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn at_most(field: &str, len: usize, max: usize) -> Result<(), FieldError> {
+    if len > max {
+        Err(FieldError::new(
+            field,
+            format!("has {len} entries, the maximum is {max}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+impl LineDecision {
+    /// Amounts are non-negative, in `currency`, and `payer + copay = allowed`.
+    pub fn validate(&self, currency: Currency) -> Result<(), FieldError> {
+        for (name, amount) in [
+            ("unit_price", self.unit_price),
+            ("allowed", self.allowed),
+            ("payer", self.payer),
+            ("copay", self.copay),
+            ("deductible", self.deductible),
+            ("ceiling_excess", self.ceiling_excess),
+        ] {
+            currency_is(name, amount, currency)?;
+            non_negative(name, amount)?;
+        }
+        let split = self
+            .payer
+            .checked_add(self.copay)
+            .map_err(|e| FieldError::new("payer", e))?;
+        if split != self.allowed {
+            return Err(FieldError::new(
+                "payer",
+                format!(
+                    "payer {} + copay {} must equal allowed {}",
+                    self.payer, self.copay, self.allowed
+                ),
+            ));
+        }
+        if self.status == DecisionStatus::Rejected && !self.payer.is_zero() {
+            return Err(FieldError::new("payer", "a rejected line pays nothing"));
+        }
+        for finding in &self.findings {
+            text("findings", finding)?;
+        }
+        Ok(())
+    }
+}
+
+fn validate_lines(
+    lines: &[LineDecision],
+    currency: Currency,
+    total_payer: Amount,
+    total_copay: Amount,
+) -> Result<(), FieldError> {
+    at_most("lines", lines.len(), CLAIM_LINES_MAX)?;
+    for (i, line) in lines.iter().enumerate() {
+        line.validate(currency)
+            .map_err(|e| e.within(&format!("lines[{i}]")))?;
+    }
+    let payer = Amount::checked_sum(currency, lines.iter().map(|l| l.payer))
+        .map_err(|e| FieldError::new("total_payer", e))?;
+    let copay = Amount::checked_sum(currency, lines.iter().map(|l| l.copay))
+        .map_err(|e| FieldError::new("total_copay", e))?;
+    if payer != total_payer {
+        return Err(FieldError::new(
+            "total_payer",
+            format!("is {total_payer}, the lines add up to {payer}"),
+        ));
+    }
+    if copay != total_copay {
+        return Err(FieldError::new(
+            "total_copay",
+            format!("is {total_copay}, the lines add up to {copay}"),
+        ));
+    }
+    Ok(())
+}
+
+impl Event {
+    /// The snake_case name of the event kind (the protobuf oneof field name).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::SchemePublished(_) => "scheme_published",
+            Event::HouseholdRegistered(_) => "household_registered",
+            Event::MemberEnrolled(_) => "member_enrolled",
+            Event::ContributionReceived(_) => "contribution_received",
+            Event::SponsorContributionReceived(_) => "sponsor_contribution_received",
+            Event::PremiumPaid(_) => "premium_paid",
+            Event::CoverageChanged(_) => "coverage_changed",
+            Event::ClaimSubmitted(_) => "claim_submitted",
+            Event::ClaimAdjudicated(_) => "claim_adjudicated",
+            Event::ClaimReviewed(_) => "claim_reviewed",
+            Event::ClaimReversed(_) => "claim_reversed",
+            Event::CopayRecorded(_) => "copay_recorded",
+            Event::StockVisitRecorded(_) => "stock_visit_recorded",
+            Event::PaymentPeriodClosed(_) => "payment_period_closed",
+            Event::FacilityStatementIssued(_) => "facility_statement_issued",
+            Event::FacilityPaid(_) => "facility_paid",
+        }
+    }
+
+    /// Checks the rules every stored event obeys. The error's field path starts with the event
+    /// name, e.g. `contribution_received.amount: must be positive, is 0 KES`.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        self.validate_body().map_err(|e| e.within(self.name()))
+    }
+
+    fn validate_body(&self) -> Result<(), FieldError> {
+        match self {
+            Event::SchemePublished(e) => {
+                if e.version == 0 {
+                    return Err(FieldError::new("version", "must be at least 1"));
+                }
+                if e.document.is_empty() {
+                    return Err(FieldError::new("document", "is empty"));
+                }
+                let actual = crate::chain::sha256(e.document.as_bytes());
+                if actual != e.content_sha256 {
+                    return Err(FieldError::new(
+                        "content_sha256",
+                        "is not the SHA-256 of the document",
+                    ));
+                }
+                Ok(())
+            }
+            Event::HouseholdRegistered(e) => {
+                text("location_code", &e.location_code)?;
+                text("socio_economic_category", &e.socio_economic_category)
+            }
+            Event::MemberEnrolled(e) => {
+                if e.birth_date > e.enrolled_on {
+                    return Err(FieldError::new(
+                        "birth_date",
+                        format!("{} is after enrolled_on {}", e.birth_date, e.enrolled_on),
+                    ));
+                }
+                Ok(())
+            }
+            Event::ContributionReceived(e) => positive("amount", e.amount),
+            Event::SponsorContributionReceived(e) => positive("amount", e.amount),
+            Event::PremiumPaid(e) => positive("amount", e.amount),
+            Event::CoverageChanged(e) => not_before(
+                "expires_on",
+                e.expires_on,
+                e.effective_from,
+                "effective_from",
+            ),
+            Event::ClaimSubmitted(e) => {
+                if e.lines.is_empty() {
+                    return Err(FieldError::new("lines", "a claim needs at least one line"));
+                }
+                at_most("lines", e.lines.len(), CLAIM_LINES_MAX)?;
+                at_most(
+                    "diagnosis_codes",
+                    e.diagnosis_codes.len(),
+                    CLAIM_DIAGNOSES_MAX,
+                )?;
+                if let Some(date_to) = e.date_to {
+                    not_before("date_to", date_to, e.date_from, "date_from")?;
+                }
+                let mut currency = None;
+                for (i, line) in e.lines.iter().enumerate() {
+                    let field = |name: &str| format!("lines[{i}].{name}");
+                    if line.quantity == 0 {
+                        return Err(FieldError::new(field("quantity"), "must be at least 1"));
+                    }
+                    if let Some(price) = line.asked_unit_price {
+                        non_negative(&field("asked_unit_price"), price)?;
+                        let expected = *currency.get_or_insert(price.currency());
+                        currency_is(&field("asked_unit_price"), price, expected)?;
+                    }
+                    if e.lines[..i].iter().any(|l| l.line_no == line.line_no) {
+                        return Err(FieldError::new(
+                            field("line_no"),
+                            format!("{} is used twice", line.line_no),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Event::ClaimAdjudicated(e) => {
+                let currency = e.total_allowed.currency();
+                non_negative("total_allowed", e.total_allowed)?;
+                validate_lines(&e.lines, currency, e.total_payer, e.total_copay)?;
+                let allowed = Amount::checked_sum(currency, e.lines.iter().map(|l| l.allowed))
+                    .map_err(|err| FieldError::new("total_allowed", err))?;
+                if allowed != e.total_allowed {
+                    return Err(FieldError::new(
+                        "total_allowed",
+                        format!("is {}, the lines add up to {allowed}", e.total_allowed),
+                    ));
+                }
+                Ok(())
+            }
+            Event::ClaimReviewed(e) => {
+                text("reviewer", &e.reviewer)?;
+                text("comment", &e.comment)?;
+                validate_lines(
+                    &e.lines,
+                    e.total_payer.currency(),
+                    e.total_payer,
+                    e.total_copay,
+                )
+            }
+            Event::ClaimReversed(e) => text("reason", &e.reason),
+            Event::CopayRecorded(e) => positive("amount", e.amount),
+            Event::StockVisitRecorded(e) => non_negative("unit_price", e.unit_price),
+            Event::PaymentPeriodClosed(e) => {
+                not_before("ends_on", e.ends_on, e.starts_on, "starts_on")?;
+                not_before("closed_on", e.closed_on, e.ends_on, "ends_on")
+            }
+            Event::FacilityStatementIssued(e) => {
+                let currency = e.amount_due.currency();
+                non_negative("amount_due", e.amount_due)?;
+                at_most("lines", e.lines.len(), STATEMENT_LINES_MAX)?;
+                for (i, line) in e.lines.iter().enumerate() {
+                    currency_is(&format!("lines[{i}].amount"), line.amount, currency)?;
+                    text(&format!("lines[{i}].description"), &line.description)?;
+                }
+                let sum = Amount::checked_sum(currency, e.lines.iter().map(|l| l.amount))
+                    .map_err(|err| FieldError::new("amount_due", err))?;
+                if sum != e.amount_due {
+                    return Err(FieldError::new(
+                        "amount_due",
+                        format!("is {}, the lines add up to {sum}", e.amount_due),
+                    ));
+                }
+                Ok(())
+            }
+            Event::FacilityPaid(e) => {
+                text("reference", &e.reference)?;
+                positive("amount", e.amount)
+            }
+        }
+    }
+}

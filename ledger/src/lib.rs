@@ -1,0 +1,25 @@
+//! claims-ledger core: money, ids, domain events, and the durable hash-chained event log.
+//!
+//! - [`money`]: integer minor units + ISO 4217 currency, checked arithmetic.
+//! - [`ids`]: typed, validated identifiers.
+//! - [`event`]: the domain events of a health-financing scheme, and their invariants.
+//! - [`codec`]: the one place where domain types meet their protobuf encoding.
+//! - [`chain`]: the SHA-256 hash chain.
+//! - [`log`]: the [`log::EventLog`] port and its embedded adapters (memory, sled).
+//! - [`conformance`]: the one suite every log backend must pass.
+
+pub mod chain;
+pub mod codec;
+pub mod conformance;
+pub mod event;
+pub mod ids;
+pub mod log;
+pub mod money;
+
+pub use event::{Date, Event, FieldError, StreamId, StreamKind};
+pub use ids::RequestId;
+pub use log::{
+    AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, Head, Limits, LogError,
+    MemoryLog, NewEvent, RecordedEvent, SledLog, VerifyReport,
+};
+pub use money::{Amount, Currency, MoneyError};

@@ -1,0 +1,261 @@
+//! The event log: the port every backend implements, and its embedded adapters.
+//!
+//! - [`EventLog`] is the port. Its semantics are pinned by one conformance suite
+//!   (`crate::conformance`) that runs against every backend.
+//! - [`MemoryLog`] keeps segments in memory (tests, tools).
+//! - [`SledLog`] is the embedded, durable default: one sled value per group commit.
+//!
+//! Both embedded adapters share the same writer (`writer.rs`): validation and encoding happen
+//! on the caller's task, then one writer thread takes queued appends in a batch, checks
+//! idempotency and expected versions, assigns positions, chains the hashes, writes one segment
+//! and flushes once (group commit), and only then answers every caller.
+
+mod segment;
+mod store;
+mod subscription;
+mod writer;
+
+use std::future::Future;
+
+use thiserror::Error;
+use tokio::sync::watch;
+
+pub use segment::SEGMENT_MAGIC;
+pub use store::{MemoryStore, SledStore};
+pub use subscription::Subscription;
+pub use writer::Log;
+
+use crate::chain::Hash;
+use crate::event::{Event, FieldError, StreamId};
+use crate::ids::RequestId;
+
+/// The embedded, durable log on sled.
+pub type SledLog = Log<SledStore>;
+/// The in-memory log (same writer and encoding, no durability).
+pub type MemoryLog = Log<MemoryStore>;
+
+/// Named limits of the embedded log. Every queue and batch has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most events one append request may carry.
+    pub batch_events_max: usize,
+    /// Largest encoded event, in bytes (a scheme document is the largest kind).
+    pub event_bytes_max: usize,
+    /// Most events one group commit (one segment) may carry.
+    pub commit_events_max: usize,
+    /// Largest group commit, in bytes.
+    pub commit_bytes_max: usize,
+    /// Most append requests waiting for the writer; callers wait beyond it (back-pressure).
+    pub queue_depth_max: usize,
+    /// Most committed index updates waiting to be persisted; the writer waits beyond it.
+    pub index_queue_max: usize,
+    /// Entries kept in the in-memory index overlay before already-persisted ones are dropped.
+    pub recent_entries_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            batch_events_max: 4096,
+            event_bytes_max: 1 << 20,
+            commit_events_max: 8192,
+            commit_bytes_max: 8 << 20,
+            queue_depth_max: 4096,
+            index_queue_max: 64,
+            recent_entries_max: 200_000,
+        }
+    }
+}
+
+/// What an append expects of a stream's current version (its number of events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// No check.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must have exactly this many events.
+    Exact(u64),
+}
+
+/// One event to append, and the stream it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub stream: StreamId,
+    pub event: Event,
+}
+
+/// An atomic batch: all its events are appended, contiguously, or none is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendRequest {
+    /// Idempotency key: appending the same request again returns the first outcome.
+    pub request_id: RequestId,
+    pub events: Vec<NewEvent>,
+    /// Checked before anything is appended; a stream may appear once.
+    pub expected: Vec<(StreamId, ExpectedVersion)>,
+}
+
+impl AppendRequest {
+    pub fn new(request_id: RequestId, events: Vec<NewEvent>) -> Self {
+        AppendRequest {
+            request_id,
+            events,
+            expected: Vec::new(),
+        }
+    }
+
+    pub fn expect(mut self, stream: StreamId, version: ExpectedVersion) -> Self {
+        self.expected.push((stream, version));
+        self
+    }
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Position of the batch's first event.
+    pub first_position: u64,
+    /// Number of events in the batch.
+    pub count: u32,
+    /// True when the request id had been appended before and nothing new was written.
+    pub already_appended: bool,
+}
+
+impl AppendOutcome {
+    /// Positions of the batch's events.
+    pub fn positions(&self) -> std::ops::Range<u64> {
+        self.first_position..self.first_position + u64::from(self.count)
+    }
+}
+
+/// A stored event with its place in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    pub position: u64,
+    pub stream: StreamId,
+    pub stream_version: u64,
+    pub recorded_at_unix_ms: i64,
+    pub request_id: RequestId,
+    pub event: Event,
+    /// Chain hash: SHA-256(hash of the previous event || the stored bytes of this one).
+    pub hash: Hash,
+}
+
+/// The end of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Position the next event will get (= number of events).
+    pub next_position: u64,
+    /// Chain hash of the last event (`chain::GENESIS` for an empty log).
+    pub hash: Hash,
+}
+
+/// The result of checking the hash chain over a range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub from: u64,
+    /// End of the range that was checked (exclusive).
+    pub to: u64,
+    /// The first position whose stored hash, bytes or position do not match, and why.
+    pub first_bad: Option<(u64, String)>,
+    /// Chain hash of the last event checked (the hash before `from` if the range is empty).
+    pub last_hash: Hash,
+}
+
+impl VerifyReport {
+    pub fn is_ok(&self) -> bool {
+        self.first_bad.is_none()
+    }
+}
+
+/// Why an append was refused. Nothing was appended.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AppendError {
+    #[error("events: an append needs at least one event")]
+    EmptyBatch,
+    #[error("events: {events} events, the maximum per append is {max}")]
+    BatchTooLarge { events: usize, max: usize },
+    #[error("events[{index}]: encoded event is {bytes} bytes, the maximum is {max}")]
+    EventTooLarge {
+        index: usize,
+        bytes: usize,
+        max: usize,
+    },
+    #[error("events[{index}].{error}")]
+    InvalidEvent { index: usize, error: FieldError },
+    #[error("expected: stream {stream} appears more than once")]
+    DuplicateExpectation { stream: StreamId },
+    #[error("expected: stream {stream} is at version {actual}, the append expected {expected:?}")]
+    WrongExpectedVersion {
+        stream: StreamId,
+        expected: ExpectedVersion,
+        actual: u64,
+    },
+    #[error("request_id: {request_id} was already used for a different append")]
+    RequestIdReused { request_id: RequestId },
+    #[error("the log is closed")]
+    Closed,
+    #[error("storage failure, the log refuses further appends: {0}")]
+    Storage(String),
+}
+
+/// Failures of reading, verifying or opening a log.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LogError {
+    #[error("storage: {0}")]
+    Storage(String),
+    #[error("corrupt log at position {position}: {reason}")]
+    Corrupt { position: u64, reason: String },
+    #[error("hash chain broken at position {position}: {reason}")]
+    ChainBroken { position: u64, reason: String },
+    #[error("range {from}..{to} is not within the log (head {head})")]
+    OutOfRange { from: u64, to: u64, head: u64 },
+}
+
+impl From<sled::Error> for LogError {
+    fn from(e: sled::Error) -> Self {
+        LogError::Storage(e.to_string())
+    }
+}
+
+/// The event log port. Every backend gives the same semantics (see `crate::conformance`).
+pub trait EventLog: Clone + Send + Sync + 'static {
+    /// Appends a batch atomically, durably; answers after the data is on disk.
+    fn append(
+        &self,
+        request: AppendRequest,
+    ) -> impl Future<Output = Result<AppendOutcome, AppendError>> + Send;
+
+    /// Up to `max` events from position `from`, in order; fewer at the head.
+    fn read(
+        &self,
+        from: u64,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, LogError>> + Send;
+
+    /// The end of the acknowledged log.
+    fn head(&self) -> Head;
+
+    /// Watches the head; changes after every acknowledged commit. The sender side closes when
+    /// the log shuts down.
+    fn watch_head(&self) -> watch::Receiver<Head>;
+
+    /// The number of acknowledged events in `stream` (0 if it does not exist).
+    fn stream_version(
+        &self,
+        stream: &StreamId,
+    ) -> impl Future<Output = Result<u64, LogError>> + Send;
+
+    /// Recomputes the hash chain over `from..to` and compares it with what is stored.
+    fn verify(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Result<VerifyReport, LogError>> + Send;
+
+    /// Every event from `from`: first the stored history (catch-up), then new events as they
+    /// are acknowledged (live).
+    fn subscribe(&self, from: u64) -> Subscription<Self> {
+        Subscription::new(self.clone(), from)
+    }
+}
