@@ -450,3 +450,196 @@ macro_rules! conformance_tests {
         )+
     };
 }
+
+/// One valid event of every kind, with realistic figures (for encoding tests and benches).
+pub fn sample_events() -> Vec<Event> {
+    use crate::event::*;
+    use crate::ids::*;
+    let d = |m, day| Date::from_ymd_opt(2026, m, day).unwrap();
+    let kes = |minor| Amount::new(minor, Currency::KES);
+    let hh = HouseholdId::new("HH-000123").unwrap();
+    let member = MemberId::new("M-000123-01").unwrap();
+    let facility = FacilityId::new("FAC-KSM-001").unwrap();
+    let claim = ClaimId::new("CL-2026-000001").unwrap();
+    let document = "[scheme]\nid = \"ipush-ke\"\n".to_owned();
+    let line = |no, status, allowed: i64, payer: i64| LineDecision {
+        line_no: no,
+        status,
+        reason_code: if status == DecisionStatus::Rejected {
+            5
+        } else {
+            0
+        },
+        approved_quantity: 1,
+        unit_price: kes(allowed),
+        allowed: kes(allowed),
+        payer: kes(payer),
+        copay: kes(allowed - payer),
+        deductible: kes(0),
+        ceiling_excess: kes(0),
+        product_id: Some(ProductId::new("NHIF-SUPA").unwrap()),
+        findings: vec!["co-insurance 20%".into()],
+    };
+    vec![
+        Event::SchemePublished(SchemePublished {
+            scheme_id: SchemeId::new("ipush-ke").unwrap(),
+            version: 1,
+            content_sha256: chain::sha256(document.as_bytes()),
+            document,
+            effective_from: d(1, 1),
+        }),
+        Event::HouseholdRegistered(HouseholdRegistered {
+            household_id: hh.clone(),
+            scheme_id: SchemeId::new("ipush-ke").unwrap(),
+            location_code: "KE-042-KISUMU".into(),
+            socio_economic_category: String::new(),
+            registered_on: d(1, 5),
+        }),
+        Event::MemberEnrolled(MemberEnrolled {
+            member_id: member.clone(),
+            household_id: hh.clone(),
+            gender: Gender::Female,
+            birth_date: Date::from_ymd_opt(1996, 3, 14).unwrap(),
+            is_head: true,
+            facility_id: Some(facility.clone()),
+            enrolled_on: d(1, 5),
+        }),
+        Event::ContributionReceived(ContributionReceived {
+            receipt_id: ReceiptId::new("MPESA:QK12AB34").unwrap(),
+            household_id: hh.clone(),
+            member_id: Some(member.clone()),
+            amount: kes(50_000),
+            channel: PaymentChannel::MobileMoney,
+            received_on: d(2, 1),
+        }),
+        Event::SponsorContributionReceived(SponsorContributionReceived {
+            receipt_id: ReceiptId::new("SP-COUNTY-0001").unwrap(),
+            sponsor_id: SponsorId::new("kisumu-county").unwrap(),
+            household_id: hh.clone(),
+            amount: kes(50_000),
+            matched_receipt_id: Some(ReceiptId::new("MPESA:QK12AB34").unwrap()),
+            received_on: d(2, 1),
+        }),
+        Event::PremiumPaid(PremiumPaid {
+            receipt_id: ReceiptId::new("PREM-0001").unwrap(),
+            policy_id: PolicyId::new("POL-HH-000123-2026").unwrap(),
+            household_id: hh.clone(),
+            product_id: ProductId::new("NHIF-SUPA").unwrap(),
+            amount: kes(600_000),
+            source: PremiumSource::Wallet,
+            paid_on: d(2, 2),
+        }),
+        Event::CoverageChanged(CoverageChanged {
+            policy_id: PolicyId::new("POL-HH-000123-2026").unwrap(),
+            household_id: hh.clone(),
+            product_id: ProductId::new("NHIF-SUPA").unwrap(),
+            status: PolicyStatus::Active,
+            effective_from: d(2, 2),
+            expires_on: Date::from_ymd_opt(2027, 2, 1).unwrap(),
+            changed_on: d(2, 2),
+        }),
+        Event::ClaimSubmitted(ClaimSubmitted {
+            claim_id: claim.clone(),
+            claim_code: ClaimCode::new("KSM-2026-77").unwrap(),
+            facility_id: facility.clone(),
+            member_id: member.clone(),
+            household_id: hh.clone(),
+            date_from: d(3, 10),
+            date_to: None,
+            claim_date: d(3, 10),
+            diagnosis_codes: vec![Code::new("O80").unwrap()],
+            lines: vec![
+                ClaimLine {
+                    line_no: 1,
+                    kind: LineKind::Service,
+                    code: Code::new("ANC-VISIT").unwrap(),
+                    quantity: 1,
+                    asked_unit_price: None,
+                },
+                ClaimLine {
+                    line_no: 2,
+                    kind: LineKind::Item,
+                    code: Code::new("FEFOL-60").unwrap(),
+                    quantity: 2,
+                    asked_unit_price: Some(kes(15_000)),
+                },
+            ],
+        }),
+        Event::ClaimAdjudicated(ClaimAdjudicated {
+            claim_id: claim.clone(),
+            scheme_id: SchemeId::new("ipush-ke").unwrap(),
+            scheme_version: 1,
+            scheme_content_sha256: [7; 32],
+            decided_on: d(3, 10),
+            category: ClaimCategory::Antenatal,
+            status: DecisionStatus::Partial,
+            reason_code: 0,
+            lines: vec![
+                line(1, DecisionStatus::Accepted, 100_000, 80_000),
+                line(2, DecisionStatus::Rejected, 0, 0),
+            ],
+            total_allowed: kes(100_000),
+            total_payer: kes(80_000),
+            total_copay: kes(20_000),
+        }),
+        Event::ClaimReviewed(ClaimReviewed {
+            claim_id: claim.clone(),
+            reviewer: "medical-officer-7".into(),
+            reviewed_on: d(3, 12),
+            lines: vec![line(1, DecisionStatus::Partial, 90_000, 72_000)],
+            comment: "price above the county tariff".into(),
+            total_payer: kes(72_000),
+            total_copay: kes(18_000),
+        }),
+        Event::ClaimReversed(ClaimReversed {
+            claim_id: claim.clone(),
+            reason: "duplicate entry at the facility".into(),
+            reversed_on: d(3, 20),
+        }),
+        Event::CopayRecorded(CopayRecorded {
+            receipt_id: ReceiptId::new("MPESA:COPAY01").unwrap(),
+            claim_id: claim,
+            facility_id: facility.clone(),
+            member_id: member,
+            amount: kes(20_000),
+            collected_on: d(3, 10),
+        }),
+        Event::StockVisitRecorded(StockVisitRecorded {
+            facility_id: facility.clone(),
+            product_code: Code::new("MEDROXY-150").unwrap(),
+            visited_on: d(3, 1),
+            stock_found: 12,
+            losses: 1,
+            delivered: 40,
+            unit_price: Amount::new(350, Currency::XOF),
+        }),
+        Event::PaymentPeriodClosed(PaymentPeriodClosed {
+            period_id: PeriodId::new("2026-03").unwrap(),
+            scheme_id: SchemeId::new("ipush-ke").unwrap(),
+            starts_on: d(3, 1),
+            ends_on: d(3, 31),
+            closed_on: d(4, 1),
+        }),
+        Event::FacilityStatementIssued(FacilityStatementIssued {
+            period_id: PeriodId::new("2026-03").unwrap(),
+            facility_id: facility.clone(),
+            method: PaymentMethod::FeeForService,
+            lines: vec![StatementLine {
+                description: "claim CL-2026-000001".into(),
+                reference: "CL-2026-000001".into(),
+                quantity: 1,
+                amount: kes(72_000),
+            }],
+            amount_due: kes(72_000),
+        }),
+        Event::FacilityPaid(FacilityPaid {
+            payout_id: PayoutId::new("PAY-0001").unwrap(),
+            facility_id: facility,
+            period_id: PeriodId::new("2026-03").unwrap(),
+            amount: kes(72_000),
+            channel: PaymentChannel::Bank,
+            reference: "EFT 991".into(),
+            paid_on: d(4, 3),
+        }),
+    ]
+}

@@ -852,10 +852,10 @@ fn indexer_loop<S: Store>(store: S, rx: std_mpsc::Receiver<IndexDelta>, indexed:
             unsaved = Some(delta);
         }
     }
-    if let Some(delta) = unsaved {
-        if store.apply_index(&delta).is_ok() {
-            indexed.store(delta.upto, Ordering::Release);
-        }
+    if let Some(delta) = unsaved
+        && store.apply_index(&delta).is_ok()
+    {
+        indexed.store(delta.upto, Ordering::Release);
     }
 }
 
