@@ -149,3 +149,38 @@ fn invariants_are_checked_before_append() {
         "facility_statement_issued.amount_due"
     );
 }
+
+#[test]
+fn direct_encoding_equals_prost_for_every_kind_and_edge_value() {
+    let mut events = sample_events();
+    // Edge values: negative and zero amounts, empty optional strings, a negative reason code,
+    // an empty findings entry, large quantities.
+    if let Event::ClaimAdjudicated(mut d) = events[8].clone() {
+        d.reason_code = -1;
+        d.lines[0].findings.push(String::new());
+        d.lines[0].product_id = None;
+        d.lines[1].approved_quantity = u32::MAX;
+        events.push(Event::ClaimAdjudicated(d));
+    }
+    if let Event::StockVisitRecorded(mut s) = events[12].clone() {
+        s.stock_found = 0;
+        s.unit_price = ledger::Amount::new(-7, ledger::Currency::XOF);
+        events.push(Event::StockVisitRecorded(s));
+    }
+    if let Event::MemberEnrolled(mut m) = events[2].clone() {
+        m.is_head = false;
+        m.facility_id = None;
+        m.birth_date = ledger::Date::from_ymd_opt(-44, 3, 15).unwrap();
+        events.push(Event::MemberEnrolled(m));
+    }
+    for event in &events {
+        let mut direct = vec![0xAA]; // appends after existing bytes
+        ledger::codec::encode_event(event, &mut direct);
+        assert_eq!(
+            &direct[1..],
+            event.to_pb().encode_to_vec(),
+            "{}",
+            event.name()
+        );
+    }
+}

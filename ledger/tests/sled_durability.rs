@@ -32,7 +32,7 @@ async fn close(log: SledLog) {
 }
 
 fn segments_tree(path: &std::path::Path) -> (sled::Db, sled::Tree) {
-    let db = sled::open(path).unwrap();
+    let db = ledger::log::open_db(path).unwrap();
     let tree = db.open_tree("segments").unwrap();
     (db, tree)
 }
@@ -79,7 +79,7 @@ async fn indexes_are_rebuilt_from_the_log() {
     fill(&log).await;
     close(log).await;
     {
-        let db = sled::open(&path).unwrap();
+        let db = ledger::log::open_db(&path).unwrap();
         db.open_tree("index").unwrap().clear().unwrap();
         db.flush().unwrap();
     }
@@ -135,7 +135,7 @@ async fn a_broken_chain_in_the_tail_refuses_to_open() {
     close(log).await;
     tamper(&path, 9);
     {
-        let db = sled::open(&path).unwrap();
+        let db = ledger::log::open_db(&path).unwrap();
         db.open_tree("index").unwrap().clear().unwrap();
         db.flush().unwrap();
     }

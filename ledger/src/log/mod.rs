@@ -21,7 +21,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 pub use segment::SEGMENT_MAGIC;
-pub use store::{MemoryStore, SledStore};
+pub use store::{MemoryStore, SledStore, Store, open_db};
 pub use subscription::Subscription;
 pub use writer::Log;
 
@@ -47,8 +47,11 @@ pub struct Limits {
     pub commit_bytes_max: usize,
     /// Most append requests waiting for the writer; callers wait beyond it (back-pressure).
     pub queue_depth_max: usize,
-    /// Most committed index updates waiting to be persisted; the writer waits beyond it.
+    /// Most committed index updates waiting for the indexer; the writer waits beyond it.
     pub index_queue_max: usize,
+    /// The indexer persists the stream and request indexes every this many events (and at
+    /// shutdown). It bounds the tail re-read on open after a crash.
+    pub index_checkpoint_events: u64,
     /// Entries kept in the in-memory index overlay before already-persisted ones are dropped.
     pub recent_entries_max: usize,
 }
@@ -62,7 +65,8 @@ impl Default for Limits {
             commit_bytes_max: 8 << 20,
             queue_depth_max: 4096,
             index_queue_max: 64,
-            recent_entries_max: 200_000,
+            index_checkpoint_events: 1 << 18,
+            recent_entries_max: 100_000,
         }
     }
 }

@@ -1,5 +1,7 @@
-//! Segment framing: the events of one group commit, stored as one value keyed by the position
-//! of its first event (big-endian, so keys sort by position).
+//! Segment framing: consecutive events of one group commit, stored as one value keyed by the
+//! position of its first event (big-endian, so keys sort by position). A group commit is one
+//! segment, or several when it is larger than `SEGMENT_BYTES_TARGET`; they are written in one
+//! atomic sled batch.
 //!
 //! ```text
 //! segment = magic "CLS1" | count: u32 LE | record * count
@@ -11,6 +13,11 @@ use crate::chain::Hash;
 pub const SEGMENT_MAGIC: [u8; 4] = *b"CLS1";
 const HEADER_BYTES: usize = 8;
 const HASH_BYTES: usize = 32;
+
+/// A segment is closed once it holds this many bytes. sled stores values above 1/4 of its
+/// 512 KiB log segment (128 KiB) as separate blob files, one file per value: keeping segments
+/// below that keeps a commit inside sled's sequential log.
+pub const SEGMENT_BYTES_TARGET: usize = 96 * 1024;
 
 /// The key of the segment whose first event is at `position`.
 pub fn key(position: u64) -> [u8; 8] {
@@ -48,6 +55,10 @@ impl SegmentBuilder {
 
     pub fn count(&self) -> u32 {
         self.count
+    }
+
+    pub fn len_bytes(&self) -> usize {
+        self.buf.len()
     }
 
     pub fn finish(mut self) -> Vec<u8> {

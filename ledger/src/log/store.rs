@@ -57,8 +57,9 @@ pub struct IndexDelta {
 pub trait Store: Clone + Send + Sync + 'static {
     type Bytes: AsRef<[u8]> + Send;
 
-    /// Stores a segment and makes it durable before returning.
-    fn write_segment(&self, first_position: u64, segment: Vec<u8>) -> Result<(), LogError>;
+    /// Stores the segments of one group commit atomically (all or none, also across a crash)
+    /// and makes them durable before returning. Each is keyed by its first position.
+    fn write_segments(&self, segments: Vec<(u64, Vec<u8>)>) -> Result<(), LogError>;
     /// The segment holding `position`: the one with the greatest first position <= it.
     fn segment_containing(&self, position: u64) -> Result<Option<(u64, Self::Bytes)>, LogError>;
     /// The first segment starting after `first_position`.
@@ -118,12 +119,13 @@ impl std::fmt::Debug for SledStore {
     }
 }
 
+/// How long `SledStore::open` waits for another handle in this process to release the
+/// directory: sled's background threads drop their handles shortly after the last `Db` drops.
+const OPEN_LOCK_WAIT_MS_MAX: u64 = 2_000;
+
 impl SledStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, LogError> {
-        let db = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        let db = open_db(path.as_ref())?;
         let segments = db.open_tree("segments")?;
         let index = db.open_tree("index")?;
         Ok(SledStore {
@@ -134,12 +136,44 @@ impl SledStore {
     }
 }
 
+/// Opens a sled database the way the log uses it, waiting (boundedly) for a handle that is
+/// being released in this process. Tools and tests that open the files directly use this too.
+pub fn open_db(path: &Path) -> Result<sled::Db, LogError> {
+    const STEP_MS: u64 = 10;
+    let mut waited_ms = 0;
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+        {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    && waited_ms < OPEN_LOCK_WAIT_MS_MAX =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(STEP_MS));
+                waited_ms += STEP_MS;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 impl Store for SledStore {
     type Bytes = sled::IVec;
 
-    fn write_segment(&self, first_position: u64, segment: Vec<u8>) -> Result<(), LogError> {
-        self.segments
-            .insert(segment::key(first_position), segment)?;
+    fn write_segments(&self, segments: Vec<(u64, Vec<u8>)>) -> Result<(), LogError> {
+        if let [(first_position, segment)] = segments.as_slice() {
+            self.segments
+                .insert(segment::key(*first_position), segment.as_slice())?;
+        } else {
+            let mut batch = sled::Batch::default();
+            for (first_position, segment) in segments {
+                batch.insert(&segment::key(first_position), segment);
+            }
+            self.segments.apply_batch(batch)?;
+        }
         self.db.flush()?;
         Ok(())
     }
@@ -241,8 +275,11 @@ impl MemoryStore {
 impl Store for MemoryStore {
     type Bytes = Arc<[u8]>;
 
-    fn write_segment(&self, first_position: u64, segment: Vec<u8>) -> Result<(), LogError> {
-        write(&self.inner.segments).insert(first_position, segment.into());
+    fn write_segments(&self, segments: Vec<(u64, Vec<u8>)>) -> Result<(), LogError> {
+        let mut stored = write(&self.inner.segments);
+        for (first_position, segment) in segments {
+            stored.insert(first_position, segment.into());
+        }
         Ok(())
     }
 

@@ -14,13 +14,12 @@
 //! persisted index) is re-read, its chain verified, and the overlay rebuilt. So opening costs
 //! the unindexed tail, not the history.
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc as std_mpsc};
 use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use prost::Message;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -31,9 +30,13 @@ use super::{
     RecordedEvent, SledStore, VerifyReport,
 };
 use crate::chain::{self, GENESIS, Hash};
-use crate::codec::{Envelope, Wire, encode_envelope};
+use crate::codec::{Envelope, encode_envelope, event_bytes};
 use crate::event::StreamId;
 use crate::ids::RequestId;
+
+/// Hash maps on the append path: foldhash is several times faster than SipHash on short keys
+/// and, with a per-process random seed, still resists crafted collisions from clients.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 
 /// An event validated and encoded on the caller's task.
 struct PreparedEvent {
@@ -139,42 +142,64 @@ impl<S: Store> Log<S> {
             store.clear_index()?;
             indexed_upto = 0;
         }
-        let (recent, tail_delta) = recover_tail(&store, indexed_upto, head)?;
+        let (recent, tail) = recover_tail(&store, indexed_upto, head)?;
 
         let indexed = Arc::new(AtomicU64::new(indexed_upto));
-        let (index_tx, index_rx) = std_mpsc::sync_channel::<IndexDelta>(limits.index_queue_max);
+        let (index_tx, index_rx) = std_mpsc::sync_channel::<Committed>(limits.index_queue_max);
         let indexer = {
             let store = store.clone();
             let indexed = indexed.clone();
             thread::Builder::new()
                 .name("ledger-indexer".into())
-                .spawn(move || indexer_loop(store, index_rx, indexed))
+                .spawn(move || {
+                    indexer_loop(store, index_rx, indexed, limits.index_checkpoint_events)
+                })
                 .map_err(|e| LogError::Storage(format!("cannot start indexer thread: {e}")))?
         };
-        if !tail_delta.streams.is_empty() || !tail_delta.requests.is_empty() {
+        if !tail.index.streams.is_empty() || !tail.index.requests.is_empty() {
             index_tx
-                .send(tail_delta)
+                .send(tail)
                 .map_err(|_| LogError::Storage("indexer stopped".into()))?;
         }
 
         let recent = Arc::new(Mutex::new(recent));
         let (head_tx, head_rx) = watch::channel(head);
         let (tx, rx) = mpsc::channel(limits.queue_depth_max);
-        let writer = Writer {
+        let pipeline = Arc::new(Pipeline {
+            durable_upto: AtomicU64::new(head.next_position),
+            poisoned: Mutex::new(None),
+        });
+        let (to_flusher, flusher_rx) = std_mpsc::sync_channel(PIPELINE_DEPTH);
+        let flusher = Flusher {
             store: store.clone(),
             limits,
-            head,
             head_tx,
             recent: recent.clone(),
+            pipeline: pipeline.clone(),
             indexed,
             index_tx: Some(index_tx),
             indexer: Some(indexer),
-            poisoned: None,
+            pruned_upto: indexed_upto,
         };
+        let sequencer = Sequencer {
+            store: store.clone(),
+            limits,
+            head,
+            recent: recent.clone(),
+            in_flight: std::collections::VecDeque::new(),
+            pipeline,
+            to_flusher,
+        };
+        let spawn_error =
+            |e: std::io::Error| LogError::Storage(format!("cannot start thread: {e}"));
         thread::Builder::new()
-            .name("ledger-writer".into())
-            .spawn(move || writer.run(rx))
-            .map_err(|e| LogError::Storage(format!("cannot start writer thread: {e}")))?;
+            .name("ledger-flusher".into())
+            .spawn(move || flusher.run(flusher_rx))
+            .map_err(spawn_error)?;
+        thread::Builder::new()
+            .name("ledger-sequencer".into())
+            .spawn(move || sequencer.run(rx))
+            .map_err(spawn_error)?;
 
         Ok(Log {
             shared: Arc::new(Shared {
@@ -410,15 +435,15 @@ fn recover_head<S: Store>(store: &S) -> Result<Head, LogError> {
 }
 
 /// Re-reads the events the persisted index does not cover, verifying their chain, and
-/// rebuilds the overlay and the index delta for them.
+/// rebuilds the overlay and the index entries for them.
 fn recover_tail<S: Store>(
     store: &S,
     indexed_upto: u64,
     head: Head,
-) -> Result<(Recent, IndexDelta), LogError> {
+) -> Result<(Recent, Committed), LogError> {
     let mut recent = Recent::default();
     let mut previous = hash_before(store, indexed_upto)?;
-    let mut streams: HashMap<Vec<u8>, u64> = HashMap::new();
+    let mut streams: HashMap<Vec<u8>, u64> = HashMap::default();
     let mut requests: Vec<(String, RequestRecord, Sha256)> = Vec::new();
     for_each_record(
         store,
@@ -433,7 +458,7 @@ fn recover_tail<S: Store>(
                 reason: e.to_string(),
             })?;
             let key = envelope.stream.key();
-            let body = envelope.event.to_pb().encode_to_vec();
+            let body = event_bytes(&envelope.event);
             streams.insert(key.clone(), envelope.stream_version);
             let id = envelope.request_id.as_str();
             match requests.last_mut() {
@@ -464,20 +489,27 @@ fn recover_tail<S: Store>(
         });
     }
     let end = head.next_position;
-    let mut delta = IndexDelta {
-        upto: end,
-        ..IndexDelta::default()
+    let mut index = CommitIndex {
+        streams,
+        requests: HashMap::default(),
     };
-    for (key, version) in streams {
-        recent.streams.insert(key.clone(), (version, end));
-        delta.streams.push((key, version));
-    }
     for (id, mut rec, hasher) in requests {
         rec.digest = truncate_digest(hasher);
-        recent.requests.insert(id.clone(), rec);
-        delta.requests.push((id, rec));
+        index.requests.insert(id, rec);
     }
-    Ok((recent, delta))
+    for (key, version) in &index.streams {
+        recent.streams.insert(key.clone(), (*version, end));
+    }
+    for (id, rec) in &index.requests {
+        recent.requests.insert(id.clone(), *rec);
+    }
+    Ok((
+        recent,
+        Committed {
+            upto: end,
+            index: Arc::new(index),
+        },
+    ))
 }
 
 fn digest_event(hasher: &mut Sha256, stream_key: &[u8], body: &[u8]) {
@@ -525,7 +557,7 @@ fn prepare(
         new.event
             .validate()
             .map_err(|error| AppendError::InvalidEvent { index, error })?;
-        let body = new.event.to_pb().encode_to_vec();
+        let body = event_bytes(&new.event);
         if body.len() > limits.event_bytes_max {
             return Err(AppendError::EventTooLarge {
                 index,
@@ -556,19 +588,62 @@ fn prepare(
 /// sizing buffers; exactness does not matter).
 const ENVELOPE_OVERHEAD_BYTES: usize = 128;
 
-struct Writer<S: Store> {
-    store: S,
-    limits: Limits,
-    head: Head,
-    head_tx: watch::Sender<Head>,
-    recent: Arc<Mutex<Recent>>,
-    indexed: Arc<AtomicU64>,
-    index_tx: Option<std_mpsc::SyncSender<IndexDelta>>,
-    indexer: Option<thread::JoinHandle<()>>,
-    poisoned: Option<String>,
+/// Sequenced commits waiting for the flusher. Two: one being flushed, one ready behind it.
+const PIPELINE_DEPTH: usize = 2;
+
+/// Index entries of one commit: the stream versions it reached and the requests it holds.
+#[derive(Default)]
+struct CommitIndex {
+    streams: HashMap<Vec<u8>, u64>,
+    requests: HashMap<String, RequestRecord>,
 }
 
-impl<S: Store> Writer<S> {
+/// A commit the sequencer has built, for the flusher to make durable and then acknowledge.
+struct Sealed {
+    segments: Vec<(u64, Vec<u8>)>,
+    /// The head once this commit is durable.
+    head: Head,
+    index: Arc<CommitIndex>,
+    answers: Vec<(
+        oneshot::Sender<Result<AppendOutcome, AppendError>>,
+        AppendOutcome,
+    )>,
+}
+
+/// A durable commit's index entries, for the indexer.
+struct Committed {
+    upto: u64,
+    index: Arc<CommitIndex>,
+}
+
+enum ToFlusher {
+    Commit(Sealed),
+    Stop(oneshot::Sender<Result<(), LogError>>),
+}
+
+/// State shared by the sequencer and the flusher.
+struct Pipeline {
+    /// Every commit below this position is durable and merged into `recent`.
+    durable_upto: AtomicU64,
+    /// Set by the flusher when a write fails; the log then refuses all appends.
+    poisoned: Mutex<Option<String>>,
+}
+
+/// Sequencer thread: turns queued appends into sealed commits. It works on commit N + 1 while
+/// the flusher syncs commit N, so CPU work and the disk overlap.
+struct Sequencer<S: Store> {
+    store: S,
+    limits: Limits,
+    /// The head after the last sealed commit (durable or not).
+    head: Head,
+    recent: Arc<Mutex<Recent>>,
+    /// Sealed commits that may not be durable yet, oldest first, with their end position.
+    in_flight: std::collections::VecDeque<(u64, Arc<CommitIndex>)>,
+    pipeline: Arc<Pipeline>,
+    to_flusher: std_mpsc::SyncSender<ToFlusher>,
+}
+
+impl<S: Store> Sequencer<S> {
     fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         let mut carry: Option<Prepared> = None;
         loop {
@@ -577,7 +652,7 @@ impl<S: Store> Writer<S> {
                 None => match rx.blocking_recv() {
                     Some(Msg::Append(p)) => p,
                     Some(Msg::Shutdown(done)) => return self.stop(rx, done),
-                    None => return self.finish_index(),
+                    None => return,
                 },
             };
             let mut events = first.events.len();
@@ -602,18 +677,19 @@ impl<S: Store> Writer<S> {
                     Err(_) => break,
                 }
             }
-            self.commit(group, bytes + events * ENVELOPE_OVERHEAD_BYTES);
+            self.seal(group, bytes + events * ENVELOPE_OVERHEAD_BYTES);
             if let Some(done) = shutdown {
                 if let Some(p) = carry.take() {
-                    self.commit(vec![p], 0);
+                    self.seal(vec![p], 0);
                 }
                 return self.stop(rx, done);
             }
         }
     }
 
-    /// Answers what is still queued with `Closed`, persists the index, flushes, and replies.
-    fn stop(mut self, mut rx: mpsc::Receiver<Msg>, done: oneshot::Sender<Result<(), LogError>>) {
+    /// Answers what is still queued with `Closed`, then asks the flusher to finish: it makes
+    /// the sealed commits durable, persists the index, flushes, and replies.
+    fn stop(self, mut rx: mpsc::Receiver<Msg>, done: oneshot::Sender<Result<(), LogError>>) {
         rx.close();
         while let Ok(msg) = rx.try_recv() {
             match msg {
@@ -625,22 +701,51 @@ impl<S: Store> Writer<S> {
                 }
             }
         }
-        self.finish_index();
-        let result = self.store.flush();
-        // Release the store before answering, so the caller can reopen it.
+        let to_flusher = self.to_flusher.clone();
+        // Release this thread's store handle before the flusher answers.
         drop(self);
-        let _ = done.send(result);
-    }
-
-    fn finish_index(&mut self) {
-        self.index_tx = None;
-        if let Some(indexer) = self.indexer.take() {
-            let _ = indexer.join();
+        if let Err(std_mpsc::SendError(ToFlusher::Stop(done))) =
+            to_flusher.send(ToFlusher::Stop(done))
+        {
+            let _ = done.send(Ok(()));
         }
     }
 
-    fn commit(&mut self, group: Vec<Prepared>, bytes_hint: usize) {
-        if let Some(reason) = &self.poisoned {
+    /// The version of a stream before the commit being built.
+    fn version_before(&self, key: &[u8]) -> Result<u64, LogError> {
+        for (_, index) in self.in_flight.iter().rev() {
+            if let Some(v) = index.streams.get(key) {
+                return Ok(*v);
+            }
+        }
+        if let Some((v, _)) = lock(&self.recent).streams.get(key) {
+            return Ok(*v);
+        }
+        Ok(self.store.stream_version(key)?.unwrap_or(0))
+    }
+
+    fn earlier_request(&self, id: &str) -> Result<Option<RequestRecord>, LogError> {
+        for (_, index) in self.in_flight.iter().rev() {
+            if let Some(r) = index.requests.get(id) {
+                return Ok(Some(*r));
+            }
+        }
+        if let Some(r) = lock(&self.recent).requests.get(id) {
+            return Ok(Some(*r));
+        }
+        self.store.request(id)
+    }
+
+    fn seal(&mut self, group: Vec<Prepared>, bytes_hint: usize) {
+        let durable = self.pipeline.durable_upto.load(Ordering::Acquire);
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|(end, _)| *end <= durable)
+        {
+            self.in_flight.pop_front();
+        }
+        if let Some(reason) = lock(&self.pipeline.poisoned).clone() {
             for p in group {
                 let _ = p.reply.send(Err(AppendError::Storage(reason.clone())));
             }
@@ -650,155 +755,142 @@ impl<S: Store> Writer<S> {
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
-        let mut segment = SegmentBuilder::with_capacity(bytes_hint);
+        // Segment buffers stay below glibc's mmap threshold (128 KiB), so they are reused
+        // instead of being mapped and zeroed afresh for every commit.
+        let capacity = bytes_hint.min(segment::SEGMENT_BYTES_TARGET + 4096);
+        let mut segments: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut segment = SegmentBuilder::with_capacity(capacity);
+        let mut segment_first = self.head.next_position;
         let mut next = self.head.next_position;
         let mut hash = self.head.hash;
-        let mut streams: HashMap<Vec<u8>, u64> = HashMap::new();
-        let mut requests: HashMap<String, RequestRecord> = HashMap::new();
+        let mut index = CommitIndex::default();
         let mut answers = Vec::with_capacity(group.len());
         let mut scratch = Vec::with_capacity(512);
-        {
-            let recent = lock(&self.recent);
-            for p in group {
-                match self.decide(&recent, &streams, &requests, &p) {
-                    Decided::Answer(result) => {
-                        let _ = p.reply.send(result);
-                    }
-                    Decided::Append(base_versions) => {
-                        streams.extend(base_versions);
-                        let record = RequestRecord {
-                            first_position: next,
-                            count: p.events.len() as u32,
-                            digest: p.digest,
-                        };
-                        for event in &p.events {
-                            // `decide` put every stream of the request in `streams`.
-                            let version = streams.get(&event.stream_key).copied().unwrap_or(0) + 1;
-                            streams.insert(event.stream_key.clone(), version);
-                            scratch.clear();
-                            encode_envelope(
-                                next,
-                                &event.stream,
-                                version,
-                                recorded_at_unix_ms,
-                                &p.request_id,
-                                &event.body,
-                                &mut scratch,
-                            );
-                            hash = chain::link(&hash, &scratch);
-                            segment.push(&scratch, &hash);
-                            next += 1;
-                        }
-                        requests.insert(p.request_id.to_string(), record);
-                        answers.push((
-                            p.reply,
-                            AppendOutcome {
-                                first_position: record.first_position,
-                                count: record.count,
-                                already_appended: false,
-                            },
-                        ));
-                    }
+        for p in group {
+            let base_versions = match self.decide(&index, &p) {
+                Ok(base) => base,
+                Err(result) => {
+                    let _ = p.reply.send(result);
+                    continue;
                 }
+            };
+            index.streams.extend(base_versions);
+            let first_position = next;
+            for event in &p.events {
+                // `decide` put every stream of the request in `index.streams`.
+                let version = match index.streams.get_mut(&event.stream_key) {
+                    Some(v) => {
+                        *v += 1;
+                        *v
+                    }
+                    None => 1,
+                };
+                scratch.clear();
+                encode_envelope(
+                    next,
+                    &event.stream,
+                    version,
+                    recorded_at_unix_ms,
+                    &p.request_id,
+                    &event.body,
+                    &mut scratch,
+                );
+                hash = chain::link(&hash, &scratch);
+                if segment.len_bytes() + scratch.len() > segment::SEGMENT_BYTES_TARGET
+                    && segment.count() > 0
+                {
+                    let full =
+                        std::mem::replace(&mut segment, SegmentBuilder::with_capacity(capacity));
+                    segments.push((segment_first, full.finish()));
+                    segment_first = next;
+                }
+                segment.push(&scratch, &hash);
+                next += 1;
             }
+            let outcome = AppendOutcome {
+                first_position,
+                count: p.events.len() as u32,
+                already_appended: false,
+            };
+            index.requests.insert(
+                p.request_id.as_str().to_owned(),
+                RequestRecord {
+                    first_position,
+                    count: outcome.count,
+                    digest: p.digest,
+                },
+            );
+            answers.push((p.reply, outcome));
         }
         if segment.count() == 0 {
             return;
         }
-        let first = self.head.next_position;
-        if let Err(e) = self.store.write_segment(first, segment.finish()) {
-            let reason = e.to_string();
-            self.poisoned = Some(reason.clone());
-            for (reply, _) in answers {
-                let _ = reply.send(Err(AppendError::Storage(reason.clone())));
-            }
-            return;
-        }
+        segments.push((segment_first, segment.finish()));
         self.head = Head {
             next_position: next,
             hash,
         };
-        let delta = {
-            let mut recent = lock(&self.recent);
-            for (key, version) in &streams {
-                recent.streams.insert(key.clone(), (*version, next));
-            }
-            for (id, record) in &requests {
-                recent.requests.insert(id.clone(), *record);
-            }
-            if recent.len() > self.limits.recent_entries_max {
-                recent.prune(self.indexed.load(Ordering::Acquire));
-            }
-            IndexDelta {
-                upto: next,
-                streams: streams.into_iter().collect(),
-                requests: requests.into_iter().collect(),
-            }
+        let index = Arc::new(index);
+        self.in_flight.push_back((next, index.clone()));
+        let sealed = Sealed {
+            segments,
+            head: self.head,
+            index,
+            answers,
         };
-        self.head_tx.send_replace(self.head);
-        for (reply, outcome) in answers {
-            let _ = reply.send(Ok(outcome));
-        }
-        if let Some(index_tx) = &self.index_tx {
-            // Blocks when the indexer is `index_queue_max` commits behind: back-pressure.
-            let _ = index_tx.send(delta);
+        // Blocks while the flusher is PIPELINE_DEPTH commits behind: back-pressure.
+        if let Err(std_mpsc::SendError(ToFlusher::Commit(sealed))) =
+            self.to_flusher.send(ToFlusher::Commit(sealed))
+        {
+            for (reply, _) in sealed.answers {
+                let _ = reply.send(Err(AppendError::Closed));
+            }
         }
     }
 
-    /// The version a stream has before this commit; `Err` on a storage failure.
-    fn current_version(&self, recent: &Recent, key: &[u8]) -> Result<u64, LogError> {
-        if let Some((version, _)) = recent.streams.get(key) {
-            return Ok(*version);
-        }
-        Ok(self.store.stream_version(key)?.unwrap_or(0))
-    }
-
+    /// Checks idempotency and expected versions. Ok: append, starting from these versions of
+    /// the request's streams not yet in the commit. Err: answer the caller with this.
     fn decide(
         &self,
-        recent: &Recent,
-        streams: &HashMap<Vec<u8>, u64>,
-        requests: &HashMap<String, RequestRecord>,
+        commit: &CommitIndex,
         p: &Prepared,
-    ) -> Decided {
+    ) -> Result<HashMap<Vec<u8>, u64>, Result<AppendOutcome, AppendError>> {
+        let storage = |e: LogError| Err(AppendError::Storage(e.to_string()));
         let id = p.request_id.as_str();
-        let earlier = match requests.get(id).or_else(|| recent.requests.get(id)) {
-            Some(r) => Ok(Some(*r)),
-            None => self.store.request(id),
+        let earlier = match commit.requests.get(id) {
+            Some(r) => Some(*r),
+            None => self.earlier_request(id).map_err(storage)?,
         };
         match earlier {
-            Err(e) => return Decided::Answer(Err(AppendError::Storage(e.to_string()))),
-            Ok(Some(record)) if record.digest == p.digest => {
-                return Decided::Answer(Ok(AppendOutcome {
+            Some(record) if record.digest == p.digest => {
+                return Err(Ok(AppendOutcome {
                     first_position: record.first_position,
                     count: record.count,
                     already_appended: true,
                 }));
             }
-            Ok(Some(_)) => {
-                return Decided::Answer(Err(AppendError::RequestIdReused {
+            Some(_) => {
+                return Err(Err(AppendError::RequestIdReused {
                     request_id: p.request_id.clone(),
                 }));
             }
-            Ok(None) => {}
+            None => {}
         }
-        // The version of every stream the request touches, before this request.
-        let mut base_versions: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut base_versions: HashMap<Vec<u8>, u64> = HashMap::default();
         let keys = p
             .expected
             .iter()
             .map(|(_, key, _)| key)
             .chain(p.events.iter().map(|e| &e.stream_key));
         for key in keys {
-            if streams.contains_key(key) || base_versions.contains_key(key) {
-                continue;
+            if !commit.streams.contains_key(key) && !base_versions.contains_key(key) {
+                let version = self.version_before(key).map_err(storage)?;
+                base_versions.insert(key.clone(), version);
             }
-            match self.current_version(recent, key) {
-                Ok(v) => base_versions.insert(key.clone(), v),
-                Err(e) => return Decided::Answer(Err(AppendError::Storage(e.to_string()))),
-            };
         }
         for (stream, key, expected) in &p.expected {
-            let actual = streams
+            let actual = commit
+                .streams
                 .get(key)
                 .or_else(|| base_versions.get(key))
                 .copied()
@@ -809,58 +901,147 @@ impl<S: Store> Writer<S> {
                 ExpectedVersion::Exact(v) => actual == *v,
             };
             if !ok {
-                return Decided::Answer(Err(AppendError::WrongExpectedVersion {
+                return Err(Err(AppendError::WrongExpectedVersion {
                     stream: stream.clone(),
                     expected: *expected,
                     actual,
                 }));
             }
         }
-        Decided::Append(base_versions)
+        Ok(base_versions)
     }
 }
 
-enum Decided {
-    /// Append, starting from these stream versions (for streams not yet in the commit).
-    Append(HashMap<Vec<u8>, u64>),
-    Answer(Result<AppendOutcome, AppendError>),
+/// Flusher thread: writes each sealed commit (one atomic batch, one flush), then publishes it
+/// to readers, acknowledges its callers and hands its index entries to the indexer.
+struct Flusher<S: Store> {
+    store: S,
+    limits: Limits,
+    head_tx: watch::Sender<Head>,
+    recent: Arc<Mutex<Recent>>,
+    pipeline: Arc<Pipeline>,
+    indexed: Arc<AtomicU64>,
+    index_tx: Option<std_mpsc::SyncSender<Committed>>,
+    indexer: Option<thread::JoinHandle<()>>,
+    /// The index position the overlay was last pruned at (pruning again before the index
+    /// moves would find nothing).
+    pruned_upto: u64,
 }
 
-/// Persists committed index deltas in batches, off the append path.
-fn indexer_loop<S: Store>(store: S, rx: std_mpsc::Receiver<IndexDelta>, indexed: Arc<AtomicU64>) {
-    const MERGED_ENTRIES_MAX: usize = 100_000;
-    // A delta that failed to persist is kept and retried with the next ones, so `indexed`
-    // never moves past an entry that is not in the index.
-    let mut unsaved: Option<IndexDelta> = None;
-    while let Ok(next) = rx.recv() {
-        let mut delta = match unsaved.take() {
-            Some(mut d) => {
-                merge(&mut d, next);
-                d
+impl<S: Store> Flusher<S> {
+    fn run(mut self, rx: std_mpsc::Receiver<ToFlusher>) {
+        while let Ok(msg) = rx.recv() {
+            match msg {
+                ToFlusher::Commit(sealed) => self.flush(sealed),
+                ToFlusher::Stop(done) => {
+                    self.finish_index();
+                    let result = self.store.flush();
+                    // Release the store before answering, so the caller can reopen it.
+                    drop(self);
+                    let _ = done.send(result);
+                    return;
+                }
             }
-            None => next,
+        }
+        self.finish_index();
+    }
+
+    fn finish_index(&mut self) {
+        self.index_tx = None;
+        if let Some(indexer) = self.indexer.take() {
+            let _ = indexer.join();
+        }
+    }
+
+    fn flush(&mut self, sealed: Sealed) {
+        let failed = {
+            let mut poisoned = lock(&self.pipeline.poisoned);
+            if poisoned.is_none()
+                && let Err(e) = self.store.write_segments(sealed.segments)
+            {
+                *poisoned = Some(e.to_string());
+            }
+            poisoned.clone()
         };
-        while delta.streams.len() + delta.requests.len() < MERGED_ENTRIES_MAX {
-            match rx.try_recv() {
-                Ok(more) => merge(&mut delta, more),
-                Err(_) => break,
+        if let Some(reason) = failed {
+            for (reply, _) in sealed.answers {
+                let _ = reply.send(Err(AppendError::Storage(reason.clone())));
+            }
+            return;
+        }
+        let end = sealed.head.next_position;
+        {
+            let mut recent = lock(&self.recent);
+            for (key, version) in &sealed.index.streams {
+                recent.streams.insert(key.clone(), (*version, end));
+            }
+            for (id, record) in &sealed.index.requests {
+                recent.requests.insert(id.clone(), *record);
+            }
+            let indexed = self.indexed.load(Ordering::Acquire);
+            if indexed > self.pruned_upto && recent.len() > self.limits.recent_entries_max {
+                recent.prune(indexed);
+                self.pruned_upto = indexed;
             }
         }
-        if store.apply_index(&delta).is_ok() {
-            indexed.store(delta.upto, Ordering::Release);
-        } else {
-            unsaved = Some(delta);
+        self.pipeline.durable_upto.store(end, Ordering::Release);
+        self.head_tx.send_replace(sealed.head);
+        for (reply, outcome) in sealed.answers {
+            let _ = reply.send(Ok(outcome));
         }
-    }
-    if let Some(delta) = unsaved
-        && store.apply_index(&delta).is_ok()
-    {
-        indexed.store(delta.upto, Ordering::Release);
+        if let Some(index_tx) = &self.index_tx {
+            // Blocks when the indexer is `index_queue_max` commits behind: back-pressure.
+            let _ = index_tx.send(Committed {
+                upto: end,
+                index: sealed.index,
+            });
+        }
     }
 }
 
-fn merge(into: &mut IndexDelta, more: IndexDelta) {
-    into.upto = more.upto;
-    into.streams.extend(more.streams);
-    into.requests.extend(more.requests);
+/// Persists committed index deltas off the append path. Deltas are merged in memory (a
+/// stream touched a thousand times is written once) and written as one sled batch every
+/// `checkpoint_events` events, and at shutdown. A failed write is kept and retried, so
+/// `indexed` never moves past an entry that is not in the index.
+fn indexer_loop<S: Store>(
+    store: S,
+    rx: std_mpsc::Receiver<Committed>,
+    indexed: Arc<AtomicU64>,
+    checkpoint_events: u64,
+) {
+    let mut streams: HashMap<Vec<u8>, u64> = HashMap::default();
+    let mut requests: HashMap<String, RequestRecord> = HashMap::default();
+    let mut upto = indexed.load(Ordering::Acquire);
+    let save = |streams: &mut HashMap<Vec<u8>, u64>,
+                requests: &mut HashMap<String, RequestRecord>,
+                upto: u64| {
+        let delta = IndexDelta {
+            upto,
+            streams: streams.drain().collect(),
+            requests: requests.drain().collect(),
+        };
+        if store.apply_index(&delta).is_ok() {
+            indexed.store(upto, Ordering::Release);
+        } else {
+            streams.extend(delta.streams);
+            requests.extend(delta.requests);
+        }
+    };
+    while let Ok(committed) = rx.recv() {
+        upto = committed.upto;
+        streams.extend(committed.index.streams.iter().map(|(k, v)| (k.clone(), *v)));
+        requests.extend(
+            committed
+                .index
+                .requests
+                .iter()
+                .map(|(k, v)| (k.clone(), *v)),
+        );
+        if upto.saturating_sub(indexed.load(Ordering::Acquire)) >= checkpoint_events {
+            save(&mut streams, &mut requests, upto);
+        }
+    }
+    if upto > indexed.load(Ordering::Acquire) {
+        save(&mut streams, &mut requests, upto);
+    }
 }

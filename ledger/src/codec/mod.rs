@@ -4,9 +4,13 @@
 //! (unknown enum values, missing required fields, malformed ids, unknown currencies) and names
 //! the field, e.g. `premium_paid.amount.currency_code: unknown currency code "KSH"`.
 
+mod direct;
+
 use chrono::Datelike;
 use prost::Message;
 use proto::v1 as pb;
+
+pub use direct::encode_event;
 
 use crate::event::*;
 use crate::ids::*;
@@ -645,6 +649,13 @@ impl Wire for Event {
     }
 }
 
+/// The encoded `ledger.v1.Event` of `event`.
+pub fn event_bytes(event: &Event) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    encode_event(event, &mut out);
+    out
+}
+
 /// The stored form of one event, without its chain hash (which lives in the segment framing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
@@ -666,7 +677,7 @@ impl Envelope {
             self.stream_version,
             self.recorded_at_unix_ms,
             &self.request_id,
-            &self.event.to_pb().encode_to_vec(),
+            &event_bytes(&self.event),
             &mut out,
         );
         out
@@ -695,9 +706,9 @@ impl Envelope {
     }
 }
 
-/// Encodes the stored bytes of an event whose body is already encoded (`event_bytes` is an
-/// encoded `ledger.v1.Event`). The result is byte-for-byte what prost produces for the whole
-/// `RecordedEvent` (fields in number order, `event` last), without encoding the body twice.
+/// Encodes the stored bytes of an event (a `ledger.v1.RecordedEvent`) whose body is already
+/// encoded (`event_bytes` is an encoded `ledger.v1.Event`, see [`encode_event`]). The result is
+/// byte-for-byte what prost produces for the whole message.
 pub fn encode_envelope(
     position: u64,
     stream: &StreamId,
@@ -707,18 +718,25 @@ pub fn encode_envelope(
     event_bytes: &[u8],
     out: &mut Vec<u8>,
 ) {
-    let header = pb::RecordedEvent {
-        position,
-        stream: Some(stream.to_pb()),
-        stream_version,
-        recorded_at_unix_ms,
-        request_id: request_id.to_string(),
-        event: None,
+    use prost::encoding::{WireType, encode_key, encode_varint};
+    let varint = |out: &mut Vec<u8>, tag: u32, value: u64| {
+        if value != 0 {
+            encode_key(tag, WireType::Varint, out);
+            encode_varint(value, out);
+        }
     };
-    out.reserve(header.encoded_len() + event_bytes.len() + 6);
-    // Encoding into a Vec cannot run out of space.
-    let _ = header.encode(out);
-    prost::encoding::encode_key(6, prost::encoding::WireType::LengthDelimited, out);
-    prost::encoding::encode_varint(event_bytes.len() as u64, out);
-    out.extend_from_slice(event_bytes);
+    let delimited = |out: &mut Vec<u8>, tag: u32, bytes: &[u8]| {
+        encode_key(tag, WireType::LengthDelimited, out);
+        encode_varint(bytes.len() as u64, out);
+        out.extend_from_slice(bytes);
+    };
+    out.reserve(event_bytes.len() + stream.id().len() + request_id.as_str().len() + 48);
+    varint(out, 1, position);
+    direct::stream(out, 2, stream);
+    varint(out, 3, stream_version);
+    varint(out, 4, recorded_at_unix_ms as u64);
+    if !request_id.as_str().is_empty() {
+        delimited(out, 5, request_id.as_str().as_bytes());
+    }
+    delimited(out, 6, event_bytes);
 }
