@@ -5,19 +5,26 @@
 //! - [`event`]: the domain events of a health-financing scheme, and their invariants.
 //! - [`codec`]: the one place where domain types meet their protobuf encoding.
 //! - [`chain`]: the SHA-256 hash chain.
-//! - [`log`]: the [`log::EventLog`] port and its embedded adapters (memory, sled).
-//! - [`conformance`]: the one suite every log backend must pass.
+//! - `log` (feature `log`, default): the `EventLog` port and its embedded adapters (memory,
+//!   sled).
+//! - `conformance` (feature `log`): the one suite every log backend must pass.
+//!
+//! Without the `log` feature the crate does no IO: that is how `adjudicator` and
+//! `projections` use it.
 
 pub mod chain;
 pub mod codec;
+#[cfg(feature = "log")]
 pub mod conformance;
 pub mod event;
 pub mod ids;
+#[cfg(feature = "log")]
 pub mod log;
 pub mod money;
 
 pub use event::{Date, Event, FieldError, StreamId, StreamKind};
 pub use ids::RequestId;
+#[cfg(feature = "log")]
 pub use log::{
     AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, Head, Limits, LogError,
     MemoryLog, NewEvent, RecordedEvent, SledLog, VerifyReport,
