@@ -36,10 +36,15 @@ fn dependencies(package: &str) -> Vec<String> {
 
 #[test]
 fn the_pure_core_does_no_io() {
-    const IO_CRATES: [&str; 7] = ["tokio", "sled", "rdkafka", "tonic", "hyper", "mio", "socket2"];
+    const IO_CRATES: [&str; 7] = [
+        "tokio", "sled", "rdkafka", "tonic", "hyper", "mio", "socket2",
+    ];
     for package in ["adjudicator", "projections"] {
         let deps = dependencies(package);
-        assert!(deps.iter().any(|d| d == package), "{package} not found: {deps:?}");
+        assert!(
+            deps.iter().any(|d| d == package),
+            "{package} not found: {deps:?}"
+        );
         let io: Vec<&String> = deps
             .iter()
             .filter(|d| IO_CRATES.contains(&d.as_str()))
