@@ -148,8 +148,9 @@ pub fn open_db(path: &Path) -> Result<sled::Db, LogError> {
             .open()
         {
             Ok(db) => return Ok(db),
+            // sled reports the held lock as a custom IO error wrapping EWOULDBLOCK.
             Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock
+                if e.to_string().contains("could not acquire lock")
                     && waited_ms < OPEN_LOCK_WAIT_MS_MAX =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(STEP_MS));
