@@ -104,7 +104,8 @@ pub enum Finding {
         approved: u32,
     },
     NoProductCovers,
-    AmountOverflow,
+    /// Amount arithmetic failed (overflow, or usage in another currency).
+    AmountError(MoneyError),
     Priced {
         unit_price: Amount,
         asked: bool,
@@ -212,7 +213,7 @@ impl fmt::Display for Finding {
                 "{product}: {approved} of {asked} approved (quantity limit)"
             ),
             Finding::NoProductCovers => write!(f, "no product of the member covers it"),
-            Finding::AmountOverflow => write!(f, "amount overflow"),
+            Finding::AmountError(e) => write!(f, "cannot value the line: {e}"),
             Finding::Priced { unit_price, asked } => write!(
                 f,
                 "unit price {unit_price} ({})",
@@ -415,15 +416,21 @@ pub fn adjudicate(
     }
 }
 
-/// The claim-wide rules. Ok: the indexes of policies that may pay (not blocked by a category
-/// maximum), with the findings of blocked ones. Err: the code rejecting the whole claim.
-#[allow(clippy::type_complexity)]
+/// Policies covering the service date, split by whether a category maximum blocks them.
+struct Policies {
+    /// Indexes (into `MemberContext::policies`) of the policies that may pay.
+    open: Vec<usize>,
+    /// Policies at their maximum for the claim's category, with the code and finding.
+    blocked: Vec<(usize, i32, Finding)>,
+}
+
+/// The claim-wide rules. Ok: the covering policies. Err: the code rejecting the whole claim.
 fn claim_level(
     f: &ClaimFacts<'_>,
     ctx: &MemberContext,
     scheme: &Scheme,
     today: Date,
-) -> Result<Vec<usize>, (i32, Vec<Finding>)> {
+) -> Result<Policies, (i32, Vec<Finding>)> {
     let claim = f.claim;
     if f.service_date > today {
         return Err((
@@ -504,6 +511,7 @@ fn claim_level(
         let (max, code) = product.max_counts.for_category(f.category);
         match max {
             Some(max) if pc.usage.counts.get(f.category) >= max => blocked.push((
+                i,
                 code,
                 Finding::CategoryMaximum {
                     product: product.id.clone(),
@@ -515,15 +523,15 @@ fn claim_level(
         }
     }
     if open.is_empty()
-        && let Some((code, _)) = blocked.first()
+        && let Some((_, code, _)) = blocked.first()
     {
         let code = *code;
         return Err((
             code,
-            blocked.into_iter().map(|(_, finding)| finding).collect(),
+            blocked.into_iter().map(|(_, _, finding)| finding).collect(),
         ));
     }
-    Ok(open)
+    Ok(Policies { open, blocked })
 }
 
 /// Same line codes and quantities, in any order.
@@ -613,7 +621,7 @@ fn decide_lines(
     f: &ClaimFacts<'_>,
     ctx: &MemberContext,
     scheme: &Scheme,
-    open: &[usize],
+    policies: &Policies,
     today: Date,
 ) -> Decision {
     let claim = f.claim;
@@ -722,7 +730,7 @@ fn decide_lines(
         let mut best: Option<(usize, Valuation)> = None;
         let mut failure: Option<(i32, Finding)> = None;
         let mut covered_somewhere = false;
-        for &pi in open {
+        for &pi in &policies.open {
             let pc = &ctx.policies[pi];
             let Some(product) = scheme.product(&pc.policy.product_id) else {
                 continue;
@@ -773,9 +781,9 @@ fn decide_lines(
                                 best = Some((pi, v));
                             }
                         }
-                        Err(_) => {
+                        Err(e) => {
                             if failure.is_none() {
-                                failure = Some((reason::QUANTITY, Finding::AmountOverflow));
+                                failure = Some((reason::QUANTITY, Finding::AmountError(e)));
                             }
                         }
                     }
@@ -833,8 +841,16 @@ fn decide_lines(
                 });
             }
             None => {
-                let (code, finding) = match failure {
-                    Some(fail) if covered_somewhere => fail,
+                // A product at its category maximum that would cover the line explains the
+                // rejection better than "no covering product".
+                let blocked_cover = policies.blocked.iter().find(|(pi, _, _)| {
+                    scheme
+                        .product(&ctx.policies[*pi].policy.product_id)
+                        .is_some_and(|p| p.covers.contains_key(&line.code))
+                });
+                let (code, finding) = match (failure, blocked_cover) {
+                    (Some(fail), _) if covered_somewhere => fail,
+                    (_, Some((_, code, finding))) => (*code, finding.clone()),
                     _ => (reason::NO_COVERING_PRODUCT, Finding::NoProductCovers),
                 };
                 lines.push(reject(code, list_price, finding));
