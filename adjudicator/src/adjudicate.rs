@@ -127,9 +127,6 @@ pub enum Finding {
     CeilingExcess {
         excess: Amount,
     },
-    PaidBy {
-        product: ProductId,
-    },
 }
 
 impl fmt::Display for Finding {
@@ -227,7 +224,6 @@ impl fmt::Display for Finding {
             }
             Finding::CeilingExcluded => write!(f, "excluded from ceilings"),
             Finding::CeilingExcess { excess } => write!(f, "ceiling reached, {excess} not paid"),
-            Finding::PaidBy { product } => write!(f, "paid under {product}"),
         }
     }
 }
@@ -656,8 +652,20 @@ fn decide_lines(
     let mut running: Vec<Running> = vec![Running::default(); ctx.policies.len()];
     let mut lines = Vec::with_capacity(claim.lines.len());
 
+    // Products of the open policies, looked up once per claim.
+    let products: Vec<(usize, &Product)> = policies
+        .open
+        .iter()
+        .filter_map(|&pi| {
+            scheme
+                .product(&ctx.policies[pi].policy.product_id)
+                .map(|p| (pi, p))
+        })
+        .collect();
     let mut order: Vec<usize> = (0..claim.lines.len()).collect();
-    order.sort_by_key(|&i| claim.lines[i].line_no);
+    if !claim.lines.is_sorted_by_key(|l| l.line_no) {
+        order.sort_by_key(|&i| claim.lines[i].line_no);
+    }
     for i in order {
         let line = &claim.lines[i];
         let reject = |code: i32, price: Amount, finding: Finding| {
@@ -730,11 +738,8 @@ fn decide_lines(
         let mut best: Option<(usize, Valuation)> = None;
         let mut failure: Option<(i32, Finding)> = None;
         let mut covered_somewhere = false;
-        for &pi in &policies.open {
+        for &(pi, product) in &products {
             let pc = &ctx.policies[pi];
-            let Some(product) = scheme.product(&pc.policy.product_id) else {
-                continue;
-            };
             let Some(cover) = product.covers.get(&line.code) else {
                 continue;
             };
@@ -813,10 +818,7 @@ fn decide_lines(
                             .unwrap_or(zero),
                     );
                 }
-                let mut findings = v.findings;
-                findings.push(Finding::PaidBy {
-                    product: product_id.clone(),
-                });
+                let findings = v.findings;
                 lines.push(LineOutcome {
                     line_no: line.line_no,
                     status: if v.approved < line.quantity {
@@ -1021,7 +1023,8 @@ fn value(
     asked: bool,
 ) -> Result<Valuation, MoneyError> {
     let zero = Amount::zero(scheme.currency);
-    let mut findings = vec![Finding::Priced { unit_price, asked }];
+    let mut findings = Vec::with_capacity(4);
+    findings.push(Finding::Priced { unit_price, asked });
     let allowed = unit_price.checked_mul(i64::from(approved))?;
     let inpatient = f.inpatient;
     let usage = &pc.usage;

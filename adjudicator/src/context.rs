@@ -3,7 +3,7 @@
 //! their earlier claims (for frequency and duplicates). The projections build this from the
 //! log; the adjudicator only reads it.
 
-use std::collections::HashMap;
+use crate::Map as HashMap;
 
 use ledger::event::{ClaimCategory, Gender, PolicyStatus};
 use ledger::ids::{
@@ -132,7 +132,7 @@ impl Usage {
     pub fn empty(currency: Currency) -> Self {
         Usage {
             counts: CategoryCounts::default(),
-            quantities: HashMap::new(),
+            quantities: HashMap::default(),
             member_deductible: BySetting::zero(currency),
             member_ceiling: BySetting::zero(currency),
             household_deductible: BySetting::zero(currency),
@@ -175,4 +175,55 @@ pub struct MemberContext {
     /// The household's policies (every product, every period that could matter).
     pub policies: Vec<PolicyContext>,
     pub prior_claims: Vec<PriorClaim>,
+}
+
+impl Usage {
+    /// Counts what a decision consumed of this policy period (its `UsageDelta`).
+    pub fn record(
+        &mut self,
+        delta: &crate::adjudicate::UsageDelta,
+    ) -> Result<(), ledger::MoneyError> {
+        self.counts.add(delta.category, 1);
+        for (code, quantity) in &delta.quantities {
+            let used = self.quantities.entry(code.clone()).or_insert(0);
+            *used = used.saturating_add(*quantity);
+        }
+        let ip = delta.inpatient;
+        for (slot, add) in [
+            (self.member_deductible.slot(ip), delta.deductible),
+            (self.household_deductible.slot(ip), delta.deductible),
+            (self.member_ceiling.slot(ip), delta.ceiling),
+            (self.household_ceiling.slot(ip), delta.ceiling),
+        ] {
+            *slot = slot.checked_add(add)?;
+        }
+        Ok(())
+    }
+}
+
+impl PriorClaim {
+    /// The earlier-claim record of a decided claim (for frequency and duplicate checks).
+    pub fn from_decision(
+        claim: &ledger::event::ClaimSubmitted,
+        decision: &crate::adjudicate::Decision,
+    ) -> PriorClaim {
+        PriorClaim {
+            claim_id: claim.claim_id.clone(),
+            facility_id: claim.facility_id.clone(),
+            claim_code: claim.claim_code.clone(),
+            service_date: claim.date_to.unwrap_or(claim.date_from),
+            lines: claim
+                .lines
+                .iter()
+                .map(|l| PriorLine {
+                    code: l.code.clone(),
+                    quantity: l.quantity,
+                    passed: decision.lines.iter().any(|o| {
+                        o.line_no == l.line_no
+                            && o.status != ledger::event::DecisionStatus::Rejected
+                    }),
+                })
+                .collect(),
+        }
+    }
 }

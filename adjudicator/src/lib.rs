@@ -6,6 +6,10 @@
 //! - [`eligibility`]: coverage status and what is LEFT of every benefit on a date.
 //! - [`premium`]: policy prices, activation by payments, sponsor matches.
 
+/// Hash maps keyed by scheme codes and ids: foldhash is several times faster than SipHash on
+/// short keys and, seeded per process, still resists crafted collisions.
+pub type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 pub mod adjudicate;
 pub mod context;
 pub mod eligibility;

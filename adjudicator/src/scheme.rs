@@ -5,7 +5,9 @@
 //! of the seed programmes are in `adjudicator/schemes/`. The published scheme's version and
 //! SHA-256 content hash are recorded in every decision made under it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::Map as HashMap;
 use std::fmt;
 
 use ledger::chain::{Hash, sha256};
@@ -239,6 +241,8 @@ pub struct Scheme {
     pub rounding: RoundingStrategy,
     pub medical: HashMap<Code, Medical>,
     pub products: Vec<Product>,
+    /// Index of `products` by id.
+    product_index: HashMap<ProductId, usize>,
     pub facilities: HashMap<FacilityId, Facility>,
     pub price_lists: HashMap<String, PriceList>,
     pub sponsors: HashMap<SponsorId, Sponsor>,
@@ -605,7 +609,7 @@ impl Scheme {
             }
         };
 
-        let mut medical = HashMap::new();
+        let mut medical = HashMap::default();
         for (table, kind, entries) in [
             ("items", LineKind::Item, &raw.items),
             ("services", LineKind::Service, &raw.services),
@@ -698,7 +702,7 @@ impl Scheme {
             }
         }
 
-        let mut price_lists = HashMap::new();
+        let mut price_lists = HashMap::default();
         for (i, l) in raw.price_lists.iter().enumerate() {
             let path = format!("price_lists[{i}]");
             let mut list = PriceList::default();
@@ -743,7 +747,7 @@ impl Scheme {
             }
         }
 
-        let mut facilities = HashMap::new();
+        let mut facilities = HashMap::default();
         for (i, f) in raw.facilities.iter().enumerate() {
             let path = format!("facilities[{i}]");
             let id = c.id::<FacilityId>(&format!("{path}.id"), &f.id);
@@ -792,7 +796,7 @@ impl Scheme {
             }
         }
 
-        let mut sponsors = HashMap::new();
+        let mut sponsors = HashMap::default();
         for (i, s) in raw.sponsors.iter().enumerate() {
             let path = format!("sponsors[{i}]");
             let id = c.id::<SponsorId>(&format!("{path}.id"), &s.id);
@@ -835,6 +839,11 @@ impl Scheme {
                 currency,
                 rounding,
                 medical,
+                product_index: products
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (p.id.clone(), i))
+                    .collect(),
                 products,
                 facilities,
                 price_lists,
@@ -848,7 +857,7 @@ impl Scheme {
     }
 
     pub fn product(&self, id: &ProductId) -> Option<&Product> {
-        self.products.iter().find(|p| &p.id == id)
+        self.product_index.get(id).map(|&i| &self.products[i])
     }
 
     /// Applies a rate (a percentage) to an amount, rounding once with the scheme's strategy.
@@ -987,7 +996,7 @@ fn product(
             None
         }
     };
-    let mut claim_caps = HashMap::new();
+    let mut claim_caps = HashMap::default();
     for (cat, amount) in &p.claim_caps {
         let cpath = format!("{path}.claim_caps[{cat:?}]");
         match claim_category(cat) {
@@ -1002,7 +1011,7 @@ fn product(
             ),
         }
     }
-    let mut covers = HashMap::new();
+    let mut covers = HashMap::default();
     for (table, kind, entries) in [
         ("items", LineKind::Item, &p.items),
         ("services", LineKind::Service, &p.services),

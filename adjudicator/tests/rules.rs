@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
-
 use adjudicator::context::{BySetting, CategoryCounts, Member, PriorClaim, PriorLine};
 use adjudicator::{
     Decision, MemberContext, Policy, PolicyContext, Scheme, Usage, adjudicate, examples, reason,
@@ -926,7 +924,7 @@ fn rejected_lines_pay_nothing_and_decisions_are_deterministic() {
     let mut x = ctx();
     x.policies[0].usage = Usage {
         counts: CategoryCounts::default(),
-        quantities: HashMap::from([(Code::new("AMOX-500").unwrap(), 20)]),
+        quantities: [(Code::new("AMOX-500").unwrap(), 20)].into_iter().collect(),
         member_deductible: BySetting::zero(Currency::TZS),
         member_ceiling: BySetting::zero(Currency::TZS),
         household_deductible: BySetting::zero(Currency::TZS),

@@ -39,15 +39,17 @@ fn validate(s: &str) -> Result<(), IdError> {
 macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        ///
+        /// Shared, immutable text: cloning an id is a reference-count increment.
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             /// Validates and wraps `id`.
             pub fn new(id: impl Into<String>) -> Result<Self, IdError> {
                 let id = id.into();
                 validate(&id)?;
-                Ok($name(id))
+                Ok($name(id.into()))
             }
 
             pub fn as_str(&self) -> &str {

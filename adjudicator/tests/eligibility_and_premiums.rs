@@ -1,0 +1,239 @@
+//! Eligibility returns what is LEFT; premiums, activation and sponsor matches.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use adjudicator::context::Member;
+use adjudicator::eligibility::{CoverageStatus, Left};
+use adjudicator::premium::{
+    PremiumError, Terms, apply_payment, expiry, policy_price, sponsor_match,
+};
+use adjudicator::{MemberContext, Policy, PolicyContext, Scheme, Usage, eligibility, examples};
+use ledger::event::{ClaimCategory, Gender, PolicyStatus};
+use ledger::ids::*;
+use ledger::{Amount, Currency, Date};
+
+fn d(s: &str) -> Date {
+    Date::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn tzs(n: i64) -> Amount {
+    Amount::new(n * 100, Currency::TZS)
+}
+
+fn code(c: &str) -> Code {
+    Code::new(c).unwrap()
+}
+
+fn ctx(renewal: bool, start: &str) -> MemberContext {
+    MemberContext {
+        member: Some(Member {
+            id: MemberId::new("M-1").unwrap(),
+            household_id: HouseholdId::new("HH-1").unwrap(),
+            gender: Gender::Female,
+            birth_date: d("1990-01-01"),
+            enrolled_on: d("2025-01-01"),
+        }),
+        policies: vec![PolicyContext {
+            policy: Policy {
+                id: PolicyId::new("POL-1").unwrap(),
+                product_id: ProductId::new("CHF-BASIC").unwrap(),
+                status: PolicyStatus::Active,
+                start_date: d(start),
+                effective_from: d(start),
+                expires_on: expiry(d(start), 12),
+                renewal,
+                household_members: 7,
+            },
+            usage: Usage::empty(Currency::TZS),
+        }],
+        prior_claims: Vec::new(),
+    }
+}
+
+#[test]
+fn eligibility_returns_the_remainders_not_the_maximums() {
+    let scheme = Scheme::parse(examples::OPENIMIS_TZ).unwrap();
+    let mut x = ctx(true, "2026-01-01");
+    let usage = &mut x.policies[0].usage;
+    usage.counts.add(ClaimCategory::Consultation, 4);
+    usage.quantities.insert(code("AMOX-500"), 25);
+    *usage.member_ceiling.slot(false) = tzs(120_000);
+    *usage.household_ceiling.slot(false) = tzs(800_000);
+    *usage.member_deductible.slot(true) = tzs(4_000);
+    let codes = [
+        code("AMOX-500"),
+        code("XRAY-CHEST"),
+        code("COSMETIC-CREAM"),
+        code("INSULIN-VIAL"),
+        code("NOPE"),
+    ];
+    let e = eligibility(&x, &scheme, d("2026-07-15"), &codes);
+    assert!(e.member_known && e.covered);
+    let p = &e.products[0];
+    assert_eq!(p.status, CoverageStatus::Active);
+    assert!(p.counts_left.contains(&(ClaimCategory::Consultation, 2)));
+    assert!(p.counts_left.contains(&(ClaimCategory::Delivery, 1)));
+    assert_eq!(
+        p.ceiling_left_outpatient,
+        Left {
+            per_member: Some(tzs(380_000)),
+            // 7 members: 1,500,000 + 3 x 250,000 capped at 2,000,000, less 800,000 used.
+            per_household: Some(tzs(1_200_000)),
+        }
+    );
+    assert_eq!(p.deductible_left_inpatient.per_member, Some(tzs(6_000)));
+    assert_eq!(p.deductible_left_outpatient.per_member, None);
+    let items: Vec<(&str, i32, Option<u32>)> = p
+        .items
+        .iter()
+        .map(|i| (i.code.as_str(), i.reason_code, i.quantity_left))
+        .collect();
+    assert_eq!(
+        items,
+        vec![
+            ("AMOX-500", 0, Some(15)),
+            ("XRAY-CHEST", 0, None),
+            ("COSMETIC-CREAM", 16, Some(0)),
+            ("INSULIN-VIAL", 0, None),
+            ("NOPE", 1, Some(0)),
+        ]
+    );
+}
+
+#[test]
+fn eligibility_reports_waiting_and_periods() {
+    let scheme = Scheme::parse(examples::OPENIMIS_TZ).unwrap();
+    let x = ctx(false, "2026-06-01");
+    let waiting = eligibility(&x, &scheme, d("2026-07-15"), &[code("AMOX-500")]);
+    assert!(!waiting.covered);
+    assert_eq!(
+        waiting.products[0].status,
+        CoverageStatus::Waiting {
+            until: d("2026-08-01")
+        }
+    );
+    assert_eq!(waiting.products[0].items[0].reason_code, 17);
+    assert_eq!(
+        eligibility(&x, &scheme, d("2026-08-01"), &[]).products[0].status,
+        CoverageStatus::Active
+    );
+    assert_eq!(
+        eligibility(&x, &scheme, d("2026-05-31"), &[]).products[0].status,
+        CoverageStatus::NotYetEffective {
+            from: d("2026-06-01")
+        }
+    );
+    let mut idle = ctx(true, "2026-01-01");
+    idle.policies[0].policy.status = PolicyStatus::Idle;
+    assert_eq!(
+        eligibility(&idle, &scheme, d("2026-07-15"), &[]).products[0].status,
+        CoverageStatus::Idle
+    );
+    let unknown = MemberContext::default();
+    assert!(!eligibility(&unknown, &scheme, d("2026-07-15"), &[]).member_known);
+}
+
+#[test]
+fn premiums_per_member_household_lump_sum_and_category() {
+    let tz = Scheme::parse(examples::OPENIMIS_TZ).unwrap();
+    let basic = &tz.products[0];
+    // Lump sum 30,000 up to 6 members, 5,000 per extra member, 2,000 registration when new.
+    assert_eq!(policy_price(basic, 4, None, false).unwrap(), tzs(30_000));
+    assert_eq!(policy_price(basic, 6, None, false).unwrap(), tzs(30_000));
+    assert_eq!(policy_price(basic, 8, None, false).unwrap(), tzs(40_000));
+    assert_eq!(policy_price(basic, 8, None, true).unwrap(), tzs(42_000));
+    assert_eq!(
+        policy_price(basic, 0, None, false),
+        Err(PremiumError::NoMembers)
+    );
+
+    let pesinet = Scheme::parse(examples::PESINET_ML).unwrap();
+    assert_eq!(
+        policy_price(&pesinet.products[0], 3, None, false).unwrap(),
+        Amount::new(1_500, Currency::XOF)
+    );
+
+    let cbhi = Scheme::parse(examples::CBHI_RW).unwrap();
+    let p = &cbhi.products[0];
+    assert_eq!(
+        policy_price(p, 5, Some("3"), false).unwrap(),
+        Amount::new(15_000, Currency::RWF)
+    );
+    assert_eq!(
+        policy_price(p, 5, Some("1"), false).unwrap(),
+        Amount::new(0, Currency::RWF)
+    );
+    assert_eq!(
+        policy_price(p, 5, Some("9"), false),
+        Err(PremiumError::UnknownCategory("9".into()))
+    );
+    assert_eq!(
+        policy_price(p, 5, None, false),
+        Err(PremiumError::MissingCategory)
+    );
+}
+
+#[test]
+fn payments_accumulate_and_activate_within_or_after_grace() {
+    let terms = Terms {
+        price: Amount::new(15_000, Currency::RWF),
+        start_date: d("2026-07-01"),
+        grace_period_days: 30,
+        insurance_period_months: 12,
+    };
+    let rwf = |n| Amount::new(n, Currency::RWF);
+    // Instalments: 5,000 then 5,000 (idle), then 5,000 completes on day 20 of the grace
+    // period: cover from the start.
+    let first = apply_payment(&terms, rwf(0), rwf(5_000), d("2026-06-20")).unwrap();
+    assert_eq!((first.outstanding, first.activation), (rwf(10_000), None));
+    let second = apply_payment(&terms, first.paid, rwf(5_000), d("2026-07-05")).unwrap();
+    assert_eq!(second.activation, None);
+    let third = apply_payment(&terms, second.paid, rwf(5_000), d("2026-07-20")).unwrap();
+    let activation = third.activation.unwrap();
+    assert_eq!(third.outstanding, rwf(0));
+    assert_eq!(activation.effective_from, d("2026-07-01"));
+    assert_eq!(activation.expires_on, d("2027-06-30"));
+    // Completed on the last day of grace: still back-dated; a day later: cover from payment.
+    let on_last_day = apply_payment(&terms, rwf(10_000), rwf(5_000), d("2026-07-31")).unwrap();
+    assert_eq!(
+        on_last_day.activation.unwrap().effective_from,
+        d("2026-07-01")
+    );
+    let late = apply_payment(&terms, rwf(10_000), rwf(5_000), d("2026-08-01")).unwrap();
+    assert_eq!(late.activation.unwrap().effective_from, d("2026-08-01"));
+    assert_eq!(late.activation.unwrap().expires_on, d("2027-06-30"));
+    // Paying early covers from the start, not before.
+    let early = apply_payment(&terms, rwf(0), rwf(15_000), d("2026-06-01")).unwrap();
+    assert_eq!(early.activation.unwrap().effective_from, d("2026-07-01"));
+    // A payment after the policy is complete activates nothing again.
+    let extra = apply_payment(&terms, rwf(15_000), rwf(1), d("2026-09-01")).unwrap();
+    assert_eq!((extra.activation, extra.outstanding), (None, rwf(0)));
+    // Expiry is start + period - 1 day, across month ends and leap years.
+    assert_eq!(expiry(d("2027-03-01"), 12), d("2028-02-29"));
+    assert_eq!(expiry(d("2026-01-31"), 1), d("2026-02-27"));
+}
+
+#[test]
+fn sponsors_match_savings_up_to_their_cap() {
+    let ke = Scheme::parse(examples::IPUSH_KE).unwrap();
+    let county = &ke.sponsors[&SponsorId::new("kisumu-county").unwrap()];
+    let donor = &ke.sponsors[&SponsorId::new("phi-donor").unwrap()];
+    let kes = |s: &str| s.parse::<Amount>().unwrap();
+    assert_eq!(
+        sponsor_match(&ke, county, kes("500 KES"), kes("0 KES")).unwrap(),
+        kes("500 KES")
+    );
+    assert_eq!(
+        sponsor_match(&ke, county, kes("500 KES"), kes("2800 KES")).unwrap(),
+        kes("200 KES")
+    );
+    assert_eq!(
+        sponsor_match(&ke, county, kes("500 KES"), kes("3000 KES")).unwrap(),
+        kes("0 KES")
+    );
+    // 50% of 333.33 KES = 166.665 -> 166.66 (half-even), no cap.
+    assert_eq!(
+        sponsor_match(&ke, donor, kes("333.33 KES"), kes("99999 KES")).unwrap(),
+        kes("166.66 KES")
+    );
+}
