@@ -22,6 +22,10 @@ use ledger::conformance::sample_events;
 use ledger::event::Event;
 use ledger::{AppendRequest, EventLog, NewEvent, RequestId, SledLog, StreamId, StreamKind};
 
+/// The allocator the server binary uses (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The event mix: a contribution, a claim submission and its adjudication, repeated.
 fn mix() -> Vec<Event> {
     let samples = sample_events();

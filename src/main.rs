@@ -9,6 +9,11 @@ use ledger::chain::hex;
 use ledger::conformance::{contribution, request};
 use ledger::{EventLog, SledLog};
 
+/// The append pipeline allocates on one thread and frees on another (caller, sequencer,
+/// flusher, indexer); mimalloc handles that pattern better than glibc's malloc (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "claims-ledger", version, about)]
 struct Cli {
