@@ -242,6 +242,9 @@ pub struct LineOutcome {
     pub deductible: Amount,
     pub ceiling_excess: Amount,
     pub product_id: Option<ProductId>,
+    /// The policy period that paid.
+    pub policy_id: Option<PolicyId>,
+    pub ceiling_excluded: bool,
     pub findings: Vec<Finding>,
 }
 
@@ -302,6 +305,8 @@ impl Decision {
                     deductible: l.deductible,
                     ceiling_excess: l.ceiling_excess,
                     product_id: l.product_id.clone(),
+                    policy_id: l.policy_id.clone(),
+                    ceiling_excluded: l.ceiling_excluded,
                     findings: self
                         .claim_findings
                         .iter()
@@ -597,6 +602,8 @@ fn rejected_line(
         deductible: zero,
         ceiling_excess: zero,
         product_id: None,
+        policy_id: None,
+        ceiling_excluded: false,
         findings,
     }
 }
@@ -839,6 +846,8 @@ fn decide_lines(
                     deductible: v.deductible,
                     ceiling_excess: v.ceiling_excess,
                     product_id: Some(product_id),
+                    policy_id: Some(ctx.policies[pi].policy.id.clone()),
+                    ceiling_excluded: !v.counts_to_ceiling,
                     findings,
                 });
             }

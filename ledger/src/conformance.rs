@@ -479,6 +479,8 @@ pub fn sample_events() -> Vec<Event> {
         ceiling_excess: kes(0),
         product_id: Some(ProductId::new("NHIF-SUPA").unwrap()),
         findings: vec!["co-insurance 20%".into()],
+        policy_id: Some(PolicyId::new("POL-HH-000123-2026").unwrap()),
+        ceiling_excluded: no == 2,
     };
     vec![
         Event::SchemePublished(SchemePublished {
@@ -535,8 +537,11 @@ pub fn sample_events() -> Vec<Event> {
             product_id: ProductId::new("NHIF-SUPA").unwrap(),
             status: PolicyStatus::Active,
             effective_from: d(2, 2),
-            expires_on: Date::from_ymd_opt(2027, 2, 1).unwrap(),
+            expires_on: Date::from_ymd_opt(2027, 1, 31).unwrap(),
             changed_on: d(2, 2),
+            period_start: d(2, 1),
+            renewal: false,
+            price: kes(600_000),
         }),
         Event::ClaimSubmitted(ClaimSubmitted {
             claim_id: claim.clone(),

@@ -288,6 +288,12 @@ pub struct CoverageChanged {
     pub effective_from: Date,
     pub expires_on: Date,
     pub changed_on: Date,
+    /// First day of the policy period (waiting periods count from it).
+    pub period_start: Date,
+    /// A renewal of an earlier period of the same household and product.
+    pub renewal: bool,
+    /// The price of the period.
+    pub price: Amount,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,6 +335,10 @@ pub struct LineDecision {
     pub ceiling_excess: Amount,
     pub product_id: Option<ProductId>,
     pub findings: Vec<String>,
+    /// The policy period that paid; its usage counts this line.
+    pub policy_id: Option<PolicyId>,
+    /// The payer amount does not count against ceilings.
+    pub ceiling_excluded: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -148,6 +148,8 @@ fn line_decision_len(l: &LineDecision) -> usize {
             .iter()
             .map(|f| delimited_len(12, f.len()))
             .sum::<usize>()
+        + string_field_len(13, l.policy_id.as_ref().map_or("", |p| p.as_str()))
+        + varint_field_len(14, u64::from(l.ceiling_excluded))
 }
 
 fn line_decision(out: &mut Vec<u8>, tag: u32, l: &LineDecision) {
@@ -163,6 +165,8 @@ fn line_decision(out: &mut Vec<u8>, tag: u32, l: &LineDecision) {
     for f in &l.findings {
         bytes_always(out, 12, f.as_bytes());
     }
+    string_field(out, 13, l.policy_id.as_ref().map_or("", |p| p.as_str()));
+    varint_field(out, 14, u64::from(l.ceiling_excluded));
 }
 
 fn statement_line_len(l: &StatementLine) -> usize {
@@ -274,6 +278,9 @@ fn encode_body(event: &Event, o: &mut Vec<u8>) -> u32 {
             date(o, 5, e.effective_from);
             date(o, 6, e.expires_on);
             date(o, 7, e.changed_on);
+            date(o, 8, e.period_start);
+            varint_field(o, 9, u64::from(e.renewal));
+            money(o, 10, e.price);
             7
         }
         Event::ClaimSubmitted(e) => {

@@ -200,6 +200,8 @@ impl Wire for LineDecision {
             ceiling_excess: Some(money_to_pb(self.ceiling_excess)),
             product_id: opt_id_to_pb(&self.product_id),
             findings: self.findings.clone(),
+            policy_id: opt_id_to_pb(&self.policy_id),
+            ceiling_excluded: self.ceiling_excluded,
         }
     }
 
@@ -217,6 +219,8 @@ impl Wire for LineDecision {
             ceiling_excess: money_from_pb("ceiling_excess", p.ceiling_excess)?,
             product_id: opt_id_from_pb("product_id", &p.product_id)?,
             findings: p.findings,
+            policy_id: opt_id_from_pb("policy_id", &p.policy_id)?,
+            ceiling_excluded: p.ceiling_excluded,
         })
     }
 }
@@ -321,6 +325,9 @@ impl Wire for Event {
                 effective_from: Some(date_to_pb(e.effective_from)),
                 expires_on: Some(date_to_pb(e.expires_on)),
                 changed_on: Some(date_to_pb(e.changed_on)),
+                period_start: Some(date_to_pb(e.period_start)),
+                renewal: e.renewal,
+                price: Some(money_to_pb(e.price)),
             }),
             Event::ClaimSubmitted(e) => Body::ClaimSubmitted(pb::ClaimSubmitted {
                 claim_id: e.claim_id.to_string(),
@@ -508,6 +515,9 @@ impl Wire for Event {
                         effective_from: date_from_pb("effective_from", e.effective_from)?,
                         expires_on: date_from_pb("expires_on", e.expires_on)?,
                         changed_on: date_from_pb("changed_on", e.changed_on)?,
+                        period_start: date_from_pb("period_start", e.period_start)?,
+                        renewal: e.renewal,
+                        price: money_from_pb("price", e.price)?,
                     }))
                 })(),
             ),
