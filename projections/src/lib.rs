@@ -1,1 +1,432 @@
-//! placeholder
+//! Projections: pure folds over the event log. No IO: events in, values out.
+//!
+//! [`Projections`] holds every read model and applies events in log order:
+//! - [`registry`]: schemes, households, members, used receipt ids;
+//! - [`balances`]: double-entry postings for every financial event, account balances (also
+//!   as of a business date or a log position) and the trial balance, always zero;
+//! - [`coverage`]: policies (status, periods, payments) and the usage counters the adjudicator
+//!   needs, per member and household;
+//! - [`claims`]: each claim's submission, decision, reviews, reversal and status;
+//! - [`payments`]: per facility accruals, statements, payouts; stock and consumption.
+//!
+//! Rebuilding from position 0 gives the same state as live application: [`Projections::digests`]
+//! hashes a canonical rendering of each model (ordered maps only) to prove it.
+
+pub mod balances;
+pub mod claims;
+pub mod coverage;
+pub mod payments;
+pub mod registry;
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use adjudicator::Scheme;
+use ledger::event::{Event, PaymentMethod, PremiumSource};
+use ledger::{Amount, MoneyError};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use balances::{Account, Balances, Entry};
+use claims::Claims;
+use coverage::Coverage;
+use payments::Payments;
+use registry::{Household, MemberRecord, Published, Registry};
+
+/// Events that cannot be applied: the log and the projections disagree.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ProjectionError {
+    #[error("event at position {got} applied, expected position {expected}")]
+    OutOfOrder { expected: u64, got: u64 },
+    #[error("event at position {position} cannot be applied: {reason}")]
+    Inconsistent { position: u64, reason: String },
+}
+
+/// Every read model, and the position of the next event to apply.
+#[derive(Debug, Clone, Default)]
+pub struct Projections {
+    position: u64,
+    pub registry: Registry,
+    pub balances: Balances,
+    pub coverage: Coverage,
+    pub claims: Claims,
+    pub payments: Payments,
+}
+
+/// SHA-256 of each read model's canonical rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Digests {
+    pub position: u64,
+    pub registry: [u8; 32],
+    pub balances: [u8; 32],
+    pub coverage: [u8; 32],
+    pub claims: [u8; 32],
+    pub payments: [u8; 32],
+}
+
+impl Digests {
+    /// One hash over all of them.
+    pub fn combined(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.position.to_be_bytes());
+        for d in [
+            self.registry,
+            self.balances,
+            self.coverage,
+            self.claims,
+            self.payments,
+        ] {
+            h.update(d);
+        }
+        h.finalize().into()
+    }
+}
+
+/// Hashes a value's `Debug` rendering without building the string. Every model keeps its
+/// collections in ordered maps, so the rendering is canonical for a given code version.
+fn digest_of(value: &impl std::fmt::Debug) -> [u8; 32] {
+    struct Hasher(Sha256);
+    impl std::fmt::Write for Hasher {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.update(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut h = Hasher(Sha256::new());
+    let _ = write!(h, "{value:?}");
+    h.0.finalize().into()
+}
+
+impl Projections {
+    pub fn new() -> Self {
+        Projections::default()
+    }
+
+    /// The position of the next event to apply (= events applied).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    pub fn digests(&self) -> Digests {
+        Digests {
+            position: self.position,
+            registry: digest_of(&self.registry),
+            balances: digest_of(&self.balances),
+            coverage: digest_of(&self.coverage),
+            claims: digest_of(&self.claims),
+            payments: digest_of(&self.payments),
+        }
+    }
+
+    /// Applies the event at `position` (which must be the next one).
+    pub fn apply(&mut self, position: u64, event: &Event) -> Result<(), ProjectionError> {
+        if position != self.position {
+            return Err(ProjectionError::OutOfOrder {
+                expected: self.position,
+                got: position,
+            });
+        }
+        let inconsistent = |reason: String| ProjectionError::Inconsistent { position, reason };
+        self.apply_event(position, event).map_err(inconsistent)?;
+        self.position += 1;
+        Ok(())
+    }
+
+    fn post(&mut self, entry: Result<Entry, MoneyError>) -> Result<(), String> {
+        let entry = entry.map_err(|e| e.to_string())?;
+        self.balances.post(&entry).map_err(|e| e.to_string())
+    }
+
+    /// The payment method of a facility, from the scheme that lists it (fee-for-service when
+    /// no scheme does).
+    pub fn payment_method(&self, facility: &ledger::ids::FacilityId) -> PaymentMethod {
+        self.registry
+            .schemes
+            .values()
+            .filter_map(|v| v.last())
+            .find_map(|p| p.scheme.facilities.get(facility))
+            .map_or(PaymentMethod::FeeForService, |f| f.payment_method)
+    }
+
+    fn apply_event(&mut self, position: u64, event: &Event) -> Result<(), String> {
+        match event {
+            Event::SchemePublished(e) => {
+                let scheme = Scheme::parse(&e.document).map_err(|err| err.to_string())?;
+                self.registry
+                    .schemes
+                    .entry(e.scheme_id.clone())
+                    .or_default()
+                    .push(Published {
+                        version: e.version,
+                        content_sha256: e.content_sha256,
+                        effective_from: e.effective_from,
+                        scheme: Arc::new(scheme),
+                    });
+            }
+            Event::HouseholdRegistered(e) => {
+                self.registry.households.insert(
+                    e.household_id.clone(),
+                    Household {
+                        scheme_id: e.scheme_id.clone(),
+                        location_code: e.location_code.clone(),
+                        socio_economic_category: e.socio_economic_category.clone(),
+                        registered_on: e.registered_on,
+                        members: Default::default(),
+                    },
+                );
+            }
+            Event::MemberEnrolled(e) => {
+                if let Some(h) = self.registry.households.get_mut(&e.household_id) {
+                    h.members.insert(e.member_id.clone());
+                }
+                self.registry.members.insert(
+                    e.member_id.clone(),
+                    MemberRecord {
+                        household_id: e.household_id.clone(),
+                        gender: e.gender,
+                        birth_date: e.birth_date,
+                        is_head: e.is_head,
+                        facility_id: e.facility_id.clone(),
+                        enrolled_on: e.enrolled_on,
+                    },
+                );
+            }
+            Event::ContributionReceived(e) => {
+                self.registry.receipts.insert(e.receipt_id.to_string());
+                self.post(Entry::transfer(
+                    position,
+                    e.received_on,
+                    Account::Clearing(e.channel),
+                    Account::Wallet(e.household_id.clone()),
+                    e.amount,
+                ))?;
+            }
+            Event::SponsorContributionReceived(e) => {
+                self.registry.receipts.insert(e.receipt_id.to_string());
+                self.post(Entry::transfer(
+                    position,
+                    e.received_on,
+                    Account::SponsorFunding(e.sponsor_id.clone()),
+                    Account::Wallet(e.household_id.clone()),
+                    e.amount,
+                ))?;
+            }
+            Event::PremiumPaid(e) => {
+                self.registry.receipts.insert(e.receipt_id.to_string());
+                let debit = match e.source {
+                    PremiumSource::Wallet => Account::Wallet(e.household_id.clone()),
+                    PremiumSource::Direct => {
+                        Account::Clearing(ledger::event::PaymentChannel::MobileMoney)
+                    }
+                };
+                self.post(Entry::transfer(
+                    position,
+                    e.paid_on,
+                    debit,
+                    Account::PremiumIncome(e.product_id.clone()),
+                    e.amount,
+                ))?;
+                self.coverage
+                    .premium_paid(e)
+                    .map_err(|err| err.to_string())?;
+            }
+            Event::CoverageChanged(e) => self.coverage.changed(position, e),
+            Event::ClaimSubmitted(e) => self.claims.submitted(position, e),
+            Event::ClaimAdjudicated(e) => {
+                let claim = self
+                    .claims
+                    .get(&e.claim_id)
+                    .ok_or_else(|| format!("claim {} was never submitted", e.claim_id))?
+                    .submitted
+                    .clone();
+                self.coverage
+                    .record_lines(&claim, &e.category, &[], &e.lines)
+                    .map_err(|err| err.to_string())?;
+                self.claims.adjudicated(e);
+                if self.payment_method(&claim.facility_id) == PaymentMethod::FeeForService
+                    && e.total_payer.is_positive()
+                {
+                    self.post(Entry::transfer(
+                        position,
+                        e.decided_on,
+                        Account::ClaimsExpense(e.scheme_id.clone()),
+                        Account::FacilityPayable(claim.facility_id.clone()),
+                        e.total_payer,
+                    ))?;
+                    self.payments.accrue(
+                        &claim.facility_id,
+                        e.decided_on,
+                        e.claim_id.as_str(),
+                        format!("claim {}", e.claim_id),
+                        e.total_payer,
+                    );
+                }
+            }
+            Event::ClaimReviewed(e) => {
+                let record = self
+                    .claims
+                    .get(&e.claim_id)
+                    .ok_or_else(|| format!("claim {} was never submitted", e.claim_id))?;
+                let claim = record.submitted.clone();
+                let before = record.lines.clone();
+                let payer_before = record
+                    .total_payer
+                    .unwrap_or(Amount::zero(e.total_payer.currency()));
+                let scheme_id = record
+                    .decision
+                    .as_ref()
+                    .map(|d| d.scheme_id.clone())
+                    .ok_or_else(|| format!("claim {} was never adjudicated", e.claim_id))?;
+                let category = record.category();
+                self.coverage
+                    .record_lines(&claim, &category, &before, &e.lines)
+                    .map_err(|err| err.to_string())?;
+                self.claims.reviewed(e);
+                let delta = e
+                    .total_payer
+                    .checked_sub(payer_before)
+                    .map_err(|err| err.to_string())?;
+                if self.payment_method(&claim.facility_id) == PaymentMethod::FeeForService
+                    && !delta.is_zero()
+                {
+                    self.post(Entry::transfer(
+                        position,
+                        e.reviewed_on,
+                        Account::ClaimsExpense(scheme_id),
+                        Account::FacilityPayable(claim.facility_id.clone()),
+                        delta,
+                    ))?;
+                    self.payments.accrue(
+                        &claim.facility_id,
+                        e.reviewed_on,
+                        e.claim_id.as_str(),
+                        format!("review of claim {}", e.claim_id),
+                        delta,
+                    );
+                }
+            }
+            Event::ClaimReversed(e) => {
+                let record = self
+                    .claims
+                    .get(&e.claim_id)
+                    .ok_or_else(|| format!("claim {} was never submitted", e.claim_id))?;
+                let claim = record.submitted.clone();
+                let before = record.lines.clone();
+                let payer = record.total_payer;
+                let category = record.category();
+                let scheme_id = record.decision.as_ref().map(|d| d.scheme_id.clone());
+                self.coverage
+                    .record_lines(&claim, &category, &before, &[])
+                    .map_err(|err| err.to_string())?;
+                self.claims.reversed(e);
+                if let (Some(scheme_id), Some(payer)) = (scheme_id, payer)
+                    && self.payment_method(&claim.facility_id) == PaymentMethod::FeeForService
+                    && payer.is_positive()
+                {
+                    self.post(Entry::transfer(
+                        position,
+                        e.reversed_on,
+                        Account::FacilityPayable(claim.facility_id.clone()),
+                        Account::ClaimsExpense(scheme_id),
+                        payer,
+                    ))?;
+                    let negative = payer.checked_neg().map_err(|err| err.to_string())?;
+                    self.payments.accrue(
+                        &claim.facility_id,
+                        e.reversed_on,
+                        e.claim_id.as_str(),
+                        format!("reversal of claim {}", e.claim_id),
+                        negative,
+                    );
+                }
+            }
+            Event::CopayRecorded(e) => {
+                self.registry.receipts.insert(e.receipt_id.to_string());
+                let household = self
+                    .registry
+                    .members
+                    .get(&e.member_id)
+                    .map(|m| m.household_id.clone())
+                    .ok_or_else(|| format!("member {} is not enrolled", e.member_id))?;
+                self.post(Entry::transfer(
+                    position,
+                    e.collected_on,
+                    Account::Wallet(household),
+                    Account::FacilityPayable(e.facility_id.clone()),
+                    e.amount,
+                ))?;
+                self.payments.accrue(
+                    &e.facility_id,
+                    e.collected_on,
+                    e.claim_id.as_str(),
+                    format!("copay for claim {} paid from the wallet", e.claim_id),
+                    e.amount,
+                );
+            }
+            Event::StockVisitRecorded(e) => {
+                let consumed_value = self
+                    .payments
+                    .stock_visit(e)
+                    .map_err(|err| err.to_string())?;
+                if let Some((consumed, value)) = consumed_value
+                    && value.is_positive()
+                {
+                    self.post(Entry::transfer(
+                        position,
+                        e.visited_on,
+                        Account::ConsumptionExpense(e.facility_id.clone()),
+                        Account::FacilityPayable(e.facility_id.clone()),
+                        value,
+                    ))?;
+                    self.payments.accrue_quantity(
+                        &e.facility_id,
+                        e.visited_on,
+                        e.product_code.as_str(),
+                        format!("{} consumed", e.product_code),
+                        consumed,
+                        value,
+                    );
+                }
+            }
+            Event::PaymentPeriodClosed(e) => self.payments.period_closed(e),
+            Event::FacilityStatementIssued(e) => {
+                if e.method == PaymentMethod::Capitation && e.amount_due.is_positive() {
+                    let scheme_id = self
+                        .payments
+                        .period_scheme(&e.period_id)
+                        .ok_or_else(|| format!("period {} was never closed", e.period_id))?;
+                    self.post(Entry::transfer(
+                        position,
+                        self.payments
+                            .period_end(&e.period_id)
+                            .unwrap_or(ledger::Date::MIN),
+                        Account::CapitationExpense(scheme_id),
+                        Account::FacilityPayable(e.facility_id.clone()),
+                        e.amount_due,
+                    ))?;
+                }
+                self.payments
+                    .statement_issued(position, e)
+                    .map_err(|err| err.to_string())?;
+            }
+            Event::FacilityPaid(e) => {
+                self.registry.payouts.insert(e.payout_id.to_string());
+                self.post(Entry::transfer(
+                    position,
+                    e.paid_on,
+                    Account::FacilityPayable(e.facility_id.clone()),
+                    Account::Payouts(e.channel),
+                    e.amount,
+                ))?;
+                self.payments.paid(e).map_err(|err| err.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The household wallet balance.
+    pub fn wallet(&self, household: &ledger::ids::HouseholdId) -> Option<Amount> {
+        let scheme = self.registry.household_scheme(household)?;
+        Some(self.balances.wallet(household, scheme.scheme.currency))
+    }
+}

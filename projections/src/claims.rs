@@ -1,0 +1,208 @@
+//! Claims: submission, decision, reviews, reversal, status; lists by facility and member.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use adjudicator::context::{PriorClaim, PriorLine};
+use ledger::Amount;
+use ledger::event::{
+    ClaimAdjudicated, ClaimCategory, ClaimReversed, ClaimReviewed, ClaimSubmitted, DecisionStatus,
+    LineDecision,
+};
+use ledger::ids::{ClaimCode, ClaimId, FacilityId, MemberId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ClaimStatus {
+    /// Submitted, not yet decided.
+    Submitted,
+    Accepted,
+    Partial,
+    Rejected,
+    Reversed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRecord {
+    pub submitted: ClaimSubmitted,
+    pub submitted_at: u64,
+    pub decision: Option<ClaimAdjudicated>,
+    /// The lines in force: the decision's, as changed by reviews.
+    pub lines: Vec<LineDecision>,
+    pub reviews: u32,
+    pub reversed: Option<ClaimReversed>,
+    pub status: ClaimStatus,
+    /// None until decided.
+    pub total_payer: Option<Amount>,
+    pub total_copay: Option<Amount>,
+}
+
+impl ClaimRecord {
+    pub fn category(&self) -> ClaimCategory {
+        self.decision
+            .as_ref()
+            .map_or(ClaimCategory::Visit, |d| d.category)
+    }
+
+    fn status_of(lines: &[LineDecision]) -> ClaimStatus {
+        let passed = lines
+            .iter()
+            .filter(|l| l.status != DecisionStatus::Rejected)
+            .count();
+        if passed == 0 {
+            ClaimStatus::Rejected
+        } else if passed < lines.len() || lines.iter().any(|l| l.status == DecisionStatus::Partial)
+        {
+            ClaimStatus::Partial
+        } else {
+            ClaimStatus::Accepted
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Claims {
+    claims: BTreeMap<ClaimId, ClaimRecord>,
+    by_code: BTreeMap<(FacilityId, ClaimCode), ClaimId>,
+    by_member: BTreeMap<MemberId, BTreeSet<ClaimId>>,
+}
+
+/// Filters for listing claims.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimFilter {
+    pub facility: Option<FacilityId>,
+    pub member: Option<MemberId>,
+    pub status: Option<ClaimStatus>,
+}
+
+impl Claims {
+    pub(crate) fn submitted(&mut self, position: u64, e: &ClaimSubmitted) {
+        self.by_code.insert(
+            (e.facility_id.clone(), e.claim_code.clone()),
+            e.claim_id.clone(),
+        );
+        self.by_member
+            .entry(e.member_id.clone())
+            .or_default()
+            .insert(e.claim_id.clone());
+        self.claims.insert(
+            e.claim_id.clone(),
+            ClaimRecord {
+                submitted: e.clone(),
+                submitted_at: position,
+                decision: None,
+                lines: Vec::new(),
+                reviews: 0,
+                reversed: None,
+                status: ClaimStatus::Submitted,
+                total_payer: None,
+                total_copay: None,
+            },
+        );
+    }
+
+    pub(crate) fn adjudicated(&mut self, e: &ClaimAdjudicated) {
+        if let Some(c) = self.claims.get_mut(&e.claim_id) {
+            c.lines = e.lines.clone();
+            c.status = ClaimRecord::status_of(&e.lines);
+            c.total_payer = Some(e.total_payer);
+            c.total_copay = Some(e.total_copay);
+            c.decision = Some(e.clone());
+        }
+    }
+
+    pub(crate) fn reviewed(&mut self, e: &ClaimReviewed) {
+        if let Some(c) = self.claims.get_mut(&e.claim_id) {
+            for line in &e.lines {
+                match c.lines.iter_mut().find(|l| l.line_no == line.line_no) {
+                    Some(l) => *l = line.clone(),
+                    None => c.lines.push(line.clone()),
+                }
+            }
+            c.reviews += 1;
+            c.status = ClaimRecord::status_of(&c.lines);
+            c.total_payer = Some(e.total_payer);
+            c.total_copay = Some(e.total_copay);
+        }
+    }
+
+    pub(crate) fn reversed(&mut self, e: &ClaimReversed) {
+        if let Some(c) = self.claims.get_mut(&e.claim_id) {
+            c.status = ClaimStatus::Reversed;
+            c.reversed = Some(e.clone());
+            c.total_payer = c.total_payer.map(|a| Amount::zero(a.currency()));
+            c.total_copay = c.total_copay.map(|a| Amount::zero(a.currency()));
+        }
+    }
+
+    pub fn get(&self, id: &ClaimId) -> Option<&ClaimRecord> {
+        self.claims.get(id)
+    }
+
+    /// The claim a facility already submitted under `code`.
+    pub fn by_code(&self, facility: &FacilityId, code: &ClaimCode) -> Option<&ClaimId> {
+        self.by_code.get(&(facility.clone(), code.clone()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.claims.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.claims.is_empty()
+    }
+
+    /// Up to `limit` claims after `after` (exclusive), in claim id order, that match.
+    pub fn list(
+        &self,
+        filter: &ClaimFilter,
+        after: Option<&ClaimId>,
+        limit: usize,
+    ) -> Vec<&ClaimRecord> {
+        let matches = |c: &&ClaimRecord| {
+            filter
+                .facility
+                .as_ref()
+                .is_none_or(|f| &c.submitted.facility_id == f)
+                && filter
+                    .member
+                    .as_ref()
+                    .is_none_or(|m| &c.submitted.member_id == m)
+                && filter.status.is_none_or(|s| c.status == s)
+        };
+        let range = match after {
+            Some(a) => self
+                .claims
+                .range::<ClaimId, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+            None => self.claims.range::<ClaimId, _>(..),
+        };
+        range.map(|(_, c)| c).filter(matches).take(limit).collect()
+    }
+
+    /// The member's decided, not reversed claims, for frequency and duplicate checks.
+    pub fn prior_claims(&self, member: &MemberId) -> Vec<PriorClaim> {
+        self.by_member
+            .get(member)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.claims.get(id))
+            .filter(|c| c.decision.is_some() && c.status != ClaimStatus::Reversed)
+            .map(|c| PriorClaim {
+                claim_id: c.submitted.claim_id.clone(),
+                facility_id: c.submitted.facility_id.clone(),
+                claim_code: c.submitted.claim_code.clone(),
+                service_date: c.submitted.date_to.unwrap_or(c.submitted.date_from),
+                lines: c
+                    .submitted
+                    .lines
+                    .iter()
+                    .map(|l| PriorLine {
+                        code: l.code.clone(),
+                        quantity: l.quantity,
+                        passed: c.lines.iter().any(|d| {
+                            d.line_no == l.line_no && d.status != DecisionStatus::Rejected
+                        }),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}

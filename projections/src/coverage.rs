@@ -1,0 +1,306 @@
+//! Policies and the usage counters the adjudicator needs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use adjudicator::context::{BySetting, CategoryCounts, Member, PriorClaim};
+use adjudicator::{MemberContext, Policy, PolicyContext, Usage};
+use ledger::event::{
+    ClaimCategory, ClaimSubmitted, CoverageChanged, DecisionStatus, LineDecision, PolicyStatus,
+    PremiumPaid,
+};
+use ledger::ids::{Code, HouseholdId, MemberId, PolicyId, ProductId};
+use ledger::{Amount, Currency, Date, MoneyError};
+
+/// One recorded change of a policy's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub position: u64,
+    pub changed_on: Date,
+    pub status: PolicyStatus,
+    pub effective_from: Date,
+    pub expires_on: Date,
+}
+
+/// A household's policy for one product and period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRecord {
+    pub household_id: HouseholdId,
+    pub product_id: ProductId,
+    pub period_start: Date,
+    pub renewal: bool,
+    pub price: Amount,
+    pub paid: Amount,
+    pub changes: Vec<Change>,
+}
+
+impl PolicyRecord {
+    /// The current state (the last change).
+    pub fn current(&self) -> &Change {
+        // A record is created by its first change, so there is always one.
+        &self.changes[self.changes.len() - 1]
+    }
+
+    /// The state as of the end of a business date (None: the policy did not exist yet).
+    pub fn as_of(&self, date: Date) -> Option<&Change> {
+        self.changes.iter().rev().find(|c| c.changed_on <= date)
+    }
+
+    /// The state after the events below `position`.
+    pub fn as_of_position(&self, position: u64) -> Option<&Change> {
+        self.changes.iter().rev().find(|c| c.position < position)
+    }
+
+    pub fn outstanding(&self) -> Amount {
+        let rest = self
+            .price
+            .minor_units()
+            .saturating_sub(self.paid.minor_units())
+            .max(0);
+        Amount::new(rest, self.price.currency())
+    }
+}
+
+/// What one member has used of one policy period. `[outpatient, inpatient]` amounts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberUsage {
+    pub counts: [u32; 6],
+    pub quantities: BTreeMap<Code, u32>,
+    pub deductible: [i64; 2],
+    pub ceiling: [i64; 2],
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HouseholdUsage {
+    pub deductible: [i64; 2],
+    pub ceiling: [i64; 2],
+}
+
+fn category_index(c: ClaimCategory) -> usize {
+    match c {
+        ClaimCategory::Visit => 0,
+        ClaimCategory::Consultation => 1,
+        ClaimCategory::Surgery => 2,
+        ClaimCategory::Delivery => 3,
+        ClaimCategory::Antenatal => 4,
+        ClaimCategory::Hospitalization => 5,
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Coverage {
+    pub policies: BTreeMap<PolicyId, PolicyRecord>,
+    pub by_household: BTreeMap<HouseholdId, BTreeSet<PolicyId>>,
+    pub member_usage: BTreeMap<(PolicyId, MemberId), MemberUsage>,
+    pub household_usage: BTreeMap<PolicyId, HouseholdUsage>,
+}
+
+impl Coverage {
+    pub(crate) fn changed(&mut self, position: u64, e: &CoverageChanged) {
+        let change = Change {
+            position,
+            changed_on: e.changed_on,
+            status: e.status,
+            effective_from: e.effective_from,
+            expires_on: e.expires_on,
+        };
+        match self.policies.get_mut(&e.policy_id) {
+            Some(p) => {
+                p.price = e.price;
+                p.changes.push(change);
+            }
+            None => {
+                self.policies.insert(
+                    e.policy_id.clone(),
+                    PolicyRecord {
+                        household_id: e.household_id.clone(),
+                        product_id: e.product_id.clone(),
+                        period_start: e.period_start,
+                        renewal: e.renewal,
+                        price: e.price,
+                        paid: Amount::zero(e.price.currency()),
+                        changes: vec![change],
+                    },
+                );
+                self.by_household
+                    .entry(e.household_id.clone())
+                    .or_default()
+                    .insert(e.policy_id.clone());
+            }
+        }
+    }
+
+    pub(crate) fn premium_paid(&mut self, e: &PremiumPaid) -> Result<(), String> {
+        let policy = self
+            .policies
+            .get_mut(&e.policy_id)
+            .ok_or_else(|| format!("premium for unknown policy {}", e.policy_id))?;
+        policy.paid = policy
+            .paid
+            .checked_add(e.amount)
+            .map_err(|err| err.to_string())?;
+        Ok(())
+    }
+
+    /// Moves usage from the `before` lines of a claim to its `after` lines (a decision has no
+    /// before; a review replaces lines; a reversal has no after).
+    pub(crate) fn record_lines(
+        &mut self,
+        claim: &ClaimSubmitted,
+        category: &ClaimCategory,
+        before: &[LineDecision],
+        after: &[LineDecision],
+    ) -> Result<(), MoneyError> {
+        let inpatient = usize::from(claim.date_to.is_some_and(|to| to > claim.date_from));
+        let passed = |lines: &[LineDecision]| -> BTreeSet<PolicyId> {
+            lines
+                .iter()
+                .filter(|l| l.status != DecisionStatus::Rejected)
+                .filter_map(|l| l.policy_id.clone())
+                .collect()
+        };
+        let (was, now) = (passed(before), passed(after));
+        for (lines, sign) in [(before, -1i64), (after, 1i64)] {
+            for l in lines
+                .iter()
+                .filter(|l| l.status != DecisionStatus::Rejected)
+            {
+                let Some(policy) = &l.policy_id else { continue };
+                let code = claim
+                    .lines
+                    .iter()
+                    .find(|c| c.line_no == l.line_no)
+                    .map(|c| c.code.clone());
+                let usage = self
+                    .member_usage
+                    .entry((policy.clone(), claim.member_id.clone()))
+                    .or_default();
+                if let Some(code) = code {
+                    let q = usage.quantities.entry(code).or_insert(0);
+                    *q = if sign > 0 {
+                        q.saturating_add(l.approved_quantity)
+                    } else {
+                        q.saturating_sub(l.approved_quantity)
+                    };
+                }
+                let deductible = l
+                    .deductible
+                    .minor_units()
+                    .checked_mul(sign)
+                    .ok_or(MoneyError::Overflow)?;
+                let ceiling = if l.ceiling_excluded {
+                    0
+                } else {
+                    l.payer
+                        .minor_units()
+                        .checked_mul(sign)
+                        .ok_or(MoneyError::Overflow)?
+                };
+                let add = |slot: &mut i64, v: i64| -> Result<(), MoneyError> {
+                    *slot = slot.checked_add(v).ok_or(MoneyError::Overflow)?;
+                    Ok(())
+                };
+                add(&mut usage.deductible[inpatient], deductible)?;
+                add(&mut usage.ceiling[inpatient], ceiling)?;
+                let household = self.household_usage.entry(policy.clone()).or_default();
+                add(&mut household.deductible[inpatient], deductible)?;
+                add(&mut household.ceiling[inpatient], ceiling)?;
+            }
+        }
+        let index = category_index(*category);
+        for policy in now.difference(&was) {
+            let u = self
+                .member_usage
+                .entry((policy.clone(), claim.member_id.clone()))
+                .or_default();
+            u.counts[index] = u.counts[index].saturating_add(1);
+        }
+        for policy in was.difference(&now) {
+            let u = self
+                .member_usage
+                .entry((policy.clone(), claim.member_id.clone()))
+                .or_default();
+            u.counts[index] = u.counts[index].saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    /// The household's policies.
+    pub fn household_policies(
+        &self,
+        household: &HouseholdId,
+    ) -> impl Iterator<Item = (&PolicyId, &PolicyRecord)> {
+        self.by_household
+            .get(household)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.policies.get(id).map(|p| (id, p)))
+    }
+
+    /// What the adjudicator needs to know about a member: the household's policies with
+    /// their usage, and the member's earlier claims.
+    pub fn member_context(
+        &self,
+        member_id: &MemberId,
+        member: Option<&crate::registry::MemberRecord>,
+        household_members: u32,
+        currency: Currency,
+        prior_claims: Vec<PriorClaim>,
+    ) -> MemberContext {
+        let Some(m) = member else {
+            return MemberContext::default();
+        };
+        let amounts =
+            |v: [i64; 2]| BySetting([Amount::new(v[0], currency), Amount::new(v[1], currency)]);
+        let policies = self
+            .household_policies(&m.household_id)
+            .map(|(id, p)| {
+                let c = p.current();
+                let mu = self.member_usage.get(&(id.clone(), member_id.clone()));
+                let hu = self.household_usage.get(id);
+                let counts = mu.map(|u| u.counts).unwrap_or_default();
+                let mut usage = Usage::empty(currency);
+                usage.counts = CategoryCounts {
+                    visits: counts[0],
+                    consultations: counts[1],
+                    surgeries: counts[2],
+                    deliveries: counts[3],
+                    antenatal: counts[4],
+                    hospital_admissions: counts[5],
+                };
+                if let Some(mu) = mu {
+                    usage.quantities = mu.quantities.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                    usage.member_deductible = amounts(mu.deductible);
+                    usage.member_ceiling = amounts(mu.ceiling);
+                }
+                if let Some(hu) = hu {
+                    usage.household_deductible = amounts(hu.deductible);
+                    usage.household_ceiling = amounts(hu.ceiling);
+                }
+                PolicyContext {
+                    policy: Policy {
+                        id: id.clone(),
+                        product_id: p.product_id.clone(),
+                        status: c.status,
+                        start_date: p.period_start,
+                        effective_from: c.effective_from,
+                        expires_on: c.expires_on,
+                        renewal: p.renewal,
+                        household_members,
+                    },
+                    usage,
+                }
+            })
+            .collect();
+        MemberContext {
+            member: Some(Member {
+                id: member_id.clone(),
+                household_id: m.household_id.clone(),
+                gender: m.gender,
+                birth_date: m.birth_date,
+                enrolled_on: m.enrolled_on,
+            }),
+            policies,
+            prior_claims,
+        }
+    }
+}

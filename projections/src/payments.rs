@@ -1,0 +1,261 @@
+//! Paying facilities: what accrues to each facility (claims under fee-for-service, copays paid
+//! from wallets, consumption under the Informed Push Model), period statements, payouts, and
+//! stock levels with the suggested top-up.
+
+use std::collections::BTreeMap;
+
+use ledger::event::{
+    FacilityPaid, FacilityStatementIssued, PaymentMethod, PaymentPeriodClosed, StatementLine,
+    StockVisitRecorded,
+};
+use ledger::ids::{Code, FacilityId, PeriodId, SchemeId};
+use ledger::{Amount, Date, MoneyError};
+
+/// Months of stock a top-up aims for (Informed Push Model practice: two months).
+pub const MONTHS_OF_STOCK_MAX: u64 = 2;
+/// Visits averaged for the monthly consumption.
+pub const CONSUMPTION_VISITS_AVERAGED: usize = 3;
+
+/// Something owed to a facility, not yet on a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accrual {
+    pub date: Date,
+    pub reference: String,
+    pub description: String,
+    pub quantity: u64,
+    pub amount: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    pub scheme_id: SchemeId,
+    pub starts_on: Date,
+    pub ends_on: Date,
+    pub closed_on: Date,
+}
+
+/// A facility's statement for a period: due = paid + outstanding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub method: PaymentMethod,
+    pub lines: Vec<StatementLine>,
+    pub due: Amount,
+    pub paid: Amount,
+    pub issued_at: u64,
+}
+
+impl Statement {
+    pub fn outstanding(&self) -> Amount {
+        Amount::new(
+            self.due
+                .minor_units()
+                .saturating_sub(self.paid.minor_units()),
+            self.due.currency(),
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockVisit {
+    pub date: Date,
+    pub found: u64,
+    pub losses: u64,
+    pub delivered: u64,
+    /// Consumed since the previous visit (None at the first visit).
+    pub consumed: Option<u64>,
+}
+
+/// Stock of one product at one facility.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockRecord {
+    pub unit_price: Amount,
+    pub visits: Vec<StockVisit>,
+}
+
+impl StockRecord {
+    /// Stock on the shelf after the last visit's delivery.
+    pub fn after_delivery(&self) -> Option<u64> {
+        self.visits
+            .last()
+            .map(|v| v.found.saturating_add(v.delivered))
+    }
+
+    /// Average consumption per visit interval (monthly visits) over the last
+    /// `CONSUMPTION_VISITS_AVERAGED` intervals, ignoring intervals that ended in a stockout
+    /// (nothing found: consumption was limited by supply, not demand).
+    pub fn average_consumption(&self) -> Option<u64> {
+        let recent: Vec<u64> = self
+            .visits
+            .iter()
+            .rev()
+            .filter(|v| v.found > 0)
+            .filter_map(|v| v.consumed)
+            .take(CONSUMPTION_VISITS_AVERAGED)
+            .collect();
+        if recent.is_empty() {
+            None
+        } else {
+            Some(recent.iter().sum::<u64>() / recent.len() as u64)
+        }
+    }
+
+    /// max(0, months of stock x average consumption - stock found at the last visit).
+    pub fn suggested_top_up(&self) -> u64 {
+        let found = self.visits.last().map_or(0, |v| v.found);
+        self.average_consumption()
+            .map_or(0, |avg| (MONTHS_OF_STOCK_MAX * avg).saturating_sub(found))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Payments {
+    pub accruals: BTreeMap<FacilityId, Vec<Accrual>>,
+    pub periods: BTreeMap<PeriodId, Period>,
+    pub statements: BTreeMap<(FacilityId, PeriodId), Statement>,
+    pub stock: BTreeMap<(FacilityId, Code), StockRecord>,
+}
+
+impl Payments {
+    pub(crate) fn accrue(
+        &mut self,
+        facility: &FacilityId,
+        date: Date,
+        reference: &str,
+        description: String,
+        amount: Amount,
+    ) {
+        self.accrue_quantity(facility, date, reference, description, 1, amount);
+    }
+
+    pub(crate) fn accrue_quantity(
+        &mut self,
+        facility: &FacilityId,
+        date: Date,
+        reference: &str,
+        description: String,
+        quantity: u64,
+        amount: Amount,
+    ) {
+        self.accruals
+            .entry(facility.clone())
+            .or_default()
+            .push(Accrual {
+                date,
+                reference: reference.to_owned(),
+                description,
+                quantity,
+                amount,
+            });
+    }
+
+    /// Records a stock visit; returns the quantity consumed since the previous visit and its
+    /// value (consumed = stock after the previous delivery - losses - stock found).
+    pub(crate) fn stock_visit(
+        &mut self,
+        e: &StockVisitRecorded,
+    ) -> Result<Option<(u64, Amount)>, MoneyError> {
+        let record = self
+            .stock
+            .entry((e.facility_id.clone(), e.product_code.clone()))
+            .or_insert_with(|| StockRecord {
+                unit_price: e.unit_price,
+                visits: Vec::new(),
+            });
+        let consumed = record.after_delivery().map(|before| {
+            before
+                .saturating_sub(e.losses)
+                .saturating_sub(e.stock_found)
+        });
+        record.unit_price = e.unit_price;
+        record.visits.push(StockVisit {
+            date: e.visited_on,
+            found: e.stock_found,
+            losses: e.losses,
+            delivered: e.delivered,
+            consumed,
+        });
+        consumed
+            .map(|c| {
+                let units = i64::try_from(c).map_err(|_| MoneyError::Overflow)?;
+                Ok((c, e.unit_price.checked_mul(units)?))
+            })
+            .transpose()
+    }
+
+    pub(crate) fn period_closed(&mut self, e: &PaymentPeriodClosed) {
+        self.periods.insert(
+            e.period_id.clone(),
+            Period {
+                scheme_id: e.scheme_id.clone(),
+                starts_on: e.starts_on,
+                ends_on: e.ends_on,
+                closed_on: e.closed_on,
+            },
+        );
+    }
+
+    pub fn period_scheme(&self, period: &PeriodId) -> Option<SchemeId> {
+        self.periods.get(period).map(|p| p.scheme_id.clone())
+    }
+
+    pub fn period_end(&self, period: &PeriodId) -> Option<Date> {
+        self.periods.get(period).map(|p| p.ends_on)
+    }
+
+    /// What has accrued to a facility up to `until`, not yet on a statement.
+    pub fn open_accruals(&self, facility: &FacilityId, until: Date) -> Vec<&Accrual> {
+        self.accruals
+            .get(facility)
+            .into_iter()
+            .flatten()
+            .filter(|a| a.date <= until)
+            .collect()
+    }
+
+    pub(crate) fn statement_issued(
+        &mut self,
+        position: u64,
+        e: &FacilityStatementIssued,
+    ) -> Result<(), String> {
+        let end = self
+            .period_end(&e.period_id)
+            .ok_or_else(|| format!("period {} was never closed", e.period_id))?;
+        if let Some(accruals) = self.accruals.get_mut(&e.facility_id) {
+            accruals.retain(|a| a.date > end);
+        }
+        self.statements.insert(
+            (e.facility_id.clone(), e.period_id.clone()),
+            Statement {
+                method: e.method,
+                lines: e.lines.clone(),
+                due: e.amount_due,
+                paid: Amount::zero(e.amount_due.currency()),
+                issued_at: position,
+            },
+        );
+        Ok(())
+    }
+
+    pub(crate) fn paid(&mut self, e: &FacilityPaid) -> Result<(), String> {
+        let statement = self
+            .statements
+            .get_mut(&(e.facility_id.clone(), e.period_id.clone()))
+            .ok_or_else(|| format!("no statement for {} in {}", e.facility_id, e.period_id))?;
+        statement.paid = statement
+            .paid
+            .checked_add(e.amount)
+            .map_err(|err| err.to_string())?;
+        Ok(())
+    }
+
+    /// Statements of a facility, by period.
+    pub fn statements_of(
+        &self,
+        facility: &FacilityId,
+    ) -> impl Iterator<Item = (&PeriodId, &Statement)> {
+        self.statements
+            .iter()
+            .filter(move |((f, _), _)| f == facility)
+            .map(|((_, p), s)| (p, s))
+    }
+}

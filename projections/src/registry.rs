@@ -1,0 +1,84 @@
+//! Who and what exists: published schemes, households, members, used receipt ids.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
+use adjudicator::Scheme;
+use ledger::Date;
+use ledger::chain::Hash;
+use ledger::event::Gender;
+use ledger::ids::{FacilityId, HouseholdId, MemberId, SchemeId};
+
+/// A published version of a scheme.
+#[derive(Clone)]
+pub struct Published {
+    pub version: u32,
+    pub content_sha256: Hash,
+    pub effective_from: Date,
+    pub scheme: Arc<Scheme>,
+}
+
+impl fmt::Debug for Published {
+    // Canonical and short: the version and the hash identify the document.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Published {{ version: {}, sha256: {}, effective_from: {} }}",
+            self.version,
+            ledger::chain::hex(&self.content_sha256),
+            self.effective_from
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Household {
+    pub scheme_id: SchemeId,
+    pub location_code: String,
+    pub socio_economic_category: String,
+    pub registered_on: Date,
+    pub members: BTreeSet<MemberId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub household_id: HouseholdId,
+    pub gender: Gender,
+    pub birth_date: Date,
+    pub is_head: bool,
+    pub facility_id: Option<FacilityId>,
+    pub enrolled_on: Date,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    pub schemes: BTreeMap<SchemeId, Vec<Published>>,
+    pub households: BTreeMap<HouseholdId, Household>,
+    pub members: BTreeMap<MemberId, MemberRecord>,
+    /// Every external receipt id used (contributions, premiums, copays): unique.
+    pub receipts: BTreeSet<String>,
+    pub payouts: BTreeSet<String>,
+}
+
+impl Registry {
+    /// The latest published version of a scheme.
+    pub fn scheme(&self, id: &SchemeId) -> Option<&Published> {
+        self.schemes.get(id).and_then(|v| v.last())
+    }
+
+    /// The version in force for a household's scheme.
+    pub fn household_scheme(&self, household: &HouseholdId) -> Option<&Published> {
+        self.households
+            .get(household)
+            .and_then(|h| self.scheme(&h.scheme_id))
+    }
+
+    /// Members registered with a facility (for capitation).
+    pub fn registered_with(&self, facility: &FacilityId) -> usize {
+        self.members
+            .values()
+            .filter(|m| m.facility_id.as_ref() == Some(facility))
+            .count()
+    }
+}
