@@ -318,6 +318,45 @@ pub async fn concurrent_appends_are_gapless<L: EventLog>(log: L) {
     assert!(log.verify(0, next).await.unwrap().is_ok());
 }
 
+/// `append_all`: in order, contiguous, each request on its own (a failure stops no other).
+pub async fn append_all_keeps_order_and_independence<L: EventLog>(log: L) {
+    log.append(request("first", vec![contribution("HH-1", "R0", 1)]))
+        .await
+        .unwrap();
+    let answers = log
+        .append_all(vec![
+            request(
+                "a",
+                vec![contribution("HH-1", "R1", 1), contribution("HH-2", "R2", 1)],
+            ),
+            request("first", vec![contribution("HH-9", "R-other", 1)]),
+            request("b", vec![]),
+            request("c", vec![contribution("HH-1", "R3", 1)])
+                .expect(household("HH-1"), ExpectedVersion::Exact(2)),
+            request("d", vec![contribution("HH-3", "R4", 1)]),
+        ])
+        .await;
+    assert_eq!(answers.len(), 5);
+    assert_eq!(answers[0].as_ref().unwrap().positions(), 1..3);
+    assert!(matches!(
+        answers[1],
+        Err(AppendError::RequestIdReused { .. })
+    ));
+    assert_eq!(answers[2], Err(AppendError::EmptyBatch));
+    // c sees a's event on HH-1: the stream is at version 2 when c is checked.
+    assert_eq!(answers[3].as_ref().unwrap().positions(), 3..4);
+    assert_eq!(answers[4].as_ref().unwrap().positions(), 4..5);
+    let ids: Vec<String> = log
+        .read(0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.request_id.to_string())
+        .collect();
+    assert_eq!(ids, vec!["first", "a", "a", "c", "d"]);
+    assert!(log.append_all(vec![]).await.is_empty());
+}
+
 /// A subscription delivers the stored history, then live appends, in order.
 pub async fn subscriptions_catch_up_then_go_live<L: EventLog>(log: L) {
     for i in 0..5 {
@@ -430,6 +469,7 @@ macro_rules! conformance_tests {
             request_ids_are_idempotent,
             concurrent_retries_append_once,
             concurrent_appends_are_gapless,
+            append_all_keeps_order_and_independence,
             subscriptions_catch_up_then_go_live,
             verify_checks_the_chain
         );

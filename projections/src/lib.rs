@@ -203,6 +203,15 @@ impl Projections {
             }
             Event::SponsorContributionReceived(e) => {
                 self.registry.receipts.insert(e.receipt_id.to_string());
+                let year = chrono::Datelike::year(&e.received_on);
+                let given = self
+                    .registry
+                    .sponsored
+                    .entry((e.sponsor_id.clone(), e.household_id.clone(), year))
+                    .or_insert(0);
+                *given = given
+                    .checked_add(e.amount.minor_units())
+                    .ok_or_else(|| "sponsor total overflows".to_string())?;
                 self.post(Entry::transfer(
                     position,
                     e.received_on,

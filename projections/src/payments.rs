@@ -220,8 +220,10 @@ impl Payments {
         let end = self
             .period_end(&e.period_id)
             .ok_or_else(|| format!("period {} was never closed", e.period_id))?;
+        // The accruals the statement lists are settled; any it left out stay open.
         if let Some(accruals) = self.accruals.get_mut(&e.facility_id) {
-            accruals.retain(|a| a.date > end);
+            accruals
+                .retain(|a| a.date > end || !e.lines.iter().any(|l| l.reference == a.reference));
         }
         self.statements.insert(
             (e.facility_id.clone(), e.period_id.clone()),

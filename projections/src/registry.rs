@@ -8,7 +8,7 @@ use adjudicator::Scheme;
 use ledger::Date;
 use ledger::chain::Hash;
 use ledger::event::Gender;
-use ledger::ids::{FacilityId, HouseholdId, MemberId, SchemeId};
+use ledger::ids::{FacilityId, HouseholdId, MemberId, SchemeId, SponsorId};
 
 /// A published version of a scheme.
 #[derive(Clone)]
@@ -59,6 +59,8 @@ pub struct Registry {
     /// Every external receipt id used (contributions, premiums, copays): unique.
     pub receipts: BTreeSet<String>,
     pub payouts: BTreeSet<String>,
+    /// What each sponsor gave each household, per calendar year (minor units).
+    pub sponsored: BTreeMap<(SponsorId, HouseholdId, i32), i64>,
 }
 
 impl Registry {

@@ -230,6 +230,14 @@ pub trait EventLog: Clone + Send + Sync + 'static {
         request: AppendRequest,
     ) -> impl Future<Output = Result<AppendOutcome, AppendError>> + Send;
 
+    /// Appends several requests in order, each atomically and idempotently as `append`
+    /// does, committed together where they fit in one commit (one fsync). Each gets its own
+    /// answer; one failing does not stop the others.
+    fn append_all(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> impl Future<Output = Vec<Result<AppendOutcome, AppendError>>> + Send;
+
     /// Up to `max` events from position `from`, in order; fewer at the head.
     fn read(
         &self,

@@ -55,7 +55,8 @@ struct Prepared {
 }
 
 enum Msg {
-    Append(Prepared),
+    /// One or more appends, sequenced in order and in the same commit.
+    Append(Vec<Prepared>),
     Shutdown(oneshot::Sender<Result<(), LogError>>),
 }
 
@@ -239,10 +240,40 @@ impl<S: Store> EventLog for Log<S> {
         let prepared = prepare(request, &self.shared.limits, reply)?;
         self.shared
             .tx
-            .send(Msg::Append(prepared))
+            .send(Msg::Append(vec![prepared]))
             .await
             .map_err(|_| AppendError::Closed)?;
         answer.await.map_err(|_| AppendError::Closed)?
+    }
+
+    async fn append_all(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Vec<Result<AppendOutcome, AppendError>> {
+        let mut answers = Vec::with_capacity(requests.len());
+        let mut prepared = Vec::with_capacity(requests.len());
+        // Requests that fail validation are answered at once; the rest go in one message, so
+        // they are sequenced in order, in one commit (up to `commit_events_max`).
+        let mut slots = Vec::with_capacity(requests.len());
+        for request in requests {
+            let (reply, answer) = oneshot::channel();
+            match prepare(request, &self.shared.limits, reply) {
+                Ok(p) => {
+                    prepared.push(p);
+                    slots.push(Ok(answer));
+                }
+                Err(e) => slots.push(Err(e)),
+            }
+        }
+        let sent = prepared.is_empty() || self.shared.tx.send(Msg::Append(prepared)).await.is_ok();
+        for slot in slots {
+            answers.push(match slot {
+                Err(e) => Err(e),
+                Ok(_) if !sent => Err(AppendError::Closed),
+                Ok(answer) => answer.await.unwrap_or(Err(AppendError::Closed)),
+            });
+        }
+        answers
     }
 
     async fn read(&self, from: u64, max: usize) -> Result<Vec<RecordedEvent>, LogError> {
@@ -645,7 +676,7 @@ struct Sequencer<S: Store> {
 
 impl<S: Store> Sequencer<S> {
     fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
-        let mut carry: Option<Prepared> = None;
+        let mut carry: Option<Vec<Prepared>> = None;
         loop {
             let first = match carry.take() {
                 Some(p) => p,
@@ -655,20 +686,24 @@ impl<S: Store> Sequencer<S> {
                     None => return,
                 },
             };
-            let mut events = first.events.len();
-            let mut bytes = first.body_bytes;
-            let mut group = vec![first];
+            let size = |p: &[Prepared]| -> (usize, usize) {
+                p.iter()
+                    .fold((0, 0), |(e, b), x| (e + x.events.len(), b + x.body_bytes))
+            };
+            let (mut events, mut bytes) = size(&first);
+            let mut group = first;
             let mut shutdown = None;
             while events < self.limits.commit_events_max && bytes < self.limits.commit_bytes_max {
                 match rx.try_recv() {
                     Ok(Msg::Append(p)) => {
-                        if events + p.events.len() > self.limits.commit_events_max {
+                        let (e, b) = size(&p);
+                        if events + e > self.limits.commit_events_max {
                             carry = Some(p);
                             break;
                         }
-                        events += p.events.len();
-                        bytes += p.body_bytes;
-                        group.push(p);
+                        events += e;
+                        bytes += b;
+                        group.extend(p);
                     }
                     Ok(Msg::Shutdown(done)) => {
                         shutdown = Some(done);
@@ -680,7 +715,7 @@ impl<S: Store> Sequencer<S> {
             self.seal(group, bytes + events * ENVELOPE_OVERHEAD_BYTES);
             if let Some(done) = shutdown {
                 if let Some(p) = carry.take() {
-                    self.seal(vec![p], 0);
+                    self.seal(p, 0);
                 }
                 return self.stop(rx, done);
             }
@@ -693,8 +728,10 @@ impl<S: Store> Sequencer<S> {
         rx.close();
         while let Ok(msg) = rx.try_recv() {
             match msg {
-                Msg::Append(p) => {
-                    let _ = p.reply.send(Err(AppendError::Closed));
+                Msg::Append(all) => {
+                    for p in all {
+                        let _ = p.reply.send(Err(AppendError::Closed));
+                    }
                 }
                 Msg::Shutdown(other) => {
                     let _ = other.send(Ok(()));

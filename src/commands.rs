@@ -1,0 +1,1089 @@
+//! The command side's "decide" step: a command and the current projections in, the events
+//! to append (or a typed rejection naming the field or state) out. Pure: no IO, no clock
+//! (business dates come with the commands).
+
+use adjudicator::premium::{Terms, apply_payment, expiry, policy_price, sponsor_match};
+use adjudicator::{Scheme, adjudicate};
+use ledger::event::*;
+use ledger::ids::*;
+use ledger::log::NewEvent;
+use ledger::{Amount, Date, MoneyError, StreamId, StreamKind};
+use projections::Projections;
+use projections::claims::ClaimStatus;
+use projections::registry::Published;
+use thiserror::Error;
+
+/// A change someone asks the ledger to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    PublishScheme {
+        document: String,
+        effective_from: Date,
+    },
+    RegisterHousehold {
+        household_id: HouseholdId,
+        scheme_id: SchemeId,
+        location_code: String,
+        socio_economic_category: String,
+        registered_on: Date,
+    },
+    EnrollMember {
+        member_id: MemberId,
+        household_id: HouseholdId,
+        gender: Gender,
+        birth_date: Date,
+        is_head: bool,
+        facility_id: Option<FacilityId>,
+        enrolled_on: Date,
+    },
+    /// A household's own savings into its wallet. Every sponsor of the scheme with a match
+    /// rule adds its share in the same append ("crowding in").
+    RecordContribution {
+        receipt_id: ReceiptId,
+        household_id: HouseholdId,
+        member_id: Option<MemberId>,
+        amount: Amount,
+        channel: PaymentChannel,
+        received_on: Date,
+    },
+    /// A sponsor's direct subsidy to a household wallet.
+    RecordSponsorContribution {
+        receipt_id: ReceiptId,
+        sponsor_id: SponsorId,
+        household_id: HouseholdId,
+        amount: Amount,
+        received_on: Date,
+    },
+    /// A premium towards the household's policy for a product: from the wallet or directly.
+    PayPremium {
+        receipt_id: ReceiptId,
+        household_id: HouseholdId,
+        product_id: ProductId,
+        amount: Amount,
+        source: PremiumSource,
+        paid_on: Date,
+    },
+    /// A facility's claim; adjudicated once, here, and the decision recorded in full.
+    SubmitClaim {
+        claim_code: ClaimCode,
+        facility_id: FacilityId,
+        member_id: MemberId,
+        date_from: Date,
+        date_to: Option<Date>,
+        claim_date: Date,
+        diagnosis_codes: Vec<Code>,
+        lines: Vec<ClaimLine>,
+        /// The business date of the decision.
+        today: Date,
+    },
+    /// A medical officer lowers quantities or prices, or rejects lines.
+    ReviewClaim {
+        claim_id: ClaimId,
+        reviewer: String,
+        reviewed_on: Date,
+        changes: Vec<LineReview>,
+        comment: String,
+    },
+    ReverseClaim {
+        claim_id: ClaimId,
+        reason: String,
+        reversed_on: Date,
+    },
+    /// A copay for a claim, paid from the member's wallet to the facility.
+    RecordCopay {
+        receipt_id: ReceiptId,
+        claim_id: ClaimId,
+        amount: Amount,
+        collected_on: Date,
+    },
+    RecordStockVisit {
+        facility_id: FacilityId,
+        product_code: Code,
+        visited_on: Date,
+        stock_found: u64,
+        losses: u64,
+        delivered: u64,
+        unit_price: Amount,
+    },
+    ClosePaymentPeriod {
+        period_id: PeriodId,
+        scheme_id: SchemeId,
+        starts_on: Date,
+        ends_on: Date,
+        closed_on: Date,
+    },
+    RecordFacilityPayout {
+        payout_id: PayoutId,
+        facility_id: FacilityId,
+        period_id: PeriodId,
+        amount: Amount,
+        channel: PaymentChannel,
+        reference: String,
+        paid_on: Date,
+    },
+}
+
+/// A reviewer's change to one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineReview {
+    pub line_no: u32,
+    /// Lower the approved quantity to this.
+    pub approved_quantity: Option<u32>,
+    /// Lower the unit price to this.
+    pub unit_price: Option<Amount>,
+    /// Reject the line (reason -1).
+    pub reject: bool,
+}
+
+/// Why a command was refused. Nothing was appended.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Rejection {
+    #[error("{0}")]
+    Invalid(FieldError),
+    #[error("document: {0}")]
+    InvalidScheme(String),
+    #[error("scheme_id: scheme {0} is not published")]
+    UnknownScheme(SchemeId),
+    #[error("version: scheme {scheme} version {version} is already published")]
+    SchemeVersionExists { scheme: SchemeId, version: u32 },
+    #[error("household_id: household {0} is not registered")]
+    UnknownHousehold(HouseholdId),
+    #[error("household_id: household {0} is already registered")]
+    HouseholdExists(HouseholdId),
+    #[error("member_id: member {0} is not enrolled")]
+    UnknownMember(MemberId),
+    #[error("member_id: member {0} is already enrolled")]
+    MemberExists(MemberId),
+    #[error("member_id: member {member} belongs to household {household}")]
+    MemberOfAnotherHousehold {
+        member: MemberId,
+        household: HouseholdId,
+    },
+    #[error("receipt_id: receipt {0} was already recorded")]
+    DuplicateReceipt(String),
+    #[error("amount: {amount} is not in the scheme currency {expected}")]
+    WrongCurrency {
+        amount: Amount,
+        expected: ledger::Currency,
+    },
+    #[error("amount: {0} must be positive")]
+    NotPositive(Amount),
+    #[error("amount: the wallet of household {household} holds {balance}, {needed} is needed")]
+    InsufficientWallet {
+        household: HouseholdId,
+        balance: Amount,
+        needed: Amount,
+    },
+    #[error("product_id: {0} is not a product of the household's scheme")]
+    UnknownProduct(ProductId),
+    #[error("product_id: policy not payable: {0}")]
+    PolicyNotPayable(String),
+    #[error("sponsor_id: {0} is not a sponsor of the household's scheme")]
+    UnknownSponsor(SponsorId),
+    #[error("claim_id: claim {0} does not exist")]
+    UnknownClaim(ClaimId),
+    #[error("claim_id: claim {claim} cannot be {action}: it is {status:?}")]
+    ClaimState {
+        claim: ClaimId,
+        action: &'static str,
+        status: ClaimStatus,
+    },
+    #[error("changes[{index}]: {reason}")]
+    InvalidReview { index: usize, reason: String },
+    #[error("facility_id: facility {0} is not in any published scheme")]
+    UnknownFacility(FacilityId),
+    #[error("period_id: period {0} is already closed")]
+    PeriodClosed(PeriodId),
+    #[error("period_id: facility {facility} has no statement for period {period}")]
+    NoStatement {
+        facility: FacilityId,
+        period: PeriodId,
+    },
+    #[error("amount: {amount} is more than the {outstanding} outstanding")]
+    Overpayment { amount: Amount, outstanding: Amount },
+    #[error("payout_id: payout {0} was already recorded")]
+    DuplicatePayout(PayoutId),
+    #[error("amount: {0}")]
+    Money(#[from] MoneyError),
+}
+
+/// What a decided command produced, besides its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    None,
+    Claim(ClaimId),
+    Policy(PolicyId),
+}
+
+/// The events to append for a command, and what they concern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    pub events: Vec<NewEvent>,
+    pub subject: Subject,
+    /// A claim resubmitted under the same (facility, claim code): nothing to append, the
+    /// original decision stands.
+    pub resubmission: bool,
+}
+
+fn stream(kind: StreamKind, id: &str) -> StreamId {
+    // Every id type has the same syntax as a stream id, so this cannot fail for a valid id.
+    StreamId::new(kind, id)
+        .unwrap_or_else(|_| StreamId::new(kind, "invalid").unwrap_or_else(|_| unreachable!()))
+}
+
+fn household_stream(id: &HouseholdId) -> StreamId {
+    StreamId::household(id)
+}
+
+fn single(stream: StreamId, event: Event) -> Vec<NewEvent> {
+    vec![NewEvent { stream, event }]
+}
+
+fn decided(events: Vec<NewEvent>) -> Decided {
+    Decided {
+        events,
+        subject: Subject::None,
+        resubmission: false,
+    }
+}
+
+fn scheme_of<'a>(p: &'a Projections, household: &HouseholdId) -> Result<&'a Published, Rejection> {
+    let h = p
+        .registry
+        .households
+        .get(household)
+        .ok_or_else(|| Rejection::UnknownHousehold(household.clone()))?;
+    p.registry
+        .scheme(&h.scheme_id)
+        .ok_or_else(|| Rejection::UnknownScheme(h.scheme_id.clone()))
+}
+
+fn check_amount(scheme: &Scheme, amount: Amount) -> Result<(), Rejection> {
+    if amount.currency() != scheme.currency {
+        return Err(Rejection::WrongCurrency {
+            amount,
+            expected: scheme.currency,
+        });
+    }
+    if !amount.is_positive() {
+        return Err(Rejection::NotPositive(amount));
+    }
+    Ok(())
+}
+
+fn fresh_receipt(p: &Projections, receipt: &ReceiptId) -> Result<(), Rejection> {
+    if p.registry.receipts.contains(receipt.as_str()) {
+        Err(Rejection::DuplicateReceipt(receipt.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+/// An id built from parts; ids longer than the limit are shortened with a hash.
+fn derived_id<T: std::str::FromStr<Err = IdError>>(text: String) -> T {
+    let text = if text.len() > ledger::ids::ID_BYTES_MAX {
+        let hash = ledger::chain::hex(&ledger::chain::sha256(text.as_bytes()));
+        format!("id-{}", &hash[..40])
+    } else {
+        text
+    };
+    text.parse()
+        .unwrap_or_else(|_| "invalid-id".parse().unwrap_or_else(|_| unreachable!()))
+}
+
+/// Decides a command against the current projections.
+pub fn decide(p: &Projections, command: &Command) -> Result<Decided, Rejection> {
+    let result = decide_inner(p, command)?;
+    for (index, e) in result.events.iter().enumerate() {
+        e.event
+            .validate()
+            .map_err(|error| Rejection::Invalid(error.within(&format!("events[{index}]"))))?;
+    }
+    Ok(result)
+}
+
+fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection> {
+    match command {
+        Command::PublishScheme {
+            document,
+            effective_from,
+        } => {
+            let scheme =
+                Scheme::parse(document).map_err(|e| Rejection::InvalidScheme(e.to_string()))?;
+            if let Some(existing) = p.registry.schemes.get(&scheme.id)
+                && existing.iter().any(|s| s.version >= scheme.version)
+            {
+                return Err(Rejection::SchemeVersionExists {
+                    scheme: scheme.id.clone(),
+                    version: scheme.version,
+                });
+            }
+            Ok(decided(single(
+                stream(StreamKind::Scheme, scheme.id.as_str()),
+                Event::SchemePublished(SchemePublished {
+                    scheme_id: scheme.id.clone(),
+                    version: scheme.version,
+                    content_sha256: scheme.content_sha256,
+                    document: document.clone(),
+                    effective_from: *effective_from,
+                }),
+            )))
+        }
+        Command::RegisterHousehold {
+            household_id,
+            scheme_id,
+            location_code,
+            socio_economic_category,
+            registered_on,
+        } => {
+            if p.registry.households.contains_key(household_id) {
+                return Err(Rejection::HouseholdExists(household_id.clone()));
+            }
+            if p.registry.scheme(scheme_id).is_none() {
+                return Err(Rejection::UnknownScheme(scheme_id.clone()));
+            }
+            Ok(decided(single(
+                household_stream(household_id),
+                Event::HouseholdRegistered(HouseholdRegistered {
+                    household_id: household_id.clone(),
+                    scheme_id: scheme_id.clone(),
+                    location_code: location_code.clone(),
+                    socio_economic_category: socio_economic_category.clone(),
+                    registered_on: *registered_on,
+                }),
+            )))
+        }
+        Command::EnrollMember {
+            member_id,
+            household_id,
+            gender,
+            birth_date,
+            is_head,
+            facility_id,
+            enrolled_on,
+        } => {
+            let scheme = scheme_of(p, household_id)?;
+            if p.registry.members.contains_key(member_id) {
+                return Err(Rejection::MemberExists(member_id.clone()));
+            }
+            if let Some(f) = facility_id
+                && !scheme.scheme.facilities.contains_key(f)
+            {
+                return Err(Rejection::UnknownFacility(f.clone()));
+            }
+            Ok(decided(single(
+                household_stream(household_id),
+                Event::MemberEnrolled(MemberEnrolled {
+                    member_id: member_id.clone(),
+                    household_id: household_id.clone(),
+                    gender: *gender,
+                    birth_date: *birth_date,
+                    is_head: *is_head,
+                    facility_id: facility_id.clone(),
+                    enrolled_on: *enrolled_on,
+                }),
+            )))
+        }
+        Command::RecordContribution {
+            receipt_id,
+            household_id,
+            member_id,
+            amount,
+            channel,
+            received_on,
+        } => {
+            let published = scheme_of(p, household_id)?;
+            let scheme = &published.scheme;
+            check_amount(scheme, *amount)?;
+            fresh_receipt(p, receipt_id)?;
+            if let Some(m) = member_id {
+                match p.registry.members.get(m) {
+                    None => return Err(Rejection::UnknownMember(m.clone())),
+                    Some(r) if &r.household_id != household_id => {
+                        return Err(Rejection::MemberOfAnotherHousehold {
+                            member: m.clone(),
+                            household: r.household_id.clone(),
+                        });
+                    }
+                    Some(_) => {}
+                }
+            }
+            let s = household_stream(household_id);
+            let mut events = single(
+                s.clone(),
+                Event::ContributionReceived(ContributionReceived {
+                    receipt_id: receipt_id.clone(),
+                    household_id: household_id.clone(),
+                    member_id: member_id.clone(),
+                    amount: *amount,
+                    channel: *channel,
+                    received_on: *received_on,
+                }),
+            );
+            // Sponsors match the household's savings under their rule (and yearly cap).
+            let mut sponsors: Vec<_> = scheme.sponsors.values().collect();
+            sponsors.sort_by(|a, b| a.id.cmp(&b.id));
+            for sponsor in sponsors {
+                let matched_this_year =
+                    sponsor_matched(p, &sponsor.id, household_id, *received_on, scheme.currency)?;
+                let share = sponsor_match(scheme, sponsor, *amount, matched_this_year)?;
+                if share.is_positive() {
+                    events.push(NewEvent {
+                        stream: s.clone(),
+                        event: Event::SponsorContributionReceived(SponsorContributionReceived {
+                            receipt_id: derived_id(format!("{receipt_id}.{}", sponsor.id)),
+                            sponsor_id: sponsor.id.clone(),
+                            household_id: household_id.clone(),
+                            amount: share,
+                            matched_receipt_id: Some(receipt_id.clone()),
+                            received_on: *received_on,
+                        }),
+                    });
+                }
+            }
+            Ok(decided(events))
+        }
+        Command::RecordSponsorContribution {
+            receipt_id,
+            sponsor_id,
+            household_id,
+            amount,
+            received_on,
+        } => {
+            let published = scheme_of(p, household_id)?;
+            check_amount(&published.scheme, *amount)?;
+            fresh_receipt(p, receipt_id)?;
+            if !published.scheme.sponsors.contains_key(sponsor_id) {
+                return Err(Rejection::UnknownSponsor(sponsor_id.clone()));
+            }
+            Ok(decided(single(
+                household_stream(household_id),
+                Event::SponsorContributionReceived(SponsorContributionReceived {
+                    receipt_id: receipt_id.clone(),
+                    sponsor_id: sponsor_id.clone(),
+                    household_id: household_id.clone(),
+                    amount: *amount,
+                    matched_receipt_id: None,
+                    received_on: *received_on,
+                }),
+            )))
+        }
+        Command::PayPremium {
+            receipt_id,
+            household_id,
+            product_id,
+            amount,
+            source,
+            paid_on,
+        } => pay_premium(
+            p,
+            receipt_id,
+            household_id,
+            product_id,
+            *amount,
+            *source,
+            *paid_on,
+        ),
+        Command::SubmitClaim {
+            claim_code,
+            facility_id,
+            member_id,
+            date_from,
+            date_to,
+            claim_date,
+            diagnosis_codes,
+            lines,
+            today,
+        } => {
+            if let Some(existing) = p.claims.by_code(facility_id, claim_code) {
+                return Ok(Decided {
+                    events: Vec::new(),
+                    subject: Subject::Claim(existing.clone()),
+                    resubmission: true,
+                });
+            }
+            let member = p.registry.members.get(member_id);
+            let household_id = member
+                .map(|m| m.household_id.clone())
+                .ok_or_else(|| Rejection::UnknownMember(member_id.clone()))?;
+            let published = scheme_of(p, &household_id)?;
+            let scheme = &published.scheme;
+            let claim_id: ClaimId = derived_id(format!("CL-{:010}", p.claims.len() + 1));
+            let claim = ClaimSubmitted {
+                claim_id: claim_id.clone(),
+                claim_code: claim_code.clone(),
+                facility_id: facility_id.clone(),
+                member_id: member_id.clone(),
+                household_id: household_id.clone(),
+                date_from: *date_from,
+                date_to: *date_to,
+                claim_date: *claim_date,
+                diagnosis_codes: diagnosis_codes.clone(),
+                lines: lines.clone(),
+            };
+            Event::ClaimSubmitted(claim.clone())
+                .validate()
+                .map_err(Rejection::Invalid)?;
+            let household_members = p
+                .registry
+                .households
+                .get(&household_id)
+                .map_or(0, |h| h.members.len() as u32);
+            let ctx = p.coverage.member_context(
+                member_id,
+                member,
+                household_members,
+                scheme.currency,
+                p.claims.prior_claims(member_id),
+            );
+            let decision = adjudicate(&claim, &ctx, scheme, *today);
+            let s = stream(StreamKind::Claim, claim_id.as_str());
+            Ok(Decided {
+                events: vec![
+                    NewEvent {
+                        stream: s.clone(),
+                        event: Event::ClaimSubmitted(claim),
+                    },
+                    NewEvent {
+                        stream: s,
+                        event: Event::ClaimAdjudicated(decision.to_event(scheme)),
+                    },
+                ],
+                subject: Subject::Claim(claim_id),
+                resubmission: false,
+            })
+        }
+        Command::ReviewClaim {
+            claim_id,
+            reviewer,
+            reviewed_on,
+            changes,
+            comment,
+        } => review(p, claim_id, reviewer, *reviewed_on, changes, comment),
+        Command::ReverseClaim {
+            claim_id,
+            reason,
+            reversed_on,
+        } => {
+            let record = p
+                .claims
+                .get(claim_id)
+                .ok_or_else(|| Rejection::UnknownClaim(claim_id.clone()))?;
+            if matches!(
+                record.status,
+                ClaimStatus::Reversed | ClaimStatus::Submitted
+            ) {
+                return Err(Rejection::ClaimState {
+                    claim: claim_id.clone(),
+                    action: "reversed",
+                    status: record.status,
+                });
+            }
+            Ok(Decided {
+                events: single(
+                    stream(StreamKind::Claim, claim_id.as_str()),
+                    Event::ClaimReversed(ClaimReversed {
+                        claim_id: claim_id.clone(),
+                        reason: reason.clone(),
+                        reversed_on: *reversed_on,
+                    }),
+                ),
+                subject: Subject::Claim(claim_id.clone()),
+                resubmission: false,
+            })
+        }
+        Command::RecordCopay {
+            receipt_id,
+            claim_id,
+            amount,
+            collected_on,
+        } => {
+            let record = p
+                .claims
+                .get(claim_id)
+                .ok_or_else(|| Rejection::UnknownClaim(claim_id.clone()))?;
+            let member = &record.submitted.member_id;
+            let household = &record.submitted.household_id;
+            let published = scheme_of(p, household)?;
+            check_amount(&published.scheme, *amount)?;
+            fresh_receipt(p, receipt_id)?;
+            let copay = record
+                .total_copay
+                .unwrap_or(Amount::zero(published.scheme.currency));
+            if amount.minor_units() > copay.minor_units() {
+                return Err(Rejection::Overpayment {
+                    amount: *amount,
+                    outstanding: copay,
+                });
+            }
+            let balance = p.balances.wallet(household, published.scheme.currency);
+            if balance.minor_units() < amount.minor_units() {
+                return Err(Rejection::InsufficientWallet {
+                    household: household.clone(),
+                    balance,
+                    needed: *amount,
+                });
+            }
+            Ok(decided(single(
+                household_stream(household),
+                Event::CopayRecorded(CopayRecorded {
+                    receipt_id: receipt_id.clone(),
+                    claim_id: claim_id.clone(),
+                    facility_id: record.submitted.facility_id.clone(),
+                    member_id: member.clone(),
+                    amount: *amount,
+                    collected_on: *collected_on,
+                }),
+            )))
+        }
+        Command::RecordStockVisit {
+            facility_id,
+            product_code,
+            visited_on,
+            stock_found,
+            losses,
+            delivered,
+            unit_price,
+        } => {
+            let known = p
+                .registry
+                .schemes
+                .values()
+                .filter_map(|v| v.last())
+                .any(|s| s.scheme.facilities.contains_key(facility_id));
+            if !known {
+                return Err(Rejection::UnknownFacility(facility_id.clone()));
+            }
+            Ok(decided(single(
+                StreamId::facility(facility_id),
+                Event::StockVisitRecorded(StockVisitRecorded {
+                    facility_id: facility_id.clone(),
+                    product_code: product_code.clone(),
+                    visited_on: *visited_on,
+                    stock_found: *stock_found,
+                    losses: *losses,
+                    delivered: *delivered,
+                    unit_price: *unit_price,
+                }),
+            )))
+        }
+        Command::ClosePaymentPeriod {
+            period_id,
+            scheme_id,
+            starts_on,
+            ends_on,
+            closed_on,
+        } => close_period(p, period_id, scheme_id, *starts_on, *ends_on, *closed_on),
+        Command::RecordFacilityPayout {
+            payout_id,
+            facility_id,
+            period_id,
+            amount,
+            channel,
+            reference,
+            paid_on,
+        } => {
+            if p.registry.payouts.contains(payout_id.as_str()) {
+                return Err(Rejection::DuplicatePayout(payout_id.clone()));
+            }
+            let statement = p
+                .payments
+                .statements
+                .get(&(facility_id.clone(), period_id.clone()))
+                .ok_or_else(|| Rejection::NoStatement {
+                    facility: facility_id.clone(),
+                    period: period_id.clone(),
+                })?;
+            let outstanding = statement.outstanding();
+            if amount.currency() != outstanding.currency() {
+                return Err(Rejection::WrongCurrency {
+                    amount: *amount,
+                    expected: outstanding.currency(),
+                });
+            }
+            if !amount.is_positive() {
+                return Err(Rejection::NotPositive(*amount));
+            }
+            if amount.minor_units() > outstanding.minor_units() {
+                return Err(Rejection::Overpayment {
+                    amount: *amount,
+                    outstanding,
+                });
+            }
+            Ok(decided(single(
+                StreamId::facility(facility_id),
+                Event::FacilityPaid(FacilityPaid {
+                    payout_id: payout_id.clone(),
+                    facility_id: facility_id.clone(),
+                    period_id: period_id.clone(),
+                    amount: *amount,
+                    channel: *channel,
+                    reference: reference.clone(),
+                    paid_on: *paid_on,
+                }),
+            )))
+        }
+    }
+}
+
+/// What a sponsor has given a household in the year of `since` (matches and direct
+/// subsidies alike count against the sponsor's yearly cap).
+fn sponsor_matched(
+    p: &Projections,
+    sponsor: &SponsorId,
+    household: &HouseholdId,
+    since: Date,
+    currency: ledger::Currency,
+) -> Result<Amount, Rejection> {
+    use chrono::Datelike;
+    let given = p
+        .registry
+        .sponsored
+        .get(&(sponsor.clone(), household.clone(), since.year()))
+        .copied()
+        .unwrap_or(0);
+    Ok(Amount::new(given, currency))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pay_premium(
+    p: &Projections,
+    receipt_id: &ReceiptId,
+    household_id: &HouseholdId,
+    product_id: &ProductId,
+    amount: Amount,
+    source: PremiumSource,
+    paid_on: Date,
+) -> Result<Decided, Rejection> {
+    let published = scheme_of(p, household_id)?;
+    let scheme = &published.scheme;
+    check_amount(scheme, amount)?;
+    fresh_receipt(p, receipt_id)?;
+    let product = scheme
+        .product(product_id)
+        .ok_or_else(|| Rejection::UnknownProduct(product_id.clone()))?;
+    if paid_on > product.valid_to {
+        return Err(Rejection::PolicyNotPayable(format!(
+            "the product is sold until {}",
+            product.valid_to
+        )));
+    }
+    let household = p
+        .registry
+        .households
+        .get(household_id)
+        .ok_or_else(|| Rejection::UnknownHousehold(household_id.clone()))?;
+    if household.members.is_empty() {
+        return Err(Rejection::PolicyNotPayable(
+            "the household has no members".into(),
+        ));
+    }
+    // The household's latest period of this product.
+    let periods: Vec<_> = p
+        .coverage
+        .household_policies(household_id)
+        .filter(|(_, r)| &r.product_id == product_id)
+        .collect();
+    let latest = periods.iter().max_by_key(|(_, r)| r.period_start);
+    let s = household_stream(household_id);
+    let mut events = Vec::new();
+    let (policy_id, price, paid_before, start, renewal) = match latest {
+        // An idle period is still being paid.
+        Some((id, r)) if r.current().status == PolicyStatus::Idle => {
+            ((*id).clone(), r.price, r.paid, r.period_start, r.renewal)
+        }
+        other => {
+            let renewal = other.is_some();
+            let start = match other {
+                Some((_, r)) if r.current().expires_on >= paid_on => {
+                    r.current().expires_on.succ_opt().unwrap_or(Date::MAX)
+                }
+                _ => paid_on.max(product.valid_from),
+            };
+            let price = policy_price(
+                product,
+                household.members.len() as u32,
+                Some(household.socio_economic_category.as_str()).filter(|c| !c.is_empty()),
+                !renewal,
+            )
+            .map_err(|e| Rejection::PolicyNotPayable(e.to_string()))?;
+            let policy_id: PolicyId = derived_id(format!(
+                "POL.{household_id}.{product_id}.{}",
+                periods.len() + 1
+            ));
+            let expires_on = expiry(start, product.insurance_period_months);
+            events.push(NewEvent {
+                stream: s.clone(),
+                event: Event::CoverageChanged(CoverageChanged {
+                    policy_id: policy_id.clone(),
+                    household_id: household_id.clone(),
+                    product_id: product_id.clone(),
+                    status: PolicyStatus::Idle,
+                    effective_from: start,
+                    expires_on,
+                    changed_on: paid_on,
+                    period_start: start,
+                    renewal,
+                    price,
+                }),
+            });
+            (
+                policy_id,
+                price,
+                Amount::zero(scheme.currency),
+                start,
+                renewal,
+            )
+        }
+    };
+    let terms = Terms {
+        price,
+        start_date: start,
+        grace_period_days: product.grace_period_days,
+        insurance_period_months: product.insurance_period_months,
+    };
+    let outstanding = price.checked_sub(paid_before)?;
+    if amount.minor_units() > outstanding.minor_units() {
+        return Err(Rejection::Overpayment {
+            amount,
+            outstanding,
+        });
+    }
+    if source == PremiumSource::Wallet {
+        let balance = p.balances.wallet(household_id, scheme.currency);
+        if balance.minor_units() < amount.minor_units() {
+            return Err(Rejection::InsufficientWallet {
+                household: household_id.clone(),
+                balance,
+                needed: amount,
+            });
+        }
+    }
+    let outcome = apply_payment(&terms, paid_before, amount, paid_on)?;
+    events.push(NewEvent {
+        stream: s.clone(),
+        event: Event::PremiumPaid(PremiumPaid {
+            receipt_id: receipt_id.clone(),
+            policy_id: policy_id.clone(),
+            household_id: household_id.clone(),
+            product_id: product_id.clone(),
+            amount,
+            source,
+            paid_on,
+        }),
+    });
+    if let Some(activation) = outcome.activation {
+        events.push(NewEvent {
+            stream: s,
+            event: Event::CoverageChanged(CoverageChanged {
+                policy_id: policy_id.clone(),
+                household_id: household_id.clone(),
+                product_id: product_id.clone(),
+                status: PolicyStatus::Active,
+                effective_from: activation.effective_from,
+                expires_on: activation.expires_on,
+                changed_on: paid_on,
+                period_start: start,
+                renewal,
+                price,
+            }),
+        });
+    }
+    Ok(Decided {
+        events,
+        subject: Subject::Policy(policy_id),
+        resubmission: false,
+    })
+}
+
+fn review(
+    p: &Projections,
+    claim_id: &ClaimId,
+    reviewer: &str,
+    reviewed_on: Date,
+    changes: &[LineReview],
+    comment: &str,
+) -> Result<Decided, Rejection> {
+    let record = p
+        .claims
+        .get(claim_id)
+        .ok_or_else(|| Rejection::UnknownClaim(claim_id.clone()))?;
+    if matches!(
+        record.status,
+        ClaimStatus::Reversed | ClaimStatus::Submitted | ClaimStatus::Rejected
+    ) {
+        return Err(Rejection::ClaimState {
+            claim: claim_id.clone(),
+            action: "reviewed",
+            status: record.status,
+        });
+    }
+    let mut lines = record.lines.clone();
+    let mut changed = Vec::new();
+    for (index, change) in changes.iter().enumerate() {
+        let bad = |reason: String| Rejection::InvalidReview { index, reason };
+        let line = lines
+            .iter_mut()
+            .find(|l| l.line_no == change.line_no)
+            .ok_or_else(|| bad(format!("line {} is not on the claim", change.line_no)))?;
+        if line.status == DecisionStatus::Rejected {
+            return Err(bad(format!("line {} is already rejected", change.line_no)));
+        }
+        let zero = Amount::zero(line.allowed.currency());
+        if change.reject {
+            line.status = DecisionStatus::Rejected;
+            line.reason_code = adjudicator::reason::REJECTED_BY_REVIEWER;
+            line.approved_quantity = 0;
+            line.allowed = zero;
+            line.payer = zero;
+            line.copay = zero;
+            line.deductible = zero;
+            line.ceiling_excess = zero;
+        } else {
+            let quantity = change.approved_quantity.unwrap_or(line.approved_quantity);
+            let price = change.unit_price.unwrap_or(line.unit_price);
+            if quantity > line.approved_quantity || quantity == 0 {
+                return Err(bad(format!(
+                    "approved_quantity {quantity} must be between 1 and {}",
+                    line.approved_quantity
+                )));
+            }
+            if price.currency() != line.unit_price.currency()
+                || price.minor_units() > line.unit_price.minor_units()
+                || price.is_negative()
+            {
+                return Err(bad(format!(
+                    "unit_price {price} must be between 0 and {}",
+                    line.unit_price
+                )));
+            }
+            let allowed = price.checked_mul(i64::from(quantity))?;
+            // The payer keeps its share of the allowed amount, rounded down (in the member's
+            // favour only through the copay, which takes the remainder).
+            let share = |a: Amount| -> Result<Amount, MoneyError> {
+                if line.allowed.is_zero() {
+                    return Ok(zero);
+                }
+                let v = i128::from(a.minor_units()) * i128::from(allowed.minor_units())
+                    / i128::from(line.allowed.minor_units());
+                Ok(Amount::new(
+                    i64::try_from(v).map_err(|_| MoneyError::Overflow)?,
+                    a.currency(),
+                ))
+            };
+            let payer = share(line.payer)?;
+            line.deductible = line.deductible.checked_min(allowed)?;
+            line.status = DecisionStatus::Partial;
+            line.approved_quantity = quantity;
+            line.unit_price = price;
+            line.allowed = allowed;
+            line.payer = payer;
+            line.copay = allowed.checked_sub(payer)?;
+        }
+        line.findings.push(format!("reviewed by {reviewer}"));
+        changed.push(line.clone());
+    }
+    let currency = record
+        .total_payer
+        .map(|a| a.currency())
+        .unwrap_or(ledger::Currency::USD);
+    let total_payer = Amount::checked_sum(currency, lines.iter().map(|l| l.payer))?;
+    let total_copay = Amount::checked_sum(currency, lines.iter().map(|l| l.copay))?;
+    Ok(Decided {
+        events: single(
+            stream(StreamKind::Claim, claim_id.as_str()),
+            Event::ClaimReviewed(ClaimReviewed {
+                claim_id: claim_id.clone(),
+                reviewer: reviewer.to_owned(),
+                reviewed_on,
+                lines: changed,
+                comment: comment.to_owned(),
+                total_payer,
+                total_copay,
+            }),
+        ),
+        subject: Subject::Claim(claim_id.clone()),
+        resubmission: false,
+    })
+}
+
+fn months_between(starts_on: Date, ends_on: Date) -> i64 {
+    use chrono::Datelike;
+    i64::from(ends_on.year() - starts_on.year()) * 12 + i64::from(ends_on.month())
+        - i64::from(starts_on.month())
+        + 1
+}
+
+fn close_period(
+    p: &Projections,
+    period_id: &PeriodId,
+    scheme_id: &SchemeId,
+    starts_on: Date,
+    ends_on: Date,
+    closed_on: Date,
+) -> Result<Decided, Rejection> {
+    if p.payments.periods.contains_key(period_id) {
+        return Err(Rejection::PeriodClosed(period_id.clone()));
+    }
+    let published = p
+        .registry
+        .scheme(scheme_id)
+        .ok_or_else(|| Rejection::UnknownScheme(scheme_id.clone()))?;
+    let scheme = &published.scheme;
+    let mut events = single(
+        stream(StreamKind::Period, period_id.as_str()),
+        Event::PaymentPeriodClosed(PaymentPeriodClosed {
+            period_id: period_id.clone(),
+            scheme_id: scheme_id.clone(),
+            starts_on,
+            ends_on,
+            closed_on,
+        }),
+    );
+    let mut facilities: Vec<_> = scheme.facilities.values().collect();
+    facilities.sort_by(|a, b| a.id.cmp(&b.id));
+    for facility in facilities {
+        let mut lines: Vec<StatementLine> = p
+            .payments
+            .open_accruals(&facility.id, ends_on)
+            .into_iter()
+            .map(|a| StatementLine {
+                description: a.description.clone(),
+                reference: a.reference.clone(),
+                quantity: a.quantity,
+                amount: a.amount,
+            })
+            .collect();
+        if facility.payment_method == PaymentMethod::Capitation {
+            let members = p.registry.registered_with(&facility.id) as i64;
+            let rate = facility
+                .capitation_rate
+                .unwrap_or(Amount::zero(scheme.currency));
+            let months = months_between(starts_on, ends_on).max(1);
+            lines.push(StatementLine {
+                description: format!("capitation: {members} members x {rate} x {months} month(s)"),
+                reference: "capitation".into(),
+                quantity: members.unsigned_abs(),
+                amount: rate.checked_mul(members)?.checked_mul(months)?,
+            });
+        }
+        let mut amount_due = Amount::checked_sum(scheme.currency, lines.iter().map(|l| l.amount))?;
+        if amount_due.is_negative() {
+            // More was reversed than accrued: nothing is due, and the accruals stay open
+            // (they net against the next period).
+            lines.retain(|l| l.reference == "capitation");
+            amount_due = Amount::checked_sum(scheme.currency, lines.iter().map(|l| l.amount))?;
+        }
+        events.push(NewEvent {
+            stream: StreamId::facility(&facility.id),
+            event: Event::FacilityStatementIssued(FacilityStatementIssued {
+                period_id: period_id.clone(),
+                facility_id: facility.id.clone(),
+                method: facility.payment_method,
+                lines,
+                amount_due,
+            }),
+        });
+    }
+    Ok(decided(events))
+}

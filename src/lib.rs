@@ -1,0 +1,8 @@
+//! claims-ledger: the command side and the service around the event log.
+//!
+//! - [`commands`]: the pure "decide" step: command + projections -> events or a rejection.
+//! - [`processor`]: one writer that takes commands in batches, decides them, appends their
+//!   events with one fsync, and answers; queries read the same projections.
+
+pub mod commands;
+pub mod processor;
