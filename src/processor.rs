@@ -1,1 +1,299 @@
-//! todo
+//! The command processor: one writer over the event log.
+//!
+//! Commands queue (bounded, `COMMAND_QUEUE_MAX`) to one task, which takes up to
+//! `BATCH_COMMANDS_MAX` of them at a time and, holding the projections' write lock:
+//! checks each request id (a retry gets the first answer), decides the command against the
+//! projections *including the commands before it in the batch* (their events are applied as
+//! they are decided), and appends all the batch's events with one `append_all` (one commit,
+//! one fsync). Only then is the lock released and every caller answered. Queries take the read
+//! lock, so they see every acknowledged command and never one that is not durable.
+//!
+//! The service must be the log's only writer: positions are predicted from the head. If the
+//! log refuses or places a batch elsewhere, the projections are ahead of the log and the
+//! service stops accepting commands (a restart rebuilds them from the log).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ledger::event::Event;
+use ledger::log::{AppendRequest, EventLog, LogError};
+use ledger::{FieldError, RequestId};
+use projections::{ProjectionError, Projections};
+use thiserror::Error;
+use tokio::sync::{RwLock, RwLockReadGuard, mpsc, oneshot};
+
+use crate::commands::{Command, Rejection, Subject, decide};
+
+/// Most commands decided and appended together.
+pub const BATCH_COMMANDS_MAX: usize = 1024;
+/// Most commands waiting for the writer; callers wait beyond it.
+pub const COMMAND_QUEUE_MAX: usize = 8192;
+/// Events read per step when rebuilding the projections.
+pub const REPLAY_CHUNK_EVENTS: usize = 4096;
+
+/// Where a command's events landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub first_position: u64,
+    pub count: u32,
+    pub subject: Subject,
+    /// The request id (or, for a claim, the facility's claim code) was seen before: nothing
+    /// new was appended and this is the first answer.
+    pub already_done: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CommandError {
+    #[error("{0}")]
+    Rejected(#[from] Rejection),
+    #[error("the ledger is unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StartError {
+    #[error("reading the log: {0}")]
+    Log(#[from] LogError),
+    #[error("rebuilding the projections: {0}")]
+    Projection(#[from] ProjectionError),
+}
+
+/// The projections and the request ids answered so far.
+#[derive(Debug, Default)]
+pub struct State {
+    pub projections: Projections,
+    requests: BTreeMap<RequestId, Receipt>,
+}
+
+impl State {
+    fn apply(
+        &mut self,
+        position: u64,
+        request_id: &RequestId,
+        event: &Event,
+    ) -> Result<(), ProjectionError> {
+        self.projections.apply(position, event)?;
+        let subject = match event {
+            Event::ClaimSubmitted(c) => Some(Subject::Claim(c.claim_id.clone())),
+            Event::ClaimReviewed(c) => Some(Subject::Claim(c.claim_id.clone())),
+            Event::ClaimReversed(c) => Some(Subject::Claim(c.claim_id.clone())),
+            Event::CoverageChanged(c) => Some(Subject::Policy(c.policy_id.clone())),
+            Event::PremiumPaid(c) => Some(Subject::Policy(c.policy_id.clone())),
+            _ => None,
+        };
+        let receipt = self.requests.entry(request_id.clone()).or_insert(Receipt {
+            first_position: position,
+            count: 0,
+            subject: Subject::None,
+            already_done: false,
+        });
+        receipt.count += 1;
+        if let (Subject::None, Some(s)) = (&receipt.subject, subject) {
+            receipt.subject = s;
+        }
+        Ok(())
+    }
+
+    /// The receipt of a request already answered.
+    pub fn receipt(&self, request_id: &RequestId) -> Option<&Receipt> {
+        self.requests.get(request_id)
+    }
+}
+
+struct Job {
+    request_id: RequestId,
+    command: Command,
+    reply: oneshot::Sender<Result<Receipt, CommandError>>,
+}
+
+/// The ledger service: commands in, durable events out, projections for queries.
+pub struct Service<L: EventLog> {
+    log: L,
+    state: Arc<RwLock<State>>,
+    tx: mpsc::Sender<Job>,
+}
+
+impl<L: EventLog> Clone for Service<L> {
+    fn clone(&self) -> Self {
+        Service {
+            log: self.log.clone(),
+            state: self.state.clone(),
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+/// Rebuilds the projections (and the request index) from position 0 up to `to`.
+pub async fn rebuild<L: EventLog>(log: &L, to: u64) -> Result<State, StartError> {
+    let mut state = State::default();
+    let mut next = 0;
+    while next < to {
+        let max = REPLAY_CHUNK_EVENTS.min((to - next) as usize);
+        let events = log.read(next, max).await?;
+        if events.is_empty() {
+            break;
+        }
+        for e in &events {
+            state.apply(e.position, &e.request_id, &e.event)?;
+        }
+        next += events.len() as u64;
+    }
+    Ok(state)
+}
+
+impl<L: EventLog> Service<L> {
+    /// Rebuilds the projections from the log and starts the writer task (on the current
+    /// tokio runtime).
+    pub async fn start(log: L) -> Result<Self, StartError> {
+        let state = rebuild(&log, log.head().next_position).await?;
+        let state = Arc::new(RwLock::new(state));
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE_MAX);
+        tokio::spawn(writer(log.clone(), state.clone(), rx));
+        Ok(Service { log, state, tx })
+    }
+
+    /// Decides and appends one command; answers after its events are durable.
+    pub async fn execute(
+        &self,
+        request_id: RequestId,
+        command: Command,
+    ) -> Result<Receipt, CommandError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job {
+                request_id,
+                command,
+                reply,
+            })
+            .await
+            .map_err(|_| CommandError::Unavailable("the writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| CommandError::Unavailable("the writer stopped".into()))?
+    }
+
+    /// The projections, as of the last acknowledged command.
+    pub async fn state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().await
+    }
+
+    pub fn log(&self) -> &L {
+        &self.log
+    }
+}
+
+async fn writer<L: EventLog>(log: L, state: Arc<RwLock<State>>, mut rx: mpsc::Receiver<Job>) {
+    let event_bytes_max = ledger::Limits::default().event_bytes_max;
+    let mut failed: Option<String> = None;
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < BATCH_COMMANDS_MAX {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Some(reason) = &failed {
+            for job in jobs {
+                let _ = job
+                    .reply
+                    .send(Err(CommandError::Unavailable(reason.clone())));
+            }
+            continue;
+        }
+        let mut st = state.write().await;
+        let mut next = log.head().next_position;
+        let mut requests = Vec::new();
+        let mut pending = Vec::new();
+        let mut broken = None;
+        for job in jobs {
+            if let Some(receipt) = st.requests.get(&job.request_id) {
+                let mut receipt = receipt.clone();
+                receipt.already_done = true;
+                let _ = job.reply.send(Ok(receipt));
+                continue;
+            }
+            let decided = decide(&st.projections, &job.command).and_then(|d| {
+                for (i, e) in d.events.iter().enumerate() {
+                    let bytes = ledger::codec::event_bytes(&e.event).len();
+                    if bytes > event_bytes_max {
+                        return Err(Rejection::Invalid(FieldError::new(
+                            format!("events[{i}]"),
+                            format!("is {bytes} bytes encoded, the maximum is {event_bytes_max}"),
+                        )));
+                    }
+                }
+                Ok(d)
+            });
+            match decided {
+                Err(rejection) => {
+                    let _ = job.reply.send(Err(CommandError::Rejected(rejection)));
+                }
+                Ok(d) if d.events.is_empty() => {
+                    let _ = job.reply.send(Ok(Receipt {
+                        first_position: next,
+                        count: 0,
+                        subject: d.subject,
+                        already_done: d.resubmission,
+                    }));
+                }
+                Ok(d) => {
+                    let first_position = next;
+                    for e in &d.events {
+                        if let Err(err) = st.apply(next, &job.request_id, &e.event) {
+                            broken = Some(err.to_string());
+                            break;
+                        }
+                        next += 1;
+                    }
+                    let receipt = Receipt {
+                        first_position,
+                        count: d.events.len() as u32,
+                        subject: d.subject,
+                        already_done: false,
+                    };
+                    if let Some(r) = st.requests.get_mut(&job.request_id) {
+                        r.subject = receipt.subject.clone();
+                    }
+                    requests.push(AppendRequest::new(job.request_id, d.events));
+                    pending.push((job.reply, receipt));
+                    if broken.is_some() {
+                        break;
+                    }
+                }
+            }
+        }
+        let outcomes = if broken.is_none() {
+            log.append_all(requests).await
+        } else {
+            Vec::new()
+        };
+        for ((_, receipt), outcome) in pending.iter().zip(&outcomes) {
+            match outcome {
+                Ok(o) if o.first_position == receipt.first_position && !o.already_appended => {}
+                Ok(o) => {
+                    broken = Some(format!(
+                        "the log placed a command at {} instead of {}: another writer?",
+                        o.first_position, receipt.first_position
+                    ));
+                }
+                Err(e) => broken = Some(e.to_string()),
+            }
+        }
+        drop(st);
+        match broken {
+            None => {
+                for (reply, receipt) in pending {
+                    let _ = reply.send(Ok(receipt));
+                }
+            }
+            Some(reason) => {
+                let reason = format!("{reason}; restart to rebuild from the log");
+                for (reply, _) in pending {
+                    let _ = reply.send(Err(CommandError::Unavailable(reason.clone())));
+                }
+                failed = Some(reason);
+            }
+        }
+    }
+}

@@ -31,12 +31,15 @@ pub mod examples {
     pub const CBHI_RW: &str = include_str!("../schemes/cbhi-rw.toml");
     /// openIMIS-like full product with limits and ceilings (Tanzania, TZS).
     pub const OPENIMIS_TZ: &str = include_str!("../schemes/openimis-tz.toml");
+    /// Informed Push Model-like consumption-based supply (Senegal, XOF): facilities only.
+    pub const IPM_SN: &str = include_str!("../schemes/ipm-sn.toml");
 
     /// Every example, by file name.
-    pub const ALL: [(&str, &str); 4] = [
+    pub const ALL: [(&str, &str); 5] = [
         ("pesinet-ml.toml", PESINET_ML),
         ("ipush-ke.toml", IPUSH_KE),
         ("cbhi-rw.toml", CBHI_RW),
         ("openimis-tz.toml", OPENIMIS_TZ),
+        ("ipm-sn.toml", IPM_SN),
     ];
 }

@@ -1,0 +1,975 @@
+//! The seed programmes' money flows, end to end through the command side, with figures
+//! checked by hand in the comments.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use adjudicator::examples;
+use claims_ledger::commands::{Command, LineReview, Rejection, Subject};
+use claims_ledger::processor::{CommandError, Receipt, Service, rebuild};
+use ledger::event::*;
+use ledger::ids::*;
+use ledger::{Amount, Date, EventLog, MemoryLog, RequestId, SledLog};
+use projections::balances::Account;
+use projections::claims::ClaimStatus;
+
+fn d(s: &str) -> Date {
+    Date::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn a(s: &str) -> Amount {
+    s.parse().unwrap()
+}
+
+fn id<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    s.parse().unwrap()
+}
+
+struct Harness<L: EventLog> {
+    svc: Service<L>,
+    n: u64,
+}
+
+impl<L: EventLog> Harness<L> {
+    async fn new(log: L) -> Self {
+        Harness {
+            svc: Service::start(log).await.unwrap(),
+            n: 0,
+        }
+    }
+
+    async fn try_run(&mut self, command: Command) -> Result<Receipt, CommandError> {
+        self.n += 1;
+        self.svc
+            .execute(RequestId::new(format!("req-{}", self.n)).unwrap(), command)
+            .await
+    }
+
+    async fn run(&mut self, command: Command) -> Receipt {
+        let c = format!("{command:?}");
+        self.try_run(command)
+            .await
+            .unwrap_or_else(|e| panic!("{e} for {c}"))
+    }
+
+    async fn reject(&mut self, command: Command) -> Rejection {
+        match self.try_run(command).await {
+            Err(CommandError::Rejected(r)) => r,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    async fn wallet(&self, household: &str) -> Amount {
+        self.svc
+            .state()
+            .await
+            .projections
+            .wallet(&id(household))
+            .unwrap()
+    }
+
+    async fn trial_balance_is_zero(&self) {
+        let state = self.svc.state().await;
+        let b = &state.projections.balances;
+        for c in b.currencies() {
+            assert_eq!(b.trial_balance(c), 0, "{c}");
+        }
+    }
+
+    async fn claim(
+        &mut self,
+        member: &str,
+        facility: &str,
+        code: &str,
+        date: &str,
+        lines: &[(LineKind, &str, u32)],
+    ) -> ClaimId {
+        let receipt = self
+            .run(Command::SubmitClaim {
+                claim_code: id(code),
+                facility_id: id(facility),
+                member_id: id(member),
+                date_from: d(date),
+                date_to: None,
+                claim_date: d(date),
+                diagnosis_codes: vec![],
+                lines: lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (kind, code, q))| ClaimLine {
+                        line_no: i as u32 + 1,
+                        kind: *kind,
+                        code: id(code),
+                        quantity: *q,
+                        asked_unit_price: None,
+                    })
+                    .collect(),
+                today: d(date),
+            })
+            .await;
+        match receipt.subject {
+            Subject::Claim(c) => c,
+            other => panic!("no claim: {other:?}"),
+        }
+    }
+}
+
+fn publish(doc: &str) -> Command {
+    Command::PublishScheme {
+        document: doc.to_owned(),
+        effective_from: d("2026-01-01"),
+    }
+}
+
+fn household(hh: &str, scheme: &str, category: &str) -> Command {
+    Command::RegisterHousehold {
+        household_id: id(hh),
+        scheme_id: id(scheme),
+        location_code: "LOC-1".into(),
+        socio_economic_category: category.into(),
+        registered_on: d("2026-01-02"),
+    }
+}
+
+fn member(m: &str, hh: &str, gender: Gender, birth: &str, facility: Option<&str>) -> Command {
+    Command::EnrollMember {
+        member_id: id(m),
+        household_id: id(hh),
+        gender,
+        birth_date: d(birth),
+        is_head: false,
+        facility_id: facility.map(id),
+        enrolled_on: d("2026-01-02"),
+    }
+}
+
+fn contribution(receipt: &str, hh: &str, amount: &str, on: &str) -> Command {
+    Command::RecordContribution {
+        receipt_id: id(receipt),
+        household_id: id(hh),
+        member_id: None,
+        amount: a(amount),
+        channel: PaymentChannel::MobileMoney,
+        received_on: d(on),
+    }
+}
+
+fn premium(
+    receipt: &str,
+    hh: &str,
+    product: &str,
+    amount: &str,
+    source: PremiumSource,
+    on: &str,
+) -> Command {
+    Command::PayPremium {
+        receipt_id: id(receipt),
+        household_id: id(hh),
+        product_id: id(product),
+        amount: a(amount),
+        source,
+        paid_on: d(on),
+    }
+}
+
+fn close(period: &str, scheme: &str, from: &str, to: &str) -> Command {
+    Command::ClosePaymentPeriod {
+        period_id: id(period),
+        scheme_id: id(scheme),
+        starts_on: d(from),
+        ends_on: d(to),
+        closed_on: d(to),
+    }
+}
+
+fn svc(l: LineKind, c: &'static str, q: u32) -> (LineKind, &'static str, u32) {
+    (l, c, q)
+}
+
+#[tokio::test]
+async fn ipush_wallet_sponsor_match_premium_claim_copay_statement() {
+    let mut h = Harness::new(MemoryLog::in_memory()).await;
+    h.run(publish(examples::IPUSH_KE)).await;
+    h.run(household("HH-K1", "ipush-ke", "")).await;
+    h.run(member("M-K1", "HH-K1", Gender::Female, "1996-03-14", None))
+        .await;
+
+    // 500 saved: the county matches 100% (cap 3,000 a year), the donor 50%: 1,250 in the wallet.
+    let r = h
+        .run(contribution("MPESA-1", "HH-K1", "500 KES", "2026-02-01"))
+        .await;
+    assert_eq!(
+        r.count, 3,
+        "the contribution and two sponsor matches, one append"
+    );
+    assert_eq!(h.wallet("HH-K1").await, a("1250 KES"));
+
+    // The household premium is 6,000: not enough in the wallet yet.
+    let no = h
+        .reject(premium(
+            "P-1",
+            "HH-K1",
+            "NHIF-SUPA",
+            "6000 KES",
+            PremiumSource::Wallet,
+            "2026-02-10",
+        ))
+        .await;
+    assert!(matches!(no, Rejection::InsufficientWallet { .. }), "{no}");
+
+    // 1,000 more: county +1,000, donor +500 -> 3,750. 1,500 more: the county has 1,500 of its
+    // cap left -> +1,500, donor +750 -> 7,500.
+    h.run(contribution("MPESA-2", "HH-K1", "1000 KES", "2026-02-05"))
+        .await;
+    assert_eq!(h.wallet("HH-K1").await, a("3750 KES"));
+    h.run(contribution("MPESA-3", "HH-K1", "1500 KES", "2026-02-06"))
+        .await;
+    assert_eq!(h.wallet("HH-K1").await, a("7500 KES"));
+    // The county's cap is used up: another 100 gets only the donor's 50.
+    h.run(contribution("MPESA-4", "HH-K1", "100 KES", "2026-02-07"))
+        .await;
+    assert_eq!(h.wallet("HH-K1").await, a("7650 KES"));
+
+    // Premium from the wallet: the policy is active from the payment day for a year.
+    let paid = h
+        .run(premium(
+            "P-1",
+            "HH-K1",
+            "NHIF-SUPA",
+            "6000 KES",
+            PremiumSource::Wallet,
+            "2026-02-10",
+        ))
+        .await;
+    assert_eq!(h.wallet("HH-K1").await, a("1650 KES"));
+    let Subject::Policy(policy_id) = paid.subject else {
+        panic!("no policy")
+    };
+    {
+        let st = h.svc.state().await;
+        let p = &st.projections.coverage.policies[&policy_id];
+        assert_eq!(p.current().status, PolicyStatus::Active);
+        assert_eq!(
+            (p.current().effective_from, p.current().expires_on),
+            (d("2026-02-10"), d("2027-02-09"))
+        );
+        assert_eq!(p.as_of(d("2026-02-09")), None, "no cover before payment");
+    }
+    // A duplicate receipt is refused.
+    let dup = h
+        .reject(contribution("MPESA-1", "HH-K1", "500 KES", "2026-02-11"))
+        .await;
+    assert_eq!(dup, Rejection::DuplicateReceipt("MPESA-1".into()));
+
+    // Antenatal visit (1,000, covered in full) + iron/folate (350, 80%: 280 + 70 copay).
+    let claim = h
+        .claim(
+            "M-K1",
+            "KE-KSM-NYALENDA",
+            "NY-001",
+            "2026-03-05",
+            &[
+                svc(LineKind::Service, "ANC-VISIT", 1),
+                svc(LineKind::Item, "FEFOL-60", 1),
+            ],
+        )
+        .await;
+    {
+        let st = h.svc.state().await;
+        let c = st.projections.claims.get(&claim).unwrap();
+        assert_eq!(c.status, ClaimStatus::Accepted);
+        assert_eq!(
+            (c.total_payer, c.total_copay),
+            (Some(a("1280 KES")), Some(a("70 KES")))
+        );
+        assert_eq!(c.category(), ClaimCategory::Antenatal);
+    }
+    // The facility resubmits the same claim code: the same claim, nothing appended.
+    let head = h.svc.log().head().next_position;
+    let again = h
+        .claim(
+            "M-K1",
+            "KE-KSM-NYALENDA",
+            "NY-001",
+            "2026-03-05",
+            &[svc(LineKind::Service, "ANC-VISIT", 1)],
+        )
+        .await;
+    assert_eq!(again, claim);
+    assert_eq!(h.svc.log().head().next_position, head);
+
+    // The copay is paid from the wallet to the facility.
+    h.run(Command::RecordCopay {
+        receipt_id: id("MPESA-COPAY-1"),
+        claim_id: claim.clone(),
+        amount: a("70 KES"),
+        collected_on: d("2026-03-05"),
+    })
+    .await;
+    assert_eq!(h.wallet("HH-K1").await, a("1580 KES"));
+
+    // Month close: Nyalenda is owed 1,280 (claim) + 70 (copay) = 1,350.
+    h.run(close("2026-03", "ipush-ke", "2026-03-01", "2026-03-31"))
+        .await;
+    let statement = |st: &claims_ledger::processor::State| {
+        st.projections.payments.statements[&(id("KE-KSM-NYALENDA"), id("2026-03"))].clone()
+    };
+    {
+        let st = h.svc.state().await;
+        let s = statement(&st);
+        assert_eq!(s.due, a("1350 KES"));
+        assert_eq!(s.lines.len(), 2);
+        assert_eq!(
+            st.projections
+                .balances
+                .facility_payable(&id("KE-KSM-NYALENDA"), ledger::Currency::KES),
+            a("1350 KES")
+        );
+        let lumumba = &st.projections.payments.statements[&(id("KE-KSM-LUMUMBA"), id("2026-03"))];
+        assert_eq!(lumumba.due, a("0 KES"));
+    }
+    let over = h
+        .reject(Command::RecordFacilityPayout {
+            payout_id: id("PO-1"),
+            facility_id: id("KE-KSM-NYALENDA"),
+            period_id: id("2026-03"),
+            amount: a("1350.01 KES"),
+            channel: PaymentChannel::Bank,
+            reference: "EFT".into(),
+            paid_on: d("2026-04-03"),
+        })
+        .await;
+    assert!(matches!(over, Rejection::Overpayment { .. }));
+    h.run(Command::RecordFacilityPayout {
+        payout_id: id("PO-1"),
+        facility_id: id("KE-KSM-NYALENDA"),
+        period_id: id("2026-03"),
+        amount: a("1350 KES"),
+        channel: PaymentChannel::Bank,
+        reference: "EFT".into(),
+        paid_on: d("2026-04-03"),
+    })
+    .await;
+    {
+        let st = h.svc.state().await;
+        let s = statement(&st);
+        assert_eq!((s.paid, s.outstanding()), (a("1350 KES"), a("0 KES")));
+        assert_eq!(
+            st.projections
+                .balances
+                .facility_payable(&id("KE-KSM-NYALENDA"), ledger::Currency::KES),
+            a("0 KES")
+        );
+        // Sponsor funding: county 3,000, donor 1,550.
+        let b = &st.projections.balances;
+        assert_eq!(
+            b.balance(
+                &Account::SponsorFunding(id("kisumu-county")),
+                ledger::Currency::KES
+            ),
+            a("3000 KES")
+        );
+        assert_eq!(
+            b.balance(
+                &Account::SponsorFunding(id("phi-donor")),
+                ledger::Currency::KES
+            ),
+            a("1550 KES")
+        );
+        // As of a date: before the premium, the wallet held 7,650.
+        let wallet = Account::Wallet(id("HH-K1"));
+        assert_eq!(
+            b.balance_on(&wallet, ledger::Currency::KES, d("2026-02-09")),
+            a("-7650 KES")
+        );
+    }
+    h.trial_balance_is_zero().await;
+}
+
+#[tokio::test]
+async fn pesinet_child_subscription_with_half_medication() {
+    let mut h = Harness::new(MemoryLog::in_memory()).await;
+    h.run(publish(examples::PESINET_ML)).await;
+    h.run(household("HH-M1", "pesinet-ml", "")).await;
+    h.run(member(
+        "C-1",
+        "HH-M1",
+        Gender::Male,
+        "2022-05-01",
+        Some("CSCOM-BKO-BANCONI"),
+    ))
+    .await;
+    h.run(member(
+        "C-2",
+        "HH-M1",
+        Gender::Female,
+        "2024-02-10",
+        Some("CSCOM-BKO-BANCONI"),
+    ))
+    .await;
+    // 500 XOF per child per month, two children: 1,000, paid directly.
+    let too_much = h
+        .reject(premium(
+            "OM-1",
+            "HH-M1",
+            "PESINET-CHILD",
+            "1001 XOF",
+            PremiumSource::Direct,
+            "2026-07-01",
+        ))
+        .await;
+    assert!(
+        matches!(too_much, Rejection::Overpayment { .. }),
+        "{too_much}"
+    );
+    h.run(premium(
+        "OM-1",
+        "HH-M1",
+        "PESINET-CHILD",
+        "1000 XOF",
+        PremiumSource::Direct,
+        "2026-07-01",
+    ))
+    .await;
+    // Examination 1,500 in full; antimalarial 901 at 50%: 450 (half-even of 450.5) + 451.
+    let claim = h
+        .claim(
+            "C-1",
+            "CSCOM-BKO-BANCONI",
+            "BAN-1",
+            "2026-07-15",
+            &[
+                svc(LineKind::Service, "EXAM-CHILD", 1),
+                svc(LineKind::Item, "ACT-PAED", 1),
+            ],
+        )
+        .await;
+    {
+        let st = h.svc.state().await;
+        let c = st.projections.claims.get(&claim).unwrap();
+        assert_eq!(
+            (c.total_payer, c.total_copay),
+            (Some(a("1950 XOF")), Some(a("451 XOF")))
+        );
+    }
+    // The month of cover ends on the 31st: a claim on 2 August has no cover...
+    let late = h
+        .claim(
+            "C-2",
+            "CSCOM-BKO-BANCONI",
+            "BAN-2",
+            "2026-08-02",
+            &[svc(LineKind::Service, "EXAM-CHILD", 1)],
+        )
+        .await;
+    assert_eq!(
+        h.svc
+            .state()
+            .await
+            .projections
+            .claims
+            .get(&late)
+            .unwrap()
+            .status,
+        ClaimStatus::Rejected
+    );
+    assert_eq!(
+        h.svc
+            .state()
+            .await
+            .projections
+            .claims
+            .get(&late)
+            .unwrap()
+            .decision
+            .as_ref()
+            .unwrap()
+            .reason_code,
+        21
+    );
+    // ...until the next month is paid (a renewal: no registration fee, no waiting).
+    let renewal = h
+        .run(premium(
+            "OM-2",
+            "HH-M1",
+            "PESINET-CHILD",
+            "1000 XOF",
+            PremiumSource::Direct,
+            "2026-08-03",
+        ))
+        .await;
+    let Subject::Policy(p2) = renewal.subject else {
+        panic!()
+    };
+    {
+        let st = h.svc.state().await;
+        let p = &st.projections.coverage.policies[&p2];
+        assert!(p.renewal);
+        assert_eq!(
+            (p.current().effective_from, p.current().expires_on),
+            (d("2026-08-03"), d("2026-09-02"))
+        );
+    }
+    let ok = h
+        .claim(
+            "C-2",
+            "CSCOM-BKO-BANCONI",
+            "BAN-3",
+            "2026-08-04",
+            &[svc(LineKind::Service, "EXAM-CHILD", 1)],
+        )
+        .await;
+    assert_eq!(
+        h.svc
+            .state()
+            .await
+            .projections
+            .claims
+            .get(&ok)
+            .unwrap()
+            .status,
+        ClaimStatus::Accepted
+    );
+    h.run(close("2026-08", "pesinet-ml", "2026-07-01", "2026-08-31"))
+        .await;
+    {
+        let st = h.svc.state().await;
+        let s = &st.projections.payments.statements[&(id("CSCOM-BKO-BANCONI"), id("2026-08"))];
+        assert_eq!(s.due, a("3450 XOF"), "1,950 + 1,500");
+        let income = st.projections.balances.balance(
+            &Account::PremiumIncome(id("PESINET-CHILD")),
+            ledger::Currency::XOF,
+        );
+        assert_eq!(income, a("-2000 XOF"));
+    }
+    h.trial_balance_is_zero().await;
+}
+
+#[tokio::test]
+async fn cbhi_premium_in_instalments_then_waiting_period() {
+    let mut h = Harness::new(MemoryLog::in_memory()).await;
+    h.run(publish(examples::CBHI_RW)).await;
+    h.run(household("HH-R1", "cbhi-rw", "3")).await;
+    for (m, g) in [
+        ("R-1", Gender::Female),
+        ("R-2", Gender::Male),
+        ("R-3", Gender::Female),
+        ("R-4", Gender::Male),
+    ] {
+        h.run(member(m, "HH-R1", g, "1985-01-01", None)).await;
+    }
+    // Category 3: 3,000 per member, 4 members: 12,000, in three instalments.
+    let first = h
+        .run(premium(
+            "MM-1",
+            "HH-R1",
+            "CBHI-2026",
+            "5000 RWF",
+            PremiumSource::Direct,
+            "2026-07-05",
+        ))
+        .await;
+    let Subject::Policy(policy) = first.subject else {
+        panic!()
+    };
+    h.run(premium(
+        "MM-2",
+        "HH-R1",
+        "CBHI-2026",
+        "5000 RWF",
+        PremiumSource::Direct,
+        "2026-07-20",
+    ))
+    .await;
+    {
+        let st = h.svc.state().await;
+        let p = &st.projections.coverage.policies[&policy];
+        assert_eq!(
+            (p.current().status, p.outstanding()),
+            (PolicyStatus::Idle, a("2000 RWF"))
+        );
+    }
+    let idle_claim = h
+        .claim(
+            "R-1",
+            "RW-HC-KIMIRONKO",
+            "K-1",
+            "2026-07-22",
+            &[svc(LineKind::Service, "HC-CONSULT", 1)],
+        )
+        .await;
+    let reason = |h: &Harness<MemoryLog>, c: &ClaimId| {
+        let c = c.clone();
+        let svc = h.svc.clone();
+        async move {
+            svc.state()
+                .await
+                .projections
+                .claims
+                .get(&c)
+                .unwrap()
+                .decision
+                .as_ref()
+                .unwrap()
+                .lines[0]
+                .reason_code
+        }
+    };
+    assert_eq!(reason(&h, &idle_claim).await, 21, "idle: no cover");
+    // The last 2,000 completes it on the 25th; no grace period, so cover starts that day.
+    h.run(premium(
+        "MM-3",
+        "HH-R1",
+        "CBHI-2026",
+        "2000 RWF",
+        PremiumSource::Direct,
+        "2026-07-25",
+    ))
+    .await;
+    {
+        let st = h.svc.state().await;
+        let p = &st.projections.coverage.policies[&policy];
+        assert_eq!(p.current().status, PolicyStatus::Active);
+        assert_eq!(
+            (p.current().effective_from, p.current().expires_on),
+            (d("2026-07-25"), d("2027-07-04"))
+        );
+        assert_eq!(p.as_of(d("2026-07-21")).unwrap().status, PolicyStatus::Idle);
+    }
+    // New policy: one month of waiting from the period start (5 July -> 5 August).
+    let waiting = h
+        .claim(
+            "R-2",
+            "RW-HC-KIMIRONKO",
+            "K-2",
+            "2026-08-04",
+            &[svc(LineKind::Service, "HC-CONSULT", 1)],
+        )
+        .await;
+    assert_eq!(reason(&h, &waiting).await, 17);
+    let paid = h
+        .claim(
+            "R-2",
+            "RW-HC-KIMIRONKO",
+            "K-3",
+            "2026-08-05",
+            &[svc(LineKind::Service, "HC-CONSULT", 1)],
+        )
+        .await;
+    // 90% of 2,005, rounded half up: 1,805.
+    assert_eq!(
+        h.svc
+            .state()
+            .await
+            .projections
+            .claims
+            .get(&paid)
+            .unwrap()
+            .total_payer,
+        Some(a("1805 RWF"))
+    );
+    h.trial_balance_is_zero().await;
+}
+
+#[tokio::test]
+async fn informed_push_model_pays_for_consumption_and_suggests_top_ups() {
+    let mut h = Harness::new(MemoryLog::in_memory()).await;
+    h.run(publish(examples::IPM_SN)).await;
+    let visit = |date: &str, found: u64, losses: u64, delivered: u64| Command::RecordStockVisit {
+        facility_id: id("SN-PS-THIAROYE"),
+        product_code: id("DMPA-SC"),
+        visited_on: d(date),
+        stock_found: found,
+        losses,
+        delivered,
+        unit_price: a("250 XOF"),
+    };
+    // January: 20 found, 30 delivered -> 50 on the shelf.
+    h.run(visit("2026-01-05", 20, 0, 30)).await;
+    // February: 10 found, 2 lost -> 50 - 2 - 10 = 38 consumed (9,500 XOF); 40 delivered -> 50.
+    h.run(visit("2026-02-05", 10, 2, 40)).await;
+    // March: 12 found -> 38 consumed again; 40 delivered -> 52.
+    h.run(visit("2026-03-05", 12, 0, 40)).await;
+    {
+        let st = h.svc.state().await;
+        let stock = &st.projections.payments.stock[&(id("SN-PS-THIAROYE"), id("DMPA-SC"))];
+        assert_eq!(stock.average_consumption(), Some(38));
+        // Two months of stock: 2 x 38 - 12 found = 64.
+        assert_eq!(stock.suggested_top_up(), 64);
+    }
+    // April: a stockout (nothing found): 52 consumed, but the month is left out of the average.
+    h.run(visit("2026-04-05", 0, 0, 80)).await;
+    {
+        let st = h.svc.state().await;
+        let stock = &st.projections.payments.stock[&(id("SN-PS-THIAROYE"), id("DMPA-SC"))];
+        assert_eq!(stock.average_consumption(), Some(38));
+        assert_eq!(stock.suggested_top_up(), 76);
+    }
+    h.run(close("2026-Q1", "ipm-sn", "2026-01-01", "2026-03-31"))
+        .await;
+    {
+        let st = h.svc.state().await;
+        let s = &st.projections.payments.statements[&(id("SN-PS-THIAROYE"), id("2026-Q1"))];
+        assert_eq!(s.method, PaymentMethod::Consumption);
+        assert_eq!(
+            s.lines.iter().map(|l| l.quantity).collect::<Vec<_>>(),
+            vec![38, 38]
+        );
+        assert_eq!(s.due, a("19000 XOF"));
+    }
+    h.run(close("2026-04", "ipm-sn", "2026-04-01", "2026-04-30"))
+        .await;
+    assert_eq!(
+        h.svc.state().await.projections.payments.statements[&(id("SN-PS-THIAROYE"), id("2026-04"))]
+            .due,
+        a("13000 XOF"),
+        "52 x 250"
+    );
+    h.trial_balance_is_zero().await;
+}
+
+#[tokio::test]
+async fn openimis_capitation_review_and_reversal() {
+    let mut h = Harness::new(MemoryLog::in_memory()).await;
+    h.run(publish(examples::OPENIMIS_TZ)).await;
+    h.run(household("HH-T1", "openimis-tz", "")).await;
+    for m in ["T-1", "T-2", "T-3"] {
+        h.run(member(
+            m,
+            "HH-T1",
+            Gender::Female,
+            "2015-01-01",
+            Some("TZ-DISP-MVOMERO"),
+        ))
+        .await;
+    }
+    // Lump sum 30,000 (up to 6 members) + 2,000 registration for a new policy.
+    h.run(premium(
+        "TZ-P1",
+        "HH-T1",
+        "CHF-BASIC",
+        "32000 TZS",
+        PremiumSource::Direct,
+        "2026-01-10",
+    ))
+    .await;
+    // Children wait one month: a claim on 15 February is paid.
+    let claim = h
+        .claim(
+            "T-1",
+            "TZ-HOSP-MOROGORO",
+            "MOR-1",
+            "2026-02-15",
+            &[
+                svc(LineKind::Service, "XRAY-CHEST", 1),
+                svc(LineKind::Item, "AMOX-500", 20),
+            ],
+        )
+        .await;
+    // X-ray 25,000 x 75% = 18,750; amoxicillin 20 x 200 = 4,000 x 90% = 3,600.
+    assert_eq!(
+        h.svc
+            .state()
+            .await
+            .projections
+            .claims
+            .get(&claim)
+            .unwrap()
+            .total_payer,
+        Some(a("22350 TZS"))
+    );
+    // The reviewer cuts amoxicillin to 10 (payer 1,800) and rejects the X-ray.
+    h.run(Command::ReviewClaim {
+        claim_id: claim.clone(),
+        reviewer: "MO-7".into(),
+        reviewed_on: d("2026-02-20"),
+        changes: vec![
+            LineReview {
+                line_no: 1,
+                approved_quantity: None,
+                unit_price: None,
+                reject: true,
+            },
+            LineReview {
+                line_no: 2,
+                approved_quantity: Some(10),
+                unit_price: None,
+                reject: false,
+            },
+        ],
+        comment: "no indication for the X-ray".into(),
+    })
+    .await;
+    {
+        let st = h.svc.state().await;
+        let c = st.projections.claims.get(&claim).unwrap();
+        assert_eq!(
+            (c.status, c.total_payer),
+            (ClaimStatus::Partial, Some(a("1800 TZS")))
+        );
+        assert_eq!(c.lines[0].reason_code, -1);
+        // Usage follows the review: 10 amoxicillin used, not 20.
+        let usage = st
+            .projections
+            .coverage
+            .member_usage
+            .values()
+            .next()
+            .unwrap();
+        assert_eq!(usage.quantities[&id::<Code>("AMOX-500")], 10);
+        assert_eq!(
+            st.projections
+                .balances
+                .facility_payable(&id("TZ-HOSP-MOROGORO"), ledger::Currency::TZS),
+            a("1800 TZS")
+        );
+    }
+    // Reviewing a line up is refused.
+    let up = h
+        .reject(Command::ReviewClaim {
+            claim_id: claim.clone(),
+            reviewer: "MO-7".into(),
+            reviewed_on: d("2026-02-21"),
+            changes: vec![LineReview {
+                line_no: 2,
+                approved_quantity: Some(30),
+                unit_price: None,
+                reject: false,
+            }],
+            comment: String::new(),
+        })
+        .await;
+    assert!(
+        matches!(up, Rejection::InvalidReview { index: 0, .. }),
+        "{up}"
+    );
+    // Reversed: nothing is owed, usage returns.
+    h.run(Command::ReverseClaim {
+        claim_id: claim.clone(),
+        reason: "entered twice".into(),
+        reversed_on: d("2026-02-22"),
+    })
+    .await;
+    {
+        let st = h.svc.state().await;
+        assert_eq!(
+            st.projections.claims.get(&claim).unwrap().status,
+            ClaimStatus::Reversed
+        );
+        assert_eq!(
+            st.projections
+                .balances
+                .facility_payable(&id("TZ-HOSP-MOROGORO"), ledger::Currency::TZS),
+            a("0 TZS")
+        );
+        let usage = st
+            .projections
+            .coverage
+            .member_usage
+            .values()
+            .next()
+            .unwrap();
+        assert_eq!(usage.quantities[&id::<Code>("AMOX-500")], 0);
+        assert_eq!(usage.counts, [0; 6]);
+    }
+    let twice = h
+        .reject(Command::ReverseClaim {
+            claim_id: claim.clone(),
+            reason: "again".into(),
+            reversed_on: d("2026-02-23"),
+        })
+        .await;
+    assert!(matches!(twice, Rejection::ClaimState { .. }));
+    // Capitation at the dispensary: 3 registered members x 800 x 2 months = 4,800.
+    h.run(close("2026-JF", "openimis-tz", "2026-01-01", "2026-02-28"))
+        .await;
+    {
+        let st = h.svc.state().await;
+        let s = &st.projections.payments.statements[&(id("TZ-DISP-MVOMERO"), id("2026-JF"))];
+        assert_eq!(
+            (s.method, s.due),
+            (PaymentMethod::Capitation, a("4800 TZS"))
+        );
+        // The hospital's claim was accrued then reversed: net zero on the statement.
+        let hosp = &st.projections.payments.statements[&(id("TZ-HOSP-MOROGORO"), id("2026-JF"))];
+        assert_eq!(hosp.due, a("0 TZS"));
+    }
+    h.trial_balance_is_zero().await;
+}
+
+#[tokio::test]
+async fn retries_rebuilds_and_restarts_give_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let log = SledLog::open(&path).unwrap();
+    let mut h = Harness::new(log.clone()).await;
+    h.run(publish(examples::IPUSH_KE)).await;
+    h.run(household("HH-K1", "ipush-ke", "")).await;
+    h.run(member("M-K1", "HH-K1", Gender::Female, "1996-03-14", None))
+        .await;
+    let first = h
+        .run(contribution("MPESA-1", "HH-K1", "3000 KES", "2026-02-01"))
+        .await;
+    h.run(premium(
+        "P-1",
+        "HH-K1",
+        "NHIF-SUPA",
+        "6000 KES",
+        PremiumSource::Wallet,
+        "2026-02-10",
+    ))
+    .await;
+    h.claim(
+        "M-K1",
+        "KE-KSM-NYALENDA",
+        "NY-1",
+        "2026-03-05",
+        &[svc(LineKind::Service, "ANC-VISIT", 1)],
+    )
+    .await;
+    let live = h.svc.state().await.projections.digests();
+
+    // A retry of an earlier request: the first answer, nothing appended, nothing changed.
+    let head = log.head().next_position;
+    let retry = h
+        .svc
+        .execute(
+            RequestId::new("req-4").unwrap(),
+            contribution("MPESA-1", "HH-K1", "3000 KES", "2026-02-01"),
+        )
+        .await
+        .unwrap();
+    assert!(retry.already_done);
+    assert_eq!(
+        (retry.first_position, retry.count),
+        (first.first_position, first.count)
+    );
+    assert_eq!(log.head().next_position, head);
+    assert_eq!(h.svc.state().await.projections.digests(), live);
+
+    // Rebuilt from position 0: identical.
+    let rebuilt = rebuild(&log, head).await.unwrap();
+    assert_eq!(rebuilt.projections.digests(), live);
+    // As of an earlier position: the state before the claim differs, and matches a rebuild.
+    let before_claim = rebuild(&log, head - 2).await.unwrap().projections.digests();
+    assert_ne!(before_claim, live);
+
+    // Restart on the same files: identical, and retries still answered.
+    drop(h);
+    log.shutdown().await.unwrap();
+    drop(log);
+    let log = SledLog::open(&path).unwrap();
+    let h2 = Harness::new(log.clone()).await;
+    assert_eq!(h2.svc.state().await.projections.digests(), live);
+    let retry = h2
+        .svc
+        .execute(
+            RequestId::new("req-4").unwrap(),
+            contribution("MPESA-1", "HH-K1", "3000 KES", "2026-02-01"),
+        )
+        .await
+        .unwrap();
+    assert!(retry.already_done);
+}
