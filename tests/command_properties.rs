@@ -1,0 +1,403 @@
+//! Property tests over random command sequences through the real command processor:
+//! the trial balance is always zero, no wallet goes negative, a rebuild from position 0 gives
+//! the live digest, retries change nothing, and what each facility is owed equals the payer
+//! amounts of its claims plus wallet copays, less payouts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use adjudicator::examples;
+use claims_ledger::commands::{Command, LineReview};
+use claims_ledger::processor::{Service, rebuild};
+use ledger::event::{ClaimLine, Gender, LineKind, PaymentChannel, PremiumSource};
+use ledger::ids::*;
+use ledger::{Amount, Currency, Date, EventLog, MemoryLog, RequestId};
+use projections::claims::ClaimStatus;
+use proptest::prelude::*;
+
+const HOUSEHOLDS: usize = 3;
+const FACILITIES: [&str; 2] = ["KE-KSM-NYALENDA", "KE-KSM-LUMUMBA"];
+const CODES: [(LineKind, &str); 4] = [
+    (LineKind::Service, "OPD-VISIT"),
+    (LineKind::Service, "ANC-VISIT"),
+    (LineKind::Item, "FEFOL-60"),
+    (LineKind::Item, "TT-VACCINE"),
+];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Contribute {
+        hh: usize,
+        shillings: i64,
+    },
+    Premium {
+        hh: usize,
+        shillings: i64,
+        wallet: bool,
+    },
+    Claim {
+        member: usize,
+        facility: usize,
+        lines: Vec<(usize, u32)>,
+    },
+    Review {
+        claim: usize,
+        reject: bool,
+    },
+    Reverse {
+        claim: usize,
+    },
+    Copay {
+        claim: usize,
+    },
+    Close,
+    Payout {
+        facility: usize,
+        shillings: i64,
+    },
+    Retry {
+        back: usize,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0..HOUSEHOLDS, 1i64..4000).prop_map(|(hh, shillings)| Op::Contribute { hh, shillings }),
+        2 => (0..HOUSEHOLDS, 1i64..7000, any::<bool>()).prop_map(|(hh, shillings, wallet)| Op::Premium { hh, shillings, wallet }),
+        4 => (0..HOUSEHOLDS * 2, 0..FACILITIES.len(), proptest::collection::vec((0..CODES.len(), 1u32..4), 1..4))
+            .prop_map(|(member, facility, lines)| Op::Claim { member, facility, lines }),
+        1 => (0usize..20, any::<bool>()).prop_map(|(claim, reject)| Op::Review { claim, reject }),
+        1 => (0usize..20).prop_map(|claim| Op::Reverse { claim }),
+        1 => (0usize..20).prop_map(|claim| Op::Copay { claim }),
+        1 => Just(Op::Close),
+        1 => (0..FACILITIES.len(), 1i64..3000).prop_map(|(facility, shillings)| Op::Payout { facility, shillings }),
+        1 => (1usize..10).prop_map(|back| Op::Retry { back }),
+    ]
+}
+
+fn kes(shillings: i64) -> Amount {
+    Amount::new(shillings * 100, Currency::KES)
+}
+
+fn id<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    s.parse().unwrap()
+}
+
+struct World {
+    svc: Service<MemoryLog>,
+    sent: Vec<(RequestId, Command)>,
+    day: u64,
+    periods: usize,
+}
+
+impl World {
+    fn date(&self) -> Date {
+        Date::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(self.day)
+    }
+
+    async fn send(&mut self, command: Command) {
+        let request = RequestId::new(format!("req-{}", self.sent.len())).unwrap();
+        // Rejections are fine: they must simply change nothing.
+        let _ = self.svc.execute(request.clone(), command.clone()).await;
+        self.sent.push((request, command));
+    }
+
+    async fn claims(&self) -> Vec<ClaimId> {
+        let st = self.svc.state().await;
+        st.projections
+            .claims
+            .list(&Default::default(), None, usize::MAX)
+            .iter()
+            .map(|c| c.submitted.claim_id.clone())
+            .collect()
+    }
+}
+
+async fn setup() -> World {
+    let svc = Service::start(MemoryLog::in_memory()).await.unwrap();
+    let mut w = World {
+        svc,
+        sent: Vec::new(),
+        day: 31,
+        periods: 0,
+    };
+    w.send(Command::PublishScheme {
+        document: examples::IPUSH_KE.to_owned(),
+        effective_from: w.date(),
+    })
+    .await;
+    for h in 0..HOUSEHOLDS {
+        w.send(Command::RegisterHousehold {
+            household_id: id(&format!("HH-{h}")),
+            scheme_id: id("ipush-ke"),
+            location_code: "KSM".into(),
+            socio_economic_category: String::new(),
+            registered_on: w.date(),
+        })
+        .await;
+        for m in 0..2 {
+            w.send(Command::EnrollMember {
+                member_id: id(&format!("M-{}", h * 2 + m)),
+                household_id: id(&format!("HH-{h}")),
+                gender: if m == 0 { Gender::Female } else { Gender::Male },
+                birth_date: Date::from_ymd_opt(1990 + m as i32 * 20, 1, 1).unwrap(),
+                is_head: m == 0,
+                facility_id: None,
+                enrolled_on: w.date(),
+            })
+            .await;
+        }
+    }
+    w
+}
+
+async fn apply(w: &mut World, op: &Op) {
+    w.day += 1;
+    let date = w.date();
+    let n = w.sent.len();
+    match op {
+        Op::Contribute { hh, shillings } => {
+            w.send(Command::RecordContribution {
+                receipt_id: id(&format!("MP-{n}")),
+                household_id: id(&format!("HH-{hh}")),
+                member_id: None,
+                amount: kes(*shillings),
+                channel: PaymentChannel::MobileMoney,
+                received_on: date,
+            })
+            .await;
+        }
+        Op::Premium {
+            hh,
+            shillings,
+            wallet,
+        } => {
+            w.send(Command::PayPremium {
+                receipt_id: id(&format!("PR-{n}")),
+                household_id: id(&format!("HH-{hh}")),
+                product_id: id("NHIF-SUPA"),
+                amount: kes(*shillings),
+                source: if *wallet {
+                    PremiumSource::Wallet
+                } else {
+                    PremiumSource::Direct
+                },
+                paid_on: date,
+            })
+            .await;
+        }
+        Op::Claim {
+            member,
+            facility,
+            lines,
+        } => {
+            w.send(Command::SubmitClaim {
+                claim_code: id(&format!("C-{n}")),
+                facility_id: id(FACILITIES[*facility]),
+                member_id: id(&format!("M-{member}")),
+                date_from: date,
+                date_to: None,
+                claim_date: date,
+                diagnosis_codes: vec![],
+                lines: lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (c, q))| ClaimLine {
+                        line_no: i as u32 + 1,
+                        kind: CODES[*c].0,
+                        code: id(CODES[*c].1),
+                        quantity: *q,
+                        asked_unit_price: None,
+                    })
+                    .collect(),
+                today: date,
+            })
+            .await;
+        }
+        Op::Review { claim, reject } => {
+            let claims = w.claims().await;
+            if let Some(c) = claims.get(claim % claims.len().max(1)) {
+                w.send(Command::ReviewClaim {
+                    claim_id: c.clone(),
+                    reviewer: "MO".into(),
+                    reviewed_on: date,
+                    changes: vec![LineReview {
+                        line_no: 1,
+                        approved_quantity: if *reject { None } else { Some(1) },
+                        unit_price: None,
+                        reject: *reject,
+                    }],
+                    comment: String::new(),
+                })
+                .await;
+            }
+        }
+        Op::Reverse { claim } => {
+            let claims = w.claims().await;
+            if let Some(c) = claims.get(claim % claims.len().max(1)) {
+                w.send(Command::ReverseClaim {
+                    claim_id: c.clone(),
+                    reason: "test".into(),
+                    reversed_on: date,
+                })
+                .await;
+            }
+        }
+        Op::Copay { claim } => {
+            let claims = w.claims().await;
+            if let Some(c) = claims.get(claim % claims.len().max(1)) {
+                let copay = w
+                    .svc
+                    .state()
+                    .await
+                    .projections
+                    .claims
+                    .get(c)
+                    .and_then(|r| r.total_copay);
+                if let Some(copay) = copay.filter(|a| a.is_positive()) {
+                    w.send(Command::RecordCopay {
+                        receipt_id: id(&format!("CP-{n}")),
+                        claim_id: c.clone(),
+                        amount: copay,
+                        collected_on: date,
+                    })
+                    .await;
+                }
+            }
+        }
+        Op::Close => {
+            w.periods += 1;
+            let start = Date::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(w.day - 1);
+            w.send(Command::ClosePaymentPeriod {
+                period_id: id(&format!("P-{}", w.periods)),
+                scheme_id: id("ipush-ke"),
+                starts_on: start,
+                ends_on: date,
+                closed_on: date,
+            })
+            .await;
+        }
+        Op::Payout {
+            facility,
+            shillings,
+        } => {
+            w.send(Command::RecordFacilityPayout {
+                payout_id: id(&format!("PO-{n}")),
+                facility_id: id(FACILITIES[*facility]),
+                period_id: id(&format!("P-{}", w.periods.max(1))),
+                amount: kes(*shillings),
+                channel: PaymentChannel::Bank,
+                reference: "EFT".into(),
+                paid_on: date,
+            })
+            .await;
+        }
+        Op::Retry { back } => {
+            if let Some((request, command)) =
+                w.sent.len().checked_sub(*back).map(|i| w.sent[i].clone())
+            {
+                let before = w.svc.state().await.projections.digests();
+                let head = w.svc.log().head().next_position;
+                let _ = w.svc.execute(request, command).await;
+                assert_eq!(
+                    w.svc.log().head().next_position,
+                    head,
+                    "a retry appends nothing"
+                );
+                assert_eq!(
+                    w.svc.state().await.projections.digests(),
+                    before,
+                    "a retry changes nothing"
+                );
+            }
+        }
+    }
+}
+
+async fn check(w: &World) {
+    let st = w.svc.state().await;
+    let p = &st.projections;
+    assert_eq!(p.balances.trial_balance(Currency::KES), 0);
+    for h in 0..HOUSEHOLDS {
+        let wallet = p.balances.wallet(&id(&format!("HH-{h}")), Currency::KES);
+        assert!(!wallet.is_negative(), "HH-{h} wallet {wallet}");
+    }
+    for f in FACILITIES {
+        let facility: FacilityId = id(f);
+        // Owed = payer amounts of its claims (as reviewed; reversed ones count zero) + wallet
+        // copays - payouts.
+        let claims: i64 = p
+            .claims
+            .list(
+                &projections::claims::ClaimFilter {
+                    facility: Some(facility.clone()),
+                    ..Default::default()
+                },
+                None,
+                usize::MAX,
+            )
+            .iter()
+            .filter(|c| c.status != ClaimStatus::Reversed)
+            .filter_map(|c| c.total_payer)
+            .map(|a| a.minor_units())
+            .sum();
+        let statements: Vec<_> = p.payments.statements_of(&facility).collect();
+        let paid: i64 = statements.iter().map(|(_, s)| s.paid.minor_units()).sum();
+        let copays_billed: i64 = p
+            .payments
+            .statements_of(&facility)
+            .flat_map(|(_, s)| s.lines.iter())
+            .filter(|l| l.description.starts_with("copay"))
+            .map(|l| l.amount.minor_units())
+            .sum();
+        let copays_open: i64 = p
+            .payments
+            .accruals
+            .get(&facility)
+            .into_iter()
+            .flatten()
+            .filter(|a| a.description.starts_with("copay"))
+            .map(|a| a.amount.minor_units())
+            .sum();
+        let copays = copays_billed + copays_open;
+        let owed = p
+            .balances
+            .facility_payable(&facility, Currency::KES)
+            .minor_units();
+        assert_eq!(owed, claims + copays - paid, "{f}");
+        for (period, s) in statements {
+            assert_eq!(
+                s.due.minor_units(),
+                s.paid.minor_units() + s.outstanding().minor_units(),
+                "{f} {period}"
+            );
+            assert!(!s.outstanding().is_negative());
+        }
+    }
+    let rebuilt = rebuild(w.svc.log(), w.svc.log().head().next_position)
+        .await
+        .unwrap();
+    assert_eq!(
+        rebuilt.projections.digests(),
+        p.digests(),
+        "rebuild from zero = live"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn random_command_sequences_keep_the_books(ops in proptest::collection::vec(op(), 1..60)) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+        rt.block_on(async {
+            let mut w = setup().await;
+            for op in &ops {
+                apply(&mut w, op).await;
+            }
+            check(&w).await;
+        });
+    }
+}
