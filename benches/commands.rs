@@ -1,0 +1,198 @@
+//! End-to-end command throughput (durable, sled) and replay rate, side by side with baselines
+//! measured in the same run:
+//! - commands: a mixed iPUSH workload (enrolment, savings with sponsor matches, premiums from
+//!   the wallet, claims adjudicated on submission) from 64 concurrent clients, each command
+//!   decided, appended with one fsync per batch, and answered;
+//! - replay: rebuilding every projection from position 0, against a raw scan + decode of the
+//!   same log (reading is the floor any rebuild pays).
+//!
+//! Run: `cargo bench --bench commands` (`-- --households N` to size it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Instant;
+
+use adjudicator::examples;
+use claims_ledger::commands::Command;
+use claims_ledger::processor::{Service, rebuild};
+use ledger::event::{ClaimLine, Gender, LineKind, PaymentChannel, PremiumSource};
+use ledger::{Amount, Currency, Date, EventLog, RequestId, SledLog};
+
+/// The allocator the server binary uses (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const CLIENTS: usize = 64;
+
+fn id<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    s.parse().unwrap()
+}
+
+fn day(n: u64) -> Date {
+    Date::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(n)
+}
+
+/// The commands of one household, in order.
+fn household_commands(h: usize) -> Vec<Command> {
+    let hh = format!("HH-{h}");
+    let mut c = vec![Command::RegisterHousehold {
+        household_id: id(&hh),
+        scheme_id: id("ipush-ke"),
+        location_code: "KSM".into(),
+        socio_economic_category: String::new(),
+        registered_on: day(1),
+    }];
+    for m in 0..2 {
+        c.push(Command::EnrollMember {
+            member_id: id(&format!("M-{h}-{m}")),
+            household_id: id(&hh),
+            gender: if m == 0 { Gender::Female } else { Gender::Male },
+            birth_date: Date::from_ymd_opt(1990, 1, 1).unwrap(),
+            is_head: m == 0,
+            facility_id: None,
+            enrolled_on: day(1),
+        });
+    }
+    for k in 0..3 {
+        c.push(Command::RecordContribution {
+            receipt_id: id(&format!("MP-{h}-{k}")),
+            household_id: id(&hh),
+            member_id: None,
+            amount: Amount::new(150_000, Currency::KES),
+            channel: PaymentChannel::MobileMoney,
+            received_on: day(10 + k),
+        });
+    }
+    c.push(Command::PayPremium {
+        receipt_id: id(&format!("PR-{h}")),
+        household_id: id(&hh),
+        product_id: id("NHIF-SUPA"),
+        amount: Amount::new(600_000, Currency::KES),
+        source: PremiumSource::Wallet,
+        paid_on: day(20),
+    });
+    for k in 0..3u64 {
+        c.push(Command::SubmitClaim {
+            claim_code: id(&format!("C-{h}-{k}")),
+            facility_id: id(if k % 2 == 0 {
+                "KE-KSM-NYALENDA"
+            } else {
+                "KE-KSM-LUMUMBA"
+            }),
+            member_id: id(&format!("M-{h}-0")),
+            date_from: day(30 + 30 * k),
+            date_to: None,
+            claim_date: day(30 + 30 * k),
+            diagnosis_codes: vec![],
+            lines: vec![
+                ClaimLine {
+                    line_no: 1,
+                    kind: LineKind::Service,
+                    code: id("OPD-VISIT"),
+                    quantity: 1,
+                    asked_unit_price: None,
+                },
+                ClaimLine {
+                    line_no: 2,
+                    kind: LineKind::Item,
+                    code: id("FEFOL-60"),
+                    quantity: 1 + k as u32,
+                    asked_unit_price: None,
+                },
+            ],
+            today: day(30 + 30 * k),
+        });
+    }
+    c
+}
+
+fn main() {
+    let households: usize = std::env::args()
+        .skip_while(|a| a != "--households")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(4000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = SledLog::open(dir.path().join("log")).unwrap();
+    let (commands, elapsed) = runtime.block_on(async {
+        let svc = Service::start(log.clone()).await.unwrap();
+        svc.execute(
+            RequestId::new("publish").unwrap(),
+            Command::PublishScheme {
+                document: examples::IPUSH_KE.to_owned(),
+                effective_from: day(0),
+            },
+        )
+        .await
+        .unwrap();
+        let lanes: Vec<Vec<(String, Command)>> = (0..CLIENTS)
+            .map(|lane| {
+                (lane..households)
+                    .step_by(CLIENTS)
+                    .flat_map(|h| {
+                        household_commands(h)
+                            .into_iter()
+                            .enumerate()
+                            .map(move |(k, c)| (format!("r-{h}-{k}"), c))
+                    })
+                    .collect()
+            })
+            .collect();
+        let commands: usize = lanes.iter().map(Vec::len).sum();
+        let start = Instant::now();
+        let tasks: Vec<_> = lanes
+            .into_iter()
+            .map(|lane| {
+                let svc = svc.clone();
+                tokio::spawn(async move {
+                    for (request, command) in lane {
+                        svc.execute(RequestId::new(request).unwrap(), command)
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        (commands, start.elapsed())
+    });
+    let head = log.head().next_position;
+
+    let (scan, replay) = runtime.block_on(async {
+        let start = Instant::now();
+        let mut position = 0;
+        while position < head {
+            let events = log.read(position, 4096).await.unwrap();
+            position += events.len() as u64;
+            std::hint::black_box(&events);
+        }
+        let scan = start.elapsed();
+        let start = Instant::now();
+        let state = rebuild(&log, head).await.unwrap();
+        std::hint::black_box(state.projections.position());
+        (scan, start.elapsed())
+    });
+    runtime.block_on(log.shutdown()).unwrap();
+
+    let rate = |n: u64, d: std::time::Duration| n as f64 / d.as_secs_f64();
+    println!(
+        "| households | commands | events | commands/s (durable, {CLIENTS} clients) | raw scan + decode | replay (rebuild all projections) | replay / scan |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {households} | {commands} | {head} | {:.0} | {:.0} events/s | {:.0} events/s | {:.2}x |",
+        rate(commands as u64, elapsed),
+        rate(head, scan),
+        rate(head, replay),
+        scan.as_secs_f64() / replay.as_secs_f64()
+    );
+}
