@@ -208,7 +208,7 @@ pub enum Rejection {
 }
 
 /// What a decided command produced, besides its events.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Subject {
     None,
     Claim(ClaimId),

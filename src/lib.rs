@@ -3,6 +3,9 @@
 //! - [`commands`]: the pure "decide" step: command + projections -> events or a rejection.
 //! - [`processor`]: one writer that takes commands in batches, decides them, appends their
 //!   events with one fsync, and answers; queries read the same projections.
+//! - [`checkpoint`]: projection checkpoints (bincode 2, in sled), so a restart replays only
+//!   the tail of the log.
 
+pub mod checkpoint;
 pub mod commands;
 pub mod processor;

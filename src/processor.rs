@@ -22,7 +22,9 @@ use projections::{ProjectionError, Projections};
 use thiserror::Error;
 use tokio::sync::{RwLock, RwLockReadGuard, mpsc, oneshot};
 
+use crate::checkpoint::{CHECKPOINT_EVERY_EVENTS, CheckpointError, CheckpointStore};
 use crate::commands::{Command, Rejection, Subject, decide};
+use ledger::chain::Hash;
 
 /// Most commands decided and appended together.
 pub const BATCH_COMMANDS_MAX: usize = 1024;
@@ -32,7 +34,7 @@ pub const COMMAND_QUEUE_MAX: usize = 8192;
 pub const REPLAY_CHUNK_EVENTS: usize = 4096;
 
 /// Where a command's events landed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Receipt {
     pub first_position: u64,
     pub count: u32,
@@ -59,7 +61,7 @@ pub enum StartError {
 }
 
 /// The projections and the request ids answered so far.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct State {
     pub projections: Projections,
     requests: BTreeMap<RequestId, Receipt>,
@@ -106,11 +108,18 @@ struct Job {
     reply: oneshot::Sender<Result<Receipt, CommandError>>,
 }
 
+enum Msg {
+    Command(Job),
+    /// Finish the batch, refuse what is queued, save a checkpoint, release the log.
+    Stop(oneshot::Sender<()>),
+}
+
 /// The ledger service: commands in, durable events out, projections for queries.
 pub struct Service<L: EventLog> {
     log: L,
     state: Arc<RwLock<State>>,
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Msg>,
+    checkpoints: Option<CheckpointStore>,
 }
 
 impl<L: EventLog> Clone for Service<L> {
@@ -119,14 +128,19 @@ impl<L: EventLog> Clone for Service<L> {
             log: self.log.clone(),
             state: self.state.clone(),
             tx: self.tx.clone(),
+            checkpoints: self.checkpoints.clone(),
         }
     }
 }
 
 /// Rebuilds the projections (and the request index) from position 0 up to `to`.
 pub async fn rebuild<L: EventLog>(log: &L, to: u64) -> Result<State, StartError> {
-    let mut state = State::default();
-    let mut next = 0;
+    replay(log, State::default(), to).await
+}
+
+/// Applies the events from `state`'s position up to `to`.
+pub async fn replay<L: EventLog>(log: &L, mut state: State, to: u64) -> Result<State, StartError> {
+    let mut next = state.projections.position();
     while next < to {
         let max = REPLAY_CHUNK_EVENTS.min((to - next) as usize);
         let events = log.read(next, max).await?;
@@ -141,15 +155,78 @@ pub async fn rebuild<L: EventLog>(log: &L, to: u64) -> Result<State, StartError>
     Ok(state)
 }
 
+/// The chain hash of the event before `position` (the genesis hash for 0).
+async fn hash_before<L: EventLog>(log: &L, position: u64) -> Result<Hash, LogError> {
+    if position == 0 {
+        return Ok(ledger::chain::GENESIS);
+    }
+    let events = log.read(position - 1, 1).await?;
+    Ok(events.first().map_or([0xff; 32], |e| e.hash))
+}
+
 impl<L: EventLog> Service<L> {
     /// Rebuilds the projections from the log and starts the writer task (on the current
     /// tokio runtime).
     pub async fn start(log: L) -> Result<Self, StartError> {
-        let state = rebuild(&log, log.head().next_position).await?;
+        Service::start_with(log, None).await
+    }
+
+    /// Starts from the latest checkpoint in `checkpoints` when the log still holds its
+    /// position with the same chain hash (else from position 0), replays the rest, and saves
+    /// a checkpoint every `CHECKPOINT_EVERY_EVENTS` events.
+    pub async fn start_with(
+        log: L,
+        checkpoints: Option<CheckpointStore>,
+    ) -> Result<Self, StartError> {
+        let head = log.head().next_position;
+        let mut start = State::default();
+        if let Some(store) = &checkpoints
+            && let Ok(Some(cp)) = store.load()
+            && cp.position <= head
+            && hash_before(&log, cp.position).await? == cp.hash
+            && cp.state.projections.position() == cp.position
+        {
+            start = cp.state;
+        }
+        let state = replay(&log, start, head).await?;
         let state = Arc::new(RwLock::new(state));
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE_MAX);
-        tokio::spawn(writer(log.clone(), state.clone(), rx));
-        Ok(Service { log, state, tx })
+        tokio::spawn(writer(
+            log.clone(),
+            state.clone(),
+            rx,
+            checkpoints.clone(),
+            head,
+        ));
+        Ok(Service {
+            log,
+            state,
+            tx,
+            checkpoints,
+        })
+    }
+
+    /// Saves a checkpoint of the current state now (e.g. at shutdown); returns its size.
+    pub async fn checkpoint(&self) -> Result<Option<usize>, CheckpointError> {
+        let Some(store) = &self.checkpoints else {
+            return Ok(None);
+        };
+        let state = self.state.read().await;
+        let hash = hash_before(&self.log, state.projections.position())
+            .await
+            .map_err(|e| {
+                CheckpointError::Storage(sled::Error::Io(std::io::Error::other(e.to_string())))
+            })?;
+        store.save(&state, hash).map(Some)
+    }
+
+    /// Stops the writer after the batch in progress: queued commands are refused, a
+    /// checkpoint is saved (if configured), and the writer's handle on the log is released.
+    pub async fn shutdown(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Stop(done)).await.is_ok() {
+            let _ = wait.await;
+        }
     }
 
     /// Decides and appends one command; answers after its events are durable.
@@ -160,11 +237,11 @@ impl<L: EventLog> Service<L> {
     ) -> Result<Receipt, CommandError> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job {
+            .send(Msg::Command(Job {
                 request_id,
                 command,
                 reply,
-            })
+            }))
             .await
             .map_err(|_| CommandError::Unavailable("the writer stopped".into()))?;
         answer
@@ -182,14 +259,32 @@ impl<L: EventLog> Service<L> {
     }
 }
 
-async fn writer<L: EventLog>(log: L, state: Arc<RwLock<State>>, mut rx: mpsc::Receiver<Job>) {
+async fn writer<L: EventLog>(
+    log: L,
+    state: Arc<RwLock<State>>,
+    mut rx: mpsc::Receiver<Msg>,
+    checkpoints: Option<CheckpointStore>,
+    mut checkpointed_at: u64,
+) {
     let event_bytes_max = ledger::Limits::default().event_bytes_max;
     let mut failed: Option<String> = None;
-    while let Some(first) = rx.recv().await {
+    let mut stop = None;
+    while let Some(msg) = rx.recv().await {
+        let first = match msg {
+            Msg::Command(job) => job,
+            Msg::Stop(done) => {
+                stop = Some(done);
+                break;
+            }
+        };
         let mut jobs = vec![first];
         while jobs.len() < BATCH_COMMANDS_MAX {
             match rx.try_recv() {
-                Ok(job) => jobs.push(job),
+                Ok(Msg::Command(job)) => jobs.push(job),
+                Ok(Msg::Stop(done)) => {
+                    stop = Some(done);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -286,6 +381,17 @@ async fn writer<L: EventLog>(log: L, state: Arc<RwLock<State>>, mut rx: mpsc::Re
                 for (reply, receipt) in pending {
                     let _ = reply.send(Ok(receipt));
                 }
+                let head = log.head();
+                if let Some(store) = &checkpoints
+                    && head.next_position - checkpointed_at >= CHECKPOINT_EVERY_EVENTS
+                {
+                    // The writer is the only appender: the head is this state's position.
+                    let st = state.read().await;
+                    // A failed checkpoint only costs replay time at the next start.
+                    if store.save(&st, head.hash).is_ok() {
+                        checkpointed_at = head.next_position;
+                    }
+                }
             }
             Some(reason) => {
                 let reason = format!("{reason}; restart to rebuild from the log");
@@ -295,5 +401,34 @@ async fn writer<L: EventLog>(log: L, state: Arc<RwLock<State>>, mut rx: mpsc::Re
                 failed = Some(reason);
             }
         }
+        if stop.is_some() {
+            break;
+        }
+    }
+    rx.close();
+    while let Ok(msg) = rx.try_recv() {
+        match msg {
+            Msg::Command(job) => {
+                let _ = job
+                    .reply
+                    .send(Err(CommandError::Unavailable("shutting down".into())));
+            }
+            Msg::Stop(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+    if let Some(store) = &checkpoints
+        && failed.is_none()
+    {
+        let st = state.read().await;
+        let head = log.head();
+        if head.next_position == st.projections.position() {
+            let _ = store.save(&st, head.hash);
+        }
+    }
+    drop(log);
+    if let Some(done) = stop {
+        let _ = done.send(());
     }
 }

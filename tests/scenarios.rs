@@ -957,6 +957,7 @@ async fn retries_rebuilds_and_restarts_give_the_same_state() {
     assert_ne!(before_claim, live);
 
     // Restart on the same files: identical, and retries still answered.
+    h.svc.shutdown().await;
     drop(h);
     log.shutdown().await.unwrap();
     drop(log);
@@ -972,4 +973,101 @@ async fn retries_rebuilds_and_restarts_give_the_same_state() {
         .await
         .unwrap();
     assert!(retry.already_done);
+}
+
+#[tokio::test]
+async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match() {
+    use claims_ledger::checkpoint::CheckpointStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let checkpoints = CheckpointStore::open(dir.path().join("checkpoints")).unwrap();
+    let log = SledLog::open(&path).unwrap();
+    let service = Service::start_with(log.clone(), Some(checkpoints.clone()))
+        .await
+        .unwrap();
+    let mut h = Harness { svc: service, n: 0 };
+    h.run(publish(examples::IPUSH_KE)).await;
+    h.run(household("HH-K1", "ipush-ke", "")).await;
+    h.run(member("M-K1", "HH-K1", Gender::Female, "1996-03-14", None))
+        .await;
+    h.run(contribution("MPESA-1", "HH-K1", "3000 KES", "2026-02-01"))
+        .await;
+    assert!(h.svc.checkpoint().await.unwrap().unwrap() > 0);
+    let at = log.head().next_position;
+    // More events after the checkpoint: a restart replays only these.
+    h.run(premium(
+        "P-1",
+        "HH-K1",
+        "NHIF-SUPA",
+        "6000 KES",
+        PremiumSource::Wallet,
+        "2026-02-10",
+    ))
+    .await;
+    h.claim(
+        "M-K1",
+        "KE-KSM-NYALENDA",
+        "NY-1",
+        "2026-03-05",
+        &[svc(LineKind::Service, "ANC-VISIT", 1)],
+    )
+    .await;
+    let live = h.svc.state().await.projections.digests();
+    // Shutdown saves a checkpoint at the head; put back the earlier one to test the tail.
+    let earlier = checkpoints.load().unwrap().unwrap();
+    let end = log.head().next_position;
+    h.svc.shutdown().await;
+    drop(h);
+    log.shutdown().await.unwrap();
+    drop(log);
+    assert_eq!(
+        checkpoints.load().unwrap().unwrap().position,
+        end,
+        "saved at shutdown"
+    );
+    assert!(end > at);
+    checkpoints.save(&earlier.state, earlier.hash).unwrap();
+
+    // Mark the checkpoint (same position and hash), to see that a restart starts from it.
+    let mut cp = checkpoints.load().unwrap().unwrap();
+    assert_eq!(cp.position, at);
+    cp.state
+        .projections
+        .registry
+        .receipts
+        .insert("MARKER".into());
+    checkpoints.save(&cp.state, cp.hash).unwrap();
+
+    let log = SledLog::open(&path).unwrap();
+    let svc = Service::start_with(log.clone(), Some(checkpoints.clone()))
+        .await
+        .unwrap();
+    {
+        let st = svc.state().await;
+        assert!(
+            st.projections.registry.receipts.contains("MARKER"),
+            "started from the checkpoint"
+        );
+        assert_eq!(st.projections.position(), log.head().next_position);
+        // Everything but the marker is what the live service had.
+        let rebuilt = rebuild(&log, log.head().next_position).await.unwrap();
+        assert_eq!(rebuilt.projections.digests(), live);
+        assert_eq!(st.projections.digests().claims, live.claims);
+        assert_eq!(st.projections.digests().balances, live.balances);
+        assert_eq!(st.projections.digests().coverage, live.coverage);
+    }
+    svc.shutdown().await;
+    drop(svc);
+    log.shutdown().await.unwrap();
+    drop(log);
+
+    // A checkpoint whose hash the log does not have (another history) is ignored.
+    checkpoints.save(&cp.state, [7; 32]).unwrap();
+    let log = SledLog::open(&path).unwrap();
+    let svc = Service::start_with(log.clone(), Some(checkpoints))
+        .await
+        .unwrap();
+    let st = svc.state().await;
+    assert!(!st.projections.registry.receipts.contains("MARKER"));
+    assert_eq!(st.projections.digests(), live);
 }

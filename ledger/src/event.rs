@@ -161,6 +161,7 @@ impl fmt::Display for StreamId {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Gender {
     Female,
     Male,
@@ -168,6 +169,7 @@ pub enum Gender {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PaymentChannel {
     MobileMoney,
     Cash,
@@ -176,12 +178,14 @@ pub enum PaymentChannel {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PremiumSource {
     Wallet,
     Direct,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PolicyStatus {
     Idle,
     Active,
@@ -190,12 +194,14 @@ pub enum PolicyStatus {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum LineKind {
     Item,
     Service,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ClaimCategory {
     Surgery,
     Delivery,
@@ -206,6 +212,7 @@ pub enum ClaimCategory {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum DecisionStatus {
     Accepted,
     Partial,
@@ -213,6 +220,7 @@ pub enum DecisionStatus {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PaymentMethod {
     FeeForService,
     Capitation,
@@ -220,6 +228,7 @@ pub enum PaymentMethod {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SchemePublished {
     pub scheme_id: SchemeId,
     pub version: u32,
@@ -229,6 +238,7 @@ pub struct SchemePublished {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HouseholdRegistered {
     pub household_id: HouseholdId,
     pub scheme_id: SchemeId,
@@ -238,6 +248,7 @@ pub struct HouseholdRegistered {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MemberEnrolled {
     pub member_id: MemberId,
     pub household_id: HouseholdId,
@@ -249,6 +260,7 @@ pub struct MemberEnrolled {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ContributionReceived {
     pub receipt_id: ReceiptId,
     pub household_id: HouseholdId,
@@ -259,6 +271,7 @@ pub struct ContributionReceived {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SponsorContributionReceived {
     pub receipt_id: ReceiptId,
     pub sponsor_id: SponsorId,
@@ -269,6 +282,7 @@ pub struct SponsorContributionReceived {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PremiumPaid {
     pub receipt_id: ReceiptId,
     pub policy_id: PolicyId,
@@ -280,6 +294,7 @@ pub struct PremiumPaid {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CoverageChanged {
     pub policy_id: PolicyId,
     pub household_id: HouseholdId,
@@ -297,6 +312,7 @@ pub struct CoverageChanged {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ClaimLine {
     pub line_no: u32,
     pub kind: LineKind,
@@ -306,6 +322,7 @@ pub struct ClaimLine {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ClaimSubmitted {
     pub claim_id: ClaimId,
     pub claim_code: ClaimCode,
@@ -321,6 +338,7 @@ pub struct ClaimSubmitted {
 
 /// The adjudicator's decision for one line. `payer + copay = allowed` always.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LineDecision {
     pub line_no: u32,
     pub status: DecisionStatus,
@@ -342,6 +360,7 @@ pub struct LineDecision {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ClaimAdjudicated {
     pub claim_id: ClaimId,
     pub scheme_id: SchemeId,
@@ -358,6 +377,7 @@ pub struct ClaimAdjudicated {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ClaimReviewed {
     pub claim_id: ClaimId,
     pub reviewer: String,
@@ -369,6 +389,7 @@ pub struct ClaimReviewed {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ClaimReversed {
     pub claim_id: ClaimId,
     pub reason: String,
@@ -376,6 +397,7 @@ pub struct ClaimReversed {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CopayRecorded {
     pub receipt_id: ReceiptId,
     pub claim_id: ClaimId,
@@ -386,6 +408,7 @@ pub struct CopayRecorded {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StockVisitRecorded {
     pub facility_id: FacilityId,
     pub product_code: Code,
@@ -397,6 +420,7 @@ pub struct StockVisitRecorded {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PaymentPeriodClosed {
     pub period_id: PeriodId,
     pub scheme_id: SchemeId,
@@ -406,6 +430,7 @@ pub struct PaymentPeriodClosed {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StatementLine {
     pub description: String,
     pub reference: String,
@@ -414,6 +439,7 @@ pub struct StatementLine {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FacilityStatementIssued {
     pub period_id: PeriodId,
     pub facility_id: FacilityId,
@@ -423,6 +449,7 @@ pub struct FacilityStatementIssued {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FacilityPaid {
     pub payout_id: PayoutId,
     pub facility_id: FacilityId,
@@ -435,6 +462,7 @@ pub struct FacilityPaid {
 
 /// Everything that can happen, as a fact recorded in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Event {
     SchemePublished(SchemePublished),
     HouseholdRegistered(HouseholdRegistered),

@@ -17,6 +17,7 @@ use thiserror::Error;
 
 /// ISO 4217 currencies the ledger knows, with their minor-unit exponents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Currency {
     /// Kenyan shilling.
     KES,
@@ -150,6 +151,7 @@ pub enum MoneyError {
 
 /// An amount of money in minor units of one currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Amount {
     minor_units: i64,
     currency: Currency,

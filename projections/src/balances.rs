@@ -13,7 +13,9 @@ use ledger::ids::{FacilityId, HouseholdId, ProductId, SchemeId, SponsorId};
 use ledger::{Amount, Currency, Date, MoneyError};
 
 /// An account of the chart of accounts.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Account {
     /// A household's health wallet: savings and subsidies held for it (liability).
     Wallet(HouseholdId),
@@ -52,7 +54,7 @@ impl fmt::Display for Account {
 }
 
 /// One side of a journal entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Posting {
     pub account: Account,
     /// Debit positive, credit negative.
@@ -60,7 +62,7 @@ pub struct Posting {
 }
 
 /// A balanced set of postings for one event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     pub position: u64,
     pub date: Date,
@@ -94,7 +96,7 @@ impl Entry {
 }
 
 /// One change of an account's balance, for as-of queries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Movement {
     position: u64,
     date: Date,
@@ -102,7 +104,7 @@ struct Movement {
 }
 
 /// Account balances and their history.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Balances {
     balances: BTreeMap<(Account, Currency), i64>,
     history: BTreeMap<(Account, Currency), Vec<Movement>>,

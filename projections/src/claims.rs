@@ -10,7 +10,9 @@ use ledger::event::{
 };
 use ledger::ids::{ClaimCode, ClaimId, FacilityId, MemberId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ClaimStatus {
     /// Submitted, not yet decided.
     Submitted,
@@ -20,7 +22,7 @@ pub enum ClaimStatus {
     Reversed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClaimRecord {
     pub submitted: ClaimSubmitted,
     pub submitted_at: u64,
@@ -58,7 +60,7 @@ impl ClaimRecord {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Claims {
     claims: BTreeMap<ClaimId, ClaimRecord>,
     by_code: BTreeMap<(FacilityId, ClaimCode), ClaimId>,
@@ -66,7 +68,7 @@ pub struct Claims {
 }
 
 /// Filters for listing claims.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClaimFilter {
     pub facility: Option<FacilityId>,
     pub member: Option<MemberId>,

@@ -12,7 +12,7 @@ use ledger::ids::{Code, HouseholdId, MemberId, PolicyId, ProductId};
 use ledger::{Amount, Currency, Date, MoneyError};
 
 /// One recorded change of a policy's status.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Change {
     pub position: u64,
     pub changed_on: Date,
@@ -22,7 +22,7 @@ pub struct Change {
 }
 
 /// A household's policy for one product and period.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PolicyRecord {
     pub household_id: HouseholdId,
     pub product_id: ProductId,
@@ -61,7 +61,7 @@ impl PolicyRecord {
 }
 
 /// What one member has used of one policy period. `[outpatient, inpatient]` amounts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemberUsage {
     pub counts: [u32; 6],
     pub quantities: BTreeMap<Code, u32>,
@@ -69,7 +69,7 @@ pub struct MemberUsage {
     pub ceiling: [i64; 2],
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HouseholdUsage {
     pub deductible: [i64; 2],
     pub ceiling: [i64; 2],
@@ -86,7 +86,7 @@ fn category_index(c: ClaimCategory) -> usize {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Coverage {
     pub policies: BTreeMap<PolicyId, PolicyRecord>,
     pub by_household: BTreeMap<HouseholdId, BTreeSet<PolicyId>>,

@@ -43,7 +43,7 @@ pub enum ProjectionError {
 }
 
 /// Every read model, and the position of the next event to apply.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Projections {
     position: u64,
     pub registry: Registry,
@@ -160,6 +160,7 @@ impl Projections {
                         version: e.version,
                         content_sha256: e.content_sha256,
                         effective_from: e.effective_from,
+                        document: e.document.clone(),
                         scheme: Arc::new(scheme),
                     });
             }

@@ -17,7 +17,7 @@ pub const MONTHS_OF_STOCK_MAX: u64 = 2;
 pub const CONSUMPTION_VISITS_AVERAGED: usize = 3;
 
 /// Something owed to a facility, not yet on a statement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Accrual {
     pub date: Date,
     pub reference: String,
@@ -26,7 +26,7 @@ pub struct Accrual {
     pub amount: Amount,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Period {
     pub scheme_id: SchemeId,
     pub starts_on: Date,
@@ -35,7 +35,7 @@ pub struct Period {
 }
 
 /// A facility's statement for a period: due = paid + outstanding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Statement {
     pub method: PaymentMethod,
     pub lines: Vec<StatementLine>,
@@ -55,7 +55,7 @@ impl Statement {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StockVisit {
     pub date: Date,
     pub found: u64,
@@ -66,7 +66,7 @@ pub struct StockVisit {
 }
 
 /// Stock of one product at one facility.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StockRecord {
     pub unit_price: Amount,
     pub visits: Vec<StockVisit>,
@@ -107,7 +107,7 @@ impl StockRecord {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Payments {
     pub accruals: BTreeMap<FacilityId, Vec<Accrual>>,
     pub periods: BTreeMap<PeriodId, Period>,

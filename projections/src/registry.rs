@@ -10,13 +10,48 @@ use ledger::chain::Hash;
 use ledger::event::Gender;
 use ledger::ids::{FacilityId, HouseholdId, MemberId, SchemeId, SponsorId};
 
-/// A published version of a scheme.
+/// A published version of a scheme. Serialized as its document (re-parsed when loaded).
 #[derive(Clone)]
 pub struct Published {
     pub version: u32,
     pub content_sha256: Hash,
     pub effective_from: Date,
+    pub document: String,
     pub scheme: Arc<Scheme>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PublishedDocument {
+    version: u32,
+    content_sha256: Hash,
+    effective_from: Date,
+    document: String,
+}
+
+impl serde::Serialize for Published {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        PublishedDocument {
+            version: self.version,
+            content_sha256: self.content_sha256,
+            effective_from: self.effective_from,
+            document: self.document.clone(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Published {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let doc = PublishedDocument::deserialize(d)?;
+        let scheme = Scheme::parse(&doc.document).map_err(serde::de::Error::custom)?;
+        Ok(Published {
+            version: doc.version,
+            content_sha256: doc.content_sha256,
+            effective_from: doc.effective_from,
+            document: doc.document,
+            scheme: Arc::new(scheme),
+        })
+    }
 }
 
 impl fmt::Debug for Published {
@@ -32,7 +67,7 @@ impl fmt::Debug for Published {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Household {
     pub scheme_id: SchemeId,
     pub location_code: String,
@@ -41,7 +76,7 @@ pub struct Household {
     pub members: BTreeSet<MemberId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemberRecord {
     pub household_id: HouseholdId,
     pub gender: Gender,
@@ -51,7 +86,7 @@ pub struct MemberRecord {
     pub enrolled_on: Date,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Registry {
     pub schemes: BTreeMap<SchemeId, Vec<Published>>,
     pub households: BTreeMap<HouseholdId, Household>,

@@ -188,16 +188,6 @@ fn opt_id<T: AsRef<str>>(id: &Option<T>) -> &str {
     id.as_ref().map_or("", AsRef::as_ref)
 }
 
-macro_rules! as_ref_str {
-    ($($t:ty),+) => { $(impl AsRef<str> for $t { fn as_ref(&self) -> &str { self.as_str() } })+ };
-}
-as_ref_str!(
-    crate::ids::MemberId,
-    crate::ids::FacilityId,
-    crate::ids::ReceiptId,
-    crate::ids::ProductId
-);
-
 /// Encodes `event` as a `ledger.v1.Event` message into `out` (appending).
 pub fn encode_event(event: &Event, out: &mut Vec<u8>) {
     // The body is written after a gap of the largest possible header (key <= 2 bytes, length
