@@ -87,7 +87,8 @@ where
 
 struct World {
     svc: Service<MemoryLog>,
-    sent: Vec<(RequestId, Command)>,
+    /// Every command sent, and whether it was accepted.
+    sent: Vec<(RequestId, Command, bool)>,
     day: u64,
     periods: usize,
 }
@@ -99,9 +100,14 @@ impl World {
 
     async fn send(&mut self, command: Command) {
         let request = RequestId::new(format!("req-{}", self.sent.len())).unwrap();
-        // Rejections are fine: they must simply change nothing.
-        let _ = self.svc.execute(request.clone(), command.clone()).await;
-        self.sent.push((request, command));
+        // Rejections are fine: they must simply change nothing (and a rejected request id
+        // may be used again: it was never recorded).
+        let accepted = self
+            .svc
+            .execute(request.clone(), command.clone())
+            .await
+            .is_ok();
+        self.sent.push((request, command, accepted));
     }
 
     async fn claims(&self) -> Vec<ClaimId> {
@@ -295,7 +301,7 @@ async fn apply(w: &mut World, op: &Op) {
             .await;
         }
         Op::Retry { back } => {
-            if let Some((request, command)) =
+            if let Some((request, command, true)) =
                 w.sent.len().checked_sub(*back).map(|i| w.sent[i].clone())
             {
                 let before = w.svc.state().await.projections.digests();
