@@ -65,8 +65,10 @@ macro_rules! typed_id {
 
         impl std::str::FromStr for $name {
             type Err = IdError;
+            /// Validates and copies `s` once (no intermediate `String`).
             fn from_str(s: &str) -> Result<Self, IdError> {
-                $name::new(s)
+                validate(s)?;
+                Ok($name(s.into()))
             }
         }
 

@@ -184,3 +184,68 @@ fn direct_encoding_equals_prost_for_every_kind_and_edge_value() {
         );
     }
 }
+
+fn envelope_of(event: Event) -> Vec<u8> {
+    Envelope {
+        position: 42,
+        stream: StreamId::new(StreamKind::Claim, "CL-1").unwrap(),
+        stream_version: 3,
+        recorded_at_unix_ms: 1_795_000_000_000,
+        request_id: RequestId::new("req-9").unwrap(),
+        event,
+    }
+    .encode()
+}
+
+#[test]
+fn the_direct_decoder_equals_prost_on_every_kind() {
+    for event in sample_events() {
+        let bytes = envelope_of(event.clone());
+        let direct = Envelope::decode(&bytes).unwrap();
+        assert_eq!(
+            direct,
+            Envelope::decode_via_prost(&bytes).unwrap(),
+            "{}",
+            event.name()
+        );
+        assert_eq!(direct.event, event);
+    }
+    // Errors name the same fields.
+    let mut premium = match sample_events()[5].to_pb().body {
+        Some(pb::event::Body::PremiumPaid(p)) => p,
+        other => panic!("{other:?}"),
+    };
+    premium.amount.as_mut().unwrap().currency_code = "KSH".into();
+    let bytes = pb::Event {
+        body: Some(pb::event::Body::PremiumPaid(premium)),
+    }
+    .encode_to_vec();
+    assert_eq!(
+        ledger::codec::decode_event(&bytes).unwrap_err().field,
+        "premium_paid.amount.currency_code"
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn mutated_bytes_never_panic_and_agree_when_both_accept(
+        kind in 0usize..16,
+        flips in proptest::collection::vec((0usize..4096, 0u8..=255), 1..4),
+        cut in proptest::option::of(0usize..4096),
+    ) {
+        let mut bytes = envelope_of(sample_events()[kind].clone());
+        for (at, value) in flips {
+            let n = bytes.len();
+            bytes[at % n] = value;
+        }
+        if let Some(cut) = cut {
+            let n = bytes.len();
+            bytes.truncate(cut % n);
+        }
+        let direct = Envelope::decode(&bytes);
+        let reference = Envelope::decode_via_prost(&bytes);
+        if let (Ok(a), Ok(b)) = (&direct, &reference) {
+            proptest::prop_assert_eq!(a, b);
+        }
+    }
+}

@@ -4,12 +4,14 @@
 //! (unknown enum values, missing required fields, malformed ids, unknown currencies) and names
 //! the field, e.g. `premium_paid.amount.currency_code: unknown currency code "KSH"`.
 
+mod decode;
 mod direct;
 
 use chrono::Datelike;
 use prost::Message;
 use proto::v1 as pb;
 
+pub use decode::decode_event;
 pub use direct::encode_event;
 
 use crate::event::*;
@@ -693,7 +695,13 @@ impl Envelope {
         out
     }
 
+    /// Decodes stored bytes (the direct decoder, see `decode.rs`).
     pub fn decode(bytes: &[u8]) -> Result<Envelope> {
+        decode::decode_envelope(bytes)
+    }
+
+    /// Decodes stored bytes with prost, then converts: the reference `decode` is tested against.
+    pub fn decode_via_prost(bytes: &[u8]) -> Result<Envelope> {
         let p = pb::RecordedEvent::decode(bytes).map_err(|e| {
             FieldError::new("recorded_event", format!("is not valid protobuf: {e}"))
         })?;
