@@ -33,6 +33,15 @@ use coverage::Coverage;
 use payments::Payments;
 use registry::{Household, MemberRecord, Published, Registry};
 
+/// An amount that becomes owed to a facility, and the statement line that explains it.
+struct Owed<'a> {
+    facility: &'a ledger::ids::FacilityId,
+    reference: &'a str,
+    description: String,
+    quantity: u64,
+    amount: Amount,
+}
+
 /// Events that cannot be applied: the log and the projections disagree.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ProjectionError {
@@ -135,6 +144,34 @@ impl Projections {
     fn post(&mut self, entry: Result<Entry, MoneyError>) -> Result<(), String> {
         let entry = entry.map_err(|e| e.to_string())?;
         self.balances.post(&entry).map_err(|e| e.to_string())
+    }
+
+    /// Something becomes owed to a facility (a negative amount: less is owed): debits
+    /// `from`, credits what is payable to the facility, and accrues a line for its next
+    /// statement.
+    fn owe_facility(
+        &mut self,
+        position: u64,
+        date: ledger::Date,
+        from: Account,
+        owed: Owed<'_>,
+    ) -> Result<(), String> {
+        self.post(Entry::transfer(
+            position,
+            date,
+            from,
+            Account::FacilityPayable(owed.facility.clone()),
+            owed.amount,
+        ))?;
+        self.payments.accrue_quantity(
+            owed.facility,
+            date,
+            owed.reference,
+            owed.description,
+            owed.quantity,
+            owed.amount,
+        );
+        Ok(())
     }
 
     /// The payment method of a facility, from the scheme that lists it (fee-for-service when
@@ -256,20 +293,18 @@ impl Projections {
                 if self.payment_method(&claim.facility_id) == PaymentMethod::FeeForService
                     && e.total_payer.is_positive()
                 {
-                    self.post(Entry::transfer(
+                    self.owe_facility(
                         position,
                         e.decided_on,
                         Account::ClaimsExpense(e.scheme_id.clone()),
-                        Account::FacilityPayable(claim.facility_id.clone()),
-                        e.total_payer,
-                    ))?;
-                    self.payments.accrue(
-                        &claim.facility_id,
-                        e.decided_on,
-                        e.claim_id.as_str(),
-                        format!("claim {}", e.claim_id),
-                        e.total_payer,
-                    );
+                        Owed {
+                            facility: &claim.facility_id,
+                            reference: e.claim_id.as_str(),
+                            description: format!("claim {}", e.claim_id),
+                            quantity: 1,
+                            amount: e.total_payer,
+                        },
+                    )?;
                 }
             }
             Event::ClaimReviewed(e) => {
@@ -299,20 +334,18 @@ impl Projections {
                 if self.payment_method(&claim.facility_id) == PaymentMethod::FeeForService
                     && !delta.is_zero()
                 {
-                    self.post(Entry::transfer(
+                    self.owe_facility(
                         position,
                         e.reviewed_on,
                         Account::ClaimsExpense(scheme_id),
-                        Account::FacilityPayable(claim.facility_id.clone()),
-                        delta,
-                    ))?;
-                    self.payments.accrue(
-                        &claim.facility_id,
-                        e.reviewed_on,
-                        e.claim_id.as_str(),
-                        format!("review of claim {}", e.claim_id),
-                        delta,
-                    );
+                        Owed {
+                            facility: &claim.facility_id,
+                            reference: e.claim_id.as_str(),
+                            description: format!("review of claim {}", e.claim_id),
+                            quantity: 1,
+                            amount: delta,
+                        },
+                    )?;
                 }
             }
             Event::ClaimReversed(e) => {
@@ -333,21 +366,19 @@ impl Projections {
                     && self.payment_method(&claim.facility_id) == PaymentMethod::FeeForService
                     && payer.is_positive()
                 {
-                    self.post(Entry::transfer(
+                    let negative = payer.checked_neg().map_err(|err| err.to_string())?;
+                    self.owe_facility(
                         position,
                         e.reversed_on,
-                        Account::FacilityPayable(claim.facility_id.clone()),
                         Account::ClaimsExpense(scheme_id),
-                        payer,
-                    ))?;
-                    let negative = payer.checked_neg().map_err(|err| err.to_string())?;
-                    self.payments.accrue(
-                        &claim.facility_id,
-                        e.reversed_on,
-                        e.claim_id.as_str(),
-                        format!("reversal of claim {}", e.claim_id),
-                        negative,
-                    );
+                        Owed {
+                            facility: &claim.facility_id,
+                            reference: e.claim_id.as_str(),
+                            description: format!("reversal of claim {}", e.claim_id),
+                            quantity: 1,
+                            amount: negative,
+                        },
+                    )?;
                 }
             }
             Event::CopayRecorded(e) => {
@@ -358,20 +389,18 @@ impl Projections {
                     .get(&e.member_id)
                     .map(|m| m.household_id.clone())
                     .ok_or_else(|| format!("member {} is not enrolled", e.member_id))?;
-                self.post(Entry::transfer(
+                self.owe_facility(
                     position,
                     e.collected_on,
                     Account::Wallet(household),
-                    Account::FacilityPayable(e.facility_id.clone()),
-                    e.amount,
-                ))?;
-                self.payments.accrue(
-                    &e.facility_id,
-                    e.collected_on,
-                    e.claim_id.as_str(),
-                    format!("copay for claim {} paid from the wallet", e.claim_id),
-                    e.amount,
-                );
+                    Owed {
+                        facility: &e.facility_id,
+                        reference: e.claim_id.as_str(),
+                        description: format!("copay for claim {} paid from the wallet", e.claim_id),
+                        quantity: 1,
+                        amount: e.amount,
+                    },
+                )?;
             }
             Event::StockVisitRecorded(e) => {
                 let consumed_value = self
@@ -381,21 +410,18 @@ impl Projections {
                 if let Some((consumed, value)) = consumed_value
                     && value.is_positive()
                 {
-                    self.post(Entry::transfer(
+                    self.owe_facility(
                         position,
                         e.visited_on,
                         Account::ConsumptionExpense(e.facility_id.clone()),
-                        Account::FacilityPayable(e.facility_id.clone()),
-                        value,
-                    ))?;
-                    self.payments.accrue_quantity(
-                        &e.facility_id,
-                        e.visited_on,
-                        e.product_code.as_str(),
-                        format!("{} consumed", e.product_code),
-                        consumed,
-                        value,
-                    );
+                        Owed {
+                            facility: &e.facility_id,
+                            reference: e.product_code.as_str(),
+                            description: format!("{} consumed", e.product_code),
+                            quantity: consumed,
+                            amount: value,
+                        },
+                    )?;
                 }
             }
             Event::PaymentPeriodClosed(e) => self.payments.period_closed(e),

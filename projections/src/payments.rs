@@ -116,17 +116,6 @@ pub struct Payments {
 }
 
 impl Payments {
-    pub(crate) fn accrue(
-        &mut self,
-        facility: &FacilityId,
-        date: Date,
-        reference: &str,
-        description: String,
-        amount: Amount,
-    ) {
-        self.accrue_quantity(facility, date, reference, description, 1, amount);
-    }
-
     pub(crate) fn accrue_quantity(
         &mut self,
         facility: &FacilityId,
