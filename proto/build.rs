@@ -1,8 +1,11 @@
 //! Compiles proto/ledger/v1/*.proto with protox (a pure-Rust protobuf compiler), so a fresh
-//! machine needs no system `protoc`.
+//! machine needs no system `protoc`: messages with prost, services with tonic, and the file
+//! descriptor set (for gRPC server reflection).
 
 use std::error::Error;
 use std::path::PathBuf;
+
+use prost::Message;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -18,6 +21,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed={}", dir.display());
 
     let descriptors = protox::compile(&files, [&root])?;
-    prost_build::Config::new().compile_fds(descriptors)?;
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("ledger_v1_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+    if std::env::var_os("CARGO_FEATURE_GRPC").is_some() {
+        tonic_prost_build::configure().compile_fds(descriptors)?;
+    } else {
+        prost_build::Config::new().compile_fds(descriptors)?;
+    }
     Ok(())
 }

@@ -3,9 +3,11 @@
 //! - [`commands`]: the pure "decide" step: command + projections -> events or a rejection.
 //! - [`processor`]: one writer that takes commands in batches, decides them, appends their
 //!   events with one fsync, and answers; queries read the same projections.
+//! - [`grpc`]: the gRPC services (LedgerService, QueryService, AuditService) over a processor.
 //! - [`checkpoint`]: projection checkpoints (bincode 2, in sled), so a restart replays only
 //!   the tail of the log.
 
 pub mod checkpoint;
 pub mod commands;
+pub mod grpc;
 pub mod processor;
