@@ -4,61 +4,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
+
+use common::Server;
 
 use pb::audit_service_client::AuditServiceClient;
 use pb::ledger_service_client::LedgerServiceClient;
 use pb::query_service_client::QueryServiceClient;
 use proto::v1 as pb;
 use tonic::Code;
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(data_dir: &std::path::Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_claims-ledger"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the server");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Server {
-            child,
-            url: format!("http://{addr}"),
-        }
-    }
-
-    /// SIGTERM, then wait: the server drains, checkpoints and flushes.
-    fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
-        assert!(exit.success(), "server exited with {exit}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn date(y: i32, m: i32, d: i32) -> Option<pb::Date> {
     Some(pb::Date {
@@ -79,15 +35,9 @@ fn kes(minor: i64) -> Option<pb::Money> {
 async fn an_ipush_flow_over_grpc_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let mut ledger = LedgerServiceClient::connect(server.url.clone())
-        .await
-        .unwrap();
-    let mut query = QueryServiceClient::connect(server.url.clone())
-        .await
-        .unwrap();
-    let mut audit = AuditServiceClient::connect(server.url.clone())
-        .await
-        .unwrap();
+    let mut ledger = LedgerServiceClient::connect(server.url()).await.unwrap();
+    let mut query = QueryServiceClient::connect(server.url()).await.unwrap();
+    let mut audit = AuditServiceClient::connect(server.url()).await.unwrap();
 
     ledger
         .publish_scheme(pb::PublishSchemeRequest {
@@ -321,12 +271,8 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
     drop((ledger, query, audit));
     server.stop();
     let server = Server::start(dir.path());
-    let mut ledger = LedgerServiceClient::connect(server.url.clone())
-        .await
-        .unwrap();
-    let mut query = QueryServiceClient::connect(server.url.clone())
-        .await
-        .unwrap();
+    let mut ledger = LedgerServiceClient::connect(server.url()).await.unwrap();
+    let mut query = QueryServiceClient::connect(server.url()).await.unwrap();
     assert_eq!(wallet(&mut query).await, 150_000);
     let again = ledger
         .record_contribution(contribution)

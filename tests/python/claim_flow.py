@@ -1,0 +1,86 @@
+"""A foreign client: Python grpcio, generated from the .proto files, runs a claim flow.
+
+Usage: claim_flow.py HOST:PORT PROTO_DIR SCHEME_TOML
+Exits non-zero (with the failing step) if anything is not as expected.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import grpc
+
+
+def generate(proto_dir, out_dir):
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", "-I", proto_dir,
+         "--python_out", out_dir, "--grpc_python_out", out_dir,
+         "ledger/v1/events.proto", "ledger/v1/service.proto"],
+        check=True,
+    )
+    sys.path.insert(0, out_dir)
+
+
+def main():
+    address, proto_dir, scheme_path = sys.argv[1:4]
+    out_dir = tempfile.mkdtemp(prefix="ledger-py-")
+    generate(proto_dir, out_dir)
+    from ledger.v1 import events_pb2 as ev
+    from ledger.v1 import service_pb2 as sv
+    from ledger.v1 import service_pb2_grpc as rpc
+
+    channel = grpc.insecure_channel(address)
+    ledger = rpc.LedgerServiceStub(channel)
+    query = rpc.QueryServiceStub(channel)
+
+    def day(y, m, d):
+        return ev.Date(year=y, month=m, day=d)
+
+    def kes(minor):
+        return ev.Money(minor_units=minor, currency_code="KES")
+
+    with open(scheme_path) as f:
+        document = f.read()
+    ledger.PublishScheme(sv.PublishSchemeRequest(request_id="py-1", document=document, effective_from=day(2026, 1, 1)))
+    ledger.RegisterHousehold(sv.RegisterHouseholdRequest(
+        request_id="py-2", household_id="HH-PY", scheme_id="ipush-ke", registered_on=day(2026, 1, 2)))
+    ledger.EnrollMember(sv.EnrollMemberRequest(
+        request_id="py-3", member_id="M-PY", household_id="HH-PY", gender=ev.GENDER_FEMALE,
+        birth_date=day(1994, 6, 1), is_head=True, enrolled_on=day(2026, 1, 2)))
+    ledger.RecordContribution(sv.RecordContributionRequest(
+        request_id="py-4", receipt_id="MPESA-PY-1", household_id="HH-PY", amount=kes(400000),
+        channel=ev.PAYMENT_CHANNEL_MOBILE_MONEY, received_on=day(2026, 2, 1)))
+    premium = ledger.PayPremium(sv.PayPremiumRequest(
+        request_id="py-5", receipt_id="PREM-PY-1", household_id="HH-PY", product_id="NHIF-SUPA",
+        amount=kes(600000), source=ev.PREMIUM_SOURCE_WALLET, paid_on=day(2026, 2, 10)))
+    assert premium.policy_id, "a policy id"
+
+    claim = ledger.SubmitClaim(sv.SubmitClaimRequest(
+        request_id="py-6", claim_code="PY-CLAIM-1", facility_id="KE-KSM-NYALENDA", member_id="M-PY",
+        date_from=day(2026, 3, 5), claim_date=day(2026, 3, 5), decided_on=day(2026, 3, 5),
+        lines=[ev.ClaimLine(line_no=1, kind=ev.LINE_KIND_ITEM, code="FEFOL-60", quantity=2)]))
+    d = claim.decision
+    assert d.status == ev.DECISION_STATUS_ACCEPTED, d
+    # 2 x 350 KES at 80%: 560 paid, 140 copay.
+    assert d.total_payer.minor_units == 56000, d.total_payer
+    assert d.total_copay.minor_units == 14000, d.total_copay
+    fetched = query.GetClaim(sv.GetClaimRequest(claim_id=claim.claim_id))
+    assert fetched.status == "ACCEPTED", fetched.status
+
+    # 4,000 saved + 4,000 county (capped at 3,000) + 2,000 donor - 6,000 premium = 3,000.
+    balance = query.GetBalance(sv.GetBalanceRequest(household_id="HH-PY"))
+    assert balance.balance.minor_units == 300000, balance
+
+    try:
+        ledger.RecordContribution(sv.RecordContributionRequest(
+            request_id="py-7", receipt_id="MPESA-PY-2", household_id="HH-PY", amount=kes(-5),
+            channel=ev.PAYMENT_CHANNEL_MOBILE_MONEY, received_on=day(2026, 2, 1)))
+        raise AssertionError("a negative contribution was accepted")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e.code()
+        assert e.details().startswith("amount:"), e.details()
+    print("python client: ok")
+
+
+if __name__ == "__main__":
+    main()
