@@ -11,7 +11,7 @@ use proto::v1 as pb;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::commands::{Command, Rejection, Subject};
+use crate::commands::{Command, LineReview, Rejection, Subject};
 use crate::processor::{CommandError, Receipt, Service};
 
 /// Most events one `ReadEvents` call returns.
@@ -21,19 +21,23 @@ const READ_EVENTS_DEFAULT: u32 = 1_000;
 /// The gRPC services over a command processor.
 pub struct Api<L: EventLog> {
     service: Service<L>,
+    /// Becomes true when the server is stopping: open subscriptions end, so a graceful
+    /// shutdown does not wait for them forever.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl<L: EventLog> Clone for Api<L> {
     fn clone(&self) -> Self {
         Api {
             service: self.service.clone(),
+            stopping: self.stopping.clone(),
         }
     }
 }
 
 impl<L: EventLog> Api<L> {
-    pub fn new(service: Service<L>) -> Self {
-        Api { service }
+    pub fn new(service: Service<L>, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Api { service, stopping }
     }
 }
 
@@ -153,6 +157,80 @@ impl<L: EventLog> Api<L> {
 
 type Result2<T> = Result<Response<T>, Status>;
 
+/// Default and maximum page sizes of list RPCs.
+pub const PAGE_SIZE_DEFAULT: u32 = 50;
+pub const PAGE_SIZE_MAX: u32 = 1_000;
+/// Most claims in one `SubmitClaims` batch.
+pub const SUBMIT_CLAIMS_MAX: usize = 10_000;
+/// Events buffered per subscription before the subscriber must read.
+pub const SUBSCRIPTION_BUFFER_EVENTS: usize = 1024;
+
+fn page_size(n: u32) -> Result<usize, Status> {
+    match n {
+        0 => Ok(PAGE_SIZE_DEFAULT as usize),
+        n if n > PAGE_SIZE_MAX => Err(Status::invalid_argument(format!(
+            "page_size: {n} is above the maximum {PAGE_SIZE_MAX}"
+        ))),
+        n => Ok(n as usize),
+    }
+}
+
+fn claim_pb(c: &projections::claims::ClaimRecord) -> pb::GetClaimResponse {
+    let claim = match Event::ClaimSubmitted(c.submitted.clone()).to_pb().body {
+        Some(pb::event::Body::ClaimSubmitted(s)) => Some(s),
+        _ => None,
+    };
+    pb::GetClaimResponse {
+        claim,
+        decision: c.decision.as_ref().and_then(adjudicated_pb),
+        status: format!("{:?}", c.status).to_uppercase(),
+        total_payer: c.total_payer.map(money_to_pb),
+        total_copay: c.total_copay.map(money_to_pb),
+    }
+}
+
+fn statement_pb(
+    facility: &ledger::ids::FacilityId,
+    period: &ledger::ids::PeriodId,
+    s: &projections::payments::Statement,
+) -> pb::FacilityStatement {
+    pb::FacilityStatement {
+        facility_id: facility.to_string(),
+        period_id: period.to_string(),
+        method: s.method.to_pb(),
+        lines: s.lines.iter().map(Wire::to_pb).collect(),
+        amount_due: Some(money_to_pb(s.due)),
+        paid: Some(money_to_pb(s.paid)),
+        outstanding: Some(money_to_pb(s.outstanding())),
+    }
+}
+
+fn stored_pb(e: ledger::RecordedEvent) -> pb::StoredEvent {
+    pb::StoredEvent {
+        event: Some(pb::RecordedEvent {
+            position: e.position,
+            stream: Some(e.stream.to_pb()),
+            stream_version: e.stream_version,
+            recorded_at_unix_ms: e.recorded_at_unix_ms,
+            request_id: e.request_id.to_string(),
+            event: Some(e.event.to_pb()),
+        }),
+        hash: e.hash.to_vec(),
+    }
+}
+
+fn digest_pb(d: &projections::Digests) -> pb::ProjectionDigest {
+    pb::ProjectionDigest {
+        position: d.position,
+        combined: d.combined().to_vec(),
+        registry: d.registry.to_vec(),
+        balances: d.balances.to_vec(),
+        coverage: d.coverage.to_vec(),
+        claims: d.claims.to_vec(),
+        payments: d.payments.to_vec(),
+    }
+}
+
 #[tonic::async_trait]
 impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
     async fn publish_scheme(
@@ -255,7 +333,219 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         &self,
         request: Request<pb::SubmitClaimRequest>,
     ) -> Result2<pb::SubmitClaimResponse> {
+        self.submit(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn submit_claims(
+        &self,
+        request: Request<pb::SubmitClaimsRequest>,
+    ) -> Result2<pb::SubmitClaimsResponse> {
         let r = request.into_inner();
+        if r.claims.len() > SUBMIT_CLAIMS_MAX {
+            return Err(Status::invalid_argument(format!(
+                "claims: {} claims, the maximum per batch is {SUBMIT_CLAIMS_MAX}",
+                r.claims.len()
+            )));
+        }
+        // Submitted concurrently, so the command writer batches them (one fsync for many).
+        let mut tasks = Vec::with_capacity(r.claims.len());
+        for (i, claim) in r.claims.into_iter().enumerate() {
+            if claim.facility_id != r.facility_id {
+                let status = Status::invalid_argument(format!(
+                    "claims[{i}].facility_id: {:?} is not the batch's facility {:?}",
+                    claim.facility_id, r.facility_id
+                ));
+                tasks.push(tokio::spawn(async move { Err(status) }));
+                continue;
+            }
+            let api = self.clone();
+            tasks.push(tokio::spawn(async move { api.submit(claim).await }));
+        }
+        let mut results = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            let result = task
+                .await
+                .unwrap_or_else(|e| Err(Status::internal(format!("claim task failed: {e}"))));
+            results.push(match result {
+                Ok(response) => pb::SubmitClaimResult {
+                    response: Some(response),
+                    code: 0,
+                    message: String::new(),
+                },
+                Err(status) => pb::SubmitClaimResult {
+                    response: None,
+                    code: status.code() as i32,
+                    message: status.message().to_owned(),
+                },
+            });
+        }
+        Ok(Response::new(pb::SubmitClaimsResponse { results }))
+    }
+
+    async fn review_claim(
+        &self,
+        request: Request<pb::ReviewClaimRequest>,
+    ) -> Result2<pb::ReviewClaimResponse> {
+        let r = request.into_inner();
+        let changes = r
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                Ok(LineReview {
+                    line_no: c.line_no,
+                    approved_quantity: c.approved_quantity,
+                    unit_price: c
+                        .unit_price
+                        .clone()
+                        .map(|m| money(&format!("changes[{i}].unit_price"), Some(m)))
+                        .transpose()?,
+                    reject: c.reject,
+                })
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        let claim_id: ledger::ids::ClaimId = id("claim_id", &r.claim_id)?;
+        let command = Command::ReviewClaim {
+            claim_id: claim_id.clone(),
+            reviewer: r.reviewer,
+            reviewed_on: date("reviewed_on", r.reviewed_on)?,
+            changes,
+            comment: r.comment,
+        };
+        let receipt = self.execute(&r.request_id, command).await?;
+        let state = self.service.state().await;
+        Ok(Response::new(pb::ReviewClaimResponse {
+            receipt: Some(receipt_pb(&receipt)),
+            claim: state.projections.claims.get(&claim_id).map(claim_pb),
+        }))
+    }
+
+    async fn reverse_claim(
+        &self,
+        request: Request<pb::ReverseClaimRequest>,
+    ) -> Result2<pb::ReverseClaimResponse> {
+        let r = request.into_inner();
+        let command = Command::ReverseClaim {
+            claim_id: id("claim_id", &r.claim_id)?,
+            reason: r.reason,
+            reversed_on: date("reversed_on", r.reversed_on)?,
+        };
+        let receipt = self.execute(&r.request_id, command).await?;
+        Ok(Response::new(pb::ReverseClaimResponse {
+            receipt: Some(receipt_pb(&receipt)),
+        }))
+    }
+
+    async fn record_copayment(
+        &self,
+        request: Request<pb::RecordCopaymentRequest>,
+    ) -> Result2<pb::RecordCopaymentResponse> {
+        let r = request.into_inner();
+        let command = Command::RecordCopay {
+            receipt_id: id("receipt_id", &r.receipt_id)?,
+            claim_id: id("claim_id", &r.claim_id)?,
+            amount: money("amount", r.amount)?,
+            collected_on: date("collected_on", r.collected_on)?,
+        };
+        let receipt = self.execute(&r.request_id, command).await?;
+        Ok(Response::new(pb::RecordCopaymentResponse {
+            receipt: Some(receipt_pb(&receipt)),
+        }))
+    }
+
+    async fn record_stock_visit(
+        &self,
+        request: Request<pb::RecordStockVisitRequest>,
+    ) -> Result2<pb::RecordStockVisitResponse> {
+        let r = request.into_inner();
+        let facility_id: ledger::ids::FacilityId = id("facility_id", &r.facility_id)?;
+        let product_code: ledger::ids::Code = id("product_code", &r.product_code)?;
+        let command = Command::RecordStockVisit {
+            facility_id: facility_id.clone(),
+            product_code: product_code.clone(),
+            visited_on: date("visited_on", r.visited_on)?,
+            stock_found: r.stock_found,
+            losses: r.losses,
+            delivered: r.delivered,
+            unit_price: money("unit_price", r.unit_price)?,
+        };
+        let receipt = self.execute(&r.request_id, command).await?;
+        let state = self.service.state().await;
+        let stock = state
+            .projections
+            .payments
+            .stock
+            .get(&(facility_id, product_code));
+        Ok(Response::new(pb::RecordStockVisitResponse {
+            receipt: Some(receipt_pb(&receipt)),
+            consumed: stock.and_then(|s| s.visits.last()).and_then(|v| v.consumed),
+            suggested_top_up: stock.map_or(0, |s| s.suggested_top_up()),
+        }))
+    }
+
+    async fn close_payment_period(
+        &self,
+        request: Request<pb::ClosePaymentPeriodRequest>,
+    ) -> Result2<pb::ClosePaymentPeriodResponse> {
+        let r = request.into_inner();
+        let period_id: ledger::ids::PeriodId = id("period_id", &r.period_id)?;
+        let command = Command::ClosePaymentPeriod {
+            period_id: period_id.clone(),
+            scheme_id: id("scheme_id", &r.scheme_id)?,
+            starts_on: date("starts_on", r.starts_on)?,
+            ends_on: date("ends_on", r.ends_on)?,
+            closed_on: date("closed_on", r.closed_on)?,
+        };
+        let receipt = self.execute(&r.request_id, command).await?;
+        let state = self.service.state().await;
+        let statements = state
+            .projections
+            .payments
+            .statements
+            .iter()
+            .filter(|((_, p), _)| *p == period_id)
+            .map(|((f, p), s)| statement_pb(f, p, s))
+            .collect();
+        Ok(Response::new(pb::ClosePaymentPeriodResponse {
+            receipt: Some(receipt_pb(&receipt)),
+            statements,
+        }))
+    }
+
+    async fn record_facility_payout(
+        &self,
+        request: Request<pb::RecordFacilityPayoutRequest>,
+    ) -> Result2<pb::RecordFacilityPayoutResponse> {
+        let r = request.into_inner();
+        let facility_id: ledger::ids::FacilityId = id("facility_id", &r.facility_id)?;
+        let period_id: ledger::ids::PeriodId = id("period_id", &r.period_id)?;
+        let command = Command::RecordFacilityPayout {
+            payout_id: id("payout_id", &r.payout_id)?,
+            facility_id: facility_id.clone(),
+            period_id: period_id.clone(),
+            amount: money("amount", r.amount)?,
+            channel: enumeration("channel", r.channel, PaymentChannel::from_pb)?,
+            reference: r.reference,
+            paid_on: date("paid_on", r.paid_on)?,
+        };
+        let receipt = self.execute(&r.request_id, command).await?;
+        let state = self.service.state().await;
+        let statement = state
+            .projections
+            .payments
+            .statements
+            .get(&(facility_id.clone(), period_id.clone()))
+            .map(|s| statement_pb(&facility_id, &period_id, s));
+        Ok(Response::new(pb::RecordFacilityPayoutResponse {
+            receipt: Some(receipt_pb(&receipt)),
+            statement,
+        }))
+    }
+}
+
+impl<L: EventLog> Api<L> {
+    /// Submits one claim (SubmitClaim, and each claim of SubmitClaims).
+    async fn submit(&self, r: pb::SubmitClaimRequest) -> Result<pb::SubmitClaimResponse, Status> {
         let lines = r
             .lines
             .into_iter()
@@ -294,11 +584,11 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
             .get(claim_id)
             .and_then(|c| c.decision.as_ref())
             .and_then(adjudicated_pb);
-        Ok(Response::new(pb::SubmitClaimResponse {
+        Ok(pb::SubmitClaimResponse {
             receipt: Some(receipt_pb(&receipt)),
             claim_id: claim_id.to_string(),
             decision,
-        }))
+        })
     }
 }
 
@@ -474,16 +764,146 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let c = state.projections.claims.get(&claim_id).ok_or_else(|| {
             Status::not_found(format!("claim_id: claim {claim_id} does not exist"))
         })?;
-        let claim = match Event::ClaimSubmitted(c.submitted.clone()).to_pb().body {
-            Some(pb::event::Body::ClaimSubmitted(s)) => Some(s),
-            _ => None,
+        Ok(Response::new(claim_pb(c)))
+    }
+
+    async fn get_coverage(
+        &self,
+        request: Request<pb::GetCoverageRequest>,
+    ) -> Result2<pb::GetCoverageResponse> {
+        let r = request.into_inner();
+        let household: ledger::ids::HouseholdId = id("household_id", &r.household_id)?;
+        let as_of = r
+            .as_of_date
+            .map(|d| date("as_of_date", Some(d)))
+            .transpose()?;
+        let state = self.service.state().await;
+        let p = &state.projections;
+        if !p.registry.households.contains_key(&household) {
+            return Err(Status::not_found(format!(
+                "household_id: household {household} is not registered"
+            )));
+        }
+        let policies = p
+            .coverage
+            .household_policies(&household)
+            .filter_map(|(policy_id, record)| {
+                let change = match as_of {
+                    Some(d) => record.as_of(d)?,
+                    None => record.current(),
+                };
+                Some(pb::PolicyPeriod {
+                    policy_id: policy_id.to_string(),
+                    product_id: record.product_id.to_string(),
+                    status: change.status.to_pb(),
+                    period_start: Some(date_to_pb(record.period_start)),
+                    effective_from: Some(date_to_pb(change.effective_from)),
+                    expires_on: Some(date_to_pb(change.expires_on)),
+                    renewal: record.renewal,
+                    price: Some(money_to_pb(record.price)),
+                    paid: Some(money_to_pb(record.paid)),
+                })
+            })
+            .collect();
+        Ok(Response::new(pb::GetCoverageResponse { policies }))
+    }
+
+    async fn list_claims(
+        &self,
+        request: Request<pb::ListClaimsRequest>,
+    ) -> Result2<pb::ListClaimsResponse> {
+        use projections::claims::{ClaimFilter, ClaimStatus};
+        let r = request.into_inner();
+        let size = page_size(r.page_size)?;
+        let status = match r.status.as_str() {
+            "" => None,
+            "SUBMITTED" => Some(ClaimStatus::Submitted),
+            "ACCEPTED" => Some(ClaimStatus::Accepted),
+            "PARTIAL" => Some(ClaimStatus::Partial),
+            "REJECTED" => Some(ClaimStatus::Rejected),
+            "REVERSED" => Some(ClaimStatus::Reversed),
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "status: {other:?} is not SUBMITTED, ACCEPTED, PARTIAL, REJECTED or REVERSED"
+                )));
+            }
         };
-        Ok(Response::new(pb::GetClaimResponse {
-            claim,
-            decision: c.decision.as_ref().and_then(adjudicated_pb),
-            status: format!("{:?}", c.status).to_uppercase(),
-            total_payer: c.total_payer.map(money_to_pb),
-            total_copay: c.total_copay.map(money_to_pb),
+        let filter = ClaimFilter {
+            facility: opt_id("facility_id", &r.facility_id)?,
+            member: opt_id("member_id", &r.member_id)?,
+            status,
+        };
+        // The page token is the last claim id of the previous page.
+        let after: Option<ledger::ids::ClaimId> = opt_id("page_token", &r.page_token)?;
+        let state = self.service.state().await;
+        let page = state
+            .projections
+            .claims
+            .list(&filter, after.as_ref(), size + 1);
+        let more = page.len() > size;
+        let claims = page.iter().take(size).map(|c| claim_pb(c)).collect();
+        let next_page_token = if more {
+            page[size - 1].submitted.claim_id.to_string()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListClaimsResponse {
+            claims,
+            next_page_token,
+        }))
+    }
+
+    async fn get_facility_statement(
+        &self,
+        request: Request<pb::GetFacilityStatementRequest>,
+    ) -> Result2<pb::FacilityStatement> {
+        let r = request.into_inner();
+        let facility: ledger::ids::FacilityId = id("facility_id", &r.facility_id)?;
+        let period: ledger::ids::PeriodId = id("period_id", &r.period_id)?;
+        let state = self.service.state().await;
+        let s = state
+            .projections
+            .payments
+            .statements
+            .get(&(facility.clone(), period.clone()))
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "period_id: facility {facility} has no statement for {period}"
+                ))
+            })?;
+        Ok(Response::new(statement_pb(&facility, &period, s)))
+    }
+
+    async fn list_facility_statements(
+        &self,
+        request: Request<pb::ListFacilityStatementsRequest>,
+    ) -> Result2<pb::ListFacilityStatementsResponse> {
+        let r = request.into_inner();
+        let facility: ledger::ids::FacilityId = id("facility_id", &r.facility_id)?;
+        let size = page_size(r.page_size)?;
+        let after: Option<ledger::ids::PeriodId> = opt_id("page_token", &r.page_token)?;
+        let state = self.service.state().await;
+        let page: Vec<_> = state
+            .projections
+            .payments
+            .statements_of(&facility)
+            .filter(|(p, _)| after.as_ref().is_none_or(|a| *p > a))
+            .take(size + 1)
+            .collect();
+        let more = page.len() > size;
+        let statements = page
+            .iter()
+            .take(size)
+            .map(|(p, s)| statement_pb(&facility, p, s))
+            .collect();
+        let next_page_token = if more {
+            page[size - 1].0.to_string()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListFacilityStatementsResponse {
+            statements,
+            next_page_token,
         }))
     }
 }
@@ -514,22 +934,8 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
             .read(r.from_position, limit as usize)
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
-        let stored: Vec<Result<pb::StoredEvent, Status>> = events
-            .into_iter()
-            .map(|e| {
-                Ok(pb::StoredEvent {
-                    event: Some(pb::RecordedEvent {
-                        position: e.position,
-                        stream: Some(e.stream.to_pb()),
-                        stream_version: e.stream_version,
-                        recorded_at_unix_ms: e.recorded_at_unix_ms,
-                        request_id: e.request_id.to_string(),
-                        event: Some(e.event.to_pb()),
-                    }),
-                    hash: e.hash.to_vec(),
-                })
-            })
-            .collect();
+        let stored: Vec<Result<pb::StoredEvent, Status>> =
+            events.into_iter().map(|e| Ok(stored_pb(e))).collect();
         Ok(Response::new(Box::pin(tokio_stream::iter(stored))))
     }
 
@@ -555,6 +961,63 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
             reason: report.first_bad.map(|(_, r)| r).unwrap_or_default(),
             last_hash: report.last_hash.to_vec(),
             head_position: head,
+        }))
+    }
+
+    type SubscribeEventsStream = EventStream;
+
+    async fn subscribe_events(
+        &self,
+        request: Request<pb::SubscribeEventsRequest>,
+    ) -> Result2<Self::SubscribeEventsStream> {
+        let from = request.into_inner().from_position;
+        let mut subscription = self.service.log().subscribe(from);
+        // Bounded: a slow client slows its own subscription, nothing else.
+        let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIPTION_BUFFER_EVENTS);
+        let mut stopping = self.stopping.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    next = subscription.next() => next,
+                    _ = stopping.wait_for(|s| *s) => None,
+                };
+                let Some(next) = next else { break };
+                let item = next
+                    .map(stored_pb)
+                    .map_err(|e| Status::internal(e.to_string()));
+                if tx.send(item).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn get_projection_digest(
+        &self,
+        request: Request<pb::GetProjectionDigestRequest>,
+    ) -> Result2<pb::GetProjectionDigestResponse> {
+        let r = request.into_inner();
+        let live = self.service.state().await.projections.digests();
+        let rebuilt = if r.rebuild {
+            let head = self.service.log().head().next_position;
+            let to = if r.rebuild_to == 0 {
+                head
+            } else {
+                r.rebuild_to.min(head)
+            };
+            let state = crate::processor::rebuild(self.service.log(), to)
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?;
+            Some(digest_pb(&state.projections.digests()))
+        } else {
+            None
+        };
+        Ok(Response::new(pb::GetProjectionDigestResponse {
+            live: Some(digest_pb(&live)),
+            rebuilt,
         }))
     }
 }

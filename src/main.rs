@@ -164,7 +164,8 @@ async fn serve(
     let log = SledLog::open(data_dir.join("log"))?;
     let checkpoints = CheckpointStore::open(data_dir.join("checkpoints"))?;
     let service = Service::start_with(log.clone(), Some(checkpoints)).await?;
-    let api = Api::new(service.clone());
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let api = Api::new(service.clone(), stopping);
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
@@ -196,7 +197,11 @@ async fn serve(
         .add_service(AuditServiceServer::new(api))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown_signal(),
+            async move {
+                shutdown_signal().await;
+                // End open subscriptions so the drain does not wait on them.
+                let _ = stopping_tx.send(true);
+            },
         )
         .await?;
     service.shutdown().await;

@@ -294,3 +294,356 @@ fn the_server_refuses_non_loopback_addresses_without_authentication() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("loopback"));
 }
+
+async fn setup_household(ledger: &mut LedgerServiceClient<tonic::transport::Channel>) {
+    ledger
+        .publish_scheme(pb::PublishSchemeRequest {
+            request_id: "s-1".into(),
+            document: adjudicator::examples::IPUSH_KE.into(),
+            effective_from: date(2026, 1, 1),
+        })
+        .await
+        .unwrap();
+    ledger
+        .register_household(pb::RegisterHouseholdRequest {
+            request_id: "s-2".into(),
+            household_id: "HH-1".into(),
+            scheme_id: "ipush-ke".into(),
+            location_code: "KSM".into(),
+            socio_economic_category: String::new(),
+            registered_on: date(2026, 1, 2),
+        })
+        .await
+        .unwrap();
+    ledger
+        .enroll_member(pb::EnrollMemberRequest {
+            request_id: "s-3".into(),
+            member_id: "M-1".into(),
+            household_id: "HH-1".into(),
+            gender: pb::Gender::Female as i32,
+            birth_date: date(1996, 3, 14),
+            is_head: true,
+            facility_id: String::new(),
+            enrolled_on: date(2026, 1, 2),
+        })
+        .await
+        .unwrap();
+    ledger
+        .record_contribution(pb::RecordContributionRequest {
+            request_id: "s-4".into(),
+            receipt_id: "MPESA-1".into(),
+            household_id: "HH-1".into(),
+            member_id: String::new(),
+            amount: kes(1_000_000),
+            channel: pb::PaymentChannel::MobileMoney as i32,
+            received_on: date(2026, 2, 1),
+        })
+        .await
+        .unwrap();
+    ledger
+        .pay_premium(pb::PayPremiumRequest {
+            request_id: "s-5".into(),
+            receipt_id: "P-1".into(),
+            household_id: "HH-1".into(),
+            product_id: "NHIF-SUPA".into(),
+            amount: kes(600_000),
+            source: pb::PremiumSource::Wallet as i32,
+            paid_on: date(2026, 2, 10),
+        })
+        .await
+        .unwrap();
+}
+
+fn visit_claim(request: &str, code: &str, day: i32) -> pb::SubmitClaimRequest {
+    pb::SubmitClaimRequest {
+        request_id: request.into(),
+        claim_code: code.into(),
+        facility_id: "KE-KSM-NYALENDA".into(),
+        member_id: "M-1".into(),
+        date_from: date(2026, 3, day),
+        date_to: None,
+        claim_date: date(2026, 3, day),
+        diagnosis_codes: vec![],
+        lines: vec![
+            pb::ClaimLine {
+                line_no: 1,
+                kind: pb::LineKind::Service as i32,
+                code: "OPD-VISIT".into(),
+                quantity: 1,
+                asked_unit_price: None,
+            },
+            pb::ClaimLine {
+                line_no: 2,
+                kind: pb::LineKind::Item as i32,
+                code: "FEFOL-60".into(),
+                quantity: 2,
+                asked_unit_price: None,
+            },
+        ],
+        decided_on: date(2026, 3, day),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_reviews_statements_payouts_subscriptions_and_digests() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut ledger = LedgerServiceClient::connect(server.url()).await.unwrap();
+    let mut query = QueryServiceClient::connect(server.url()).await.unwrap();
+    let mut audit = AuditServiceClient::connect(server.url()).await.unwrap();
+    setup_household(&mut ledger).await;
+
+    // A live subscriber from the start: it must see every event, then the new ones. Its own
+    // connection: it reads only at the end, and an unread stream holds its connection's
+    // HTTP/2 flow-control window.
+    let mut subscriber = AuditServiceClient::connect(server.url()).await.unwrap();
+    let mut live = subscriber
+        .subscribe_events(pb::SubscribeEventsRequest { from_position: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+
+    // An offline batch of 12 claims, one from another facility (refused on its own).
+    let mut claims: Vec<_> = (1..=12)
+        .map(|i| visit_claim(&format!("c-{i}"), &format!("NY-{i}"), i))
+        .collect();
+    claims[5].facility_id = "KE-KSM-LUMUMBA".into();
+    let batch = ledger
+        .submit_claims(pb::SubmitClaimsRequest {
+            facility_id: "KE-KSM-NYALENDA".into(),
+            claims,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(batch.results.len(), 12);
+    assert_eq!(batch.results[5].code, Code::InvalidArgument as i32);
+    assert!(
+        batch.results[5]
+            .message
+            .starts_with("claims[5].facility_id:")
+    );
+    let accepted: Vec<String> = batch
+        .results
+        .iter()
+        .filter_map(|r| r.response.as_ref().map(|c| c.claim_id.clone()))
+        .collect();
+    assert_eq!(accepted.len(), 11);
+
+    // Paging: 11 claims in pages of 4.
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = query
+            .list_claims(pb::ListClaimsRequest {
+                facility_id: "KE-KSM-NYALENDA".into(),
+                member_id: String::new(),
+                status: String::new(),
+                page_size: 4,
+                page_token: token.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.claims.len() <= 4);
+        seen.extend(
+            page.claims
+                .iter()
+                .map(|c| c.claim.as_ref().unwrap().claim_id.clone()),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let mut expected = accepted.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
+    let err = query
+        .list_claims(pb::ListClaimsRequest {
+            facility_id: String::new(),
+            member_id: String::new(),
+            status: "LOST".into(),
+            page_size: 0,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    // Review one claim (reject the visit), reverse another, pay a copay from the wallet.
+    let reviewed = ledger
+        .review_claim(pb::ReviewClaimRequest {
+            request_id: "rv-1".into(),
+            claim_id: accepted[0].clone(),
+            reviewer: "MO-1".into(),
+            reviewed_on: date(2026, 3, 20),
+            changes: vec![pb::LineReview {
+                line_no: 1,
+                approved_quantity: None,
+                unit_price: None,
+                reject: true,
+            }],
+            comment: "no visit recorded".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reviewed.claim.unwrap().status, "PARTIAL");
+    ledger
+        .reverse_claim(pb::ReverseClaimRequest {
+            request_id: "rv-2".into(),
+            claim_id: accepted[1].clone(),
+            reason: "entered twice".into(),
+            reversed_on: date(2026, 3, 21),
+        })
+        .await
+        .unwrap();
+    ledger
+        .record_copayment(pb::RecordCopaymentRequest {
+            request_id: "cp-1".into(),
+            receipt_id: "MPESA-CP-1".into(),
+            claim_id: accepted[2].clone(),
+            amount: kes(14_000),
+            collected_on: date(2026, 3, 3),
+        })
+        .await
+        .unwrap();
+
+    // Close March: the statement holds what is owed; a payout settles it.
+    let closed = ledger
+        .close_payment_period(pb::ClosePaymentPeriodRequest {
+            request_id: "pp-1".into(),
+            period_id: "2026-03".into(),
+            scheme_id: "ipush-ke".into(),
+            starts_on: date(2026, 3, 1),
+            ends_on: date(2026, 3, 31),
+            closed_on: date(2026, 4, 1),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let nyalenda = closed
+        .statements
+        .iter()
+        .find(|s| s.facility_id == "KE-KSM-NYALENDA")
+        .unwrap();
+    // Each claim: visit 1,200 + iron 2 x 350 x 80% = 560 -> 1,760. Eleven claims, less the
+    // reversed one (10 x 1,760 = 17,600), less the rejected visit (1,200) = 16,400, plus the
+    // 140 copay = 16,540 KES.
+    let due = nyalenda.amount_due.as_ref().unwrap().minor_units;
+    assert_eq!(due, 1_654_000);
+    let statement = query
+        .get_facility_statement(pb::GetFacilityStatementRequest {
+            facility_id: "KE-KSM-NYALENDA".into(),
+            period_id: "2026-03".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(statement.amount_due.unwrap().minor_units, due);
+    let paid = ledger
+        .record_facility_payout(pb::RecordFacilityPayoutRequest {
+            request_id: "po-1".into(),
+            payout_id: "PO-1".into(),
+            facility_id: "KE-KSM-NYALENDA".into(),
+            period_id: "2026-03".into(),
+            amount: kes(due),
+            channel: pb::PaymentChannel::Bank as i32,
+            reference: "EFT-1".into(),
+            paid_on: date(2026, 4, 3),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(paid.statement.unwrap().outstanding.unwrap().minor_units, 0);
+    let listed = query
+        .list_facility_statements(pb::ListFacilityStatementsRequest {
+            facility_id: "KE-KSM-NYALENDA".into(),
+            page_size: 0,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.statements.len(), 1);
+
+    // Coverage now and as of a date before the premium.
+    let coverage = query
+        .get_coverage(pb::GetCoverageRequest {
+            household_id: "HH-1".into(),
+            as_of_date: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(coverage.policies.len(), 1);
+    assert_eq!(coverage.policies[0].status, pb::PolicyStatus::Active as i32);
+    let before = query
+        .get_coverage(pb::GetCoverageRequest {
+            household_id: "HH-1".into(),
+            as_of_date: date(2026, 2, 9),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(before.policies.is_empty());
+
+    // A stock visit at a scheme facility: the second visit reports consumption.
+    for (i, found) in [(1, 20u64), (2, 5)] {
+        let visit = ledger
+            .record_stock_visit(pb::RecordStockVisitRequest {
+                request_id: format!("sv-{i}"),
+                facility_id: "KE-KSM-NYALENDA".into(),
+                product_code: "FEFOL-60".into(),
+                visited_on: date(2026, i + 3, 1),
+                stock_found: found,
+                losses: 0,
+                delivered: 30,
+                unit_price: kes(35_000),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if i == 2 {
+            assert_eq!(visit.consumed, Some(45));
+            assert_eq!(visit.suggested_top_up, 85);
+        }
+    }
+
+    // The subscriber saw everything, in order, with hashes that chain.
+    let head = audit
+        .verify_log(pb::VerifyLogRequest {
+            from_position: 0,
+            to_position: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(head.ok);
+    let mut positions = Vec::new();
+    let mut last_hash = Vec::new();
+    while (positions.len() as u64) < head.head_position {
+        let e = live.message().await.unwrap().unwrap();
+        positions.push(e.event.unwrap().position);
+        last_hash = e.hash;
+    }
+    assert_eq!(positions, (0..head.head_position).collect::<Vec<_>>());
+    assert_eq!(last_hash, head.last_hash);
+
+    // Live projections equal a rebuild from position 0.
+    let digest = audit
+        .get_projection_digest(pb::GetProjectionDigestRequest {
+            rebuild: true,
+            rebuild_to: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        digest.live.as_ref().unwrap().combined,
+        digest.rebuilt.unwrap().combined
+    );
+    assert_eq!(digest.live.unwrap().position, head.head_position);
+    server.stop();
+}

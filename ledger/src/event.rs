@@ -382,8 +382,10 @@ pub struct ClaimReviewed {
     pub claim_id: ClaimId,
     pub reviewer: String,
     pub reviewed_on: Date,
+    /// The lines the review changed (the others stand as decided).
     pub lines: Vec<LineDecision>,
     pub comment: String,
+    /// The claim's totals after the review.
     pub total_payer: Amount,
     pub total_copay: Amount,
 }
@@ -737,14 +739,19 @@ impl Event {
                 Ok(())
             }
             Event::ClaimReviewed(e) => {
+                // The lines are the changed ones; the totals are the whole claim's after the
+                // review, so they are checked for sign and currency, not summed.
                 text("reviewer", &e.reviewer)?;
                 text("comment", &e.comment)?;
-                validate_lines(
-                    &e.lines,
-                    e.total_payer.currency(),
-                    e.total_payer,
-                    e.total_copay,
-                )
+                let currency = e.total_payer.currency();
+                at_most("lines", e.lines.len(), CLAIM_LINES_MAX)?;
+                for (i, line) in e.lines.iter().enumerate() {
+                    line.validate(currency)
+                        .map_err(|err| err.within(&format!("lines[{i}]")))?;
+                }
+                non_negative("total_payer", e.total_payer)?;
+                non_negative("total_copay", e.total_copay)?;
+                currency_is("total_copay", e.total_copay, currency)
             }
             Event::ClaimReversed(e) => text("reason", &e.reason),
             Event::CopayRecorded(e) => positive("amount", e.amount),
