@@ -39,38 +39,7 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
     let mut query = QueryServiceClient::connect(server.url()).await.unwrap();
     let mut audit = AuditServiceClient::connect(server.url()).await.unwrap();
 
-    ledger
-        .publish_scheme(pb::PublishSchemeRequest {
-            request_id: "r-1".into(),
-            document: adjudicator::examples::IPUSH_KE.into(),
-            effective_from: date(2026, 1, 1),
-        })
-        .await
-        .unwrap();
-    ledger
-        .register_household(pb::RegisterHouseholdRequest {
-            request_id: "r-2".into(),
-            household_id: "HH-1".into(),
-            scheme_id: "ipush-ke".into(),
-            location_code: "KSM".into(),
-            socio_economic_category: String::new(),
-            registered_on: date(2026, 1, 2),
-        })
-        .await
-        .unwrap();
-    ledger
-        .enroll_member(pb::EnrollMemberRequest {
-            request_id: "r-3".into(),
-            member_id: "M-1".into(),
-            household_id: "HH-1".into(),
-            gender: pb::Gender::Female as i32,
-            birth_date: date(1996, 3, 14),
-            is_head: true,
-            facility_id: String::new(),
-            enrolled_on: date(2026, 1, 2),
-        })
-        .await
-        .unwrap();
+    register_member(&mut ledger).await;
     let contribution = pb::RecordContributionRequest {
         request_id: "r-4".into(),
         receipt_id: "MPESA-1".into(),
@@ -295,10 +264,11 @@ fn the_server_refuses_non_loopback_addresses_without_authentication() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("loopback"));
 }
 
-async fn setup_household(ledger: &mut LedgerServiceClient<tonic::transport::Channel>) {
+/// Publishes the iPUSH scheme, registers household HH-1 and enrols member M-1.
+async fn register_member(ledger: &mut LedgerServiceClient<tonic::transport::Channel>) {
     ledger
         .publish_scheme(pb::PublishSchemeRequest {
-            request_id: "s-1".into(),
+            request_id: "setup-1".into(),
             document: adjudicator::examples::IPUSH_KE.into(),
             effective_from: date(2026, 1, 1),
         })
@@ -306,7 +276,7 @@ async fn setup_household(ledger: &mut LedgerServiceClient<tonic::transport::Chan
         .unwrap();
     ledger
         .register_household(pb::RegisterHouseholdRequest {
-            request_id: "s-2".into(),
+            request_id: "setup-2".into(),
             household_id: "HH-1".into(),
             scheme_id: "ipush-ke".into(),
             location_code: "KSM".into(),
@@ -317,7 +287,7 @@ async fn setup_household(ledger: &mut LedgerServiceClient<tonic::transport::Chan
         .unwrap();
     ledger
         .enroll_member(pb::EnrollMemberRequest {
-            request_id: "s-3".into(),
+            request_id: "setup-3".into(),
             member_id: "M-1".into(),
             household_id: "HH-1".into(),
             gender: pb::Gender::Female as i32,
@@ -328,6 +298,10 @@ async fn setup_household(ledger: &mut LedgerServiceClient<tonic::transport::Chan
         })
         .await
         .unwrap();
+}
+
+async fn setup_household(ledger: &mut LedgerServiceClient<tonic::transport::Channel>) {
+    register_member(ledger).await;
     ledger
         .record_contribution(pb::RecordContributionRequest {
             request_id: "s-4".into(),

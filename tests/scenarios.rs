@@ -899,19 +899,18 @@ async fn openimis_capitation_review_and_reversal() {
     h.trial_balance_is_zero().await;
 }
 
-#[tokio::test]
-async fn retries_rebuilds_and_restarts_give_the_same_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log");
-    let log = SledLog::open(&path).unwrap();
-    let mut h = Harness::new(log.clone()).await;
+/// An iPUSH household with one member who saved 3,000 KES; the contribution's receipt.
+async fn saver<L: EventLog>(h: &mut Harness<L>) -> Receipt {
     h.run(publish(examples::IPUSH_KE)).await;
     h.run(household("HH-K1", "ipush-ke", "")).await;
     h.run(member("M-K1", "HH-K1", Gender::Female, "1996-03-14", None))
         .await;
-    let first = h
-        .run(contribution("MPESA-1", "HH-K1", "3000 KES", "2026-02-01"))
-        .await;
+    h.run(contribution("MPESA-1", "HH-K1", "3000 KES", "2026-02-01"))
+        .await
+}
+
+/// The saver pays the household premium from the wallet and has an antenatal visit.
+async fn insured_with_a_claim<L: EventLog>(h: &mut Harness<L>) {
     h.run(premium(
         "P-1",
         "HH-K1",
@@ -929,6 +928,16 @@ async fn retries_rebuilds_and_restarts_give_the_same_state() {
         &[svc(LineKind::Service, "ANC-VISIT", 1)],
     )
     .await;
+}
+
+#[tokio::test]
+async fn retries_rebuilds_and_restarts_give_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let log = SledLog::open(&path).unwrap();
+    let mut h = Harness::new(log.clone()).await;
+    let first = saver(&mut h).await;
+    insured_with_a_claim(&mut h).await;
     let live = h.svc.state().await.projections.digests();
 
     // A retry of an earlier request: the first answer, nothing appended, nothing changed.
@@ -986,32 +995,11 @@ async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match(
         .await
         .unwrap();
     let mut h = Harness { svc: service, n: 0 };
-    h.run(publish(examples::IPUSH_KE)).await;
-    h.run(household("HH-K1", "ipush-ke", "")).await;
-    h.run(member("M-K1", "HH-K1", Gender::Female, "1996-03-14", None))
-        .await;
-    h.run(contribution("MPESA-1", "HH-K1", "3000 KES", "2026-02-01"))
-        .await;
+    saver(&mut h).await;
     assert!(h.svc.checkpoint().await.unwrap().unwrap() > 0);
     let at = log.head().next_position;
     // More events after the checkpoint: a restart replays only these.
-    h.run(premium(
-        "P-1",
-        "HH-K1",
-        "NHIF-SUPA",
-        "6000 KES",
-        PremiumSource::Wallet,
-        "2026-02-10",
-    ))
-    .await;
-    h.claim(
-        "M-K1",
-        "KE-KSM-NYALENDA",
-        "NY-1",
-        "2026-03-05",
-        &[svc(LineKind::Service, "ANC-VISIT", 1)],
-    )
-    .await;
+    insured_with_a_claim(&mut h).await;
     let live = h.svc.state().await.projections.digests();
     // Shutdown saves a checkpoint at the head; put back the earlier one to test the tail.
     let earlier = checkpoints.load().unwrap().unwrap();
