@@ -1,0 +1,290 @@
+//! Claims per second over gRPC and query latency, side by side with the transport ceiling
+//! measured in the same run (the health check: a handler that does nothing):
+//! - unary `SubmitClaim` from 64 concurrent clients, durable (sled);
+//! - `SubmitClaims` batches of 500 from 8 concurrent clients;
+//! - `GetBalance` and `GetCoverage` from 64 concurrent clients: queries/s, p50 and p99.
+//!
+//! Run: `cargo bench --bench grpc` (`-- --claims N` to size it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use adjudicator::examples;
+use claims_ledger::commands::Command;
+use claims_ledger::grpc::Api;
+use claims_ledger::processor::Service;
+use ledger::event::{Gender, PaymentChannel, PremiumSource};
+use ledger::{Amount, Currency, Date, RequestId, SledLog};
+use proto::v1 as pb;
+use proto::v1::ledger_service_client::LedgerServiceClient;
+use proto::v1::query_service_client::QueryServiceClient;
+use tonic_health::pb::health_client::HealthClient;
+
+/// The allocator the server binary uses (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const CLIENTS: usize = 64;
+const HOUSEHOLDS: usize = 500;
+
+fn id<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    s.parse().unwrap()
+}
+
+fn day(n: u64) -> Date {
+    Date::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(n)
+}
+
+fn pb_date(n: u64) -> Option<pb::Date> {
+    Some(ledger::codec::date_to_pb(day(n)))
+}
+
+async fn setup(service: &Service<SledLog>) {
+    let mut n = 0;
+    let mut run = |command: Command| {
+        n += 1;
+        let service = service.clone();
+        async move {
+            service
+                .execute(RequestId::new(format!("setup-{n}")).unwrap(), command)
+                .await
+                .unwrap();
+        }
+    };
+    run(Command::PublishScheme {
+        document: examples::IPUSH_KE.to_owned(),
+        effective_from: day(0),
+    })
+    .await;
+    for h in 0..HOUSEHOLDS {
+        let hh = format!("HH-{h}");
+        run(Command::RegisterHousehold {
+            household_id: id(&hh),
+            scheme_id: id("ipush-ke"),
+            location_code: "KSM".into(),
+            socio_economic_category: String::new(),
+            registered_on: day(1),
+        })
+        .await;
+        run(Command::EnrollMember {
+            member_id: id(&format!("M-{h}")),
+            household_id: id(&hh),
+            gender: Gender::Female,
+            birth_date: Date::from_ymd_opt(1990, 1, 1).unwrap(),
+            is_head: true,
+            facility_id: None,
+            enrolled_on: day(1),
+        })
+        .await;
+        run(Command::PayPremium {
+            receipt_id: id(&format!("PR-{h}")),
+            household_id: id(&hh),
+            product_id: id("NHIF-SUPA"),
+            amount: Amount::new(600_000, Currency::KES),
+            source: PremiumSource::Direct,
+            paid_on: day(5),
+        })
+        .await;
+        run(Command::RecordContribution {
+            receipt_id: id(&format!("MP-{h}")),
+            household_id: id(&hh),
+            member_id: None,
+            amount: Amount::new(10_000, Currency::KES),
+            channel: PaymentChannel::MobileMoney,
+            received_on: day(6),
+        })
+        .await;
+    }
+}
+
+fn claim(i: usize) -> pb::SubmitClaimRequest {
+    pb::SubmitClaimRequest {
+        request_id: format!("claim-{i}"),
+        claim_code: format!("C-{i}"),
+        facility_id: "KE-KSM-NYALENDA".into(),
+        member_id: format!("M-{}", i % HOUSEHOLDS),
+        date_from: pb_date(30 + (i % 200) as u64),
+        date_to: None,
+        claim_date: pb_date(30 + (i % 200) as u64),
+        diagnosis_codes: vec![],
+        lines: vec![pb::ClaimLine {
+            line_no: 1,
+            kind: pb::LineKind::Item as i32,
+            code: "FEFOL-60".into(),
+            quantity: 1,
+            asked_unit_price: None,
+        }],
+        decided_on: pb_date(300),
+    }
+}
+
+/// Runs `total` calls spread over `clients` concurrent clients; returns every call's latency.
+async fn load<F, Fut>(clients: usize, total: usize, call: F) -> (Duration, Vec<Duration>)
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                for i in (c..total).step_by(clients) {
+                    let t = Instant::now();
+                    call(i).await;
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(total);
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    (elapsed, all)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn main() {
+    let claims: usize = std::env::args()
+        .skip_while(|a| a != "--claims")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SledLog::open(dir.path().join("log")).unwrap();
+        let service = Service::start(log.clone()).await.unwrap();
+        setup(&service).await;
+        let (_stop, stopping) = tokio::sync::watch::channel(false);
+        let api = Api::new(service.clone(), stopping);
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(health)
+                .add_service(proto::v1::ledger_service_server::LedgerServiceServer::new(api.clone()))
+                .add_service(proto::v1::query_service_server::QueryServiceServer::new(api))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let channel = tonic::transport::Endpoint::from_shared(url).unwrap().connect().await.unwrap();
+
+        let health = HealthClient::new(channel.clone());
+        let (empty, empty_latency) = load(CLIENTS, claims, move |_| {
+            let mut h = health.clone();
+            async move {
+                h.check(tonic_health::pb::HealthCheckRequest { service: String::new() })
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+
+        let ledger = LedgerServiceClient::new(channel.clone());
+        let l = ledger.clone();
+        let (unary, _) = load(CLIENTS, claims, move |i| {
+            let mut l = l.clone();
+            async move {
+                l.submit_claim(claim(i)).await.unwrap();
+            }
+        })
+        .await;
+
+        const BATCH: usize = 500;
+        let batches = claims / BATCH;
+        let l = ledger.clone();
+        let (batched, _) = load(8, batches, move |b| {
+            let mut l = l.clone();
+            async move {
+                let claims = (0..BATCH).map(|k| claim(claims + b * BATCH + k)).collect();
+                let answer = l
+                    .submit_claims(pb::SubmitClaimsRequest {
+                        facility_id: "KE-KSM-NYALENDA".into(),
+                        claims,
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert!(answer.results.iter().all(|r| r.code == 0));
+            }
+        })
+        .await;
+
+        let query = QueryServiceClient::new(channel);
+        let q = query.clone();
+        let (balance_time, balance) = load(CLIENTS, claims, move |i| {
+            let mut q = q.clone();
+            async move {
+                q.get_balance(pb::GetBalanceRequest {
+                    subject: Some(pb::get_balance_request::Subject::HouseholdId(format!("HH-{}", i % HOUSEHOLDS))),
+                    currency_code: String::new(),
+                    as_of_date: None,
+                })
+                .await
+                .unwrap();
+            }
+        })
+        .await;
+        let q = query.clone();
+        let (coverage_time, coverage) = load(CLIENTS, claims, move |i| {
+            let mut q = q.clone();
+            async move {
+                q.get_coverage(pb::GetCoverageRequest {
+                    household_id: format!("HH-{}", i % HOUSEHOLDS),
+                    as_of_date: None,
+                })
+                .await
+                .unwrap();
+            }
+        })
+        .await;
+
+        let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
+        println!("| measure | rate | vs empty handler | p50 | p99 |");
+        println!("|---|---:|---:|---:|---:|");
+        println!(
+            "| empty handler (health check), {CLIENTS} clients | {:.0} calls/s | 1.00x | {:.2} ms | {:.2} ms |",
+            rate(claims, empty),
+            percentile(&empty_latency, 0.50).as_secs_f64() * 1e3,
+            percentile(&empty_latency, 0.99).as_secs_f64() * 1e3
+        );
+        println!(
+            "| SubmitClaim unary, {CLIENTS} clients, durable | {:.0} claims/s | {:.2}x | | |",
+            rate(claims, unary),
+            rate(claims, unary) / rate(claims, empty)
+        );
+        println!(
+            "| SubmitClaims, batches of {BATCH}, 8 clients, durable | {:.0} claims/s | {:.2}x | | |",
+            rate(batches * BATCH, batched),
+            rate(batches * BATCH, batched) / rate(claims, empty)
+        );
+        for (name, time, lat) in [("GetBalance", balance_time, &balance), ("GetCoverage", coverage_time, &coverage)] {
+            println!(
+                "| {name}, {CLIENTS} clients | {:.0} queries/s | {:.2}x | {:.2} ms | {:.2} ms |",
+                rate(claims, time),
+                rate(claims, time) / rate(claims, empty),
+                percentile(lat, 0.50).as_secs_f64() * 1e3,
+                percentile(lat, 0.99).as_secs_f64() * 1e3
+            );
+        }
+        service.shutdown().await;
+    });
+}
