@@ -7,7 +7,7 @@ use adjudicator::{Scheme, adjudicate};
 use ledger::event::*;
 use ledger::ids::*;
 use ledger::log::NewEvent;
-use ledger::{Amount, Date, MoneyError, StreamId, StreamKind};
+use ledger::{Amount, Date, MoneyError, StreamId};
 use projections::Projections;
 use projections::claims::ClaimStatus;
 use projections::registry::Published;
@@ -225,16 +225,6 @@ pub struct Decided {
     pub resubmission: bool,
 }
 
-fn stream(kind: StreamKind, id: &str) -> StreamId {
-    // Every id type has the same syntax as a stream id, so this cannot fail for a valid id.
-    StreamId::new(kind, id)
-        .unwrap_or_else(|_| StreamId::new(kind, "invalid").unwrap_or_else(|_| unreachable!()))
-}
-
-fn household_stream(id: &HouseholdId) -> StreamId {
-    StreamId::household(id)
-}
-
 fn single(stream: StreamId, event: Event) -> Vec<NewEvent> {
     vec![NewEvent { stream, event }]
 }
@@ -319,7 +309,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 });
             }
             Ok(decided(single(
-                stream(StreamKind::Scheme, scheme.id.as_str()),
+                StreamId::scheme(&scheme.id),
                 Event::SchemePublished(SchemePublished {
                     scheme_id: scheme.id.clone(),
                     version: scheme.version,
@@ -343,7 +333,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 return Err(Rejection::UnknownScheme(scheme_id.clone()));
             }
             Ok(decided(single(
-                household_stream(household_id),
+                StreamId::household(household_id),
                 Event::HouseholdRegistered(HouseholdRegistered {
                     household_id: household_id.clone(),
                     scheme_id: scheme_id.clone(),
@@ -372,7 +362,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 return Err(Rejection::UnknownFacility(f.clone()));
             }
             Ok(decided(single(
-                household_stream(household_id),
+                StreamId::household(household_id),
                 Event::MemberEnrolled(MemberEnrolled {
                     member_id: member_id.clone(),
                     household_id: household_id.clone(),
@@ -408,7 +398,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                     Some(_) => {}
                 }
             }
-            let s = household_stream(household_id);
+            let s = StreamId::household(household_id);
             let mut events = single(
                 s.clone(),
                 Event::ContributionReceived(ContributionReceived {
@@ -457,7 +447,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 return Err(Rejection::UnknownSponsor(sponsor_id.clone()));
             }
             Ok(decided(single(
-                household_stream(household_id),
+                StreamId::household(household_id),
                 Event::SponsorContributionReceived(SponsorContributionReceived {
                     receipt_id: receipt_id.clone(),
                     sponsor_id: sponsor_id.clone(),
@@ -537,7 +527,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 p.claims.prior_claims(member_id),
             );
             let decision = adjudicate(&claim, &ctx, scheme, *today);
-            let s = stream(StreamKind::Claim, claim_id.as_str());
+            let s = StreamId::claim(&claim_id);
             Ok(Decided {
                 events: vec![
                     NewEvent {
@@ -581,7 +571,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             }
             Ok(Decided {
                 events: single(
-                    stream(StreamKind::Claim, claim_id.as_str()),
+                    StreamId::claim(claim_id),
                     Event::ClaimReversed(ClaimReversed {
                         claim_id: claim_id.clone(),
                         reason: reason.clone(),
@@ -625,7 +615,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 });
             }
             Ok(decided(single(
-                household_stream(household),
+                StreamId::household(household),
                 Event::CopayRecorded(CopayRecorded {
                     receipt_id: receipt_id.clone(),
                     claim_id: claim_id.clone(),
@@ -785,7 +775,7 @@ fn pay_premium(
         .filter(|(_, r)| &r.product_id == product_id)
         .collect();
     let latest = periods.iter().max_by_key(|(_, r)| r.period_start);
-    let s = household_stream(household_id);
+    let s = StreamId::household(household_id);
     let mut events = Vec::new();
     let (policy_id, price, paid_before, start, renewal) = match latest {
         // An idle period is still being paid.
@@ -991,7 +981,7 @@ fn review(
     let total_copay = Amount::checked_sum(currency, lines.iter().map(|l| l.copay))?;
     Ok(Decided {
         events: single(
-            stream(StreamKind::Claim, claim_id.as_str()),
+            StreamId::claim(claim_id),
             Event::ClaimReviewed(ClaimReviewed {
                 claim_id: claim_id.clone(),
                 reviewer: reviewer.to_owned(),
@@ -1031,7 +1021,7 @@ fn close_period(
         .ok_or_else(|| Rejection::UnknownScheme(scheme_id.clone()))?;
     let scheme = &published.scheme;
     let mut events = single(
-        stream(StreamKind::Period, period_id.as_str()),
+        StreamId::period(period_id),
         Event::PaymentPeriodClosed(PaymentPeriodClosed {
             period_id: period_id.clone(),
             scheme_id: scheme_id.clone(),

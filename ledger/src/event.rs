@@ -116,25 +116,33 @@ impl StreamId {
         Ok(StreamId { kind, id })
     }
 
-    pub fn household(id: &HouseholdId) -> Self {
+    /// A stream named by an id that was validated when it was made (every typed id has the
+    /// stream id syntax), so this cannot fail.
+    fn of(kind: StreamKind, id: &str) -> Self {
         StreamId {
-            kind: StreamKind::Household,
-            id: id.as_str().to_owned(),
+            kind,
+            id: id.to_owned(),
         }
+    }
+
+    pub fn household(id: &HouseholdId) -> Self {
+        StreamId::of(StreamKind::Household, id.as_str())
     }
 
     pub fn claim(id: &ClaimId) -> Self {
-        StreamId {
-            kind: StreamKind::Claim,
-            id: id.as_str().to_owned(),
-        }
+        StreamId::of(StreamKind::Claim, id.as_str())
     }
 
     pub fn facility(id: &FacilityId) -> Self {
-        StreamId {
-            kind: StreamKind::Facility,
-            id: id.as_str().to_owned(),
-        }
+        StreamId::of(StreamKind::Facility, id.as_str())
+    }
+
+    pub fn scheme(id: &SchemeId) -> Self {
+        StreamId::of(StreamKind::Scheme, id.as_str())
+    }
+
+    pub fn period(id: &PeriodId) -> Self {
+        StreamId::of(StreamKind::Period, id.as_str())
     }
 
     pub fn kind(&self) -> StreamKind {
