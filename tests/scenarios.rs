@@ -207,16 +207,15 @@ async fn ipush_wallet_sponsor_match_premium_claim_copay_statement() {
     assert_eq!(h.wallet("HH-K1").await, a("1250 KES"));
 
     // The household premium is 6,000: not enough in the wallet yet.
-    let no = h
-        .reject(premium(
-            "P-1",
-            "HH-K1",
-            "NHIF-SUPA",
-            "6000 KES",
-            PremiumSource::Wallet,
-            "2026-02-10",
-        ))
-        .await;
+    let nhif = premium(
+        "P-1",
+        "HH-K1",
+        "NHIF-SUPA",
+        "6000 KES",
+        PremiumSource::Wallet,
+        "2026-02-10",
+    );
+    let no = h.reject(nhif.clone()).await;
     assert!(matches!(no, Rejection::InsufficientWallet { .. }), "{no}");
 
     // 1,000 more: county +1,000, donor +500 -> 3,750. 1,500 more: the county has 1,500 of its
@@ -233,16 +232,7 @@ async fn ipush_wallet_sponsor_match_premium_claim_copay_statement() {
     assert_eq!(h.wallet("HH-K1").await, a("7650 KES"));
 
     // Premium from the wallet: the policy is active from the payment day for a year.
-    let paid = h
-        .run(premium(
-            "P-1",
-            "HH-K1",
-            "NHIF-SUPA",
-            "6000 KES",
-            PremiumSource::Wallet,
-            "2026-02-10",
-        ))
-        .await;
+    let paid = h.run(nhif).await;
     assert_eq!(h.wallet("HH-K1").await, a("1650 KES"));
     let Subject::Policy(policy_id) = paid.subject else {
         panic!("no policy")
