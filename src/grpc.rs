@@ -11,6 +11,7 @@ use proto::v1 as pb;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use crate::auth::{Caller, own_facility};
 use crate::commands::{Command, LineReview, Rejection, Subject};
 use crate::processor::{CommandError, Receipt, Service};
 
@@ -39,6 +40,16 @@ impl<L: EventLog> Api<L> {
     pub fn new(service: Service<L>, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
         Api { service, stopping }
     }
+}
+
+/// The caller the server's gate authenticated (see `server::GateLayer`). A request that did
+/// not pass the gate has none and is refused.
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("authorization: the request has no caller"))
 }
 
 fn invalid(e: FieldError) -> Status {
@@ -333,14 +344,19 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         &self,
         request: Request<pb::SubmitClaimRequest>,
     ) -> Result2<pb::SubmitClaimResponse> {
-        self.submit(request.into_inner()).await.map(Response::new)
+        let caller = caller(&request)?;
+        self.submit(request.into_inner(), &caller)
+            .await
+            .map(Response::new)
     }
 
     async fn submit_claims(
         &self,
         request: Request<pb::SubmitClaimsRequest>,
     ) -> Result2<pb::SubmitClaimsResponse> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
+        own_facility(&caller, "facility_id", &id("facility_id", &r.facility_id)?)?;
         if r.claims.len() > SUBMIT_CLAIMS_MAX {
             return Err(Status::invalid_argument(format!(
                 "claims: {} claims, the maximum per batch is {SUBMIT_CLAIMS_MAX}",
@@ -359,7 +375,10 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
                 continue;
             }
             let api = self.clone();
-            tasks.push(tokio::spawn(async move { api.submit(claim).await }));
+            let caller = caller.clone();
+            tasks.push(tokio::spawn(
+                async move { api.submit(claim, &caller).await },
+            ));
         }
         let mut results = Vec::with_capacity(tasks.len());
         for task in tasks {
@@ -545,7 +564,13 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
 
 impl<L: EventLog> Api<L> {
     /// Submits one claim (SubmitClaim, and each claim of SubmitClaims).
-    async fn submit(&self, r: pb::SubmitClaimRequest) -> Result<pb::SubmitClaimResponse, Status> {
+    async fn submit(
+        &self,
+        r: pb::SubmitClaimRequest,
+        caller: &Caller,
+    ) -> Result<pb::SubmitClaimResponse, Status> {
+        let facility_id = id("facility_id", &r.facility_id)?;
+        own_facility(caller, "facility_id", &facility_id)?;
         let lines = r
             .lines
             .into_iter()
@@ -556,7 +581,7 @@ impl<L: EventLog> Api<L> {
             .collect::<Result<Vec<_>, _>>()?;
         let command = Command::SubmitClaim {
             claim_code: id("claim_code", &r.claim_code)?,
-            facility_id: id("facility_id", &r.facility_id)?,
+            facility_id,
             member_id: id("member_id", &r.member_id)?,
             date_from: date("date_from", r.date_from)?,
             date_to: r.date_to.map(|d| date("date_to", Some(d))).transpose()?,
@@ -758,12 +783,14 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         &self,
         request: Request<pb::GetClaimRequest>,
     ) -> Result2<pb::GetClaimResponse> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let claim_id: ledger::ids::ClaimId = id("claim_id", &r.claim_id)?;
         let state = self.service.state().await;
         let c = state.projections.claims.get(&claim_id).ok_or_else(|| {
             Status::not_found(format!("claim_id: claim {claim_id} does not exist"))
         })?;
+        own_facility(&caller, "claim_id", &c.submitted.facility_id)?;
         Ok(Response::new(claim_pb(c)))
     }
 
@@ -813,6 +840,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         request: Request<pb::ListClaimsRequest>,
     ) -> Result2<pb::ListClaimsResponse> {
         use projections::claims::{ClaimFilter, ClaimStatus};
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let size = page_size(r.page_size)?;
         let status = match r.status.as_str() {
@@ -828,8 +856,16 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
                 )));
             }
         };
+        // A facility lists its own claims: its id is the default filter and the only one.
+        let facility = match (opt_id("facility_id", &r.facility_id)?, caller.facility()) {
+            (Some(asked), _) => {
+                own_facility(&caller, "facility_id", &asked)?;
+                Some(asked)
+            }
+            (None, own) => own.cloned(),
+        };
         let filter = ClaimFilter {
-            facility: opt_id("facility_id", &r.facility_id)?,
+            facility,
             member: opt_id("member_id", &r.member_id)?,
             status,
         };
@@ -857,8 +893,10 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         &self,
         request: Request<pb::GetFacilityStatementRequest>,
     ) -> Result2<pb::FacilityStatement> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let facility: ledger::ids::FacilityId = id("facility_id", &r.facility_id)?;
+        own_facility(&caller, "facility_id", &facility)?;
         let period: ledger::ids::PeriodId = id("period_id", &r.period_id)?;
         let state = self.service.state().await;
         let s = state
@@ -878,8 +916,10 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         &self,
         request: Request<pb::ListFacilityStatementsRequest>,
     ) -> Result2<pb::ListFacilityStatementsResponse> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let facility: ledger::ids::FacilityId = id("facility_id", &r.facility_id)?;
+        own_facility(&caller, "facility_id", &facility)?;
         let size = page_size(r.page_size)?;
         let after: Option<ledger::ids::PeriodId> = opt_id("page_token", &r.page_token)?;
         let state = self.service.state().await;

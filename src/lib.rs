@@ -4,10 +4,15 @@
 //! - [`processor`]: one writer that takes commands in batches, decides them, appends their
 //!   events with one fsync, and answers; queries read the same projections.
 //! - [`grpc`]: the gRPC services (LedgerService, QueryService, AuditService) over a processor.
+//! - [`auth`]: bearer tokens, roles, and which role may call which method.
+//! - [`server`]: configuration, the gate in front of every call (authentication, roles,
+//!   latency metrics), TLS, the Prometheus endpoint, graceful shutdown.
 //! - [`checkpoint`]: projection checkpoints (bincode 2, in sled), so a restart replays only
 //!   the tail of the log.
 
+pub mod auth;
 pub mod checkpoint;
 pub mod commands;
 pub mod grpc;
 pub mod processor;
+pub mod server;

@@ -1,9 +1,11 @@
 //! `claims-ledger`: the command-line tool and server of the claims ledger.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use claims_ledger::server::{FileConfig, ServerConfig};
 use clap::{Parser, Subcommand};
 use ledger::chain::hex;
 use ledger::conformance::{contribution, request};
@@ -25,14 +27,10 @@ struct Cli {
 enum Command {
     /// Serve the gRPC API (LedgerService, QueryService, AuditService, health, reflection)
     /// over the embedded log in the data directory.
-    Serve {
-        /// Data directory: the log in `log/`, projection checkpoints in `checkpoints/`.
-        #[arg(long, env = "CLAIMS_LEDGER_DATA_DIR", default_value = "./data")]
-        data_dir: PathBuf,
-        /// Address to listen on (port 0 picks a free port; the bound address is printed).
-        #[arg(long, env = "CLAIMS_LEDGER_LISTEN", default_value = "127.0.0.1:50051")]
-        listen: std::net::SocketAddr,
-    },
+    Serve(ServeArgs),
+    /// Print the SHA-256 of a token read from stdin: what the config file's `tokens[].sha256`
+    /// holds (the token itself is never stored).
+    HashToken,
     /// Verify the hash chain of the whole log and print the head.
     Verify {
         /// Data directory (the log is in `log/`).
@@ -56,8 +54,62 @@ enum Command {
     },
 }
 
+/// `serve`'s settings. Each one is taken from, in order: the flag, its `CLAIMS_LEDGER_*`
+/// environment variable, the config file, the default.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// TOML config file (listen addresses, data dir, TLS files, tokens with roles).
+    #[arg(long, env = "CLAIMS_LEDGER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory: the log in `log/`, projection checkpoints in `checkpoints/`
+    /// [default: ./data].
+    #[arg(long, env = "CLAIMS_LEDGER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// gRPC address (port 0 picks a free port; the bound address is printed)
+    /// [default: 127.0.0.1:50051].
+    #[arg(long, env = "CLAIMS_LEDGER_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics at http://<addr>/metrics [default: off].
+    #[arg(long, env = "CLAIMS_LEDGER_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// PEM certificate chain for TLS (with --tls-key).
+    #[arg(long, env = "CLAIMS_LEDGER_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS (with --tls-cert).
+    #[arg(long, env = "CLAIMS_LEDGER_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    fn resolve(self) -> Result<ServerConfig, String> {
+        let file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        ServerConfig::new(
+            self.data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            self.listen
+                .or(file.listen)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051))),
+            self.metrics_listen.or(file.metrics_listen),
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+            &file.tokens,
+        )
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CLAIMS_LEDGER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,7 +131,23 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match command {
-        Command::Serve { data_dir, listen } => serve(data_dir, listen).await,
+        Command::Serve(args) => {
+            let config = args.resolve()?;
+            serve(config, shutdown_signal())
+                .await
+                .map_err(|e| e as Box<dyn std::error::Error>)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::HashToken => {
+            let mut token = String::new();
+            std::io::stdin().read_line(&mut token)?;
+            let token = token.trim();
+            if token.is_empty() {
+                return Err("stdin: expected the token on one line".into());
+            }
+            println!("{}", claims_ledger::auth::hash_token(token));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Verify { data_dir } => {
             let log = SledLog::open(data_dir.join("log"))?;
             let head = log.head();
@@ -138,77 +206,25 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
 }
 
-/// Runs the gRPC server until SIGINT or SIGTERM, then stops accepting, lets the command
-/// writer finish its batch, saves a checkpoint, and flushes the log.
+/// Runs the server until `shutdown`, printing `listening on <addr>` (and `metrics on
+/// <addr>` first, when enabled) once it accepts connections.
 async fn serve(
-    data_dir: PathBuf,
-    listen: std::net::SocketAddr,
-) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    use claims_ledger::checkpoint::CheckpointStore;
-    use claims_ledger::grpc::Api;
-    use claims_ledger::processor::Service;
-    use proto::v1::audit_service_server::AuditServiceServer;
-    use proto::v1::ledger_service_server::LedgerServiceServer;
-    use proto::v1::query_service_server::QueryServiceServer;
-
-    // No authentication is configured yet: development mode, loopback only.
-    if !listen.ip().is_loopback() {
-        return Err(format!(
-            "refusing to listen on {listen}: without configured tokens the server runs in \
-             development mode and listens on loopback addresses only"
-        )
-        .into());
-    }
-    eprintln!("WARNING: development mode: no authentication; every caller may do everything");
-    std::fs::create_dir_all(&data_dir)?;
-    let log = SledLog::open(data_dir.join("log"))?;
-    let checkpoints = CheckpointStore::open(data_dir.join("checkpoints"))?;
-    let service = Service::start_with(log.clone(), Some(checkpoints)).await?;
-    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let api = Api::new(service.clone(), stopping);
-
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<LedgerServiceServer<Api<SledLog>>>()
-        .await;
-    health_reporter
-        .set_serving::<QueryServiceServer<Api<SledLog>>>()
-        .await;
-    health_reporter
-        .set_serving::<AuditServiceServer<Api<SledLog>>>()
-        .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let bound = listener.local_addr()?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {bound}")?;
-        out.flush()?;
-    }
-    tonic::transport::Server::builder()
-        .add_service(health)
-        .add_service(reflection)
-        .add_service(LedgerServiceServer::new(api.clone()))
-        .add_service(QueryServiceServer::new(api.clone()))
-        .add_service(AuditServiceServer::new(api))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            async move {
-                shutdown_signal().await;
-                // End open subscriptions so the drain does not wait on them.
-                let _ = stopping_tx.send(true);
-            },
-        )
-        .await?;
-    service.shutdown().await;
-    drop(service);
-    log.shutdown().await?;
-    eprintln!("stopped: checkpoint saved, log flushed");
-    Ok(ExitCode::SUCCESS)
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), claims_ledger::server::Error> {
+    claims_ledger::server::serve(
+        config,
+        |bound| {
+            let mut out = std::io::stdout().lock();
+            if let Some(metrics) = bound.metrics {
+                let _ = writeln!(out, "metrics on {metrics}");
+            }
+            let _ = writeln!(out, "listening on {}", bound.grpc);
+            let _ = out.flush();
+        },
+        shutdown,
+    )
+    .await
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -288,6 +288,8 @@ async fn writer<L: EventLog>(
                 Err(_) => break,
             }
         }
+        metrics::gauge!("commands_queue_depth").set(rx.len() as f64);
+        metrics::histogram!("commands_batch_commands").record(jobs.len() as f64);
         if let Some(reason) = &failed {
             for job in jobs {
                 let _ = job

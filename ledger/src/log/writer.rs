@@ -690,6 +690,7 @@ impl<S: Store> Sequencer<S> {
                 p.iter()
                     .fold((0, 0), |(e, b), x| (e + x.events.len(), b + x.body_bytes))
             };
+            metrics::gauge!("ledger_append_queue_depth").set(rx.len() as f64);
             let (mut events, mut bytes) = size(&first);
             let mut group = first;
             let mut shutdown = None;
@@ -991,6 +992,7 @@ impl<S: Store> Flusher<S> {
     }
 
     fn flush(&mut self, sealed: Sealed) {
+        let started = std::time::Instant::now();
         let failed = {
             let mut poisoned = lock(&self.pipeline.poisoned);
             if poisoned.is_none()
@@ -1000,6 +1002,7 @@ impl<S: Store> Flusher<S> {
             }
             poisoned.clone()
         };
+        metrics::histogram!("ledger_commit_write_seconds").record(started.elapsed());
         if let Some(reason) = failed {
             for (reply, _) in sealed.answers {
                 let _ = reply.send(Err(AppendError::Storage(reason.clone())));
@@ -1021,7 +1024,10 @@ impl<S: Store> Flusher<S> {
                 self.pruned_upto = indexed;
             }
         }
-        self.pipeline.durable_upto.store(end, Ordering::Release);
+        let events = end.saturating_sub(self.pipeline.durable_upto.swap(end, Ordering::AcqRel));
+        metrics::counter!("ledger_commits_total").increment(1);
+        metrics::counter!("ledger_events_appended_total").increment(events);
+        metrics::histogram!("ledger_commit_events").record(events as f64);
         self.head_tx.send_replace(sealed.head);
         for (reply, outcome) in sealed.answers {
             let _ = reply.send(Ok(outcome));

@@ -1,0 +1,398 @@
+//! The running server: configuration, the gate every request passes (authentication, the
+//! role table, latency metrics), TLS, the Prometheus endpoint, and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use ledger::{EventLog, SledLog};
+use proto::v1::audit_service_server::AuditServiceServer;
+use proto::v1::ledger_service_server::LedgerServiceServer;
+use proto::v1::query_service_server::QueryServiceServer;
+use tonic::Status;
+use tonic::transport::{Identity, ServerTlsConfig};
+
+use crate::auth::{self, Access, TokenEntry, Tokens};
+use crate::checkpoint::CheckpointStore;
+use crate::grpc::Api;
+use crate::processor::Service;
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The configuration file (TOML). Every key is optional; command-line flags and
+/// `CLAIMS_LEDGER_*` environment variables override it. Relative paths are relative to the
+/// file's directory.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    /// Where to serve Prometheus metrics over HTTP (`GET /metrics`); off when absent.
+    pub metrics_listen: Option<SocketAddr>,
+    /// PEM certificate chain and private key: serve TLS when both are given.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<FileConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("config {}: {e}", path.display()))?;
+        let mut config: FileConfig =
+            toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut config.data_dir,
+            &mut config.tls_cert,
+            &mut config.tls_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Everything `serve` needs, after layering flags, environment and file.
+#[derive(Debug)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub tokens: Tokens,
+}
+
+impl ServerConfig {
+    /// Checks what only makes sense together: development mode (no tokens) listens on
+    /// loopback only; TLS needs both a certificate and a key.
+    pub fn new(
+        data_dir: PathBuf,
+        listen: SocketAddr,
+        metrics_listen: Option<SocketAddr>,
+        tls_cert: Option<PathBuf>,
+        tls_key: Option<PathBuf>,
+        tokens: &[TokenEntry],
+    ) -> Result<ServerConfig, String> {
+        let tokens = Tokens::from_entries(tokens)?;
+        if tokens.is_empty() && !listen.ip().is_loopback() {
+            return Err(format!(
+                "listen: refusing {listen}: with no tokens configured the server runs in \
+                 development mode (every caller is admin) and listens on loopback addresses only"
+            ));
+        }
+        let tls = match (tls_cert, tls_key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            (Some(_), None) => return Err("tls_key: a TLS certificate needs its key".into()),
+            (None, Some(_)) => return Err("tls_cert: a TLS key needs its certificate".into()),
+        };
+        Ok(ServerConfig {
+            data_dir,
+            listen,
+            metrics_listen,
+            tls,
+            tokens,
+        })
+    }
+}
+
+/// A tower layer in front of every service: unknown methods are `UNIMPLEMENTED`, callers are
+/// authenticated and checked against [`auth::METHODS`], the caller is put in the request's
+/// extensions for the handlers, and each call's latency is recorded by method.
+#[derive(Clone)]
+pub struct GateLayer {
+    tokens: Arc<Tokens>,
+}
+
+impl GateLayer {
+    pub fn new(tokens: Tokens) -> Self {
+        GateLayer {
+            tokens: Arc::new(tokens),
+        }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for GateLayer {
+    type Service = Gate<S>;
+    fn layer(&self, inner: S) -> Gate<S> {
+        Gate {
+            inner,
+            tokens: self.tokens.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Gate<S> {
+    inner: S,
+    tokens: Arc<Tokens>,
+}
+
+type Body = tonic::body::Body;
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B> tower_service::Service<http::Request<B>> for Gate<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let refuse = |status: Status| -> Self::Future {
+            Box::pin(std::future::ready(Ok(status.into_http())))
+        };
+        let path = request.uri().path();
+        let Some((method, access)) = auth::access(path) else {
+            return refuse(Status::unimplemented(format!("{path}: no such method")));
+        };
+        if access != Access::Public {
+            let header = request.headers().get(http::header::AUTHORIZATION);
+            let caller = match self.tokens.authenticate(header.map(|h| h.as_bytes())) {
+                Ok(caller) => caller,
+                Err(status) => {
+                    metrics::counter!("grpc_refused_total", "method" => method, "why" => "unauthenticated")
+                        .increment(1);
+                    return refuse(status);
+                }
+            };
+            if !access.allows(caller.role()) {
+                metrics::counter!("grpc_refused_total", "method" => method, "why" => "role")
+                    .increment(1);
+                return refuse(auth::denied(method, caller.role()));
+            }
+            request.extensions_mut().insert(caller);
+        }
+        // The service that was polled ready is the one to call; keep a fresh clone.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let started = Instant::now();
+            let response = inner.call(request).await;
+            metrics::histogram!("grpc_request_seconds", "method" => method)
+                .record(started.elapsed());
+            response
+        })
+    }
+}
+
+/// The API's routes with health checking and reflection, behind the gate: what `serve`
+/// runs, and what the gRPC benchmark measures.
+pub async fn router<L: EventLog>(
+    api: Api<L>,
+    tokens: Tokens,
+    tls: Option<ServerTlsConfig>,
+) -> Result<tonic::transport::server::Router<tower_layer::Stack<GateLayer, tower_layer::Identity>>, Error>
+{
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<LedgerServiceServer<Api<L>>>()
+        .await;
+    health_reporter
+        .set_serving::<QueryServiceServer<Api<L>>>()
+        .await;
+    health_reporter
+        .set_serving::<AuditServiceServer<Api<L>>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    Ok(builder
+        .layer(GateLayer::new(tokens))
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(LedgerServiceServer::new(api.clone()))
+        .add_service(QueryServiceServer::new(api.clone()))
+        .add_service(AuditServiceServer::new(api)))
+}
+
+/// Where a started server listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub grpc: SocketAddr,
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Runs the server until `shutdown` resolves, then stops accepting, ends subscriptions, lets
+/// the command writer finish its batch, saves a checkpoint and flushes the log. `bound` is
+/// told the listening addresses once the server accepts connections.
+pub async fn serve(
+    config: ServerConfig,
+    bound: impl FnOnce(Bound),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    if config.tokens.is_empty() {
+        tracing::warn!(
+            "DEVELOPMENT MODE: no tokens configured; every caller is treated as admin \
+             (listening on loopback only)"
+        );
+    } else if config.tls.is_none() && !config.listen.ip().is_loopback() {
+        tracing::warn!(
+            "serving without TLS on {}: bearer tokens cross the network in clear",
+            config.listen
+        );
+    }
+    let tls = match &config.tls {
+        Some((cert, key)) => {
+            let read = |p: &Path| {
+                std::fs::read(p).map_err(|e| format!("tls: cannot read {}: {e}", p.display()))
+            };
+            Some(ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?)))
+        }
+        None => None,
+    };
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(start_metrics(addr).await?),
+        None => None,
+    };
+
+    std::fs::create_dir_all(&config.data_dir)?;
+    let log = SledLog::open(config.data_dir.join("log"))?;
+    let checkpoints = CheckpointStore::open(config.data_dir.join("checkpoints"))?;
+    let service = Service::start_with(log.clone(), Some(checkpoints)).await?;
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let api = Api::new(service.clone(), stopping);
+    let router = router(api, config.tokens, tls).await?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let grpc = listener.local_addr()?;
+    tracing::info!(%grpc, tls = config.tls.is_some(), "serving");
+    bound(Bound { grpc, metrics });
+    router
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async move {
+                shutdown.await;
+                // End open subscriptions so the drain does not wait on them.
+                let _ = stopping_tx.send(true);
+            },
+        )
+        .await?;
+    service.shutdown().await;
+    drop(service);
+    log.shutdown().await?;
+    tracing::info!("stopped: checkpoint saved, log flushed");
+    Ok(())
+}
+
+/// Installs the Prometheus recorder and serves `GET /metrics` on `addr` over HTTP/1.1.
+async fn start_metrics(addr: SocketAddr) -> Result<SocketAddr, Error> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let seconds = [
+        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+        0.5, 1.0, 2.5,
+    ];
+    let sizes = [1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)?
+        .set_buckets_for_metric(Matcher::Suffix("_events".into()), &sizes)?
+        .set_buckets_for_metric(Matcher::Suffix("_commands".into()), &sizes)?
+        .install_recorder()?;
+    describe_metrics();
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: http::Request<_>| {
+                    let response = if request.uri().path() == "/metrics" {
+                        http::Response::builder()
+                            .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")
+                            .body(handle.render())
+                    } else {
+                        http::Response::builder()
+                            .status(http::StatusCode::NOT_FOUND)
+                            .body("only /metrics is served here\n".to_owned())
+                    };
+                    std::future::ready(response)
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    tracing::info!(metrics = %bound, "serving Prometheus metrics at /metrics");
+    Ok(bound)
+}
+
+fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "ledger_events_appended_total",
+        Unit::Count,
+        "Events made durable in the log"
+    );
+    describe_counter!(
+        "ledger_commits_total",
+        Unit::Count,
+        "Group commits (one write and one fsync each)"
+    );
+    describe_histogram!(
+        "ledger_commit_events",
+        Unit::Count,
+        "Events per group commit"
+    );
+    describe_histogram!(
+        "ledger_commit_write_seconds",
+        Unit::Seconds,
+        "Time to write one group commit and fsync it"
+    );
+    describe_gauge!(
+        "ledger_append_queue_depth",
+        Unit::Count,
+        "Append requests waiting for the log's sequencer"
+    );
+    describe_histogram!(
+        "commands_batch_commands",
+        Unit::Count,
+        "Commands decided and appended together by the command writer"
+    );
+    describe_gauge!(
+        "commands_queue_depth",
+        Unit::Count,
+        "Commands waiting for the command writer"
+    );
+    describe_histogram!(
+        "grpc_request_seconds",
+        Unit::Seconds,
+        "gRPC call latency by method (to the response headers for streams)"
+    );
+    describe_counter!(
+        "grpc_refused_total",
+        Unit::Count,
+        "Calls refused before a handler: unauthenticated, or the role may not call the method"
+    );
+}
