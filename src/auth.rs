@@ -93,26 +93,53 @@ impl Access {
 /// is closed until it is added here (and to the role-matrix test).
 pub const METHODS: &[(&str, Access)] = &[
     ("/ledger.v1.LedgerService/PublishScheme", Access::Admin),
-    ("/ledger.v1.LedgerService/RegisterHousehold", Access::Command),
+    (
+        "/ledger.v1.LedgerService/RegisterHousehold",
+        Access::Command,
+    ),
     ("/ledger.v1.LedgerService/EnrollMember", Access::Command),
-    ("/ledger.v1.LedgerService/RecordContribution", Access::Command),
+    (
+        "/ledger.v1.LedgerService/RecordContribution",
+        Access::Command,
+    ),
     ("/ledger.v1.LedgerService/PayPremium", Access::Command),
-    ("/ledger.v1.LedgerService/SubmitClaim", Access::FacilityCommand),
-    ("/ledger.v1.LedgerService/SubmitClaims", Access::FacilityCommand),
+    (
+        "/ledger.v1.LedgerService/SubmitClaim",
+        Access::FacilityCommand,
+    ),
+    (
+        "/ledger.v1.LedgerService/SubmitClaims",
+        Access::FacilityCommand,
+    ),
     ("/ledger.v1.LedgerService/ReviewClaim", Access::Command),
     ("/ledger.v1.LedgerService/ReverseClaim", Access::Command),
     ("/ledger.v1.LedgerService/RecordCopayment", Access::Command),
     ("/ledger.v1.LedgerService/RecordStockVisit", Access::Command),
-    ("/ledger.v1.LedgerService/ClosePaymentPeriod", Access::Command),
-    ("/ledger.v1.LedgerService/RecordFacilityPayout", Access::Command),
+    (
+        "/ledger.v1.LedgerService/ClosePaymentPeriod",
+        Access::Command,
+    ),
+    (
+        "/ledger.v1.LedgerService/RecordFacilityPayout",
+        Access::Command,
+    ),
     ("/ledger.v1.QueryService/GetBalance", Access::Query),
     ("/ledger.v1.QueryService/GetTrialBalance", Access::Query),
-    ("/ledger.v1.QueryService/CheckEligibility", Access::FacilityQuery),
+    (
+        "/ledger.v1.QueryService/CheckEligibility",
+        Access::FacilityQuery,
+    ),
     ("/ledger.v1.QueryService/GetClaim", Access::FacilityQuery),
     ("/ledger.v1.QueryService/GetCoverage", Access::Query),
     ("/ledger.v1.QueryService/ListClaims", Access::FacilityQuery),
-    ("/ledger.v1.QueryService/GetFacilityStatement", Access::FacilityQuery),
-    ("/ledger.v1.QueryService/ListFacilityStatements", Access::FacilityQuery),
+    (
+        "/ledger.v1.QueryService/GetFacilityStatement",
+        Access::FacilityQuery,
+    ),
+    (
+        "/ledger.v1.QueryService/ListFacilityStatements",
+        Access::FacilityQuery,
+    ),
     ("/ledger.v1.AuditService/ReadEvents", Access::Audit),
     ("/ledger.v1.AuditService/SubscribeEvents", Access::Audit),
     ("/ledger.v1.AuditService/VerifyLog", Access::Audit),
@@ -198,10 +225,7 @@ impl Tokens {
                 (Role::Insurer, None) => Caller::Insurer,
                 (Role::Auditor, None) => Caller::Auditor,
             };
-            if by_digest
-                .insert(digest, (e.name.clone(), caller))
-                .is_some()
-            {
+            if by_digest.insert(digest, (e.name.clone(), caller)).is_some() {
                 return Err(format!("{}: the same token appears twice", at("sha256")));
             }
         }
@@ -302,17 +326,17 @@ mod tests {
 
     #[test]
     fn no_tokens_is_development_mode() {
-        assert_eq!(
-            Tokens::default().authenticate(None).unwrap(),
-            Caller::Admin
-        );
+        assert_eq!(Tokens::default().authenticate(None).unwrap(), Caller::Admin);
     }
 
     #[test]
     fn bad_entries_are_refused_by_field() {
         let cases = [
             (entry(Role::Facility, None, "t"), "tokens[0].facility_id"),
-            (entry(Role::Auditor, Some("FAC-1"), "t"), "tokens[0].facility_id"),
+            (
+                entry(Role::Auditor, Some("FAC-1"), "t"),
+                "tokens[0].facility_id",
+            ),
             (
                 TokenEntry {
                     sha256: "abc".into(),

@@ -42,8 +42,8 @@ pub struct FileConfig {
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<FileConfig, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("config {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
         let mut config: FileConfig =
             toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -204,8 +204,10 @@ pub async fn router<L: EventLog>(
     api: Api<L>,
     tokens: Tokens,
     tls: Option<ServerTlsConfig>,
-) -> Result<tonic::transport::server::Router<tower_layer::Stack<GateLayer, tower_layer::Identity>>, Error>
-{
+) -> Result<
+    tonic::transport::server::Router<tower_layer::Stack<GateLayer, tower_layer::Identity>>,
+    Error,
+> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<LedgerServiceServer<Api<L>>>()
@@ -395,4 +397,37 @@ fn describe_metrics() {
         Unit::Count,
         "Calls refused before a handler: unauthenticated, or the role may not call the method"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::auth::Role;
+
+    fn config(listen: &str, tokens: &[TokenEntry]) -> Result<ServerConfig, String> {
+        ServerConfig::new(
+            "d".into(),
+            listen.parse().unwrap(),
+            None,
+            None,
+            None,
+            tokens,
+        )
+    }
+
+    #[test]
+    fn only_configured_tokens_open_non_loopback_addresses() {
+        let err = config("0.0.0.0:50051", &[]).unwrap_err();
+        assert!(err.starts_with("listen: refusing 0.0.0.0:50051"), "{err}");
+        assert!(config("127.0.0.1:50051", &[]).unwrap().tokens.is_empty());
+        assert!(config("[::1]:50051", &[]).is_ok());
+        let token = TokenEntry {
+            name: "ops".into(),
+            role: Role::Insurer,
+            facility_id: None,
+            sha256: auth::hash_token("t"),
+        };
+        assert!(config("0.0.0.0:50051", &[token]).is_ok());
+    }
 }

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::Server;
+use common::{Channel, Server, date, kes, register_member, setup_household, visit_claim};
 
 use pb::audit_service_client::AuditServiceClient;
 use pb::ledger_service_client::LedgerServiceClient;
@@ -16,28 +16,13 @@ use pb::query_service_client::QueryServiceClient;
 use proto::v1 as pb;
 use tonic::Code;
 
-fn date(y: i32, m: i32, d: i32) -> Option<pb::Date> {
-    Some(pb::Date {
-        year: y,
-        month: m,
-        day: d,
-    })
-}
-
-fn kes(minor: i64) -> Option<pb::Money> {
-    Some(pb::Money {
-        minor_units: minor,
-        currency_code: "KES".into(),
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ipush_flow_over_grpc_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let mut ledger = LedgerServiceClient::connect(server.url()).await.unwrap();
-    let mut query = QueryServiceClient::connect(server.url()).await.unwrap();
-    let mut audit = AuditServiceClient::connect(server.url()).await.unwrap();
+    let mut ledger = LedgerServiceClient::new(server.channel(None).await);
+    let mut query = QueryServiceClient::new(server.channel(None).await);
+    let mut audit = AuditServiceClient::new(server.channel(None).await);
 
     register_member(&mut ledger).await;
     let contribution = pb::RecordContributionRequest {
@@ -55,7 +40,7 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
         .unwrap()
         .into_inner();
     // 3,000 saved + 3,000 county match (its cap) + 1,500 donor match = 7,500.
-    let wallet = |q: &mut QueryServiceClient<tonic::transport::Channel>| {
+    let wallet = |q: &mut QueryServiceClient<Channel>| {
         let mut q = q.clone();
         async move {
             q.get_balance(pb::GetBalanceRequest {
@@ -240,8 +225,8 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
     drop((ledger, query, audit));
     server.stop();
     let server = Server::start(dir.path());
-    let mut ledger = LedgerServiceClient::connect(server.url()).await.unwrap();
-    let mut query = QueryServiceClient::connect(server.url()).await.unwrap();
+    let mut ledger = LedgerServiceClient::new(server.channel(None).await);
+    let mut query = QueryServiceClient::new(server.channel(None).await);
     assert_eq!(wallet(&mut query).await, 150_000);
     let again = ledger
         .record_contribution(contribution)
@@ -264,113 +249,19 @@ fn the_server_refuses_non_loopback_addresses_without_authentication() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("loopback"));
 }
 
-/// Publishes the iPUSH scheme, registers household HH-1 and enrols member M-1.
-async fn register_member(ledger: &mut LedgerServiceClient<tonic::transport::Channel>) {
-    ledger
-        .publish_scheme(pb::PublishSchemeRequest {
-            request_id: "setup-1".into(),
-            document: adjudicator::examples::IPUSH_KE.into(),
-            effective_from: date(2026, 1, 1),
-        })
-        .await
-        .unwrap();
-    ledger
-        .register_household(pb::RegisterHouseholdRequest {
-            request_id: "setup-2".into(),
-            household_id: "HH-1".into(),
-            scheme_id: "ipush-ke".into(),
-            location_code: "KSM".into(),
-            socio_economic_category: String::new(),
-            registered_on: date(2026, 1, 2),
-        })
-        .await
-        .unwrap();
-    ledger
-        .enroll_member(pb::EnrollMemberRequest {
-            request_id: "setup-3".into(),
-            member_id: "M-1".into(),
-            household_id: "HH-1".into(),
-            gender: pb::Gender::Female as i32,
-            birth_date: date(1996, 3, 14),
-            is_head: true,
-            facility_id: String::new(),
-            enrolled_on: date(2026, 1, 2),
-        })
-        .await
-        .unwrap();
-}
-
-async fn setup_household(ledger: &mut LedgerServiceClient<tonic::transport::Channel>) {
-    register_member(ledger).await;
-    ledger
-        .record_contribution(pb::RecordContributionRequest {
-            request_id: "s-4".into(),
-            receipt_id: "MPESA-1".into(),
-            household_id: "HH-1".into(),
-            member_id: String::new(),
-            amount: kes(1_000_000),
-            channel: pb::PaymentChannel::MobileMoney as i32,
-            received_on: date(2026, 2, 1),
-        })
-        .await
-        .unwrap();
-    ledger
-        .pay_premium(pb::PayPremiumRequest {
-            request_id: "s-5".into(),
-            receipt_id: "P-1".into(),
-            household_id: "HH-1".into(),
-            product_id: "NHIF-SUPA".into(),
-            amount: kes(600_000),
-            source: pb::PremiumSource::Wallet as i32,
-            paid_on: date(2026, 2, 10),
-        })
-        .await
-        .unwrap();
-}
-
-fn visit_claim(request: &str, code: &str, day: i32) -> pb::SubmitClaimRequest {
-    pb::SubmitClaimRequest {
-        request_id: request.into(),
-        claim_code: code.into(),
-        facility_id: "KE-KSM-NYALENDA".into(),
-        member_id: "M-1".into(),
-        date_from: date(2026, 3, day),
-        date_to: None,
-        claim_date: date(2026, 3, day),
-        diagnosis_codes: vec![],
-        lines: vec![
-            pb::ClaimLine {
-                line_no: 1,
-                kind: pb::LineKind::Service as i32,
-                code: "OPD-VISIT".into(),
-                quantity: 1,
-                asked_unit_price: None,
-            },
-            pb::ClaimLine {
-                line_no: 2,
-                kind: pb::LineKind::Item as i32,
-                code: "FEFOL-60".into(),
-                quantity: 2,
-                asked_unit_price: None,
-            },
-        ],
-        decided_on: date(2026, 3, day),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_reviews_statements_payouts_subscriptions_and_digests() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let mut ledger = LedgerServiceClient::connect(server.url()).await.unwrap();
-    let mut query = QueryServiceClient::connect(server.url()).await.unwrap();
-    let mut audit = AuditServiceClient::connect(server.url()).await.unwrap();
+    let mut ledger = LedgerServiceClient::new(server.channel(None).await);
+    let mut query = QueryServiceClient::new(server.channel(None).await);
+    let mut audit = AuditServiceClient::new(server.channel(None).await);
     setup_household(&mut ledger).await;
 
     // A live subscriber from the start: it must see every event, then the new ones. Its own
     // connection: it reads only at the end, and an unread stream holds its connection's
     // HTTP/2 flow-control window.
-    let mut subscriber = AuditServiceClient::connect(server.url()).await.unwrap();
+    let mut subscriber = AuditServiceClient::new(server.channel(None).await);
     let mut live = subscriber
         .subscribe_events(pb::SubscribeEventsRequest { from_position: 0 })
         .await

@@ -5,31 +5,90 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use pb::ledger_service_client::LedgerServiceClient;
+use proto::v1 as pb;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+
+/// Adds `authorization: Bearer <token>` to every call (nothing without a token).
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A connection to the server that presents a token (or none).
+pub type Channel = InterceptedService<tonic::transport::Channel, Bearer>;
+
+pub fn bearer(token: Option<&str>) -> Bearer {
+    Bearer(token.map(|t| format!("Bearer {t}").parse().unwrap()))
+}
+
 /// The real `claims-ledger serve` on 127.0.0.1 with a free port.
 pub struct Server {
     child: Child,
     /// `host:port`
     pub addr: String,
+    /// `host:port` of the Prometheus endpoint, when started with one.
+    pub metrics: Option<String>,
 }
 
 impl Server {
     pub fn start(data_dir: &std::path::Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_claims-ledger"))
+        Server::start_with(data_dir, &[])
+    }
+
+    /// `serve --listen 127.0.0.1:0 --data-dir <dir>` plus `args`; returns once it listens.
+    pub fn start_with(data_dir: &std::path::Path, args: &[&str]) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_claims-ledger"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start the server");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Server { child, addr }
+        // Owned by `Server` from here on, so its `Drop` reaps the child on any panic.
+        let mut server = Server {
+            child,
+            addr: String::new(),
+            metrics: None,
+        };
+        let mut stdout = BufReader::new(server.child.stdout.take().unwrap());
+        loop {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            let line = line.trim();
+            if let Some(addr) = line.strip_prefix("metrics on ") {
+                server.metrics = Some(addr.to_owned());
+            } else if let Some(addr) = line.strip_prefix("listening on ") {
+                server.addr = addr.to_owned();
+                return server;
+            } else {
+                panic!("unexpected line {line:?} (did the server fail to start?)");
+            }
+        }
+    }
+
+    /// A plaintext connection presenting `token`.
+    pub async fn channel(&self, token: Option<&str>) -> Channel {
+        let channel = tonic::transport::Endpoint::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        InterceptedService::new(channel, bearer(token))
     }
 
     pub fn url(&self) -> String {
@@ -52,5 +111,114 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+pub fn date(y: i32, m: i32, d: i32) -> Option<pb::Date> {
+    Some(pb::Date {
+        year: y,
+        month: m,
+        day: d,
+    })
+}
+
+pub fn kes(minor: i64) -> Option<pb::Money> {
+    Some(pb::Money {
+        minor_units: minor,
+        currency_code: "KES".into(),
+    })
+}
+
+/// Publishes the iPUSH scheme, registers household HH-1 and enrols member M-1.
+pub async fn register_member(ledger: &mut LedgerServiceClient<Channel>) {
+    ledger
+        .publish_scheme(pb::PublishSchemeRequest {
+            request_id: "setup-1".into(),
+            document: adjudicator::examples::IPUSH_KE.into(),
+            effective_from: date(2026, 1, 1),
+        })
+        .await
+        .unwrap();
+    ledger
+        .register_household(pb::RegisterHouseholdRequest {
+            request_id: "setup-2".into(),
+            household_id: "HH-1".into(),
+            scheme_id: "ipush-ke".into(),
+            location_code: "KSM".into(),
+            socio_economic_category: String::new(),
+            registered_on: date(2026, 1, 2),
+        })
+        .await
+        .unwrap();
+    ledger
+        .enroll_member(pb::EnrollMemberRequest {
+            request_id: "setup-3".into(),
+            member_id: "M-1".into(),
+            household_id: "HH-1".into(),
+            gender: pb::Gender::Female as i32,
+            birth_date: date(1996, 3, 14),
+            is_head: true,
+            facility_id: String::new(),
+            enrolled_on: date(2026, 1, 2),
+        })
+        .await
+        .unwrap();
+}
+
+pub async fn setup_household(ledger: &mut LedgerServiceClient<Channel>) {
+    register_member(ledger).await;
+    ledger
+        .record_contribution(pb::RecordContributionRequest {
+            request_id: "s-4".into(),
+            receipt_id: "MPESA-1".into(),
+            household_id: "HH-1".into(),
+            member_id: String::new(),
+            amount: kes(1_000_000),
+            channel: pb::PaymentChannel::MobileMoney as i32,
+            received_on: date(2026, 2, 1),
+        })
+        .await
+        .unwrap();
+    ledger
+        .pay_premium(pb::PayPremiumRequest {
+            request_id: "s-5".into(),
+            receipt_id: "P-1".into(),
+            household_id: "HH-1".into(),
+            product_id: "NHIF-SUPA".into(),
+            amount: kes(600_000),
+            source: pb::PremiumSource::Wallet as i32,
+            paid_on: date(2026, 2, 10),
+        })
+        .await
+        .unwrap();
+}
+
+pub fn visit_claim(request: &str, code: &str, day: i32) -> pb::SubmitClaimRequest {
+    pb::SubmitClaimRequest {
+        request_id: request.into(),
+        claim_code: code.into(),
+        facility_id: "KE-KSM-NYALENDA".into(),
+        member_id: "M-1".into(),
+        date_from: date(2026, 3, day),
+        date_to: None,
+        claim_date: date(2026, 3, day),
+        diagnosis_codes: vec![],
+        lines: vec![
+            pb::ClaimLine {
+                line_no: 1,
+                kind: pb::LineKind::Service as i32,
+                code: "OPD-VISIT".into(),
+                quantity: 1,
+                asked_unit_price: None,
+            },
+            pb::ClaimLine {
+                line_no: 2,
+                kind: pb::LineKind::Item as i32,
+                code: "FEFOL-60".into(),
+                quantity: 2,
+                asked_unit_price: None,
+            },
+        ],
+        decided_on: date(2026, 3, day),
     }
 }
