@@ -11,7 +11,9 @@ use std::fmt;
 
 use ledger::ids::FacilityId;
 use sha2::{Digest, Sha256};
-use tonic::Status;
+use tonic::{Code, Status};
+
+use crate::status::error;
 
 /// A role a token is bound to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
@@ -242,18 +244,25 @@ impl Tokens {
         if self.is_empty() {
             return Ok(Caller::Admin);
         }
-        let header = authorization.ok_or_else(|| {
-            Status::unauthenticated("authorization: missing; send `authorization: Bearer <token>`")
-        })?;
+        let unauthenticated = |message: &str| {
+            error(
+                Code::Unauthenticated,
+                "UNAUTHENTICATED",
+                "authorization",
+                format!("authorization: {message}"),
+            )
+        };
+        let header = authorization
+            .ok_or_else(|| unauthenticated("missing; send `authorization: Bearer <token>`"))?;
         let token = std::str::from_utf8(header)
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| Status::unauthenticated("authorization: expected `Bearer <token>`"))?;
+            .ok_or_else(|| unauthenticated("expected `Bearer <token>`"))?;
         let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
         self.by_digest
             .get(&digest)
             .map(|(_, caller)| caller.clone())
-            .ok_or_else(|| Status::unauthenticated("authorization: unknown token"))
+            .ok_or_else(|| unauthenticated("unknown token"))
     }
 }
 
@@ -272,18 +281,24 @@ fn parse_digest(hex: &str) -> Result<[u8; 32], String> {
 
 /// Refuses a method to a role: `PERMISSION_DENIED` naming both.
 pub fn denied(method: &str, role: Role) -> Status {
-    Status::permission_denied(format!(
-        "authorization: the {role:?} role may not call {method}"
-    ))
+    error(
+        Code::PermissionDenied,
+        "ROLE_NOT_ALLOWED",
+        "authorization",
+        format!("authorization: the {role:?} role may not call {method}"),
+    )
 }
 
 /// A facility caller may only act for its own facility: `PERMISSION_DENIED` naming the
 /// field when `requested` is another one.
 pub fn own_facility(caller: &Caller, field: &str, requested: &FacilityId) -> Result<(), Status> {
     match caller.facility() {
-        Some(own) if own != requested => Err(Status::permission_denied(format!(
-            "{field}: this token is bound to facility {own}, not {requested}"
-        ))),
+        Some(own) if own != requested => Err(error(
+            Code::PermissionDenied,
+            "OTHER_FACILITY",
+            field,
+            format!("{field}: this token is bound to facility {own}, not {requested}"),
+        )),
         _ => Ok(()),
     }
 }

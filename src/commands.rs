@@ -207,6 +207,66 @@ pub enum Rejection {
     Money(#[from] MoneyError),
 }
 
+impl Rejection {
+    /// The request field (or state) the rejection is about, as its message starts.
+    pub fn field(&self) -> String {
+        match self {
+            Rejection::Invalid(e) => e.field.clone(),
+            Rejection::InvalidScheme(_) => "document".into(),
+            Rejection::UnknownScheme(_) => "scheme_id".into(),
+            Rejection::SchemeVersionExists { .. } => "version".into(),
+            Rejection::UnknownHousehold(_) | Rejection::HouseholdExists(_) => "household_id".into(),
+            Rejection::UnknownMember(_)
+            | Rejection::MemberExists(_)
+            | Rejection::MemberOfAnotherHousehold { .. } => "member_id".into(),
+            Rejection::DuplicateReceipt(_) => "receipt_id".into(),
+            Rejection::WrongCurrency { .. }
+            | Rejection::NotPositive(_)
+            | Rejection::InsufficientWallet { .. }
+            | Rejection::Overpayment { .. }
+            | Rejection::Money(_) => "amount".into(),
+            Rejection::UnknownProduct(_) | Rejection::PolicyNotPayable(_) => "product_id".into(),
+            Rejection::UnknownSponsor(_) => "sponsor_id".into(),
+            Rejection::UnknownClaim(_) | Rejection::ClaimState { .. } => "claim_id".into(),
+            Rejection::InvalidReview { index, .. } => format!("changes[{index}]"),
+            Rejection::UnknownFacility(_) => "facility_id".into(),
+            Rejection::PeriodClosed(_) | Rejection::NoStatement { .. } => "period_id".into(),
+            Rejection::DuplicatePayout(_) => "payout_id".into(),
+        }
+    }
+
+    /// A stable UPPER_SNAKE name for clients to branch on (`ErrorInfo.reason` on the wire).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Invalid(_) => "INVALID_FIELD",
+            Rejection::InvalidScheme(_) => "INVALID_SCHEME",
+            Rejection::UnknownScheme(_) => "UNKNOWN_SCHEME",
+            Rejection::SchemeVersionExists { .. } => "SCHEME_VERSION_EXISTS",
+            Rejection::UnknownHousehold(_) => "UNKNOWN_HOUSEHOLD",
+            Rejection::HouseholdExists(_) => "HOUSEHOLD_EXISTS",
+            Rejection::UnknownMember(_) => "UNKNOWN_MEMBER",
+            Rejection::MemberExists(_) => "MEMBER_EXISTS",
+            Rejection::MemberOfAnotherHousehold { .. } => "MEMBER_OF_ANOTHER_HOUSEHOLD",
+            Rejection::DuplicateReceipt(_) => "DUPLICATE_RECEIPT",
+            Rejection::WrongCurrency { .. } => "WRONG_CURRENCY",
+            Rejection::NotPositive(_) => "NOT_POSITIVE",
+            Rejection::InsufficientWallet { .. } => "INSUFFICIENT_WALLET",
+            Rejection::UnknownProduct(_) => "UNKNOWN_PRODUCT",
+            Rejection::PolicyNotPayable(_) => "POLICY_NOT_PAYABLE",
+            Rejection::UnknownSponsor(_) => "UNKNOWN_SPONSOR",
+            Rejection::UnknownClaim(_) => "UNKNOWN_CLAIM",
+            Rejection::ClaimState { .. } => "CLAIM_STATE",
+            Rejection::InvalidReview { .. } => "INVALID_REVIEW",
+            Rejection::UnknownFacility(_) => "UNKNOWN_FACILITY",
+            Rejection::PeriodClosed(_) => "PERIOD_CLOSED",
+            Rejection::NoStatement { .. } => "NO_STATEMENT",
+            Rejection::Overpayment { .. } => "OVERPAYMENT",
+            Rejection::DuplicatePayout(_) => "DUPLICATE_PAYOUT",
+            Rejection::Money(_) => "INVALID_AMOUNT",
+        }
+    }
+}
+
 /// What a decided command produced, besides its events.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Subject {
@@ -1076,4 +1136,79 @@ fn close_period(
         });
     }
     Ok(decided(events))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The field a rejection names in its details is the one its message starts with.
+    #[test]
+    fn every_rejection_message_starts_with_its_field() {
+        let kes = |n| Amount::new(n, "KES".parse().unwrap());
+        let rejections = vec![
+            Rejection::Invalid(FieldError::new("lines[0].code", "is empty")),
+            Rejection::InvalidScheme("products: missing".into()),
+            Rejection::UnknownScheme("s".parse().unwrap()),
+            Rejection::SchemeVersionExists {
+                scheme: "s".parse().unwrap(),
+                version: 2,
+            },
+            Rejection::UnknownHousehold("h".parse().unwrap()),
+            Rejection::HouseholdExists("h".parse().unwrap()),
+            Rejection::UnknownMember("m".parse().unwrap()),
+            Rejection::MemberExists("m".parse().unwrap()),
+            Rejection::MemberOfAnotherHousehold {
+                member: "m".parse().unwrap(),
+                household: "h".parse().unwrap(),
+            },
+            Rejection::DuplicateReceipt("r".into()),
+            Rejection::WrongCurrency {
+                amount: kes(1),
+                expected: "XOF".parse().unwrap(),
+            },
+            Rejection::NotPositive(kes(0)),
+            Rejection::InsufficientWallet {
+                household: "h".parse().unwrap(),
+                balance: kes(1),
+                needed: kes(2),
+            },
+            Rejection::UnknownProduct("p".parse().unwrap()),
+            Rejection::PolicyNotPayable("expired".into()),
+            Rejection::UnknownSponsor("s".parse().unwrap()),
+            Rejection::UnknownClaim("c".parse().unwrap()),
+            Rejection::ClaimState {
+                claim: "c".parse().unwrap(),
+                action: "reviewed",
+                status: ClaimStatus::Reversed,
+            },
+            Rejection::InvalidReview {
+                index: 3,
+                reason: "no such line".into(),
+            },
+            Rejection::UnknownFacility("f".parse().unwrap()),
+            Rejection::PeriodClosed("p".parse().unwrap()),
+            Rejection::NoStatement {
+                facility: "f".parse().unwrap(),
+                period: "p".parse().unwrap(),
+            },
+            Rejection::Overpayment {
+                amount: kes(2),
+                outstanding: kes(1),
+            },
+            Rejection::DuplicatePayout("p".parse().unwrap()),
+            Rejection::Money(MoneyError::Overflow),
+        ];
+        let mut reasons = std::collections::HashSet::new();
+        for r in &rejections {
+            let message = r.to_string();
+            assert!(
+                message.starts_with(&format!("{}: ", r.field())),
+                "{:?}: {message}",
+                r.reason()
+            );
+            assert!(reasons.insert(r.reason()), "{} twice", r.reason());
+        }
+    }
 }

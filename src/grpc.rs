@@ -9,11 +9,12 @@ use ledger::log::EventLog;
 use ledger::{Amount, Currency, Date, FieldError, RequestId};
 use proto::v1 as pb;
 use tokio_stream::Stream;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 use crate::auth::{Caller, own_facility};
 use crate::commands::{Command, LineReview, Rejection, Subject};
 use crate::processor::{CommandError, Receipt, Service};
+use crate::status::{error, internal};
 
 /// Most events one `ReadEvents` call returns.
 pub const READ_EVENTS_MAX: u32 = 100_000;
@@ -49,23 +50,29 @@ fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
         .extensions()
         .get::<Caller>()
         .cloned()
-        .ok_or_else(|| Status::unauthenticated("authorization: the request has no caller"))
+        .ok_or_else(|| {
+            error(
+                Code::Unauthenticated,
+                "UNAUTHENTICATED",
+                "authorization",
+                "authorization: the request has no caller",
+            )
+        })
 }
 
 fn invalid(e: FieldError) -> Status {
-    Status::invalid_argument(e.to_string())
+    crate::status::invalid(&e.field, e.to_string())
 }
 
-/// Maps a rejection to the gRPC code users expect; the message names the field or state.
+/// Maps a rejection to the gRPC code users expect, with its reason and field in the details.
 fn rejection_status(r: &Rejection) -> Status {
-    let message = r.to_string();
-    match r {
+    let code = match r {
         Rejection::Invalid(_)
         | Rejection::InvalidScheme(_)
         | Rejection::WrongCurrency { .. }
         | Rejection::NotPositive(_)
         | Rejection::InvalidReview { .. }
-        | Rejection::Money(_) => Status::invalid_argument(message),
+        | Rejection::Money(_) => Code::InvalidArgument,
         Rejection::UnknownScheme(_)
         | Rejection::UnknownHousehold(_)
         | Rejection::UnknownMember(_)
@@ -73,25 +80,26 @@ fn rejection_status(r: &Rejection) -> Status {
         | Rejection::UnknownSponsor(_)
         | Rejection::UnknownClaim(_)
         | Rejection::UnknownFacility(_)
-        | Rejection::NoStatement { .. } => Status::not_found(message),
+        | Rejection::NoStatement { .. } => Code::NotFound,
         Rejection::SchemeVersionExists { .. }
         | Rejection::HouseholdExists(_)
         | Rejection::MemberExists(_)
         | Rejection::DuplicateReceipt(_)
         | Rejection::DuplicatePayout(_)
-        | Rejection::PeriodClosed(_) => Status::already_exists(message),
+        | Rejection::PeriodClosed(_) => Code::AlreadyExists,
         Rejection::MemberOfAnotherHousehold { .. }
         | Rejection::InsufficientWallet { .. }
         | Rejection::PolicyNotPayable(_)
         | Rejection::ClaimState { .. }
-        | Rejection::Overpayment { .. } => Status::failed_precondition(message),
-    }
+        | Rejection::Overpayment { .. } => Code::FailedPrecondition,
+    };
+    error(code, r.reason(), &r.field(), r.to_string())
 }
 
 fn command_status(e: CommandError) -> Status {
     match e {
         CommandError::Rejected(r) => rejection_status(&r),
-        CommandError::Unavailable(reason) => Status::unavailable(reason),
+        CommandError::Unavailable(reason) => error(Code::Unavailable, "UNAVAILABLE", "", reason),
     }
 }
 
@@ -179,9 +187,10 @@ pub const SUBSCRIPTION_BUFFER_EVENTS: usize = 1024;
 fn page_size(n: u32) -> Result<usize, Status> {
     match n {
         0 => Ok(PAGE_SIZE_DEFAULT as usize),
-        n if n > PAGE_SIZE_MAX => Err(Status::invalid_argument(format!(
-            "page_size: {n} is above the maximum {PAGE_SIZE_MAX}"
-        ))),
+        n if n > PAGE_SIZE_MAX => Err(crate::status::invalid(
+            "page_size",
+            format!("page_size: {n} is above the maximum {PAGE_SIZE_MAX}"),
+        )),
         n => Ok(n as usize),
     }
 }
@@ -358,19 +367,26 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let r = request.into_inner();
         own_facility(&caller, "facility_id", &id("facility_id", &r.facility_id)?)?;
         if r.claims.len() > SUBMIT_CLAIMS_MAX {
-            return Err(Status::invalid_argument(format!(
-                "claims: {} claims, the maximum per batch is {SUBMIT_CLAIMS_MAX}",
-                r.claims.len()
-            )));
+            return Err(crate::status::invalid(
+                "claims",
+                format!(
+                    "claims: {} claims, the maximum per batch is {SUBMIT_CLAIMS_MAX}",
+                    r.claims.len()
+                ),
+            ));
         }
         // Submitted concurrently, so the command writer batches them (one fsync for many).
         let mut tasks = Vec::with_capacity(r.claims.len());
         for (i, claim) in r.claims.into_iter().enumerate() {
             if claim.facility_id != r.facility_id {
-                let status = Status::invalid_argument(format!(
-                    "claims[{i}].facility_id: {:?} is not the batch's facility {:?}",
-                    claim.facility_id, r.facility_id
-                ));
+                let field = format!("claims[{i}].facility_id");
+                let status = crate::status::invalid(
+                    &field,
+                    format!(
+                        "{field}: {:?} is not the batch's facility {:?}",
+                        claim.facility_id, r.facility_id
+                    ),
+                );
                 tasks.push(tokio::spawn(async move { Err(status) }));
                 continue;
             }
@@ -384,18 +400,24 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         for task in tasks {
             let result = task
                 .await
-                .unwrap_or_else(|e| Err(Status::internal(format!("claim task failed: {e}"))));
+                .unwrap_or_else(|e| Err(internal(format!("claim task failed: {e}"))));
             results.push(match result {
                 Ok(response) => pb::SubmitClaimResult {
                     response: Some(response),
-                    code: 0,
-                    message: String::new(),
+                    ..Default::default()
                 },
-                Err(status) => pb::SubmitClaimResult {
-                    response: None,
-                    code: status.code() as i32,
-                    message: status.message().to_owned(),
-                },
+                Err(status) => {
+                    let info = tonic_types::StatusExt::get_details_error_info(&status);
+                    pb::SubmitClaimResult {
+                        response: None,
+                        code: status.code() as i32,
+                        message: status.message().to_owned(),
+                        reason: info.as_ref().map(|i| i.reason.clone()).unwrap_or_default(),
+                        field: info
+                            .and_then(|mut i| i.metadata.remove("field"))
+                            .unwrap_or_default(),
+                    }
+                }
             });
         }
         Ok(Response::new(pb::SubmitClaimsResponse { results }))
@@ -600,7 +622,7 @@ impl<L: EventLog> Api<L> {
         };
         let receipt = self.execute(&r.request_id, command).await?;
         let Subject::Claim(claim_id) = &receipt.subject else {
-            return Err(Status::internal("a claim command answered without a claim"));
+            return Err(internal("a claim command answered without a claim"));
         };
         let state = self.service.state().await;
         let decision = state
@@ -636,21 +658,19 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
                     .household_scheme(&household)
                     .map(|s| s.scheme.currency)
                     .ok_or_else(|| {
-                        Status::not_found(format!(
-                            "household_id: household {household} is not registered"
-                        ))
+                        rejection_status(&Rejection::UnknownHousehold(household.clone()))
                     })?;
                 (Account::Wallet(household), currency)
             }
             Some(S::FacilityId(f)) => {
-                let currency: Currency = r
-                    .currency_code
-                    .parse()
-                    .map_err(|e| Status::invalid_argument(format!("currency_code: {e}")))?;
+                let currency: Currency = r.currency_code.parse().map_err(|e| {
+                    crate::status::invalid("currency_code", format!("currency_code: {e}"))
+                })?;
                 (Account::FacilityPayable(id("facility_id", &f)?), currency)
             }
             None => {
-                return Err(Status::invalid_argument(
+                return Err(crate::status::invalid(
+                    "subject",
                     "subject: give household_id or facility_id",
                 ));
             }
@@ -787,9 +807,11 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let r = request.into_inner();
         let claim_id: ledger::ids::ClaimId = id("claim_id", &r.claim_id)?;
         let state = self.service.state().await;
-        let c = state.projections.claims.get(&claim_id).ok_or_else(|| {
-            Status::not_found(format!("claim_id: claim {claim_id} does not exist"))
-        })?;
+        let c = state
+            .projections
+            .claims
+            .get(&claim_id)
+            .ok_or_else(|| rejection_status(&Rejection::UnknownClaim(claim_id.clone())))?;
         own_facility(&caller, "claim_id", &c.submitted.facility_id)?;
         Ok(Response::new(claim_pb(c)))
     }
@@ -807,9 +829,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let state = self.service.state().await;
         let p = &state.projections;
         if !p.registry.households.contains_key(&household) {
-            return Err(Status::not_found(format!(
-                "household_id: household {household} is not registered"
-            )));
+            return Err(rejection_status(&Rejection::UnknownHousehold(household)));
         }
         let policies = p
             .coverage
@@ -851,9 +871,13 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             "REJECTED" => Some(ClaimStatus::Rejected),
             "REVERSED" => Some(ClaimStatus::Reversed),
             other => {
-                return Err(Status::invalid_argument(format!(
-                    "status: {other:?} is not SUBMITTED, ACCEPTED, PARTIAL, REJECTED or REVERSED"
-                )));
+                return Err(crate::status::invalid(
+                    "status",
+                    format!(
+                        "status: {other:?} is not SUBMITTED, ACCEPTED, PARTIAL, REJECTED or \
+                         REVERSED"
+                    ),
+                ));
             }
         };
         // A facility lists its own claims: its id is the default filter and the only one.
@@ -905,9 +929,10 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             .statements
             .get(&(facility.clone(), period.clone()))
             .ok_or_else(|| {
-                Status::not_found(format!(
-                    "period_id: facility {facility} has no statement for {period}"
-                ))
+                rejection_status(&Rejection::NoStatement {
+                    facility: facility.clone(),
+                    period: period.clone(),
+                })
             })?;
         Ok(Response::new(statement_pb(&facility, &period, s)))
     }
@@ -962,9 +987,10 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
         let limit = match r.limit {
             0 => READ_EVENTS_DEFAULT,
             n if n > READ_EVENTS_MAX => {
-                return Err(Status::invalid_argument(format!(
-                    "limit: {n} is above the maximum {READ_EVENTS_MAX}"
-                )));
+                return Err(crate::status::invalid(
+                    "limit",
+                    format!("limit: {n} is above the maximum {READ_EVENTS_MAX}"),
+                ));
             }
             n => n,
         };
@@ -973,7 +999,7 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
             .log()
             .read(r.from_position, limit as usize)
             .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(|e| internal(e.to_string()))?;
         let stored: Vec<Result<pb::StoredEvent, Status>> =
             events.into_iter().map(|e| Ok(stored_pb(e))).collect();
         Ok(Response::new(Box::pin(tokio_stream::iter(stored))))
@@ -994,7 +1020,7 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
         let report = log
             .verify(r.from_position, to)
             .await
-            .map_err(|e| Status::invalid_argument(format!("to_position: {e}")))?;
+            .map_err(|e| crate::status::invalid("to_position", format!("to_position: {e}")))?;
         Ok(Response::new(pb::VerifyLogResponse {
             ok: report.is_ok(),
             first_bad_position: report.first_bad.as_ref().map(|(p, _)| *p),
@@ -1022,9 +1048,7 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
                     _ = stopping.wait_for(|s| *s) => None,
                 };
                 let Some(next) = next else { break };
-                let item = next
-                    .map(stored_pb)
-                    .map_err(|e| Status::internal(e.to_string()));
+                let item = next.map(stored_pb).map_err(|e| internal(e.to_string()));
                 if tx.send(item).await.is_err() {
                     break;
                 }
@@ -1050,7 +1074,7 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
             };
             let state = crate::processor::rebuild(self.service.log(), to)
                 .await
-                .map_err(|e| Status::internal(e.to_string()))?;
+                .map_err(|e| internal(e.to_string()))?;
             Some(digest_pb(&state.projections.digests()))
         } else {
             None

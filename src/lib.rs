@@ -7,6 +7,8 @@
 //! - [`auth`]: bearer tokens, roles, and which role may call which method.
 //! - [`server`]: configuration, the gate in front of every call (authentication, roles,
 //!   latency metrics), TLS, the Prometheus endpoint, graceful shutdown.
+//! - [`status`]: the one shape of every API error (code, field-first message, google.rpc
+//!   ErrorInfo and BadRequest details).
 //! - [`checkpoint`]: projection checkpoints (bincode 2, in sled), so a restart replays only
 //!   the tail of the log.
 
@@ -16,3 +18,4 @@ pub mod commands;
 pub mod grpc;
 pub mod processor;
 pub mod server;
+pub mod status;

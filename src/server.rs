@@ -166,7 +166,12 @@ where
         };
         let path = request.uri().path();
         let Some((method, access)) = auth::access(path) else {
-            return refuse(Status::unimplemented(format!("{path}: no such method")));
+            return refuse(crate::status::error(
+                tonic::Code::Unimplemented,
+                "UNKNOWN_METHOD",
+                "",
+                format!("{path}: no such method"),
+            ));
         };
         if access != Access::Public {
             let header = request.headers().get(http::header::AUTHORIZATION);

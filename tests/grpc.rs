@@ -15,6 +15,14 @@ use pb::ledger_service_client::LedgerServiceClient;
 use pb::query_service_client::QueryServiceClient;
 use proto::v1 as pb;
 use tonic::Code;
+use tonic_types::StatusExt;
+
+/// The ErrorInfo reason and field of an error's google.rpc details.
+fn details(status: &tonic::Status) -> (String, String) {
+    let info = status.get_details_error_info().expect("ErrorInfo details");
+    assert_eq!(info.domain, "claims-ledger");
+    (info.reason, info.metadata["field"].clone())
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ipush_flow_over_grpc_survives_a_restart() {
@@ -86,6 +94,13 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
         "{}",
         err.message()
     );
+    // google.rpc details name the field for clients that do not parse messages.
+    assert_eq!(
+        details(&err),
+        ("INVALID_FIELD".into(), "amount.currency_code".into())
+    );
+    let violation = &err.get_details_bad_request().unwrap().field_violations[0];
+    assert_eq!(violation.field, "amount.currency_code");
     let err = ledger
         .pay_premium(pb::PayPremiumRequest {
             request_id: "r-5".into(),
@@ -99,6 +114,8 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
+    assert_eq!(details(&err), ("OVERPAYMENT".into(), "amount".into()));
+    assert!(err.get_details_bad_request().is_none());
     let err = ledger
         .enroll_member(pb::EnrollMemberRequest {
             request_id: "r-6".into(),
@@ -117,6 +134,10 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
         err.message().starts_with("household_id:"),
         "{}",
         err.message()
+    );
+    assert_eq!(
+        details(&err),
+        ("UNKNOWN_HOUSEHOLD".into(), "household_id".into())
     );
 
     let premium = ledger
@@ -283,6 +304,8 @@ async fn batches_reviews_statements_payouts_subscriptions_and_digests() {
         .into_inner();
     assert_eq!(batch.results.len(), 12);
     assert_eq!(batch.results[5].code, Code::InvalidArgument as i32);
+    assert_eq!(batch.results[5].reason, "INVALID_FIELD");
+    assert_eq!(batch.results[5].field, "claims[5].facility_id");
     assert!(
         batch.results[5]
             .message
