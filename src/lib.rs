@@ -9,12 +9,14 @@
 //!   latency metrics), TLS, the Prometheus endpoint, graceful shutdown.
 //! - [`status`]: the one shape of every API error (code, field-first message, google.rpc
 //!   ErrorInfo and BadRequest details).
+//! - [`demo`]: the `demo` subcommand: a synthetic programme through the real gRPC API.
 //! - [`checkpoint`]: projection checkpoints (bincode 2, in sled), so a restart replays only
 //!   the tail of the log.
 
 pub mod auth;
 pub mod checkpoint;
 pub mod commands;
+pub mod demo;
 pub mod grpc;
 pub mod processor;
 pub mod server;

@@ -28,6 +28,26 @@ enum Command {
     /// Serve the gRPC API (LedgerService, QueryService, AuditService, health, reflection)
     /// over the embedded log in the data directory.
     Serve(ServeArgs),
+    /// Run a synthetic health-wallet programme (iPUSH, Kenya) through the gRPC API of an
+    /// embedded server and print balances, coverage, facility statements and the verified
+    /// head hash. Start here.
+    Demo {
+        /// Households to generate (about 3.3 members each).
+        #[arg(long, default_value_t = 3_000)]
+        households: usize,
+        /// Facilities to generate besides the scheme's two.
+        #[arg(long, default_value_t = 12)]
+        facilities: usize,
+        /// Concurrent gRPC clients.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Seed of the synthetic population (same seed, same figures).
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Keep the log in this directory (default: a temporary one, removed at the end).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Print the SHA-256 of a token read from stdin: what the config file's `tokens[].sha256`
     /// holds (the token itself is never stored).
     HashToken,
@@ -103,11 +123,16 @@ impl ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The demo's embedded server logs errors only: its output is the report.
+    let default_level = match cli.command {
+        Command::Demo { .. } => "error",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CLAIMS_LEDGER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -136,6 +161,25 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             serve(config, shutdown_signal())
                 .await
                 .map_err(|e| e as Box<dyn std::error::Error>)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            households,
+            facilities,
+            clients,
+            seed,
+            data_dir,
+        } => {
+            let report = claims_ledger::demo::run(claims_ledger::demo::Options {
+                households,
+                facilities,
+                clients,
+                seed,
+                data_dir,
+            })
+            .await
+            .map_err(|e| e as Box<dyn std::error::Error>)?;
+            println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::HashToken => {
