@@ -15,6 +15,7 @@ use crate::auth::{Caller, own_facility};
 use crate::commands::{Command, LineReview, Rejection, Subject};
 use crate::processor::{CommandError, Receipt, Service};
 use crate::status::{error, internal};
+use crate::transfer::stored_pb;
 
 /// Most events one `ReadEvents` call returns.
 pub const READ_EVENTS_MAX: u32 = 100_000;
@@ -222,20 +223,6 @@ fn statement_pb(
         amount_due: Some(money_to_pb(s.due)),
         paid: Some(money_to_pb(s.paid)),
         outstanding: Some(money_to_pb(s.outstanding())),
-    }
-}
-
-fn stored_pb(e: ledger::RecordedEvent) -> pb::StoredEvent {
-    pb::StoredEvent {
-        event: Some(pb::RecordedEvent {
-            position: e.position,
-            stream: Some(e.stream.to_pb()),
-            stream_version: e.stream_version,
-            recorded_at_unix_ms: e.recorded_at_unix_ms,
-            request_id: e.request_id.to_string(),
-            event: Some(e.event.to_pb()),
-        }),
-        hash: e.hash.to_vec(),
     }
 }
 

@@ -10,6 +10,8 @@
 //! - [`status`]: the one shape of every API error (code, field-first message, google.rpc
 //!   ErrorInfo and BadRequest details).
 //! - [`demo`]: the `demo` subcommand: a synthetic programme through the real gRPC API.
+//! - [`transfer`]: export (protobuf-delimited or JSON Lines events, CSV statements) and a
+//!   hash-checked import.
 //! - [`checkpoint`]: projection checkpoints (bincode 2, in sled), so a restart replays only
 //!   the tail of the log.
 
@@ -21,3 +23,4 @@ pub mod grpc;
 pub mod processor;
 pub mod server;
 pub mod status;
+pub mod transfer;

@@ -48,6 +48,46 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Rebuild every projection from the log (offline) and print their digests: what an
+    /// auditor compares with a live server's `GetProjectionDigest`.
+    Replay {
+        #[arg(long, env = "CLAIMS_LEDGER_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// Stop before this position (default: the head).
+        #[arg(long)]
+        to: Option<u64>,
+    },
+    /// Write the log's events to a file (offline): protobuf-delimited `StoredEvent`s or JSON
+    /// Lines; optionally the facility statements as CSV.
+    Export {
+        #[arg(long, env = "CLAIMS_LEDGER_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// The events file to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "protobuf")]
+        format: claims_ledger::transfer::Format,
+        /// First position to export.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Stop before this position (default: the head).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Also write every facility statement to this CSV file.
+        #[arg(long)]
+        statements: Option<PathBuf>,
+    },
+    /// Load an export (from position 0) into a new data directory, checking every event's
+    /// chain hash; the result has the exported head hash, or nothing is kept.
+    Import {
+        #[arg(long, env = "CLAIMS_LEDGER_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// The events file to read.
+        #[arg(long = "in")]
+        input: PathBuf,
+        #[arg(long, value_enum, default_value = "protobuf")]
+        format: claims_ledger::transfer::Format,
+    },
     /// Print the SHA-256 of a token read from stdin: what the config file's `tokens[].sha256`
     /// holds (the token itself is never stored).
     HashToken,
@@ -182,6 +222,20 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Replay { data_dir, to } => replay(data_dir, to).await,
+        Command::Export {
+            data_dir,
+            out,
+            format,
+            from,
+            to,
+            statements,
+        } => export(data_dir, out, format, from, to, statements).await,
+        Command::Import {
+            data_dir,
+            input,
+            format,
+        } => import(data_dir, input, format).await,
         Command::HashToken => {
             let mut token = String::new();
             std::io::stdin().read_line(&mut token)?;
@@ -269,6 +323,156 @@ async fn serve(
         shutdown,
     )
     .await
+}
+
+type Outcome = Result<ExitCode, Box<dyn std::error::Error>>;
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg:>10} [{bar:40.cyan/blue}] {pos}/{len} events {per_sec} {elapsed}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+fn open_log(data_dir: &std::path::Path) -> Result<SledLog, Box<dyn std::error::Error>> {
+    let path = data_dir.join("log");
+    if !path.exists() {
+        return Err(format!("data-dir: no log in {}", data_dir.display()).into());
+    }
+    Ok(SledLog::open(path)?)
+}
+
+async fn replay(data_dir: PathBuf, to: Option<u64>) -> Outcome {
+    let log = open_log(&data_dir)?;
+    let head = log.head().next_position;
+    let to = to.unwrap_or(head).min(head);
+    let bar = progress_bar(to, "replay");
+    let started = std::time::Instant::now();
+    let state = claims_ledger::processor::replay_observed(
+        &log,
+        claims_ledger::processor::State::default(),
+        to,
+        |p| bar.set_position(p),
+    )
+    .await?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let d = state.projections.digests();
+    println!(
+        "replayed {to} events in {seconds:.2} s ({:.0} events/s)",
+        to as f64 / seconds.max(1e-9)
+    );
+    for (name, digest) in [
+        ("registry", d.registry),
+        ("balances", d.balances),
+        ("coverage", d.coverage),
+        ("claims", d.claims),
+        ("payments", d.payments),
+        ("combined", d.combined()),
+    ] {
+        println!("{name:>9} {}", hex(&digest));
+    }
+    drop(state);
+    log.shutdown().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn export(
+    data_dir: PathBuf,
+    out: PathBuf,
+    format: claims_ledger::transfer::Format,
+    from: u64,
+    to: Option<u64>,
+    statements: Option<PathBuf>,
+) -> Outcome {
+    use claims_ledger::transfer;
+    let log = open_log(&data_dir)?;
+    let head = log.head().next_position;
+    let to = to.unwrap_or(head).min(head);
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&out).map_err(|e| format!("out: {}: {e}", out.display()))?,
+    );
+    let bar = progress_bar(to.saturating_sub(from), "export");
+    let written = transfer::export(&log, from, to, format, &mut file, &|n| bar.set_position(n))
+        .await
+        .map_err(|e| e as Box<dyn std::error::Error>)?;
+    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    bar.finish_and_clear();
+    println!(
+        "exported {written} events ({from}..{to}) to {}",
+        out.display()
+    );
+    if let Some(path) = statements {
+        let state = claims_ledger::processor::rebuild(&log, head).await?;
+        let mut csv = std::io::BufWriter::new(
+            std::fs::File::create(&path)
+                .map_err(|e| format!("statements: {}: {e}", path.display()))?,
+        );
+        let rows = transfer::statements_csv(&state.projections, &mut csv)?;
+        println!("wrote {rows} facility statements to {}", path.display());
+    }
+    log.shutdown().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Imports into `<data-dir>/log.importing`, then renames it to `<data-dir>/log`: a failed
+/// import leaves nothing behind.
+async fn import(
+    data_dir: PathBuf,
+    input: PathBuf,
+    format: claims_ledger::transfer::Format,
+) -> Outcome {
+    use claims_ledger::transfer;
+    let target = data_dir.join("log");
+    if target.exists() {
+        return Err(format!(
+            "data-dir: {} already has a log; import into a new directory",
+            data_dir.display()
+        )
+        .into());
+    }
+    let file = std::fs::File::open(&input).map_err(|e| format!("in: {}: {e}", input.display()))?;
+    let size = file.metadata()?.len();
+    std::fs::create_dir_all(&data_dir)?;
+    let staging = data_dir.join("log.importing");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
+    }
+    let log = SledLog::open(&staging)?;
+    let bar = progress_bar(0, "import");
+    bar.set_length(size / 200); // a guess of the event count; corrected as it goes
+    let events = transfer::read_events(format, std::io::BufReader::new(file));
+    let result = transfer::import(&log, events, &|n| {
+        if n > bar.length().unwrap_or(0) {
+            bar.set_length(n);
+        }
+        bar.set_position(n);
+    })
+    .await;
+    log.shutdown().await?;
+    drop(log);
+    bar.finish_and_clear();
+    match result {
+        Ok(head) => {
+            std::fs::rename(&staging, &target)?;
+            println!(
+                "imported {} events into {}; head hash {} (as exported)",
+                head.next_position,
+                target.display(),
+                hex(&head.hash)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(format!("in: {}: {e}; nothing was imported", input.display()).into())
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -139,7 +139,17 @@ pub async fn rebuild<L: EventLog>(log: &L, to: u64) -> Result<State, StartError>
 }
 
 /// Applies the events from `state`'s position up to `to`.
-pub async fn replay<L: EventLog>(log: &L, mut state: State, to: u64) -> Result<State, StartError> {
+pub async fn replay<L: EventLog>(log: &L, state: State, to: u64) -> Result<State, StartError> {
+    replay_observed(log, state, to, |_| {}).await
+}
+
+/// [`replay`], telling `progress` the position reached after each chunk.
+pub async fn replay_observed<L: EventLog>(
+    log: &L,
+    mut state: State,
+    to: u64,
+    mut progress: impl FnMut(u64),
+) -> Result<State, StartError> {
     let mut next = state.projections.position();
     while next < to {
         let max = REPLAY_CHUNK_EVENTS.min((to - next) as usize);
@@ -151,6 +161,7 @@ pub async fn replay<L: EventLog>(log: &L, mut state: State, to: u64) -> Result<S
             state.apply(e.position, &e.request_id, &e.event)?;
         }
         next += events.len() as u64;
+        progress(next);
     }
     Ok(state)
 }

@@ -168,6 +168,21 @@ impl fmt::Display for StreamId {
     }
 }
 
+/// Parses the display form, `kind/id` (e.g. `household/HH-1`).
+impl std::str::FromStr for StreamId {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (kind, id) = text
+            .split_once('/')
+            .ok_or_else(|| format!("{text:?} is not kind/id"))?;
+        let kind = StreamKind::ALL
+            .into_iter()
+            .find(|k| k.name() == kind)
+            .ok_or_else(|| format!("{kind:?} is not a stream kind"))?;
+        StreamId::new(kind, id).map_err(|e| e.to_string())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Gender {

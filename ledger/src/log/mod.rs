@@ -97,6 +97,9 @@ pub struct AppendRequest {
     pub events: Vec<NewEvent>,
     /// Checked before anything is appended; a stream may appear once.
     pub expected: Vec<(StreamId, ExpectedVersion)>,
+    /// The time to record instead of now: only for importing an exported log, so that the
+    /// stored bytes, and therefore the chain hashes, are the original ones.
+    pub recorded_at_unix_ms: Option<i64>,
 }
 
 impl AppendRequest {
@@ -105,7 +108,14 @@ impl AppendRequest {
             request_id,
             events,
             expected: Vec::new(),
+            recorded_at_unix_ms: None,
         }
+    }
+
+    /// Records the events with this timestamp instead of the time of the commit (import).
+    pub fn recorded_at(mut self, unix_ms: i64) -> Self {
+        self.recorded_at_unix_ms = Some(unix_ms);
+        self
     }
 
     pub fn expect(mut self, stream: StreamId, version: ExpectedVersion) -> Self {

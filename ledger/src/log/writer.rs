@@ -51,6 +51,7 @@ struct Prepared {
     expected: Vec<(StreamId, Vec<u8>, ExpectedVersion)>,
     digest: [u8; 16],
     body_bytes: usize,
+    recorded_at_unix_ms: Option<i64>,
     reply: oneshot::Sender<Result<AppendOutcome, AppendError>>,
 }
 
@@ -611,6 +612,7 @@ fn prepare(
         expected,
         digest: truncate_digest(hasher),
         body_bytes,
+        recorded_at_unix_ms: request.recorded_at_unix_ms,
         reply,
     })
 }
@@ -814,6 +816,7 @@ impl<S: Store> Sequencer<S> {
             };
             index.streams.extend(base_versions);
             let first_position = next;
+            let recorded_at_unix_ms = p.recorded_at_unix_ms.unwrap_or(recorded_at_unix_ms);
             for event in &p.events {
                 // `decide` put every stream of the request in `index.streams`.
                 let version = match index.streams.get_mut(&event.stream_key) {
