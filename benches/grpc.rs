@@ -177,11 +177,11 @@ fn main() {
         // The server's own router and gate (development mode: no tokens); the empty handler
         // below is its health check, behind the same gate.
         let router = claims_ledger::server::router(api, Default::default(), None).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(
-            router.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-        );
+        let incoming = tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap())
+            .unwrap()
+            .with_nodelay(Some(true));
+        let url = format!("http://{}", incoming.local_addr().unwrap());
+        tokio::spawn(router.serve_with_incoming(incoming));
         let channel = tonic::transport::Endpoint::from_shared(url).unwrap().connect().await.unwrap();
 
         let health = HealthClient::new(channel.clone());

@@ -579,12 +579,31 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 .households
                 .get(&household_id)
                 .map_or(0, |h| h.members.len() as u32);
+            // Earlier claims the duplicate and frequency checks can concern: those sharing a
+            // code with this one, within the longest frequency among its codes.
+            let window = lines
+                .iter()
+                .filter_map(|l| scheme.medical.get(&l.code))
+                .map(|m| u64::from(m.frequency_days))
+                .max()
+                .unwrap_or(0);
+            let service_date = date_to.unwrap_or(*date_from);
+            let prior = p.claims.prior_claims(
+                member_id,
+                lines.iter().map(|l| &l.code),
+                service_date
+                    .checked_sub_days(chrono::Days::new(window))
+                    .unwrap_or(Date::MIN),
+                service_date
+                    .checked_add_days(chrono::Days::new(window))
+                    .unwrap_or(Date::MAX),
+            );
             let ctx = p.coverage.member_context(
                 member_id,
                 member,
                 household_members,
                 scheme.currency,
-                p.claims.prior_claims(member_id),
+                prior,
             );
             let decision = adjudicate(&claim, &ctx, scheme, *today);
             let s = StreamId::claim(&claim_id);

@@ -13,7 +13,7 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::auth::{Caller, own_facility};
 use crate::commands::{Command, LineReview, Rejection, Subject};
-use crate::processor::{CommandError, Receipt, Service};
+use crate::processor::{CommandError, Executed, Receipt, Service};
 use crate::status::{error, internal};
 use crate::transfer::stored_pb;
 
@@ -167,9 +167,19 @@ fn adjudicated_pb(event: &ledger::event::ClaimAdjudicated) -> Option<pb::ClaimAd
 
 impl<L: EventLog> Api<L> {
     async fn execute(&self, request_id_text: &str, command: Command) -> Result<Receipt, Status> {
+        self.execute_with_events(request_id_text, command)
+            .await
+            .map(|e| e.receipt)
+    }
+
+    async fn execute_with_events(
+        &self,
+        request_id_text: &str,
+        command: Command,
+    ) -> Result<Executed, Status> {
         let request_id = request_id(request_id_text)?;
         self.service
-            .execute(request_id, command)
+            .execute_with_events(request_id, command)
             .await
             .map_err(command_status)
     }
@@ -607,17 +617,27 @@ impl<L: EventLog> Api<L> {
                 None => today(),
             },
         };
-        let receipt = self.execute(&r.request_id, command).await?;
+        let Executed { receipt, events } = self.execute_with_events(&r.request_id, command).await?;
         let Subject::Claim(claim_id) = &receipt.subject else {
             return Err(internal("a claim command answered without a claim"));
         };
-        let state = self.service.state().await;
-        let decision = state
-            .projections
-            .claims
-            .get(claim_id)
-            .and_then(|c| c.decision.as_ref())
-            .and_then(adjudicated_pb);
+        // The decision is among the events just appended; a retry or resubmission reads it
+        // from the projections.
+        let decision = match events.iter().find_map(|e| match e {
+            Event::ClaimAdjudicated(d) => Some(d),
+            _ => None,
+        }) {
+            Some(d) => adjudicated_pb(d),
+            None => {
+                let state = self.service.state().await;
+                state
+                    .projections
+                    .claims
+                    .get(claim_id)
+                    .and_then(|c| c.decision.as_ref())
+                    .and_then(adjudicated_pb)
+            }
+        };
         Ok(pb::SubmitClaimResponse {
             receipt: Some(receipt_pb(&receipt)),
             claim_id: claim_id.to_string(),

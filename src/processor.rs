@@ -44,6 +44,15 @@ pub struct Receipt {
     pub already_done: bool,
 }
 
+/// A command's receipt and, when it appended something just now, its events (so a caller can
+/// answer from them without waiting to read the projections).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    pub receipt: Receipt,
+    /// Empty for a retry (`receipt.already_done`).
+    pub events: Vec<Event>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CommandError {
     #[error("{0}")]
@@ -105,7 +114,7 @@ impl State {
 struct Job {
     request_id: RequestId,
     command: Command,
-    reply: oneshot::Sender<Result<Receipt, CommandError>>,
+    reply: oneshot::Sender<Result<Executed, CommandError>>,
 }
 
 enum Msg {
@@ -246,6 +255,17 @@ impl<L: EventLog> Service<L> {
         request_id: RequestId,
         command: Command,
     ) -> Result<Receipt, CommandError> {
+        self.execute_with_events(request_id, command)
+            .await
+            .map(|e| e.receipt)
+    }
+
+    /// [`Service::execute`], also returning the events the command appended.
+    pub async fn execute_with_events(
+        &self,
+        request_id: RequestId,
+        command: Command,
+    ) -> Result<Executed, CommandError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Msg::Command(Job {
@@ -318,7 +338,10 @@ async fn writer<L: EventLog>(
             if let Some(receipt) = st.requests.get(&job.request_id) {
                 let mut receipt = receipt.clone();
                 receipt.already_done = true;
-                let _ = job.reply.send(Ok(receipt));
+                let _ = job.reply.send(Ok(Executed {
+                    receipt,
+                    events: Vec::new(),
+                }));
                 continue;
             }
             let decided = decide(&st.projections, &job.command).and_then(|d| {
@@ -338,11 +361,14 @@ async fn writer<L: EventLog>(
                     let _ = job.reply.send(Err(CommandError::Rejected(rejection)));
                 }
                 Ok(d) if d.events.is_empty() => {
-                    let _ = job.reply.send(Ok(Receipt {
-                        first_position: next,
-                        count: 0,
-                        subject: d.subject,
-                        already_done: d.resubmission,
+                    let _ = job.reply.send(Ok(Executed {
+                        receipt: Receipt {
+                            first_position: next,
+                            count: 0,
+                            subject: d.subject,
+                            already_done: d.resubmission,
+                        },
+                        events: Vec::new(),
                     }));
                 }
                 Ok(d) => {
@@ -363,8 +389,9 @@ async fn writer<L: EventLog>(
                     if let Some(r) = st.requests.get_mut(&job.request_id) {
                         r.subject = receipt.subject.clone();
                     }
+                    let events = d.events.iter().map(|e| e.event.clone()).collect();
                     requests.push(AppendRequest::new(job.request_id, d.events));
-                    pending.push((job.reply, receipt));
+                    pending.push((job.reply, Executed { receipt, events }));
                     if broken.is_some() {
                         break;
                     }
@@ -376,13 +403,14 @@ async fn writer<L: EventLog>(
         } else {
             Vec::new()
         };
-        for ((_, receipt), outcome) in pending.iter().zip(&outcomes) {
+        for ((_, executed), outcome) in pending.iter().zip(&outcomes) {
+            let expected = executed.receipt.first_position;
             match outcome {
-                Ok(o) if o.first_position == receipt.first_position && !o.already_appended => {}
+                Ok(o) if o.first_position == expected && !o.already_appended => {}
                 Ok(o) => {
                     broken = Some(format!(
-                        "the log placed a command at {} instead of {}: another writer?",
-                        o.first_position, receipt.first_position
+                        "the log placed a command at {} instead of {expected}: another writer?",
+                        o.first_position
                     ));
                 }
                 Err(e) => broken = Some(e.to_string()),
@@ -391,8 +419,8 @@ async fn writer<L: EventLog>(
         drop(st);
         match broken {
             None => {
-                for (reply, receipt) in pending {
-                    let _ = reply.send(Ok(receipt));
+                for (reply, executed) in pending {
+                    let _ = reply.send(Ok(executed));
                 }
                 let head = log.head();
                 if let Some(store) = &checkpoints

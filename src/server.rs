@@ -288,19 +288,19 @@ pub async fn serve(
     let api = Api::new(service.clone(), stopping);
     let router = router(api, config.tokens, tls).await?;
 
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let grpc = listener.local_addr()?;
+    // TCP_NODELAY on every accepted connection: without it small responses wait for the
+    // peer's delayed ACK (~40 ms tails).
+    let incoming =
+        tonic::transport::server::TcpIncoming::bind(config.listen)?.with_nodelay(Some(true));
+    let grpc = incoming.local_addr()?;
     tracing::info!(%grpc, tls = config.tls.is_some(), "serving");
     bound(Bound { grpc, metrics });
     router
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            async move {
-                shutdown.await;
-                // End open subscriptions so the drain does not wait on them.
-                let _ = stopping_tx.send(true);
-            },
-        )
+        .serve_with_incoming_shutdown(incoming, async move {
+            shutdown.await;
+            // End open subscriptions so the drain does not wait on them.
+            let _ = stopping_tx.send(true);
+        })
         .await?;
     service.shutdown().await;
     drop(service);

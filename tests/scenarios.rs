@@ -1049,3 +1049,57 @@ async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match(
     assert!(!st.projections.registry.receipts.contains("MARKER"));
     assert_eq!(st.projections.digests(), live);
 }
+
+/// The duplicate and frequency checks see the member's earlier claims through the claims
+/// index (same code, within the code's frequency): antenatal visits are limited to one per 28
+/// days (reason 5 within it, passed on day 28 in either direction); an outpatient visit in
+/// between does not count; a second claim code for the same visit on the same day is a
+/// duplicate.
+#[tokio::test]
+async fn frequency_and_duplicates_come_from_the_members_earlier_claims() {
+    let mut h = Harness::new(MemoryLog::in_memory()).await;
+    saver(&mut h).await;
+    insured_with_a_claim(&mut h).await; // ANC-VISIT on 2026-03-05
+    let decision = |h: &Harness<MemoryLog>, c: ClaimId| {
+        let svc = h.svc.clone();
+        async move {
+            let state = svc.state().await;
+            let d = state
+                .projections
+                .claims
+                .get(&c)
+                .unwrap()
+                .decision
+                .clone()
+                .unwrap();
+            (d.status, d.lines[0].reason_code)
+        }
+    };
+    let anc = [svc(LineKind::Service, "ANC-VISIT", 1)];
+    let opd = [svc(LineKind::Service, "OPD-VISIT", 1)];
+    let too_soon = h
+        .claim("M-K1", "KE-KSM-NYALENDA", "NY-2", "2026-04-01", &anc)
+        .await;
+    assert_eq!(decision(&h, too_soon).await, (DecisionStatus::Rejected, 5));
+    let earlier_too_soon = h
+        .claim("M-K1", "KE-KSM-NYALENDA", "NY-3", "2026-02-12", &anc)
+        .await;
+    assert_eq!(
+        decision(&h, earlier_too_soon).await,
+        (DecisionStatus::Rejected, 5)
+    );
+    let other_code = h
+        .claim("M-K1", "KE-KSM-NYALENDA", "NY-4", "2026-03-20", &opd)
+        .await;
+    assert_eq!(decision(&h, other_code).await.0, DecisionStatus::Accepted);
+    let on_day_28 = h
+        .claim("M-K1", "KE-KSM-NYALENDA", "NY-5", "2026-04-02", &anc)
+        .await;
+    assert_eq!(decision(&h, on_day_28).await.0, DecisionStatus::Accepted);
+    let again = h
+        .claim("M-K1", "KE-KSM-NYALENDA", "NY-6", "2026-03-20", &opd)
+        .await;
+    let (status, code) = decision(&h, again).await;
+    assert_eq!(status, DecisionStatus::Rejected);
+    assert_eq!(code, adjudicator::reason::DUPLICATE);
+}

@@ -1,14 +1,14 @@
 //! Claims: submission, decision, reviews, reversal, status; lists by facility and member.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use adjudicator::context::{PriorClaim, PriorLine};
-use ledger::Amount;
 use ledger::event::{
     ClaimAdjudicated, ClaimCategory, ClaimReversed, ClaimReviewed, ClaimSubmitted, DecisionStatus,
     LineDecision,
 };
-use ledger::ids::{ClaimCode, ClaimId, FacilityId, MemberId};
+use ledger::ids::{ClaimCode, ClaimId, Code, FacilityId, MemberId};
+use ledger::{Amount, Date};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -64,7 +64,9 @@ impl ClaimRecord {
 pub struct Claims {
     claims: BTreeMap<ClaimId, ClaimRecord>,
     by_code: BTreeMap<(FacilityId, ClaimCode), ClaimId>,
-    by_member: BTreeMap<MemberId, BTreeSet<ClaimId>>,
+    /// A member's claims by line code and service date: the adjudicator's duplicate and
+    /// frequency checks only look at claims sharing a code within a window of dates.
+    by_member_code: BTreeMap<(MemberId, Code), BTreeMap<Date, Vec<ClaimId>>>,
 }
 
 /// Filters for listing claims.
@@ -81,10 +83,15 @@ impl Claims {
             (e.facility_id.clone(), e.claim_code.clone()),
             e.claim_id.clone(),
         );
-        self.by_member
-            .entry(e.member_id.clone())
-            .or_default()
-            .insert(e.claim_id.clone());
+        let service_date = e.date_to.unwrap_or(e.date_from);
+        for line in &e.lines {
+            self.by_member_code
+                .entry((e.member_id.clone(), line.code.clone()))
+                .or_default()
+                .entry(service_date)
+                .or_default()
+                .push(e.claim_id.clone());
+        }
         self.claims.insert(
             e.claim_id.clone(),
             ClaimRecord {
@@ -179,12 +186,26 @@ impl Claims {
         range.map(|(_, c)| c).filter(matches).take(limit).collect()
     }
 
-    /// The member's decided, not reversed claims, for frequency and duplicate checks.
-    pub fn prior_claims(&self, member: &MemberId) -> Vec<PriorClaim> {
-        self.by_member
-            .get(member)
-            .into_iter()
-            .flatten()
+    /// The member's decided, not reversed claims with a line of one of `codes` and a service
+    /// date in `from..=to`: all the adjudicator's duplicate and frequency checks can use
+    /// (they compare claims sharing a code, within the longest frequency of those codes). The
+    /// cost grows with those claims, not with the member's whole history.
+    pub fn prior_claims<'a>(
+        &self,
+        member: &MemberId,
+        codes: impl IntoIterator<Item = &'a Code>,
+        from: Date,
+        to: Date,
+    ) -> Vec<PriorClaim> {
+        let mut ids: Vec<&ClaimId> = Vec::new();
+        for code in codes {
+            if let Some(by_date) = self.by_member_code.get(&(member.clone(), code.clone())) {
+                ids.extend(by_date.range(from..=to).flat_map(|(_, ids)| ids));
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter()
             .filter_map(|id| self.claims.get(id))
             .filter(|c| c.decision.is_some() && c.status != ClaimStatus::Reversed)
             .map(|c| PriorClaim {
