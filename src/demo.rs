@@ -27,6 +27,7 @@ use pb::query_service_client::QueryServiceClient;
 use proto::v1 as pb;
 use tonic::transport::Channel;
 
+use crate::rng::SplitMix64 as Rng;
 use crate::server::{self, Error, ServerConfig};
 
 /// What to run.
@@ -51,26 +52,6 @@ impl Default for Options {
             seed: 2026,
             data_dir: None,
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64): the same seed gives the same population.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
     }
 }
 
@@ -339,7 +320,7 @@ pub async fn run(options: Options) -> Result<String, Error> {
 }
 
 async fn workload(options: &Options, channel: Channel) -> Result<String, Error> {
-    let mut rng = Rng(options.seed);
+    let mut rng = Rng::new(options.seed);
     let (facilities, households) = population(options, &mut rng);
     let households = Arc::new(households);
     let ledger = LedgerServiceClient::new(channel.clone());

@@ -12,6 +12,7 @@
 //! - [`demo`]: the `demo` subcommand: a synthetic programme through the real gRPC API.
 //! - [`transfer`]: export (protobuf-delimited or JSON Lines events, CSV statements) and a
 //!   hash-checked import.
+//! - [`rng`]: a seedable generator for synthetic data and reproducible test schedules.
 //! - [`checkpoint`]: projection checkpoints (bincode 2, in sled), so a restart replays only
 //!   the tail of the log.
 
@@ -21,6 +22,7 @@ pub mod commands;
 pub mod demo;
 pub mod grpc;
 pub mod processor;
+pub mod rng;
 pub mod server;
 pub mod status;
 pub mod transfer;

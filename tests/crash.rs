@@ -12,25 +12,9 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use claims_ledger::rng::SplitMix64;
 use ledger::event::Event;
 use ledger::{EventLog, SledLog};
-
-/// splitmix64: a small, well-distributed generator for reproducible random kill points.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 struct Ack {
     request_id: String,
@@ -95,13 +79,13 @@ async fn sigkill_never_loses_acknowledged_appends_or_leaves_half_batches() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(24);
     eprintln!("crash test: CRASH_SEED={seed} CRASH_ROUNDS={rounds}");
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");
     let mut acknowledged: Vec<Ack> = Vec::new();
 
     for round in 0..rounds {
-        let kill_after = 1 + rng.below(400);
+        let kill_after = rng.range(1, 400);
         acknowledged.extend(run_child_and_kill(&path, &format!("r{round}"), kill_after));
 
         let log = SledLog::open(&path)

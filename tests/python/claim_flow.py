@@ -1,6 +1,8 @@
 """A foreign client: Python grpcio, generated from the .proto files, runs a claim flow.
 
-Usage: claim_flow.py HOST:PORT PROTO_DIR SCHEME_TOML
+Usage: claim_flow.py HOST:PORT PROTO_DIR SCHEME_TOML ADMIN_TOKEN FACILITY_TOKEN
+The facility token is bound to KE-KSM-NYALENDA. Errors are read the way any client would: the
+status code, and the google.rpc details (ErrorInfo, BadRequest) in the trailers.
 Exits non-zero (with the failing step) if anything is not as expected.
 """
 import os
@@ -9,6 +11,8 @@ import sys
 import tempfile
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 
 def generate(proto_dir, out_dir):
@@ -22,7 +26,7 @@ def generate(proto_dir, out_dir):
 
 
 def main():
-    address, proto_dir, scheme_path = sys.argv[1:4]
+    address, proto_dir, scheme_path, admin_token, facility_token = sys.argv[1:6]
     out_dir = tempfile.mkdtemp(prefix="ledger-py-")
     generate(proto_dir, out_dir)
     from ledger.v1 import events_pb2 as ev
@@ -30,8 +34,35 @@ def main():
     from ledger.v1 import service_pb2_grpc as rpc
 
     channel = grpc.insecure_channel(address)
-    ledger = rpc.LedgerServiceStub(channel)
-    query = rpc.QueryServiceStub(channel)
+    admin = [("authorization", "Bearer " + admin_token)]
+    clinic = [("authorization", "Bearer " + facility_token)]
+
+    class Authed:
+        """A stub whose every call presents one token."""
+
+        def __init__(self, stub, metadata):
+            self.stub, self.metadata = stub, metadata
+
+        def __getattr__(self, name):
+            method = getattr(self.stub, name)
+            return lambda request: method(request, metadata=self.metadata)
+
+    ledger = Authed(rpc.LedgerServiceStub(channel), admin)
+    query = Authed(rpc.QueryServiceStub(channel), admin)
+    clinic_ledger = Authed(rpc.LedgerServiceStub(channel), clinic)
+
+    def details(error):
+        """The ErrorInfo and BadRequest details of a failed call (None when absent)."""
+        status = rpc_status.from_call(error)
+        info = bad = None
+        for detail in status.details if status else []:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+        return info, bad
 
     def day(y, m, d):
         return ev.Date(year=y, month=m, day=d)
@@ -55,7 +86,15 @@ def main():
         amount=kes(600000), source=ev.PREMIUM_SOURCE_WALLET, paid_on=day(2026, 2, 10)))
     assert premium.policy_id, "a policy id"
 
-    claim = ledger.SubmitClaim(sv.SubmitClaimRequest(
+    # Without a token: refused before anything runs.
+    try:
+        rpc.QueryServiceStub(channel).GetTrialBalance(sv.GetTrialBalanceRequest())
+        raise AssertionError("an anonymous call was served")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.UNAUTHENTICATED, e.code()
+
+    # The clinic submits its own claim.
+    claim = clinic_ledger.SubmitClaim(sv.SubmitClaimRequest(
         request_id="py-6", claim_code="PY-CLAIM-1", facility_id="KE-KSM-NYALENDA", member_id="M-PY",
         date_from=day(2026, 3, 5), claim_date=day(2026, 3, 5), decided_on=day(2026, 3, 5),
         lines=[ev.ClaimLine(line_no=1, kind=ev.LINE_KIND_ITEM, code="FEFOL-60", quantity=2)]))
@@ -79,6 +118,27 @@ def main():
     except grpc.RpcError as e:
         assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e.code()
         assert e.details().startswith("amount:"), e.details()
+        info, bad = details(e)
+        assert info.domain == "claims-ledger" and info.metadata["field"] == "amount", info
+        assert bad.field_violations[0].field == "amount", bad
+
+    # The clinic may not publish schemes, nor claim for another facility.
+    try:
+        clinic_ledger.PublishScheme(sv.PublishSchemeRequest(request_id="py-8", document=document))
+        raise AssertionError("a facility published a scheme")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e.code()
+        assert details(e)[0].reason == "ROLE_NOT_ALLOWED", details(e)
+    try:
+        clinic_ledger.SubmitClaim(sv.SubmitClaimRequest(
+            request_id="py-9", claim_code="PY-CLAIM-2", facility_id="KE-KSM-LUMUMBA",
+            member_id="M-PY", date_from=day(2026, 3, 6), claim_date=day(2026, 3, 6),
+            lines=[ev.ClaimLine(line_no=1, kind=ev.LINE_KIND_SERVICE, code="OPD-VISIT", quantity=1)]))
+        raise AssertionError("a facility claimed for another")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e.code()
+        info, _ = details(e)
+        assert (info.reason, info.metadata["field"]) == ("OTHER_FACILITY", "facility_id"), info
     print("python client: ok")
 
 
