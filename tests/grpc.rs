@@ -535,3 +535,105 @@ async fn batches_reviews_statements_payouts_subscriptions_and_digests() {
     assert_eq!(digest.live.unwrap().position, head.head_position);
     server.stop();
 }
+
+/// Oversized and malformed messages are refused with a status, nothing is appended, and the
+/// server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_malformed_messages_are_refused_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let channel = server.channel(None).await;
+    let mut ledger = LedgerServiceClient::new(channel.clone());
+    let mut query = QueryServiceClient::new(channel.clone());
+    let head = |q: &mut QueryServiceClient<Channel>| {
+        let mut q = q.clone();
+        async move {
+            q.get_trial_balance(pb::GetTrialBalanceRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+                .position
+        }
+    };
+
+    // Above the transport's 4 MiB message limit.
+    let huge = ledger
+        .publish_scheme(pb::PublishSchemeRequest {
+            request_id: "big-1".into(),
+            document: "#".repeat(5 << 20),
+            effective_from: date(2026, 1, 1),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(huge.code(), Code::ResourceExhausted | Code::OutOfRange),
+        "{huge:?}"
+    );
+    // Within the transport's limit, above the largest event the log stores (1 MiB).
+    let large = ledger
+        .publish_scheme(pb::PublishSchemeRequest {
+            request_id: "big-2".into(),
+            document: format!(
+                "{}\n{}",
+                adjudicator::examples::IPUSH_KE,
+                "#".repeat(2 << 20)
+            ),
+            effective_from: date(2026, 1, 1),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(large.code(), Code::InvalidArgument, "{large:?}");
+    assert!(large.message().contains("the maximum is"), "{large:?}");
+
+    // Bytes that are not a protobuf message of the request type.
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let garbage = grpc
+        .unary(
+            tonic::Request::new(RawBytes(vec![0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01])),
+            "/ledger.v1.LedgerService/RegisterHousehold"
+                .parse()
+                .unwrap(),
+            tonic_prost::ProstCodec::<RawBytes, ()>::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_ne!(garbage.code(), Code::Ok);
+
+    // Nothing was appended, and the server still answers and accepts commands.
+    assert_eq!(head(&mut query).await, 0);
+    register_member(&mut ledger).await;
+    assert_eq!(head(&mut query).await, 3);
+    server.stop();
+}
+
+/// A message whose encoding is the given bytes, as they are (for sending malformed input).
+#[derive(Clone, Default, PartialEq)]
+struct RawBytes(Vec<u8>);
+
+impl std::fmt::Debug for RawBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} raw bytes", self.0.len())
+    }
+}
+
+impl prost::Message for RawBytes {
+    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+        buf.put_slice(&self.0);
+    }
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
