@@ -330,6 +330,40 @@ async fn check(w: &World) {
         let wallet = p.balances.wallet(&id(&format!("HH-{h}")), Currency::KES);
         assert!(!wallet.is_negative(), "HH-{h} wallet {wallet}");
     }
+    // Filtered lists (served from the facility and member indexes), read page by page, are
+    // the claims a filter over all of them finds, in the same order.
+    let all = p.claims.list(&Default::default(), None, usize::MAX);
+    let facilities = FACILITIES.iter().map(|f| Some(id::<FacilityId>(f)));
+    for facility in facilities.chain([None]) {
+        for member in [None, Some(id::<MemberId>("M-0")), Some(id("M-3"))] {
+            let filter = projections::claims::ClaimFilter {
+                facility: facility.clone(),
+                member: member.clone(),
+                status: None,
+            };
+            let expected: Vec<&ClaimId> = all
+                .iter()
+                .filter(|c| {
+                    facility
+                        .as_ref()
+                        .is_none_or(|f| &c.submitted.facility_id == f)
+                })
+                .filter(|c| member.as_ref().is_none_or(|m| &c.submitted.member_id == m))
+                .map(|c| &c.submitted.claim_id)
+                .collect();
+            let mut paged = Vec::new();
+            let mut after: Option<ClaimId> = None;
+            loop {
+                let page = p.claims.list(&filter, after.as_ref(), 2);
+                paged.extend(page.iter().map(|c| &c.submitted.claim_id));
+                match page.last() {
+                    Some(last) if page.len() == 2 => after = Some(last.submitted.claim_id.clone()),
+                    _ => break,
+                }
+            }
+            assert_eq!(paged, expected, "{filter:?}");
+        }
+    }
     for f in FACILITIES {
         let facility: FacilityId = id(f);
         // Owed = payer amounts of its claims (as reviewed; reversed ones count zero) + wallet

@@ -1,6 +1,6 @@
 //! Claims: submission, decision, reviews, reversal, status; lists by facility and member.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use adjudicator::context::{PriorClaim, PriorLine};
 use ledger::event::{
@@ -64,6 +64,10 @@ impl ClaimRecord {
 pub struct Claims {
     claims: BTreeMap<ClaimId, ClaimRecord>,
     by_code: BTreeMap<(FacilityId, ClaimCode), ClaimId>,
+    /// Claim ids by facility and by member, in id order: lists filtered by either read only
+    /// those claims.
+    by_facility: BTreeMap<FacilityId, BTreeSet<ClaimId>>,
+    by_member: BTreeMap<MemberId, BTreeSet<ClaimId>>,
     /// A member's claims by line code and service date: the adjudicator's duplicate and
     /// frequency checks only look at claims sharing a code within a window of dates.
     by_member_code: BTreeMap<(MemberId, Code), BTreeMap<Date, Vec<ClaimId>>>,
@@ -83,6 +87,14 @@ impl Claims {
             (e.facility_id.clone(), e.claim_code.clone()),
             e.claim_id.clone(),
         );
+        self.by_facility
+            .entry(e.facility_id.clone())
+            .or_default()
+            .insert(e.claim_id.clone());
+        self.by_member
+            .entry(e.member_id.clone())
+            .or_default()
+            .insert(e.claim_id.clone());
         let service_date = e.date_to.unwrap_or(e.date_from);
         for line in &e.lines {
             self.by_member_code
@@ -177,12 +189,30 @@ impl Claims {
                     .is_none_or(|m| &c.submitted.member_id == m)
                 && filter.status.is_none_or(|s| c.status == s)
         };
-        let range = match after {
-            Some(a) => self
-                .claims
-                .range::<ClaimId, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
-            None => self.claims.range::<ClaimId, _>(..),
+        let from = match after {
+            Some(a) => std::ops::Bound::Excluded(a),
+            None => std::ops::Bound::Unbounded,
         };
+        // Walk the smaller of the facility's and the member's claims when filtered by them.
+        let indexed = [
+            filter.facility.as_ref().map(|f| self.by_facility.get(f)),
+            filter.member.as_ref().map(|m| self.by_member.get(m)),
+        ]
+        .into_iter()
+        .flatten()
+        .min_by_key(|ids| ids.map_or(0, BTreeSet::len));
+        if let Some(ids) = indexed {
+            return ids
+                .into_iter()
+                .flat_map(|ids| ids.range::<ClaimId, _>((from, std::ops::Bound::Unbounded)))
+                .filter_map(|id| self.claims.get(id))
+                .filter(matches)
+                .take(limit)
+                .collect();
+        }
+        let range = self
+            .claims
+            .range::<ClaimId, _>((from, std::ops::Bound::Unbounded));
         range.map(|(_, c)| c).filter(matches).take(limit).collect()
     }
 
