@@ -152,24 +152,37 @@ pub async fn replay<L: EventLog>(log: &L, state: State, to: u64) -> Result<State
     replay_observed(log, state, to, |_| {}).await
 }
 
-/// [`replay`], telling `progress` the position reached after each chunk.
+/// [`replay`], telling `progress` the position reached after each chunk. The next chunk is
+/// read and decoded on another task while this one applies the current one, so decoding
+/// and the projections' folds run on two cores.
 pub async fn replay_observed<L: EventLog>(
     log: &L,
     mut state: State,
     to: u64,
     mut progress: impl FnMut(u64),
 ) -> Result<State, StartError> {
+    let read_ahead = |from: u64| {
+        let log = log.clone();
+        let max = REPLAY_CHUNK_EVENTS.min((to - from) as usize);
+        tokio::spawn(async move { log.read(from, max).await })
+    };
     let mut next = state.projections.position();
-    while next < to {
-        let max = REPLAY_CHUNK_EVENTS.min((to - next) as usize);
-        let events = log.read(next, max).await?;
+    let mut pending = (next < to).then(|| read_ahead(next));
+    while let Some(chunk) = pending.take() {
+        let events = chunk
+            .await
+            .map_err(|e| LogError::Storage(format!("reading the log failed: {e}")))??;
         if events.is_empty() {
             break;
+        }
+        let after = next + events.len() as u64;
+        if after < to {
+            pending = Some(read_ahead(after));
         }
         for e in &events {
             state.apply(e.position, &e.request_id, &e.event)?;
         }
-        next += events.len() as u64;
+        next = after;
         progress(next);
     }
     Ok(state)
