@@ -100,7 +100,7 @@ fn scheme_document(facilities: &[Facility]) -> String {
              care_type = \"{care}\"\npayment_method = \"fee_for_service\"\n\
              price_list = \"KISUMU-2026\"\n",
             f.id,
-            &f.id[7..]
+            f.id.trim_start_matches("KE-KSM-")
         );
     }
     doc
@@ -508,7 +508,7 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
             .or_default()
             .push(pb::SubmitClaimRequest {
                 request_id: format!("claim-{n}"),
-                claim_code: format!("{}-{n:06}", &facilities[f].id[7..]),
+                claim_code: format!("{}-{n:06}", facilities[f].id.trim_start_matches("KE-KSM-")),
                 facility_id: facilities[f].id.clone(),
                 member_id: member.id.clone(),
                 date_from: date(2026, 3, day),
