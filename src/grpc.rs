@@ -451,7 +451,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
             comment: r.comment,
         };
         let receipt = self.execute(&r.request_id, command).await?;
-        let state = self.service.state().await;
+        let state = self.service.read().await.map_err(command_status)?;
         Ok(Response::new(pb::ReviewClaimResponse {
             receipt: Some(receipt_pb(&receipt)),
             claim: state.projections.claims.get(&claim_id).map(claim_pb),
@@ -508,7 +508,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
             unit_price: money("unit_price", r.unit_price)?,
         };
         let receipt = self.execute(&r.request_id, command).await?;
-        let state = self.service.state().await;
+        let state = self.service.read().await.map_err(command_status)?;
         let stock = state
             .projections
             .payments
@@ -535,7 +535,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
             closed_on: date("closed_on", r.closed_on)?,
         };
         let receipt = self.execute(&r.request_id, command).await?;
-        let state = self.service.state().await;
+        let state = self.service.read().await.map_err(command_status)?;
         let statements = state
             .projections
             .payments
@@ -567,7 +567,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
             paid_on: date("paid_on", r.paid_on)?,
         };
         let receipt = self.execute(&r.request_id, command).await?;
-        let state = self.service.state().await;
+        let state = self.service.read().await.map_err(command_status)?;
         let statement = state
             .projections
             .payments
@@ -629,7 +629,7 @@ impl<L: EventLog> Api<L> {
         }) {
             Some(d) => adjudicated_pb(d),
             None => {
-                let state = self.service.state().await;
+                let state = self.service.read().await.map_err(command_status)?;
                 state
                     .projections
                     .claims
@@ -655,7 +655,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         use pb::get_balance_request::Subject as S;
         use projections::balances::Account;
         let r = request.into_inner();
-        let state = self.service.state().await;
+        let state = self.service.read().await.map_err(command_status)?;
         let p = &state.projections;
         let (account, currency) = match r.subject {
             Some(S::HouseholdId(h)) => {
@@ -700,7 +700,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         &self,
         _request: Request<pb::GetTrialBalanceRequest>,
     ) -> Result2<pb::GetTrialBalanceResponse> {
-        let state = self.service.state().await;
+        let state = self.service.read().await.map_err(command_status)?;
         let b = &state.projections.balances;
         Ok(Response::new(pb::GetTrialBalanceResponse {
             totals: b
@@ -729,7 +729,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             .enumerate()
             .map(|(i, c)| id(&format!("codes[{i}]"), c))
             .collect::<Result<Vec<_>, _>>()?;
-        let state = self.service.state().await;
+        let state = self.service.read().await.map_err(command_status)?;
         let p = &state.projections;
         let member = p.registry.members.get(&member_id);
         let Some(published) = member.and_then(|m| p.registry.household_scheme(&m.household_id))
@@ -813,7 +813,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let claim_id: ledger::ids::ClaimId = id("claim_id", &r.claim_id)?;
-        let state = self.service.state().await;
+        let state = self.service.read().await.map_err(command_status)?;
         let c = state
             .projections
             .claims
@@ -833,7 +833,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             .as_of_date
             .map(|d| date("as_of_date", Some(d)))
             .transpose()?;
-        let state = self.service.state().await;
+        let state = self.service.read().await.map_err(command_status)?;
         let p = &state.projections;
         if !p.registry.households.contains_key(&household) {
             return Err(rejection_status(&Rejection::UnknownHousehold(household)));
@@ -902,7 +902,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         };
         // The page token is the last claim id of the previous page.
         let after: Option<ledger::ids::ClaimId> = opt_id("page_token", &r.page_token)?;
-        let state = self.service.state().await;
+        let state = self.service.read().await.map_err(command_status)?;
         let page = state
             .projections
             .claims
@@ -929,7 +929,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let facility: ledger::ids::FacilityId = id("facility_id", &r.facility_id)?;
         own_facility(&caller, "facility_id", &facility)?;
         let period: ledger::ids::PeriodId = id("period_id", &r.period_id)?;
-        let state = self.service.state().await;
+        let state = self.service.read().await.map_err(command_status)?;
         let s = state
             .projections
             .payments
@@ -954,7 +954,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         own_facility(&caller, "facility_id", &facility)?;
         let size = page_size(r.page_size)?;
         let after: Option<ledger::ids::PeriodId> = opt_id("page_token", &r.page_token)?;
-        let state = self.service.state().await;
+        let state = self.service.read().await.map_err(command_status)?;
         let page: Vec<_> = state
             .projections
             .payments
@@ -1071,7 +1071,13 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
         request: Request<pb::GetProjectionDigestRequest>,
     ) -> Result2<pb::GetProjectionDigestResponse> {
         let r = request.into_inner();
-        let live = self.service.state().await.projections.digests();
+        let live = self
+            .service
+            .read()
+            .await
+            .map_err(command_status)?
+            .projections
+            .digests();
         let rebuilt = if r.rebuild {
             let head = self.service.log().head().next_position;
             let to = if r.rebuild_to == 0 {

@@ -74,6 +74,10 @@ pub enum StartError {
 pub struct State {
     pub projections: Projections,
     requests: BTreeMap<RequestId, Receipt>,
+    /// Set when a batch was applied to the projections but the log did not take it: the
+    /// projections are then ahead of the log and must not be served (see `Service::read`).
+    #[serde(skip)]
+    diverged: Option<String>,
 }
 
 impl State {
@@ -298,6 +302,19 @@ impl<L: EventLog> Service<L> {
         self.state.read().await
     }
 
+    /// The projections for answering a query, or `Unavailable` once a batch was applied that
+    /// the log did not take: then they hold events that are not in the log, and serving them
+    /// would show money that was never recorded.
+    pub async fn read(&self) -> Result<RwLockReadGuard<'_, State>, CommandError> {
+        let state = self.state.read().await;
+        match &state.diverged {
+            None => Ok(state),
+            Some(reason) => Err(CommandError::Unavailable(format!(
+                "{reason}; restart to rebuild from the log"
+            ))),
+        }
+    }
+
     pub fn log(&self) -> &L {
         &self.log
     }
@@ -428,6 +445,9 @@ async fn writer<L: EventLog>(
                 }
                 Err(e) => broken = Some(e.to_string()),
             }
+        }
+        if let Some(reason) = &broken {
+            st.diverged = Some(reason.clone());
         }
         drop(st);
         match broken {

@@ -1103,3 +1103,47 @@ async fn frequency_and_duplicates_come_from_the_members_earlier_claims() {
     assert_eq!(status, DecisionStatus::Rejected);
     assert_eq!(code, adjudicator::reason::DUPLICATE);
 }
+
+/// If the log takes a batch somewhere else than the projections expect (here: another writer
+/// appended behind the service's back), the projections hold events the log does not have at
+/// those positions: the service refuses further commands and queries until a restart, which
+/// rebuilds from the log.
+#[tokio::test]
+async fn a_diverged_service_refuses_commands_and_queries_until_restarted() {
+    let log = MemoryLog::in_memory();
+    let mut h = Harness::new(log.clone()).await;
+    saver(&mut h).await;
+    assert!(h.svc.read().await.is_ok());
+    // Another writer.
+    log.append(ledger::conformance::request(
+        "intruder-1",
+        vec![ledger::conformance::contribution("HH-X", "INTRUDER-1", 100)],
+    ))
+    .await
+    .unwrap();
+    let err = h
+        .try_run(contribution("MPESA-2", "HH-K1", "500 KES", "2026-02-02"))
+        .await
+        .unwrap_err();
+    // The writer notices: the log's head is not where its projections end.
+    assert!(
+        matches!(&err, CommandError::Unavailable(r) if r.contains("position")),
+        "{err}"
+    );
+    match h.svc.read().await {
+        Err(CommandError::Unavailable(reason)) => assert!(reason.contains("restart"), "{reason}"),
+        Ok(_) => panic!("diverged projections were served"),
+        Err(other) => panic!("{other}"),
+    }
+    assert!(matches!(
+        h.try_run(contribution("MPESA-3", "HH-K1", "500 KES", "2026-02-03"))
+            .await,
+        Err(CommandError::Unavailable(_))
+    ));
+    // A restart rebuilds from the log: the saver's 3,000 (and its matches) and the intruder's
+    // contribution are there; the refused command is not.
+    h.svc.shutdown().await;
+    let restarted = Service::start(log).await.unwrap();
+    let state = restarted.read().await.unwrap();
+    assert_eq!(state.projections.wallet(&id("HH-K1")), Some(a("7500 KES")));
+}
