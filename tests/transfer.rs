@@ -26,24 +26,44 @@ fn ok(args: &[&str], dir: &Path) -> String {
     stdout
 }
 
-#[test]
-fn exports_import_to_the_same_chain_and_digests() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+/// A demo programme kept in `original/`.
+fn demo(dir: &Path, households: &str, facilities: &str) {
     ok(
         &[
             "demo",
             "--households",
-            "120",
+            households,
             "--facilities",
-            "2",
-            "--clients",
-            "8",
+            facilities,
+        ]
+        .into_iter()
+        .chain(["--clients", "8", "--data-dir", "original"])
+        .collect::<Vec<_>>(),
+        dir,
+    );
+}
+
+/// `original/`'s events as JSON Lines in `events.jsonl`.
+fn export_jsonl(dir: &Path) {
+    ok(
+        &[
+            "export",
             "--data-dir",
             "original",
+            "--out",
+            "events.jsonl",
+            "--format",
+            "jsonl",
         ],
         dir,
     );
+}
+
+#[test]
+fn exports_import_to_the_same_chain_and_digests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    demo(dir, "120", "2");
     let head = ok(&["verify", "--data-dir", "original"], dir);
     let events: u64 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     let hash = head.split_whitespace().last().unwrap().to_owned();
@@ -61,18 +81,7 @@ fn exports_import_to_the_same_chain_and_digests() {
         dir,
     );
     assert!(out.contains(&format!("exported {events} events")), "{out}");
-    ok(
-        &[
-            "export",
-            "--data-dir",
-            "original",
-            "--out",
-            "events.jsonl",
-            "--format",
-            "jsonl",
-        ],
-        dir,
-    );
+    export_jsonl(dir);
     assert_eq!(
         std::fs::read_to_string(dir.join("events.jsonl"))
             .unwrap()
@@ -140,32 +149,8 @@ fn exports_import_to_the_same_chain_and_digests() {
 fn an_altered_export_is_refused_and_nothing_is_kept() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    ok(
-        &[
-            "demo",
-            "--households",
-            "40",
-            "--facilities",
-            "1",
-            "--clients",
-            "4",
-            "--data-dir",
-            "original",
-        ],
-        dir,
-    );
-    ok(
-        &[
-            "export",
-            "--data-dir",
-            "original",
-            "--out",
-            "events.jsonl",
-            "--format",
-            "jsonl",
-        ],
-        dir,
-    );
+    demo(dir, "40", "1");
+    export_jsonl(dir);
     // Raise one mobile-money contribution by KES 1,000 (100,000 cents).
     let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
