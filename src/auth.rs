@@ -205,7 +205,8 @@ impl Tokens {
         let mut by_digest = HashMap::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
             let at = |field: &str| format!("tokens[{i}].{field}");
-            let digest = parse_digest(&e.sha256).map_err(|r| format!("{}: {r}", at("sha256")))?;
+            let digest =
+                ledger::chain::from_hex(&e.sha256).map_err(|r| format!("{}: {r}", at("sha256")))?;
             let caller = match (e.role, &e.facility_id) {
                 (Role::Facility, Some(f)) => Caller::Facility(
                     f.parse()
@@ -264,19 +265,6 @@ impl Tokens {
             .map(|(_, caller)| caller.clone())
             .ok_or_else(|| unauthenticated("unknown token"))
     }
-}
-
-fn parse_digest(hex: &str) -> Result<[u8; 32], String> {
-    let bytes = hex.as_bytes();
-    if bytes.len() != 64 {
-        return Err(format!("expected 64 hex digits, found {}", bytes.len()));
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        let text = std::str::from_utf8(pair).map_err(|_| "not hex".to_owned())?;
-        out[i] = u8::from_str_radix(text, 16).map_err(|_| format!("{text:?} is not hex"))?;
-    }
-    Ok(out)
 }
 
 /// Refuses a method to a role: `PERMISSION_DENIED` naming both.

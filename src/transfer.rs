@@ -131,14 +131,7 @@ fn from_stored_pb(stored: pb::StoredEvent) -> Result<RecordedEvent, String> {
 
 fn from_json(line: &str) -> Result<RecordedEvent, String> {
     let j: JsonEvent = serde_json::from_str(line).map_err(|e| e.to_string())?;
-    let mut hash = [0u8; 32];
-    if j.hash.len() != 64 {
-        return Err(format!("hash: {} hex digits, expected 64", j.hash.len()));
-    }
-    for (i, byte) in hash.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&j.hash[2 * i..2 * i + 2], 16)
-            .map_err(|_| "hash: not hex".to_owned())?;
-    }
+    let hash = chain::from_hex(&j.hash).map_err(|e| format!("hash: {e}"))?;
     Ok(RecordedEvent {
         position: j.position,
         stream: j.stream.parse().map_err(|e| format!("stream: {e}"))?,

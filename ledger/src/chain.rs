@@ -26,9 +26,35 @@ pub fn hex(hash: &Hash) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Parses 64 hex digits (either case) back into a hash.
+pub fn from_hex(text: &str) -> Result<Hash, String> {
+    if text.len() != 64 || !text.is_ascii() {
+        return Err(format!(
+            "expected 64 hex digits, found {} characters",
+            text.len()
+        ));
+    }
+    let mut hash = [0u8; 32];
+    for (i, byte) in hash.iter_mut().enumerate() {
+        let pair = &text[2 * i..2 * i + 2];
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| format!("{pair:?} is not hex"))?;
+    }
+    Ok(hash)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_round_trips_and_refuses_what_is_not_a_hash() {
+        let h = sha256(b"abc");
+        assert_eq!(from_hex(&hex(&h)), Ok(h));
+        assert_eq!(from_hex(&hex(&h).to_uppercase()), Ok(h));
+        assert!(from_hex("abc").is_err());
+        assert!(from_hex(&"zz".repeat(32)).is_err());
+        assert!(from_hex(&"é".repeat(32)).is_err());
+    }
 
     #[test]
     fn link_is_sha256_of_previous_then_bytes() {

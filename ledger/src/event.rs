@@ -255,6 +255,7 @@ pub enum PaymentMethod {
 pub struct SchemePublished {
     pub scheme_id: SchemeId,
     pub version: u32,
+    #[cfg_attr(feature = "serde", serde(with = "hex_digest"))]
     pub content_sha256: [u8; 32],
     pub document: String,
     pub effective_from: Date,
@@ -388,6 +389,7 @@ pub struct ClaimAdjudicated {
     pub claim_id: ClaimId,
     pub scheme_id: SchemeId,
     pub scheme_version: u32,
+    #[cfg_attr(feature = "serde", serde(with = "hex_digest"))]
     pub scheme_content_sha256: [u8; 32],
     pub decided_on: Date,
     pub category: ClaimCategory,
@@ -805,6 +807,29 @@ impl Event {
                 text("reference", &e.reference)?;
                 positive("amount", e.amount)
             }
+        }
+    }
+}
+
+/// SHA-256 digests as lower-case hex in human-readable formats (the JSON Lines export), as
+/// bytes in binary ones (checkpoints).
+#[cfg(feature = "serde")]
+mod hex_digest {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(digest: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&crate::chain::hex(digest))
+        } else {
+            digest.serialize(s)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        if d.is_human_readable() {
+            crate::chain::from_hex(&String::deserialize(d)?).map_err(D::Error::custom)
+        } else {
+            <[u8; 32]>::deserialize(d)
         }
     }
 }
