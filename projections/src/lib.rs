@@ -146,6 +146,36 @@ impl Projections {
         self.balances.post(&entry).map_err(|e| e.to_string())
     }
 
+    /// A claim changes what its facility is owed by `amount` (negative: less), when the
+    /// facility is paid fee for service; capitation and consumption pay it otherwise.
+    fn owe_for_claim(
+        &mut self,
+        position: u64,
+        date: ledger::Date,
+        scheme_id: &ledger::ids::SchemeId,
+        claim: &ledger::event::ClaimSubmitted,
+        description: String,
+        amount: Amount,
+    ) -> Result<(), String> {
+        if amount.is_zero()
+            || self.payment_method(&claim.facility_id) != PaymentMethod::FeeForService
+        {
+            return Ok(());
+        }
+        self.owe_facility(
+            position,
+            date,
+            Account::ClaimsExpense(scheme_id.clone()),
+            Owed {
+                facility: &claim.facility_id,
+                reference: claim.claim_id.as_str(),
+                description,
+                quantity: 1,
+                amount,
+            },
+        )
+    }
+
     /// Something becomes owed to a facility (a negative amount: less is owed): debits
     /// `from`, credits what is payable to the facility, and accrues a line for its next
     /// statement.
@@ -290,22 +320,14 @@ impl Projections {
                     .record_lines(&claim, &e.category, &[], &e.lines)
                     .map_err(|err| err.to_string())?;
                 self.claims.adjudicated(e);
-                if self.payment_method(&claim.facility_id) == PaymentMethod::FeeForService
-                    && e.total_payer.is_positive()
-                {
-                    self.owe_facility(
-                        position,
-                        e.decided_on,
-                        Account::ClaimsExpense(e.scheme_id.clone()),
-                        Owed {
-                            facility: &claim.facility_id,
-                            reference: e.claim_id.as_str(),
-                            description: format!("claim {}", e.claim_id),
-                            quantity: 1,
-                            amount: e.total_payer,
-                        },
-                    )?;
-                }
+                self.owe_for_claim(
+                    position,
+                    e.decided_on,
+                    &e.scheme_id,
+                    &claim,
+                    format!("claim {}", e.claim_id),
+                    e.total_payer,
+                )?;
             }
             Event::ClaimReviewed(e) => {
                 let record = self
@@ -331,22 +353,14 @@ impl Projections {
                     .total_payer
                     .checked_sub(payer_before)
                     .map_err(|err| err.to_string())?;
-                if self.payment_method(&claim.facility_id) == PaymentMethod::FeeForService
-                    && !delta.is_zero()
-                {
-                    self.owe_facility(
-                        position,
-                        e.reviewed_on,
-                        Account::ClaimsExpense(scheme_id),
-                        Owed {
-                            facility: &claim.facility_id,
-                            reference: e.claim_id.as_str(),
-                            description: format!("review of claim {}", e.claim_id),
-                            quantity: 1,
-                            amount: delta,
-                        },
-                    )?;
-                }
+                self.owe_for_claim(
+                    position,
+                    e.reviewed_on,
+                    &scheme_id,
+                    &claim,
+                    format!("review of claim {}", e.claim_id),
+                    delta,
+                )?;
             }
             Event::ClaimReversed(e) => {
                 let record = self
@@ -362,22 +376,15 @@ impl Projections {
                     .record_lines(&claim, &category, &before, &[])
                     .map_err(|err| err.to_string())?;
                 self.claims.reversed(e);
-                if let (Some(scheme_id), Some(payer)) = (scheme_id, payer)
-                    && self.payment_method(&claim.facility_id) == PaymentMethod::FeeForService
-                    && payer.is_positive()
-                {
+                if let (Some(scheme_id), Some(payer)) = (scheme_id, payer) {
                     let negative = payer.checked_neg().map_err(|err| err.to_string())?;
-                    self.owe_facility(
+                    self.owe_for_claim(
                         position,
                         e.reversed_on,
-                        Account::ClaimsExpense(scheme_id),
-                        Owed {
-                            facility: &claim.facility_id,
-                            reference: e.claim_id.as_str(),
-                            description: format!("reversal of claim {}", e.claim_id),
-                            quantity: 1,
-                            amount: negative,
-                        },
+                        &scheme_id,
+                        &claim,
+                        format!("reversal of claim {}", e.claim_id),
+                        negative,
                     )?;
                 }
             }
