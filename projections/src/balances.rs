@@ -103,46 +103,59 @@ struct Movement {
     delta: i64,
 }
 
+/// An account's balance in one currency and the movements that made it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Ledger {
+    balance: i64,
+    movements: Vec<Movement>,
+}
+
 /// Account balances and their history.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Balances {
-    balances: BTreeMap<(Account, Currency), i64>,
-    history: BTreeMap<(Account, Currency), Vec<Movement>>,
+    accounts: BTreeMap<(Account, Currency), Ledger>,
     entries: u64,
 }
 
 impl Balances {
     /// Posts a balanced entry. Refuses (and posts nothing) if it does not balance or overflows.
     pub fn post(&mut self, entry: &Entry) -> Result<(), MoneyError> {
-        let mut sums: BTreeMap<Currency, i64> = BTreeMap::new();
-        let mut updates = Vec::with_capacity(entry.postings.len());
-        for p in &entry.postings {
+        // Entries have a handful of postings: small vectors, searched linearly.
+        let mut sums: Vec<(Currency, i64)> = Vec::with_capacity(1);
+        let mut afters: Vec<i64> = Vec::with_capacity(entry.postings.len());
+        for (i, p) in entry.postings.iter().enumerate() {
             let currency = p.amount.currency();
-            let sum = sums.entry(currency).or_insert(0);
-            *sum = sum
-                .checked_add(p.amount.minor_units())
-                .ok_or(MoneyError::Overflow)?;
-            let key = (p.account.clone(), currency);
-            let before = updates
+            let delta = p.amount.minor_units();
+            match sums.iter_mut().find(|(c, _)| *c == currency) {
+                Some((_, sum)) => *sum = sum.checked_add(delta).ok_or(MoneyError::Overflow)?,
+                None => sums.push((currency, delta)),
+            }
+            // An account posted to twice in one entry continues from its earlier posting.
+            let before = match entry.postings[..i]
                 .iter()
-                .rev()
-                .find(|(k, _)| *k == key)
-                .map(|(_, b)| *b)
-                .unwrap_or_else(|| self.balances.get(&key).copied().unwrap_or(0));
-            let after = before
-                .checked_add(p.amount.minor_units())
-                .ok_or(MoneyError::Overflow)?;
-            updates.push((key, after));
+                .rposition(|q| q.account == p.account && q.amount.currency() == currency)
+            {
+                Some(j) => afters[j],
+                None => self
+                    .accounts
+                    .get(&(p.account.clone(), currency))
+                    .map_or(0, |l| l.balance),
+            };
+            afters.push(before.checked_add(delta).ok_or(MoneyError::Overflow)?);
         }
-        if sums.values().any(|s| *s != 0) {
+        if sums.iter().any(|(_, s)| *s != 0) {
             return Err(MoneyError::Malformed(format!(
                 "entry at {} does not balance",
                 entry.position
             )));
         }
-        for (p, (key, after)) in entry.postings.iter().zip(updates) {
-            self.balances.insert(key.clone(), after);
-            self.history.entry(key).or_default().push(Movement {
+        for (p, after) in entry.postings.iter().zip(afters) {
+            let ledger = self
+                .accounts
+                .entry((p.account.clone(), p.amount.currency()))
+                .or_default();
+            ledger.balance = after;
+            ledger.movements.push(Movement {
                 position: entry.position,
                 date: entry.date,
                 delta: p.amount.minor_units(),
@@ -155,10 +168,9 @@ impl Balances {
     /// The raw (debit-positive) balance of an account.
     pub fn balance(&self, account: &Account, currency: Currency) -> Amount {
         Amount::new(
-            self.balances
+            self.accounts
                 .get(&(account.clone(), currency))
-                .copied()
-                .unwrap_or(0),
+                .map_or(0, |l| l.balance),
             currency,
         )
     }
@@ -186,10 +198,11 @@ impl Balances {
     ) -> Amount {
         // Business dates may arrive out of order (offline batches): sum every qualifying
         // movement rather than cutting the history at one point.
-        let Some(history) = self.history.get(&(account.clone(), currency)) else {
+        let Some(ledger) = self.accounts.get(&(account.clone(), currency)) else {
             return Amount::zero(currency);
         };
-        let total: i128 = history
+        let total: i128 = ledger
+            .movements
             .iter()
             .filter(|m| keep(m))
             .map(|m| i128::from(m.delta))
@@ -215,23 +228,23 @@ impl Balances {
 
     /// The sum of every account's balance in `currency`: always zero.
     pub fn trial_balance(&self, currency: Currency) -> i128 {
-        self.balances
+        self.accounts
             .iter()
             .filter(|((_, c), _)| *c == currency)
-            .map(|(_, b)| i128::from(*b))
+            .map(|(_, l)| i128::from(l.balance))
             .sum()
     }
 
     /// Every (account, currency, raw balance), in account order.
     pub fn accounts(&self) -> impl Iterator<Item = (&Account, Currency, Amount)> {
-        self.balances
+        self.accounts
             .iter()
-            .map(|((a, c), b)| (a, *c, Amount::new(*b, *c)))
+            .map(|((a, c), l)| (a, *c, Amount::new(l.balance, *c)))
     }
 
     /// The currencies that have postings.
     pub fn currencies(&self) -> Vec<Currency> {
-        let mut c: Vec<Currency> = self.balances.keys().map(|(_, c)| *c).collect();
+        let mut c: Vec<Currency> = self.accounts.keys().map(|(_, c)| *c).collect();
         c.sort();
         c.dedup();
         c

@@ -2,7 +2,7 @@
 //! from wallets, consumption under the Informed Push Model), period statements, payouts, and
 //! stock levels with the suggested top-up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use ledger::event::{
     FacilityPaid, FacilityStatementIssued, PaymentMethod, PaymentPeriodClosed, StatementLine,
@@ -210,9 +210,10 @@ impl Payments {
             .period_end(&e.period_id)
             .ok_or_else(|| format!("period {} was never closed", e.period_id))?;
         // The accruals the statement lists are settled; any it left out stay open.
+        // (A set: a statement of a busy facility lists thousands of claims.)
         if let Some(accruals) = self.accruals.get_mut(&e.facility_id) {
-            accruals
-                .retain(|a| a.date > end || !e.lines.iter().any(|l| l.reference == a.reference));
+            let settled: HashSet<&str> = e.lines.iter().map(|l| l.reference.as_str()).collect();
+            accruals.retain(|a| a.date > end || !settled.contains(a.reference.as_str()));
         }
         self.statements.insert(
             (e.facility_id.clone(), e.period_id.clone()),
