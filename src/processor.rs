@@ -12,7 +12,7 @@
 //! log refuses or places a batch elsewhere, the projections are ahead of the log and the
 //! service stops accepting commands (a restart rebuilds them from the log).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ledger::event::Event;
@@ -73,7 +73,9 @@ pub enum StartError {
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct State {
     pub projections: Projections,
-    requests: BTreeMap<RequestId, Receipt>,
+    /// Looked up for every command and written for every event: a hash map (foldhash, seeded
+    /// per process), since nothing needs request ids in order.
+    requests: HashMap<RequestId, Receipt, foldhash::fast::RandomState>,
     /// Set when a batch was applied to the projections but the log did not take it: the
     /// projections are then ahead of the log and must not be served (see `Service::read`).
     #[serde(skip)]
@@ -81,30 +83,39 @@ pub struct State {
 }
 
 impl State {
-    fn apply(
+    /// Applies the events one request appended, from `position` on, and records its receipt
+    /// (one map operation per request, not per event).
+    fn apply<'a>(
         &mut self,
         position: u64,
         request_id: &RequestId,
-        event: &Event,
+        events: impl IntoIterator<Item = &'a Event>,
     ) -> Result<(), ProjectionError> {
-        self.projections.apply(position, event)?;
-        let subject = match event {
-            Event::ClaimSubmitted(c) => Some(Subject::Claim(c.claim_id.clone())),
-            Event::ClaimReviewed(c) => Some(Subject::Claim(c.claim_id.clone())),
-            Event::ClaimReversed(c) => Some(Subject::Claim(c.claim_id.clone())),
-            Event::CoverageChanged(c) => Some(Subject::Policy(c.policy_id.clone())),
-            Event::PremiumPaid(c) => Some(Subject::Policy(c.policy_id.clone())),
-            _ => None,
-        };
+        let mut count = 0;
+        let mut subject = Subject::None;
+        for event in events {
+            self.projections.apply(position + u64::from(count), event)?;
+            count += 1;
+            if subject == Subject::None {
+                subject = match event {
+                    Event::ClaimSubmitted(c) => Subject::Claim(c.claim_id.clone()),
+                    Event::ClaimReviewed(c) => Subject::Claim(c.claim_id.clone()),
+                    Event::ClaimReversed(c) => Subject::Claim(c.claim_id.clone()),
+                    Event::CoverageChanged(c) => Subject::Policy(c.policy_id.clone()),
+                    Event::PremiumPaid(c) => Subject::Policy(c.policy_id.clone()),
+                    _ => Subject::None,
+                };
+            }
+        }
         let receipt = self.requests.entry(request_id.clone()).or_insert(Receipt {
             first_position: position,
             count: 0,
             subject: Subject::None,
             already_done: false,
         });
-        receipt.count += 1;
-        if let (Subject::None, Some(s)) = (&receipt.subject, subject) {
-            receipt.subject = s;
+        receipt.count += count;
+        if receipt.subject == Subject::None {
+            receipt.subject = subject;
         }
         Ok(())
     }
@@ -183,8 +194,13 @@ pub async fn replay_observed<L: EventLog>(
         if after < to {
             pending = Some(read_ahead(after));
         }
-        for e in &events {
-            state.apply(e.position, &e.request_id, &e.event)?;
+        // A request's events are contiguous: apply them, and record its receipt, together.
+        for group in events.chunk_by(|a, b| a.request_id == b.request_id) {
+            state.apply(
+                group[0].position,
+                &group[0].request_id,
+                group.iter().map(|e| &e.event),
+            )?;
         }
         next = after;
         progress(next);
@@ -403,12 +419,13 @@ async fn writer<L: EventLog>(
                 }
                 Ok(d) => {
                     let first_position = next;
-                    for e in &d.events {
-                        if let Err(err) = st.apply(next, &job.request_id, &e.event) {
-                            broken = Some(err.to_string());
-                            break;
-                        }
-                        next += 1;
+                    next += d.events.len() as u64;
+                    if let Err(err) = st.apply(
+                        first_position,
+                        &job.request_id,
+                        d.events.iter().map(|e| &e.event),
+                    ) {
+                        broken = Some(err.to_string());
                     }
                     let receipt = Receipt {
                         first_position,
