@@ -188,8 +188,9 @@ fn main() {
         tokio::spawn(router.serve_with_incoming(incoming));
         let channel = tonic::transport::Endpoint::from_shared(url).unwrap().connect().await.unwrap();
 
+        let only_batched = std::env::args().any(|a| a == "--profile-batched");
         let health = HealthClient::new(channel.clone());
-        let (empty, empty_latency) = load(CLIENTS, claims, move |_| {
+        let (empty, empty_latency) = load(CLIENTS, if only_batched { CLIENTS } else { claims }, move |_| {
             let mut h = health.clone();
             async move {
                 h.check(tonic_health::pb::HealthCheckRequest { service: String::new() })
@@ -201,7 +202,7 @@ fn main() {
 
         let ledger = LedgerServiceClient::new(channel.clone());
         let l = ledger.clone();
-        let (unary, _) = load(CLIENTS, claims, move |i| {
+        let (unary, _) = load(CLIENTS, if only_batched { CLIENTS } else { claims }, move |i| {
             let mut l = l.clone();
             async move {
                 let answer = l.submit_claim(claim(i)).await.unwrap().into_inner();
@@ -232,6 +233,10 @@ fn main() {
         })
         .await;
 
+        if only_batched {
+            println!("SubmitClaims: {:.0} claims/s", (batches * BATCH) as f64 / batched.as_secs_f64());
+            return;
+        }
         let query = QueryServiceClient::new(channel.clone());
         let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
         let ms = |lat: &[Duration], p: f64| percentile(lat, p).as_secs_f64() * 1e3;
