@@ -17,8 +17,10 @@ use crate::processor::State;
 /// The processor saves a checkpoint after this many new events.
 pub const CHECKPOINT_EVERY_EVENTS: u64 = 100_000;
 
-/// The encoding's version: a checkpoint of another version is ignored (and rebuilt).
-const FORMAT_VERSION: u32 = 1;
+/// The encoding's version: a checkpoint of another version is ignored (and rebuilt). Bump it
+/// whenever a projection's fields change (2: balances with their movements, claims without
+/// a second copy of their lines).
+const FORMAT_VERSION: u32 = 2;
 const KEY: &[u8] = b"latest";
 const HEADER_BYTES: usize = 4 + 8 + 32;
 

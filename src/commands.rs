@@ -987,7 +987,7 @@ fn review(
             status: record.status,
         });
     }
-    let mut lines = record.lines.clone();
+    let mut lines = record.lines().to_vec();
     let mut changed = Vec::new();
     for (index, change) in changes.iter().enumerate() {
         let bad = |reason: String| Rejection::InvalidReview { index, reason };

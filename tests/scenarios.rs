@@ -799,7 +799,7 @@ async fn openimis_capitation_review_and_reversal() {
             (c.status, c.total_payer),
             (ClaimStatus::Partial, Some(a("1800 TZS")))
         );
-        assert_eq!(c.lines[0].reason_code, -1);
+        assert_eq!(c.lines()[0].reason_code, -1);
         // Usage follows the review: 10 amoxicillin used, not 20.
         let usage = st
             .projections

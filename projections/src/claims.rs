@@ -27,8 +27,9 @@ pub struct ClaimRecord {
     pub submitted: ClaimSubmitted,
     pub submitted_at: u64,
     pub decision: Option<ClaimAdjudicated>,
-    /// The lines in force: the decision's, as changed by reviews.
-    pub lines: Vec<LineDecision>,
+    /// The lines as changed by reviews; None while they are the decision's (most claims are
+    /// never reviewed, so their lines are not kept twice).
+    reviewed_lines: Option<Vec<LineDecision>>,
     pub reviews: u32,
     pub reversed: Option<ClaimReversed>,
     pub status: ClaimStatus,
@@ -38,6 +39,15 @@ pub struct ClaimRecord {
 }
 
 impl ClaimRecord {
+    /// The lines in force: the decision's, as changed by reviews (none before the decision).
+    pub fn lines(&self) -> &[LineDecision] {
+        match (&self.reviewed_lines, &self.decision) {
+            (Some(lines), _) => lines,
+            (None, Some(d)) => &d.lines,
+            (None, None) => &[],
+        }
+    }
+
     pub fn category(&self) -> ClaimCategory {
         self.decision
             .as_ref()
@@ -110,7 +120,7 @@ impl Claims {
                 submitted: e.clone(),
                 submitted_at: position,
                 decision: None,
-                lines: Vec::new(),
+                reviewed_lines: None,
                 reviews: 0,
                 reversed: None,
                 status: ClaimStatus::Submitted,
@@ -122,7 +132,7 @@ impl Claims {
 
     pub(crate) fn adjudicated(&mut self, e: &ClaimAdjudicated) {
         if let Some(c) = self.claims.get_mut(&e.claim_id) {
-            c.lines = e.lines.clone();
+            c.reviewed_lines = None;
             c.status = ClaimRecord::status_of(&e.lines);
             c.total_payer = Some(e.total_payer);
             c.total_copay = Some(e.total_copay);
@@ -132,14 +142,16 @@ impl Claims {
 
     pub(crate) fn reviewed(&mut self, e: &ClaimReviewed) {
         if let Some(c) = self.claims.get_mut(&e.claim_id) {
+            let mut lines = c.lines().to_vec();
             for line in &e.lines {
-                match c.lines.iter_mut().find(|l| l.line_no == line.line_no) {
+                match lines.iter_mut().find(|l| l.line_no == line.line_no) {
                     Some(l) => *l = line.clone(),
-                    None => c.lines.push(line.clone()),
+                    None => lines.push(line.clone()),
                 }
             }
             c.reviews += 1;
-            c.status = ClaimRecord::status_of(&c.lines);
+            c.status = ClaimRecord::status_of(&lines);
+            c.reviewed_lines = Some(lines);
             c.total_payer = Some(e.total_payer);
             c.total_copay = Some(e.total_copay);
         }
@@ -250,7 +262,7 @@ impl Claims {
                     .map(|l| PriorLine {
                         code: l.code.clone(),
                         quantity: l.quantity,
-                        passed: c.lines.iter().any(|d| {
+                        passed: c.lines().iter().any(|d| {
                             d.line_no == l.line_no && d.status != DecisionStatus::Rejected
                         }),
                     })

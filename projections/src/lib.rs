@@ -335,7 +335,7 @@ impl Projections {
                     .get(&e.claim_id)
                     .ok_or_else(|| format!("claim {} was never submitted", e.claim_id))?;
                 let claim = record.submitted.clone();
-                let before = record.lines.clone();
+                let before = record.lines().to_vec();
                 let payer_before = record
                     .total_payer
                     .unwrap_or(Amount::zero(e.total_payer.currency()));
@@ -368,7 +368,7 @@ impl Projections {
                     .get(&e.claim_id)
                     .ok_or_else(|| format!("claim {} was never submitted", e.claim_id))?;
                 let claim = record.submitted.clone();
-                let before = record.lines.clone();
+                let before = record.lines().to_vec();
                 let payer = record.total_payer;
                 let category = record.category();
                 let scheme_id = record.decision.as_ref().map(|d| d.scheme_id.clone());
