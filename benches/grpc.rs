@@ -6,7 +6,8 @@
 //!   from 4 (latency at a light load): p50 and p99, each next to the empty handler at the
 //!   same load.
 //!
-//! Run: `cargo bench --bench grpc` (`-- --claims N` to size it).
+//! Run: `cargo bench --bench grpc` (`-- --claims N` to size it; `-- --profile unary` or
+//! `-- --profile batched` to run one measure alone under a profiler).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -188,9 +189,16 @@ fn main() {
         tokio::spawn(router.serve_with_incoming(incoming));
         let channel = tonic::transport::Endpoint::from_shared(url).unwrap().connect().await.unwrap();
 
-        let only_batched = std::env::args().any(|a| a == "--profile-batched");
+        // `--profile unary` or `--profile batched`: that measure alone (for perf), the
+        // others shrunk to one call per client.
+        let profile: Option<String> =
+            std::env::args().skip_while(|a| a != "--profile").nth(1);
+        let calls = |measure: &str| match &profile {
+            Some(p) if p != measure => CLIENTS,
+            _ => claims,
+        };
         let health = HealthClient::new(channel.clone());
-        let (empty, empty_latency) = load(CLIENTS, if only_batched { CLIENTS } else { claims }, move |_| {
+        let (empty, empty_latency) = load(CLIENTS, calls("empty"), move |_| {
             let mut h = health.clone();
             async move {
                 h.check(tonic_health::pb::HealthCheckRequest { service: String::new() })
@@ -202,7 +210,7 @@ fn main() {
 
         let ledger = LedgerServiceClient::new(channel.clone());
         let l = ledger.clone();
-        let (unary, _) = load(CLIENTS, if only_batched { CLIENTS } else { claims }, move |i| {
+        let (unary, _) = load(CLIENTS, calls("unary"), move |i| {
             let mut l = l.clone();
             async move {
                 let answer = l.submit_claim(claim(i)).await.unwrap().into_inner();
@@ -213,7 +221,7 @@ fn main() {
         .await;
 
         const BATCH: usize = 500;
-        let batches = claims / BATCH;
+        let batches = calls("batched") / BATCH;
         let l = ledger.clone();
         let (batched, _) = load(8, batches, move |b| {
             let mut l = l.clone();
@@ -233,8 +241,12 @@ fn main() {
         })
         .await;
 
-        if only_batched {
-            println!("SubmitClaims: {:.0} claims/s", (batches * BATCH) as f64 / batched.as_secs_f64());
+        if let Some(p) = &profile {
+            let (name, n, time) = match p.as_str() {
+                "unary" => ("SubmitClaim", calls("unary"), unary),
+                _ => ("SubmitClaims", batches * BATCH, batched),
+            };
+            println!("{name}: {:.0} claims/s", n as f64 / time.as_secs_f64());
             return;
         }
         let query = QueryServiceClient::new(channel.clone());
