@@ -27,7 +27,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         descriptors.encode_to_vec(),
     )?;
     if std::env::var_os("CARGO_FEATURE_GRPC").is_some() {
-        tonic_prost_build::configure().compile_fds(descriptors)?;
+        // Our codec: a message that does not decode is INVALID_ARGUMENT naming the field
+        // (src/codec.rs), not tonic's INTERNAL.
+        tonic_prost_build::configure()
+            .codec_path("crate::codec::LedgerCodec")
+            .compile_fds(descriptors)?;
     } else {
         prost_build::Config::new().compile_fds(descriptors)?;
     }

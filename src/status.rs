@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-/// The `ErrorInfo.domain` of our errors.
-pub const DOMAIN: &str = "claims-ledger";
+/// The `ErrorInfo.domain` of our errors (also of the codec's, for messages that do not decode).
+pub const DOMAIN: &str = proto::codec::ERROR_DOMAIN;
 
 /// An error about `field` (empty when it concerns no field). `message` should start with
 /// `"{field}: "`.

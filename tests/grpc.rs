@@ -598,7 +598,24 @@ async fn oversized_and_malformed_messages_are_refused_and_the_server_keeps_servi
         )
         .await
         .unwrap_err();
-    assert_ne!(garbage.code(), Code::Ok);
+    // The sender's mistake, named: the field being decoded (request_id, whose length runs
+    // past the message) in the message and in the google.rpc details.
+    assert_eq!(garbage.code(), Code::InvalidArgument, "{garbage:?}");
+    assert!(
+        garbage
+            .message()
+            .starts_with("request_id: not a valid RegisterHouseholdRequest"),
+        "{garbage:?}"
+    );
+    let info = garbage.get_details_error_info().unwrap();
+    assert_eq!(
+        (info.reason.as_str(), info.metadata["field"].as_str()),
+        ("MALFORMED_MESSAGE", "request_id")
+    );
+    assert_eq!(
+        garbage.get_details_bad_request().unwrap().field_violations[0].field,
+        "request_id"
+    );
 
     // Nothing was appended, and the server still answers and accepts commands.
     assert_eq!(head(&mut query).await, 0);

@@ -12,3 +12,6 @@ pub mod v1 {
 #[cfg(feature = "grpc")]
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/ledger_v1_descriptor.bin"));
+
+#[cfg(feature = "grpc")]
+pub mod codec;
