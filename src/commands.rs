@@ -322,7 +322,7 @@ fn check_amount(scheme: &Scheme, amount: Amount) -> Result<(), Rejection> {
 }
 
 fn fresh_receipt(p: &Projections, receipt: &ReceiptId) -> Result<(), Rejection> {
-    if p.registry.receipts.contains(receipt.as_str()) {
+    if p.registry.receipts.contains(receipt) {
         Err(Rejection::DuplicateReceipt(receipt.to_string()))
     } else {
         Ok(())
@@ -752,7 +752,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             reference,
             paid_on,
         } => {
-            if p.registry.payouts.contains(payout_id.as_str()) {
+            if p.registry.payouts.contains(payout_id) {
                 return Err(Rejection::DuplicatePayout(payout_id.clone()));
             }
             let statement = p

@@ -1009,11 +1009,7 @@ async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match(
     // Mark the checkpoint (same position and hash), to see that a restart starts from it.
     let mut cp = checkpoints.load().unwrap().unwrap();
     assert_eq!(cp.position, at);
-    cp.state
-        .projections
-        .registry
-        .receipts
-        .insert("MARKER".into());
+    cp.state.projections.registry.receipts.insert(id("MARKER"));
     checkpoints.save(&cp.state, cp.hash).unwrap();
 
     let log = SledLog::open(&path).unwrap();
@@ -1023,7 +1019,10 @@ async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match(
     {
         let st = svc.state().await;
         assert!(
-            st.projections.registry.receipts.contains("MARKER"),
+            st.projections
+                .registry
+                .receipts
+                .contains(&id::<ReceiptId>("MARKER")),
             "started from the checkpoint"
         );
         assert_eq!(st.projections.position(), log.head().next_position);
@@ -1046,7 +1045,12 @@ async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match(
         .await
         .unwrap();
     let st = svc.state().await;
-    assert!(!st.projections.registry.receipts.contains("MARKER"));
+    assert!(
+        !st.projections
+            .registry
+            .receipts
+            .contains(&id::<ReceiptId>("MARKER"))
+    );
     assert_eq!(st.projections.digests(), live);
 }
 

@@ -260,7 +260,7 @@ impl Projections {
                 );
             }
             Event::ContributionReceived(e) => {
-                self.registry.receipts.insert(e.receipt_id.to_string());
+                self.registry.receipts.insert(e.receipt_id.clone());
                 self.post(Entry::transfer(
                     position,
                     e.received_on,
@@ -270,7 +270,7 @@ impl Projections {
                 ))?;
             }
             Event::SponsorContributionReceived(e) => {
-                self.registry.receipts.insert(e.receipt_id.to_string());
+                self.registry.receipts.insert(e.receipt_id.clone());
                 let year = chrono::Datelike::year(&e.received_on);
                 let given = self
                     .registry
@@ -289,7 +289,7 @@ impl Projections {
                 ))?;
             }
             Event::PremiumPaid(e) => {
-                self.registry.receipts.insert(e.receipt_id.to_string());
+                self.registry.receipts.insert(e.receipt_id.clone());
                 let debit = match e.source {
                     PremiumSource::Wallet => Account::Wallet(e.household_id.clone()),
                     PremiumSource::Direct => {
@@ -389,7 +389,7 @@ impl Projections {
                 }
             }
             Event::CopayRecorded(e) => {
-                self.registry.receipts.insert(e.receipt_id.to_string());
+                self.registry.receipts.insert(e.receipt_id.clone());
                 let household = self
                     .registry
                     .members
@@ -453,7 +453,7 @@ impl Projections {
                     .map_err(|err| err.to_string())?;
             }
             Event::FacilityPaid(e) => {
-                self.registry.payouts.insert(e.payout_id.to_string());
+                self.registry.payouts.insert(e.payout_id.clone());
                 self.post(Entry::transfer(
                     position,
                     e.paid_on,

@@ -8,7 +8,7 @@ use adjudicator::Scheme;
 use ledger::Date;
 use ledger::chain::Hash;
 use ledger::event::Gender;
-use ledger::ids::{FacilityId, HouseholdId, MemberId, SchemeId, SponsorId};
+use ledger::ids::{FacilityId, HouseholdId, MemberId, PayoutId, ReceiptId, SchemeId, SponsorId};
 
 /// A published version of a scheme. Serialized as its document (re-parsed when loaded).
 #[derive(Clone)]
@@ -92,8 +92,8 @@ pub struct Registry {
     pub households: BTreeMap<HouseholdId, Household>,
     pub members: BTreeMap<MemberId, MemberRecord>,
     /// Every external receipt id used (contributions, premiums, copays): unique.
-    pub receipts: BTreeSet<String>,
-    pub payouts: BTreeSet<String>,
+    pub receipts: BTreeSet<ReceiptId>,
+    pub payouts: BTreeSet<PayoutId>,
     /// What each sponsor gave each household, per calendar year (minor units).
     pub sponsored: BTreeMap<(SponsorId, HouseholdId, i32), i64>,
 }
