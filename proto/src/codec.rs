@@ -2,7 +2,8 @@
 //! decode as its type is `INVALID_ARGUMENT` (the sender's mistake) rather than `INTERNAL`, with
 //! the same google.rpc details as every other error of the API: `ErrorInfo` (reason
 //! `MALFORMED_MESSAGE`, the field in its metadata) and a `BadRequest` violation naming the
-//! field prost was decoding (`lines.quantity`), or the message when it knows none.
+//! field prost was decoding (`lines.quantity`), or the message when it knows none. (A client
+//! that cannot decode a response still reports INTERNAL: that fault is the server's.)
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -53,9 +54,21 @@ impl<U: Message + Default> Decoder for MessageDecoder<U> {
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
-        U::decode(buf)
-            .map(Some)
-            .map_err(|e| malformed(short_type_name::<U>(), &e))
+        U::decode(buf).map(Some).map_err(decode_error::<U>)
+    }
+}
+
+/// The status for a `U` that failed to decode. Every request message of ledger.v1 is named
+/// `...Request` (AIP), and only a server decodes requests: a client that cannot decode an
+/// answer got a broken one from the server, which is not the client's mistake.
+fn decode_error<U>(error: prost::DecodeError) -> Status {
+    let message = short_type_name::<U>();
+    if message.ends_with("Request") {
+        malformed(message, &error)
+    } else {
+        Status::internal(format!(
+            "{message} from the server does not decode: {error}"
+        ))
     }
 }
 
@@ -111,7 +124,7 @@ mod tests {
         let Err(error) = U::decode(bytes) else {
             panic!("{bytes:?} decoded");
         };
-        malformed(short_type_name::<U>(), &error)
+        decode_error::<U>(error)
     }
 
     #[test]
@@ -131,6 +144,14 @@ mod tests {
         assert_eq!(info.metadata["field"], "lines.quantity");
         let bad = status.get_details_bad_request().unwrap();
         assert_eq!(bad.field_violations[0].field, "lines.quantity");
+    }
+
+    #[test]
+    fn an_answer_that_does_not_decode_is_internal() {
+        let status = status_of::<v1::SubmitClaimResponse>(&[0x0f]);
+        assert_eq!(status.code(), Code::Internal, "{status:?}");
+        let status = status_of::<v1::SubmitClaimRequest>(&[0x0f]);
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     }
 
     #[test]
