@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::keyed::Keyed;
+
 use adjudicator::context::{PriorClaim, PriorLine};
 use ledger::event::{
     ClaimAdjudicated, ClaimCategory, ClaimReversed, ClaimReviewed, ClaimSubmitted, DecisionStatus,
@@ -73,14 +75,14 @@ impl ClaimRecord {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Claims {
     claims: BTreeMap<ClaimId, ClaimRecord>,
-    by_code: BTreeMap<(FacilityId, ClaimCode), ClaimId>,
+    by_code: Keyed<(FacilityId, ClaimCode), ClaimId>,
     /// Claim ids by facility and by member, in id order: lists filtered by either read only
     /// those claims.
     by_facility: BTreeMap<FacilityId, BTreeSet<ClaimId>>,
-    by_member: BTreeMap<MemberId, BTreeSet<ClaimId>>,
+    by_member: Keyed<MemberId, BTreeSet<ClaimId>>,
     /// A member's claims by line code and service date: the adjudicator's duplicate and
     /// frequency checks only look at claims sharing a code within a window of dates.
-    by_member_code: BTreeMap<(MemberId, Code), BTreeMap<Date, Vec<ClaimId>>>,
+    by_member_code: Keyed<(MemberId, Code), BTreeMap<Date, Vec<ClaimId>>>,
 }
 
 /// Filters for listing claims.

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::keyed::Keyed;
+
 use adjudicator::context::{BySetting, CategoryCounts, Member, PriorClaim};
 use adjudicator::{MemberContext, Policy, PolicyContext, Usage};
 use ledger::event::{
@@ -88,10 +90,10 @@ fn category_index(c: ClaimCategory) -> usize {
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Coverage {
-    pub policies: BTreeMap<PolicyId, PolicyRecord>,
-    pub by_household: BTreeMap<HouseholdId, BTreeSet<PolicyId>>,
-    pub member_usage: BTreeMap<(PolicyId, MemberId), MemberUsage>,
-    pub household_usage: BTreeMap<PolicyId, HouseholdUsage>,
+    pub policies: Keyed<PolicyId, PolicyRecord>,
+    pub by_household: Keyed<HouseholdId, BTreeSet<PolicyId>>,
+    pub member_usage: Keyed<(PolicyId, MemberId), MemberUsage>,
+    pub household_usage: Keyed<PolicyId, HouseholdUsage>,
 }
 
 impl Coverage {

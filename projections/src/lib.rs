@@ -15,6 +15,7 @@
 pub mod balances;
 pub mod claims;
 pub mod coverage;
+pub mod keyed;
 pub mod payments;
 pub mod registry;
 

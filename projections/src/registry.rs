@@ -1,6 +1,8 @@
 //! Who and what exists: published schemes, households, members, used receipt ids.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use crate::keyed::Keyed;
 use std::fmt;
 use std::sync::Arc;
 
@@ -89,8 +91,8 @@ pub struct MemberRecord {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Registry {
     pub schemes: BTreeMap<SchemeId, Vec<Published>>,
-    pub households: BTreeMap<HouseholdId, Household>,
-    pub members: BTreeMap<MemberId, MemberRecord>,
+    pub households: Keyed<HouseholdId, Household>,
+    pub members: Keyed<MemberId, MemberRecord>,
     /// Every external receipt id used (contributions, premiums, copays): unique.
     pub receipts: BTreeSet<ReceiptId>,
     pub payouts: BTreeSet<PayoutId>,
