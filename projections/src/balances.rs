@@ -5,7 +5,7 @@
 //! household's wallet, what is payable to a facility) therefore carry negative raw balances;
 //! the accessors that users see (`wallet`, `facility_payable`) return them as positive amounts.
 
-use std::collections::BTreeMap;
+use crate::keyed::Keyed;
 use std::fmt;
 
 use ledger::event::PaymentChannel;
@@ -113,7 +113,7 @@ struct Ledger {
 /// Account balances and their history.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Balances {
-    accounts: BTreeMap<(Account, Currency), Ledger>,
+    accounts: Keyed<(Account, Currency), Ledger>,
     entries: u64,
 }
 
@@ -238,13 +238,14 @@ impl Balances {
     /// Every (account, currency, raw balance), in account order.
     pub fn accounts(&self) -> impl Iterator<Item = (&Account, Currency, Amount)> {
         self.accounts
-            .iter()
+            .sorted()
+            .into_iter()
             .map(|((a, c), l)| (a, *c, Amount::new(l.balance, *c)))
     }
 
     /// The currencies that have postings.
     pub fn currencies(&self) -> Vec<Currency> {
-        let mut c: Vec<Currency> = self.accounts.keys().map(|(_, c)| *c).collect();
+        let mut c: Vec<Currency> = self.accounts.iter().map(|((_, c), _)| *c).collect();
         c.sort();
         c.dedup();
         c

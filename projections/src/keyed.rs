@@ -77,6 +77,21 @@ impl<K: Eq + Hash, V> Keyed<K, V> {
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.0.values()
     }
+
+    /// Entries in no particular order (for order-free folds such as sums).
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.0.iter()
+    }
+
+    /// Entries in key order (for listings).
+    pub fn sorted(&self) -> Vec<(&K, &V)>
+    where
+        K: Ord,
+    {
+        let mut entries: Vec<(&K, &V)> = self.0.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        entries
+    }
 }
 
 impl<K: Eq + Hash + Borrow<Q>, Q: Eq + Hash + ?Sized, V> std::ops::Index<&Q> for Keyed<K, V> {
@@ -88,11 +103,9 @@ impl<K: Eq + Hash + Borrow<Q>, Q: Eq + Hash + ?Sized, V> std::ops::Index<&Q> for
 }
 
 /// Entries in key order, exactly as a `BTreeMap` renders them.
-impl<K: Ord + fmt::Debug, V: fmt::Debug> fmt::Debug for Keyed<K, V> {
+impl<K: Eq + Hash + Ord + fmt::Debug, V: fmt::Debug> fmt::Debug for Keyed<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut entries: Vec<(&K, &V)> = self.0.iter().collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        f.debug_map().entries(entries).finish()
+        f.debug_map().entries(self.sorted()).finish()
     }
 }
 

@@ -97,7 +97,7 @@ pub struct Registry {
     pub receipts: BTreeSet<ReceiptId>,
     pub payouts: BTreeSet<PayoutId>,
     /// What each sponsor gave each household, per calendar year (minor units).
-    pub sponsored: BTreeMap<(SponsorId, HouseholdId, i32), i64>,
+    pub sponsored: Keyed<(SponsorId, HouseholdId, i32), i64>,
 }
 
 impl Registry {
