@@ -5,12 +5,13 @@
 //! household's wallet, what is payable to a facility) therefore carry negative raw balances;
 //! the accessors that users see (`wallet`, `facility_payable`) return them as positive amounts.
 
-use crate::keyed::Keyed;
 use std::fmt;
 
 use ledger::event::PaymentChannel;
 use ledger::ids::{FacilityId, HouseholdId, ProductId, SchemeId, SponsorId};
 use ledger::{Amount, Currency, Date, MoneyError};
+
+use crate::keyed::Keyed;
 
 /// An account of the chart of accounts.
 #[derive(

@@ -2,8 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::keyed::Keyed;
-
 use adjudicator::context::{PriorClaim, PriorLine};
 use ledger::event::{
     ClaimAdjudicated, ClaimCategory, ClaimReversed, ClaimReviewed, ClaimSubmitted, DecisionStatus,
@@ -11,6 +9,8 @@ use ledger::event::{
 };
 use ledger::ids::{ClaimCode, ClaimId, Code, FacilityId, MemberId};
 use ledger::{Amount, Date};
+
+use crate::keyed::Keyed;
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,

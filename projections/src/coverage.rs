@@ -2,8 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::keyed::Keyed;
-
 use adjudicator::context::{BySetting, CategoryCounts, Member, PriorClaim};
 use adjudicator::{MemberContext, Policy, PolicyContext, Usage};
 use ledger::event::{
@@ -12,6 +10,8 @@ use ledger::event::{
 };
 use ledger::ids::{Code, HouseholdId, MemberId, PolicyId, ProductId};
 use ledger::{Amount, Currency, Date, MoneyError};
+
+use crate::keyed::Keyed;
 
 /// One recorded change of a policy's status.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -1,8 +1,6 @@
 //! Who and what exists: published schemes, households, members, used receipt ids.
 
 use std::collections::{BTreeMap, BTreeSet};
-
-use crate::keyed::Keyed;
 use std::fmt;
 use std::sync::Arc;
 
@@ -11,6 +9,8 @@ use ledger::Date;
 use ledger::chain::Hash;
 use ledger::event::Gender;
 use ledger::ids::{FacilityId, HouseholdId, MemberId, PayoutId, ReceiptId, SchemeId, SponsorId};
+
+use crate::keyed::Keyed;
 
 /// A published version of a scheme. Serialized as its document (re-parsed when loaded).
 #[derive(Clone)]
