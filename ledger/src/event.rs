@@ -111,8 +111,9 @@ pub struct StreamId {
 impl StreamId {
     /// A stream of `kind` named `id` (same syntax as every typed id).
     pub fn new(kind: StreamKind, id: impl Into<String>) -> Result<Self, IdError> {
-        // Reuse the typed-id validation rules.
-        let id = Code::new(id)?.as_str().to_owned();
+        // The typed-id rules, checked in place (no interim id to allocate and copy).
+        let id = id.into();
+        crate::ids::validate(&id)?;
         Ok(StreamId { kind, id })
     }
 

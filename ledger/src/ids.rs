@@ -20,7 +20,8 @@ pub enum IdError {
     InvalidChar(char),
 }
 
-fn validate(s: &str) -> Result<(), IdError> {
+/// The syntax every id (and stream name) follows.
+pub(crate) fn validate(s: &str) -> Result<(), IdError> {
     if s.is_empty() {
         return Err(IdError::Empty);
     }
