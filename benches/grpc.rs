@@ -157,6 +157,26 @@ where
     (elapsed, all)
 }
 
+/// The transport ceiling: `total` health checks (a handler that does nothing) from `clients`.
+async fn empty_handler(
+    channel: &tonic::transport::Channel,
+    clients: usize,
+    total: usize,
+) -> (Duration, Vec<Duration>) {
+    let health = HealthClient::new(channel.clone());
+    load(clients, total, move |_| {
+        let mut h = health.clone();
+        async move {
+            h.check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap();
+        }
+    })
+    .await
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
@@ -197,16 +217,7 @@ fn main() {
             Some(p) if p != measure => CLIENTS,
             _ => claims,
         };
-        let health = HealthClient::new(channel.clone());
-        let (empty, empty_latency) = load(CLIENTS, calls("empty"), move |_| {
-            let mut h = health.clone();
-            async move {
-                h.check(tonic_health::pb::HealthCheckRequest { service: String::new() })
-                    .await
-                    .unwrap();
-            }
-        })
-        .await;
+        let (empty, empty_latency) = empty_handler(&channel, CLIENTS, calls("empty")).await;
 
         let ledger = LedgerServiceClient::new(channel.clone());
         let l = ledger.clone();
@@ -273,16 +284,7 @@ fn main() {
         // Queries at saturation (64 clients: throughput) and at a light load (4 clients:
         // latency), each next to the empty handler at the same load.
         for clients in [CLIENTS, LIGHT_CLIENTS] {
-            let health = HealthClient::new(channel.clone());
-            let (empty_time, empty_lat) = load(clients, claims, move |_| {
-                let mut h = health.clone();
-                async move {
-                    h.check(tonic_health::pb::HealthCheckRequest { service: String::new() })
-                        .await
-                        .unwrap();
-                }
-            })
-            .await;
+            let (empty_time, empty_lat) = empty_handler(&channel, clients, claims).await;
             let q = query.clone();
             let balance = load(clients, claims, move |i| {
                 let mut q = q.clone();
