@@ -4,6 +4,8 @@
 //!   (the disk ceiling);
 //! - `naive sled`: one sled key per event, one `apply_batch` + `flush` per batch (what a
 //!   straightforward design gets);
+//! - `sled store alone`: the ledger's own storage step (its segments, one atomic sled batch
+//!   and one flush per commit) with the same bytes and nothing else: the ceiling sled sets;
 //! - `ledger`: the sled log with full semantics (validation, protobuf encoding, hash chain,
 //!   idempotency and stream indexes), one append per batch, awaited in sequence;
 //! - `ledger x64`: the same with 64 concurrent appenders, so group commit merges batches.
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 use ledger::codec::Envelope;
 use ledger::conformance::sample_events;
 use ledger::event::Event;
+use ledger::log::{SEGMENT_BYTES_TARGET, SledStore, Store};
 use ledger::{AppendRequest, EventLog, NewEvent, RequestId, SledLog, StreamId, StreamKind};
 
 /// The allocator the server binary uses (src/main.rs).
@@ -125,6 +128,32 @@ fn naive_sled(w: &Workload, dir: &std::path::Path) -> Duration {
     start.elapsed()
 }
 
+/// The ledger's storage step alone: the same events framed as its segments (length, bytes,
+/// a 32-byte hash slot; a new segment past `SEGMENT_BYTES_TARGET`), written by its
+/// `SledStore` one commit at a time (one atomic sled batch and one flush each). No
+/// validation, encoding, hashing or indexes: the ceiling sled sets for the ledger.
+fn sled_store(w: &Workload, dir: &std::path::Path) -> Duration {
+    let store = SledStore::open(dir.join("store")).unwrap();
+    let start = Instant::now();
+    let mut position = 0u64;
+    for batch in &w.encoded {
+        let mut segments = vec![(position, Vec::new())];
+        for e in batch {
+            let len = segments.last().map_or(0, |(_, s)| s.len());
+            if len + e.len() + 36 > SEGMENT_BYTES_TARGET && len > 0 {
+                segments.push((position, Vec::new()));
+            }
+            let (_, segment) = segments.last_mut().unwrap();
+            segment.extend_from_slice(&(e.len() as u32).to_le_bytes());
+            segment.extend_from_slice(e);
+            segment.extend_from_slice(&[0u8; 32]);
+            position += 1;
+        }
+        store.write_segments(segments).unwrap();
+    }
+    start.elapsed()
+}
+
 fn ledger_run(w: &Workload, dir: &std::path::Path, concurrency: usize) -> Duration {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -199,9 +228,9 @@ fn main() {
         &[(1, 2_000), (64, 64_000), (1024, 409_600)]
     };
     println!(
-        "| batch | events | avg event bytes | file (disk ceiling) | naive sled | ledger | ledger x64 | ledger / file | ledger / naive sled | ledger x64 / file |"
+        "| batch | events | avg event bytes | file (disk ceiling) | naive sled | sled store alone | ledger | ledger x64 | ledger / file | ledger / naive sled | ledger / sled store | sled store / file | ledger x64 / file |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let only: Option<usize> = std::env::args()
         .skip_while(|a| a != "--only")
         .nth(1)
@@ -216,20 +245,24 @@ fn main() {
         let mbps = |d: Duration| w.bytes as f64 / d.as_secs_f64() / 1e6;
         let file = file_baseline(&w, dir.path());
         let naive = naive_sled(&w, dir.path());
+        let store = sled_store(&w, dir.path());
         let ours = ledger_run(&w, dir.path(), 1);
         let dir2 = tempfile::tempdir().unwrap();
         let ours64 = ledger_run(&w, dir2.path(), 64);
         let cell = |d: Duration| format!("{:.0} ev/s ({:.1} MB/s)", rate(d), mbps(d));
         println!(
-            "| {batch} | {} | {} | {} | {} | {} | {} | {:.2}x | {:.1}x | {:.2}x |",
+            "| {batch} | {} | {} | {} | {} | {} | {} | {} | {:.2}x | {:.1}x | {:.2}x | {:.2}x | {:.2}x |",
             w.events,
             w.bytes / w.events,
             cell(file),
             cell(naive),
+            cell(store),
             cell(ours),
             cell(ours64),
             rate(ours) / rate(file),
             rate(ours) / rate(naive),
+            rate(ours) / rate(store),
+            rate(store) / rate(file),
             rate(ours64) / rate(file),
         );
     }

@@ -177,6 +177,17 @@ async fn empty_handler(
     .await
 }
 
+/// CPU time this process has used so far (user + system, all threads), from /proc; `None`
+/// where there is no /proc.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports these in USER_HZ, 100 per second on every architecture it runs on.
+    Some(Duration::from_millis(ticks * 10))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
@@ -221,6 +232,7 @@ fn main() {
 
         let ledger = LedgerServiceClient::new(channel.clone());
         let l = ledger.clone();
+        let cpu_before_unary = cpu_time();
         let (unary, _) = load(CLIENTS, calls("unary"), move |i| {
             let mut l = l.clone();
             async move {
@@ -231,6 +243,7 @@ fn main() {
         })
         .await;
 
+        let cpu_before_batched = cpu_time();
         const BATCH: usize = 500;
         let batches = calls("batched") / BATCH;
         let l = ledger.clone();
@@ -251,13 +264,22 @@ fn main() {
             }
         })
         .await;
+        let cpu_after_batched = cpu_time();
 
         if let Some(p) = &profile {
-            let (name, n, time) = match p.as_str() {
-                "unary" => ("SubmitClaim", calls("unary"), unary),
-                _ => ("SubmitClaims", batches * BATCH, batched),
+            let (name, n, time, cpu) = match p.as_str() {
+                "unary" => ("SubmitClaim", calls("unary"), unary, (cpu_before_unary, cpu_before_batched)),
+                _ => ("SubmitClaims", batches * BATCH, batched, (cpu_before_batched, cpu_after_batched)),
             };
             println!("{name}: {:.0} claims/s", n as f64 / time.as_secs_f64());
+            if let (Some(before), Some(after)) = cpu {
+                let used = after.saturating_sub(before);
+                println!(
+                    "CPU: {:.0} us per claim, {:.2} cores busy",
+                    used.as_secs_f64() * 1e6 / n as f64,
+                    used.as_secs_f64() / time.as_secs_f64()
+                );
+            }
             return;
         }
         let query = QueryServiceClient::new(channel.clone());

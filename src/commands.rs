@@ -604,6 +604,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 household_members,
                 scheme.currency,
                 prior,
+                lines.iter().map(|l| &l.code),
             );
             let decision = adjudicate(&claim, &ctx, scheme, *today);
             let s = StreamId::claim(&claim_id);

@@ -750,6 +750,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             household_members,
             scheme.currency,
             Vec::new(),
+            codes.iter(),
         );
         let e = adjudicator::eligibility(&ctx, scheme, on, &codes);
         let products = e

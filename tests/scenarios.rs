@@ -1108,6 +1108,100 @@ async fn frequency_and_duplicates_come_from_the_members_earlier_claims() {
     assert_eq!(code, adjudicator::reason::DUPLICATE);
 }
 
+/// Item quantity limits count what the member's earlier claims in the period were approved
+/// for, item by item (openIMIS: amoxicillin at most 40, artemether-lumefantrine at most 24).
+#[tokio::test]
+async fn quantity_limits_count_the_members_earlier_claims_item_by_item() {
+    let mut h = Harness::new(MemoryLog::in_memory()).await;
+    h.run(publish(examples::OPENIMIS_TZ)).await;
+    h.run(household("HH-T1", "openimis-tz", "")).await;
+    h.run(member(
+        "T-1",
+        "HH-T1",
+        Gender::Female,
+        "2015-01-01",
+        Some("TZ-DISP-MVOMERO"),
+    ))
+    .await;
+    h.run(premium(
+        "TZ-P1",
+        "HH-T1",
+        "CHF-BASIC",
+        "32000 TZS",
+        PremiumSource::Direct,
+        "2026-01-10",
+    ))
+    .await;
+    let lines = |h: &Harness<MemoryLog>, c: ClaimId| {
+        let svc = h.svc.clone();
+        async move {
+            let state = svc.state().await;
+            let d = state
+                .projections
+                .claims
+                .get(&c)
+                .unwrap()
+                .decision
+                .clone()
+                .unwrap();
+            d.lines
+                .iter()
+                .map(|l| (l.status, l.approved_quantity))
+                .collect::<Vec<_>>()
+        }
+    };
+    let first = h
+        .claim(
+            "T-1",
+            "TZ-DISP-MVOMERO",
+            "MV-1",
+            "2026-02-15",
+            &[svc(LineKind::Item, "AMOX-500", 30)],
+        )
+        .await;
+    assert_eq!(lines(&h, first).await, [(DecisionStatus::Accepted, 30)]);
+    // 10 amoxicillin left; the other item's limit is untouched by the amoxicillin used.
+    let second = h
+        .claim(
+            "T-1",
+            "TZ-DISP-MVOMERO",
+            "MV-2",
+            "2026-02-16",
+            &[
+                svc(LineKind::Item, "ALU-20-120", 24),
+                svc(LineKind::Item, "AMOX-500", 20),
+            ],
+        )
+        .await;
+    assert_eq!(
+        lines(&h, second).await,
+        [
+            (DecisionStatus::Accepted, 24),
+            (DecisionStatus::Partial, 10)
+        ]
+    );
+    let third = h
+        .claim(
+            "T-1",
+            "TZ-DISP-MVOMERO",
+            "MV-3",
+            "2026-02-17",
+            &[svc(LineKind::Item, "AMOX-500", 5)],
+        )
+        .await;
+    let state = h.svc.state().await;
+    let decision = state
+        .projections
+        .claims
+        .get(&third)
+        .unwrap()
+        .decision
+        .clone()
+        .unwrap();
+    assert_eq!(decision.status, DecisionStatus::Rejected);
+    assert_eq!(decision.lines[0].reason_code, adjudicator::reason::QUANTITY);
+}
+
 /// If the log takes a batch somewhere else than the projections expect (here: another writer
 /// appended behind the service's back), the projections hold events the log does not have at
 /// those positions: the service refuses further commands and queries until a restart, which

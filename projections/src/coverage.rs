@@ -239,14 +239,17 @@ impl Coverage {
     }
 
     /// What the adjudicator needs to know about a member: the household's policies with
-    /// their usage, and the member's earlier claims.
-    pub fn member_context(
+    /// their usage, and the member's earlier claims. Of the quantities used, only those of
+    /// `codes` (the claim's or the eligibility check's items and services) are copied: the
+    /// adjudicator reads no others, and a member's full history of items grows with time.
+    pub fn member_context<'c>(
         &self,
         member_id: &MemberId,
         member: Option<&crate::registry::MemberRecord>,
         household_members: u32,
         currency: Currency,
         prior_claims: Vec<PriorClaim>,
+        codes: impl Iterator<Item = &'c Code> + Clone,
     ) -> MemberContext {
         let Some(m) = member else {
             return MemberContext::default();
@@ -270,7 +273,10 @@ impl Coverage {
                     hospital_admissions: counts[5],
                 };
                 if let Some(mu) = mu {
-                    usage.quantities = mu.quantities.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                    usage.quantities = codes
+                        .clone()
+                        .filter_map(|c| mu.quantities.get(c).map(|q| (c.clone(), *q)))
+                        .collect();
                     usage.member_deductible = amounts(mu.deductible);
                     usage.member_ceiling = amounts(mu.ceiling);
                 }

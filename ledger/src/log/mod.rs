@@ -20,7 +20,7 @@ use std::future::Future;
 use thiserror::Error;
 use tokio::sync::watch;
 
-pub use segment::SEGMENT_MAGIC;
+pub use segment::{SEGMENT_BYTES_TARGET, SEGMENT_MAGIC};
 pub use store::{MemoryStore, SledStore, Store, open_db};
 pub use subscription::Subscription;
 pub use writer::Log;
