@@ -907,7 +907,16 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let page = state
             .projections
             .claims
-            .list(&filter, after.as_ref(), size + 1);
+            .list(&filter, after.as_ref(), size + 1)
+            .ok_or_else(|| {
+                crate::status::invalid(
+                    "page_token",
+                    format!(
+                        "page_token: {:?} is not a token this server issued",
+                        r.page_token
+                    ),
+                )
+            })?;
         let more = page.len() > size;
         let claims = page.iter().take(size).map(|c| claim_pb(c)).collect();
         let next_page_token = if more {

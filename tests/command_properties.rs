@@ -115,6 +115,7 @@ impl World {
         st.projections
             .claims
             .list(&Default::default(), None, usize::MAX)
+            .unwrap()
             .iter()
             .map(|c| c.submitted.claim_id.clone())
             .collect()
@@ -332,7 +333,10 @@ async fn check(w: &World) {
     }
     // Filtered lists (served from the facility and member indexes), read page by page, are
     // the claims a filter over all of them finds, in the same order.
-    let all = p.claims.list(&Default::default(), None, usize::MAX);
+    let all = p
+        .claims
+        .list(&Default::default(), None, usize::MAX)
+        .unwrap();
     let facilities = FACILITIES.iter().map(|f| Some(id::<FacilityId>(f)));
     for facility in facilities.chain([None]) {
         for member in [None, Some(id::<MemberId>("M-0")), Some(id("M-3"))] {
@@ -354,7 +358,7 @@ async fn check(w: &World) {
             let mut paged = Vec::new();
             let mut after: Option<ClaimId> = None;
             loop {
-                let page = p.claims.list(&filter, after.as_ref(), 2);
+                let page = p.claims.list(&filter, after.as_ref(), 2).unwrap();
                 paged.extend(page.iter().map(|c| &c.submitted.claim_id));
                 match page.last() {
                     Some(last) if page.len() == 2 => after = Some(last.submitted.claim_id.clone()),
@@ -378,6 +382,7 @@ async fn check(w: &World) {
                 None,
                 usize::MAX,
             )
+            .unwrap()
             .iter()
             .filter(|c| c.status != ClaimStatus::Reversed)
             .filter_map(|c| c.total_payer)

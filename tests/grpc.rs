@@ -358,6 +358,19 @@ async fn batches_reviews_statements_payouts_subscriptions_and_digests() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
+    // A page token the server never issued (no such claim) is refused, not read as "start".
+    let err = query
+        .list_claims(pb::ListClaimsRequest {
+            facility_id: "KE-KSM-NYALENDA".into(),
+            member_id: String::new(),
+            status: String::new(),
+            page_size: 4,
+            page_token: "CL-9999999999".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(details(&err), ("INVALID_FIELD".into(), "page_token".into()));
 
     // Review one claim (reject the visit), reverse another, pay a copay from the wallet.
     let reviewed = ledger

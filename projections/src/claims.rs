@@ -1,6 +1,6 @@
 //! Claims: submission, decision, reviews, reversal, status; lists by facility and member.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use adjudicator::context::{PriorClaim, PriorLine};
 use ledger::event::{
@@ -72,17 +72,37 @@ impl ClaimRecord {
     }
 }
 
+/// A claim's place in submission order: its index in `Claims::records`.
+type Seq = u32;
+
+/// Claims in submission (log) order. Every index is a list of submission numbers, appended to
+/// as claims arrive: events are applied in log order, so each list stays sorted without a
+/// comparison, and looking a claim up is one hash lookup instead of a walk down a tree of
+/// string ids.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Claims {
-    claims: BTreeMap<ClaimId, ClaimRecord>,
+    records: Vec<ClaimRecord>,
+    seq_of: Keyed<ClaimId, Seq>,
     by_code: Keyed<(FacilityId, ClaimCode), ClaimId>,
-    /// Claim ids by facility and by member, in id order: lists filtered by either read only
-    /// those claims.
-    by_facility: BTreeMap<FacilityId, BTreeSet<ClaimId>>,
-    by_member: Keyed<MemberId, BTreeSet<ClaimId>>,
+    /// Claims by facility and by member: lists filtered by either read only those claims.
+    by_facility: Keyed<FacilityId, Vec<Seq>>,
+    by_member: Keyed<MemberId, Vec<Seq>>,
     /// A member's claims by line code and service date: the adjudicator's duplicate and
     /// frequency checks only look at claims sharing a code within a window of dates.
-    by_member_code: Keyed<(MemberId, Code), BTreeMap<Date, Vec<ClaimId>>>,
+    by_member_code: Keyed<(MemberId, Code), BTreeMap<Date, Vec<Seq>>>,
+}
+
+/// Appends `seq` to a sorted list of submission numbers, unless it is there already (a claim
+/// id submitted twice keeps its first place).
+fn add(list: &mut Vec<Seq>, seq: Seq) {
+    match list.last() {
+        Some(last) if *last >= seq => {
+            if let Err(at) = list.binary_search(&seq) {
+                list.insert(at, seq);
+            }
+        }
+        _ => list.push(seq),
+    }
 }
 
 /// Filters for listing claims.
@@ -95,45 +115,62 @@ pub struct ClaimFilter {
 
 impl Claims {
     pub(crate) fn submitted(&mut self, position: u64, e: &ClaimSubmitted) {
+        let record = ClaimRecord {
+            submitted: e.clone(),
+            submitted_at: position,
+            decision: None,
+            reviewed_lines: None,
+            reviews: 0,
+            reversed: None,
+            status: ClaimStatus::Submitted,
+            total_payer: None,
+            total_copay: None,
+        };
+        let seq = match self.seq_of.get(&e.claim_id) {
+            // The same claim id again (not something the command side writes): the later
+            // submission replaces the record, as a map insert would.
+            Some(&seq) => {
+                self.records[seq as usize] = record;
+                seq
+            }
+            None => {
+                // More than 4 billion claims would need a wider index; saturating keeps the
+                // fold total and such a log is far beyond one process's memory anyway.
+                let seq = Seq::try_from(self.records.len()).unwrap_or(Seq::MAX);
+                self.records.push(record);
+                self.seq_of.insert(e.claim_id.clone(), seq);
+                seq
+            }
+        };
         self.by_code.insert(
             (e.facility_id.clone(), e.claim_code.clone()),
             e.claim_id.clone(),
         );
-        self.by_facility
-            .entry(e.facility_id.clone())
-            .or_default()
-            .insert(e.claim_id.clone());
-        self.by_member
-            .entry(e.member_id.clone())
-            .or_default()
-            .insert(e.claim_id.clone());
+        add(
+            self.by_facility.entry(e.facility_id.clone()).or_default(),
+            seq,
+        );
+        add(self.by_member.entry(e.member_id.clone()).or_default(), seq);
         let service_date = e.date_to.unwrap_or(e.date_from);
         for line in &e.lines {
-            self.by_member_code
-                .entry((e.member_id.clone(), line.code.clone()))
-                .or_default()
-                .entry(service_date)
-                .or_default()
-                .push(e.claim_id.clone());
+            add(
+                self.by_member_code
+                    .entry((e.member_id.clone(), line.code.clone()))
+                    .or_default()
+                    .entry(service_date)
+                    .or_default(),
+                seq,
+            );
         }
-        self.claims.insert(
-            e.claim_id.clone(),
-            ClaimRecord {
-                submitted: e.clone(),
-                submitted_at: position,
-                decision: None,
-                reviewed_lines: None,
-                reviews: 0,
-                reversed: None,
-                status: ClaimStatus::Submitted,
-                total_payer: None,
-                total_copay: None,
-            },
-        );
+    }
+
+    fn get_mut(&mut self, id: &ClaimId) -> Option<&mut ClaimRecord> {
+        let seq = *self.seq_of.get(id)?;
+        self.records.get_mut(seq as usize)
     }
 
     pub(crate) fn adjudicated(&mut self, e: &ClaimAdjudicated) {
-        if let Some(c) = self.claims.get_mut(&e.claim_id) {
+        if let Some(c) = self.get_mut(&e.claim_id) {
             c.reviewed_lines = None;
             c.status = ClaimRecord::status_of(&e.lines);
             c.total_payer = Some(e.total_payer);
@@ -143,7 +180,7 @@ impl Claims {
     }
 
     pub(crate) fn reviewed(&mut self, e: &ClaimReviewed) {
-        if let Some(c) = self.claims.get_mut(&e.claim_id) {
+        if let Some(c) = self.get_mut(&e.claim_id) {
             let mut lines = c.lines().to_vec();
             for line in &e.lines {
                 match lines.iter_mut().find(|l| l.line_no == line.line_no) {
@@ -160,7 +197,7 @@ impl Claims {
     }
 
     pub(crate) fn reversed(&mut self, e: &ClaimReversed) {
-        if let Some(c) = self.claims.get_mut(&e.claim_id) {
+        if let Some(c) = self.get_mut(&e.claim_id) {
             c.status = ClaimStatus::Reversed;
             c.reversed = Some(e.clone());
             c.total_payer = c.total_payer.map(|a| Amount::zero(a.currency()));
@@ -169,7 +206,8 @@ impl Claims {
     }
 
     pub fn get(&self, id: &ClaimId) -> Option<&ClaimRecord> {
-        self.claims.get(id)
+        let seq = *self.seq_of.get(id)?;
+        self.records.get(seq as usize)
     }
 
     /// The claim a facility already submitted under `code`.
@@ -178,20 +216,21 @@ impl Claims {
     }
 
     pub fn len(&self) -> usize {
-        self.claims.len()
+        self.records.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.claims.is_empty()
+        self.records.is_empty()
     }
 
-    /// Up to `limit` claims after `after` (exclusive), in claim id order, that match.
+    /// Up to `limit` claims submitted after claim `after` (exclusive), in submission order,
+    /// that match. `None` when `after` is not a known claim.
     pub fn list(
         &self,
         filter: &ClaimFilter,
         after: Option<&ClaimId>,
         limit: usize,
-    ) -> Vec<&ClaimRecord> {
+    ) -> Option<Vec<&ClaimRecord>> {
         let matches = |c: &&ClaimRecord| {
             filter
                 .facility
@@ -204,30 +243,38 @@ impl Claims {
                 && filter.status.is_none_or(|s| c.status == s)
         };
         let from = match after {
-            Some(a) => std::ops::Bound::Excluded(a),
-            None => std::ops::Bound::Unbounded,
+            Some(id) => *self.seq_of.get(id)? as usize + 1,
+            None => 0,
         };
-        // Walk the smaller of the facility's and the member's claims when filtered by them.
+        // Walk the shorter of the facility's and the member's claims when filtered by them.
         let indexed = [
             filter.facility.as_ref().map(|f| self.by_facility.get(f)),
             filter.member.as_ref().map(|m| self.by_member.get(m)),
         ]
         .into_iter()
         .flatten()
-        .min_by_key(|ids| ids.map_or(0, BTreeSet::len));
-        if let Some(ids) = indexed {
-            return ids
-                .into_iter()
-                .flat_map(|ids| ids.range::<ClaimId, _>((from, std::ops::Bound::Unbounded)))
-                .filter_map(|id| self.claims.get(id))
+        .min_by_key(|seqs| seqs.map_or(0, Vec::len));
+        let page = match indexed {
+            Some(seqs) => {
+                let seqs = seqs.map_or(&[][..], Vec::as_slice);
+                let start = seqs.partition_point(|s| (*s as usize) < from);
+                seqs[start..]
+                    .iter()
+                    .filter_map(|s| self.records.get(*s as usize))
+                    .filter(matches)
+                    .take(limit)
+                    .collect()
+            }
+            None => self
+                .records
+                .get(from..)
+                .unwrap_or_default()
+                .iter()
                 .filter(matches)
                 .take(limit)
-                .collect();
-        }
-        let range = self
-            .claims
-            .range::<ClaimId, _>((from, std::ops::Bound::Unbounded));
-        range.map(|(_, c)| c).filter(matches).take(limit).collect()
+                .collect(),
+        };
+        Some(page)
     }
 
     /// The member's decided, not reversed claims with a line of one of `codes` and a service
@@ -241,16 +288,16 @@ impl Claims {
         from: Date,
         to: Date,
     ) -> Vec<PriorClaim> {
-        let mut ids: Vec<&ClaimId> = Vec::new();
+        let mut seqs: Vec<Seq> = Vec::new();
         for code in codes {
             if let Some(by_date) = self.by_member_code.get(&(member.clone(), code.clone())) {
-                ids.extend(by_date.range(from..=to).flat_map(|(_, ids)| ids));
+                seqs.extend(by_date.range(from..=to).flat_map(|(_, seqs)| seqs));
             }
         }
-        ids.sort_unstable();
-        ids.dedup();
-        ids.into_iter()
-            .filter_map(|id| self.claims.get(id))
+        seqs.sort_unstable();
+        seqs.dedup();
+        seqs.into_iter()
+            .filter_map(|s| self.records.get(s as usize))
             .filter(|c| c.decision.is_some() && c.status != ClaimStatus::Reversed)
             .map(|c| PriorClaim {
                 claim_id: c.submitted.claim_id.clone(),
@@ -271,5 +318,91 @@ impl Claims {
                     .collect(),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use ledger::event::{ClaimLine, LineKind};
+
+    use super::*;
+
+    fn submission(claim: &str, code: &str, member: &str) -> ClaimSubmitted {
+        let date = Date::from_ymd_opt(2026, 3, 5).unwrap();
+        ClaimSubmitted {
+            claim_id: claim.parse().unwrap(),
+            claim_code: code.parse().unwrap(),
+            facility_id: "F-1".parse().unwrap(),
+            member_id: member.parse().unwrap(),
+            household_id: "HH-1".parse().unwrap(),
+            date_from: date,
+            date_to: None,
+            claim_date: date,
+            diagnosis_codes: vec![],
+            lines: vec![ClaimLine {
+                line_no: 1,
+                kind: LineKind::Service,
+                code: "OPD".parse().unwrap(),
+                quantity: 1,
+                asked_unit_price: None,
+            }],
+        }
+    }
+
+    fn ids(page: Option<Vec<&ClaimRecord>>) -> Vec<String> {
+        page.unwrap()
+            .iter()
+            .map(|c| c.submitted.claim_id.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn add_keeps_a_list_sorted_and_without_repeats() {
+        let mut list = vec![0, 2];
+        add(&mut list, 5);
+        add(&mut list, 1);
+        add(&mut list, 2);
+        assert_eq!(list, [0, 1, 2, 5]);
+    }
+
+    #[test]
+    fn lists_follow_submission_order_and_pages_continue_after_a_claim() {
+        let mut claims = Claims::default();
+        // Ids out of alphabetical order: lists follow the log, not the ids.
+        for (i, id) in ["CL-B", "CL-A", "CL-C"].into_iter().enumerate() {
+            claims.submitted(i as u64, &submission(id, &format!("C-{i}"), "M-1"));
+        }
+        let all = ClaimFilter::default();
+        let mine = ClaimFilter {
+            member: Some("M-1".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(ids(claims.list(&all, None, 10)), ["CL-B", "CL-A", "CL-C"]);
+        let after: ClaimId = "CL-B".parse().unwrap();
+        assert_eq!(ids(claims.list(&mine, Some(&after), 1)), ["CL-A"]);
+        assert_eq!(ids(claims.list(&all, Some(&after), 10)), ["CL-A", "CL-C"]);
+        assert!(
+            claims
+                .list(&all, Some(&"CL-X".parse().unwrap()), 10)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_claim_id_submitted_again_replaces_its_record_in_place() {
+        let mut claims = Claims::default();
+        claims.submitted(0, &submission("CL-1", "C-1", "M-1"));
+        claims.submitted(1, &submission("CL-2", "C-2", "M-1"));
+        claims.submitted(7, &submission("CL-1", "C-3", "M-1"));
+        assert_eq!(claims.len(), 2);
+        let id: ClaimId = "CL-1".parse().unwrap();
+        assert_eq!(claims.get(&id).unwrap().submitted_at, 7);
+        let mine = ClaimFilter {
+            member: Some("M-1".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(ids(claims.list(&mine, None, 10)), ["CL-1", "CL-2"]);
     }
 }
