@@ -34,6 +34,8 @@ pub enum CheckpointError {
     Decode(#[from] bincode::error::DecodeError),
     #[error("checkpoint is {0} bytes, too short for its header")]
     Truncated(usize),
+    #[error("the projections cannot be saved: {0}")]
+    Unavailable(String),
 }
 
 /// A saved checkpoint: the state after the events below `position`.

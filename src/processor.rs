@@ -4,13 +4,19 @@
 //! `BATCH_COMMANDS_MAX` of them at a time and, holding the projections' write lock:
 //! checks each request id (a retry gets the first answer), decides the command against the
 //! projections *including the commands before it in the batch* (their events are applied as
-//! they are decided), and appends all the batch's events with one `append_all` (one commit,
-//! one fsync). Only then is the lock released and every caller answered. Queries take the read
-//! lock, so they see every acknowledged command and never one that is not durable.
+//! they are decided). It then hands the batch's events to the appender task, which appends
+//! them with one `append_all` (one commit, one fsync) and only then answers every caller of
+//! the batch, in batch order. While the log makes batch N durable, the writer decides batch
+//! N + 1 (at most `PIPELINE_BATCHES` batches are between the two).
+//!
+//! So the projections can be ahead of the log by the batches in flight. Queries
+//! ([`Service::read`]) take the read lock and then wait until the log is durable up to the
+//! projections' position, so they see every acknowledged command and never one that is not
+//! durable; the wait is at most the commit in progress.
 //!
 //! The service must be the log's only writer: positions are predicted from the head. If the
 //! log refuses or places a batch elsewhere, the projections are ahead of the log and the
-//! service stops accepting commands (a restart rebuilds them from the log).
+//! service stops accepting commands and serving queries (a restart rebuilds them from the log).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +26,7 @@ use ledger::log::{AppendRequest, EventLog, LogError};
 use ledger::{FieldError, RequestId};
 use projections::{ProjectionError, Projections};
 use thiserror::Error;
-use tokio::sync::{RwLock, RwLockReadGuard, mpsc, oneshot};
+use tokio::sync::{RwLock, RwLockReadGuard, mpsc, oneshot, watch};
 
 use crate::checkpoint::{CHECKPOINT_EVERY_EVENTS, CheckpointError, CheckpointStore};
 use crate::commands::{Command, Rejection, Subject, decide};
@@ -30,6 +36,8 @@ use ledger::chain::Hash;
 pub const BATCH_COMMANDS_MAX: usize = 1024;
 /// Most commands waiting for the writer; callers wait beyond it.
 pub const COMMAND_QUEUE_MAX: usize = 8192;
+/// Decided batches waiting for the appender beyond the one it is appending.
+pub const PIPELINE_BATCHES: usize = 1;
 /// Events read per step when rebuilding the projections.
 pub const REPLAY_CHUNK_EVENTS: usize = 4096;
 
@@ -76,10 +84,6 @@ pub struct State {
     /// Looked up for every command and written for every event: a hash map (foldhash, seeded
     /// per process), since nothing needs request ids in order.
     requests: HashMap<RequestId, Receipt, foldhash::fast::RandomState>,
-    /// Set when a batch was applied to the projections but the log did not take it: the
-    /// projections are then ahead of the log and must not be served (see `Service::read`).
-    #[serde(skip)]
-    diverged: Option<String>,
 }
 
 impl State {
@@ -144,6 +148,9 @@ pub struct Service<L: EventLog> {
     state: Arc<RwLock<State>>,
     tx: mpsc::Sender<Msg>,
     checkpoints: Option<CheckpointStore>,
+    /// Set when a batch was applied to the projections but the log did not take it: the
+    /// projections are then ahead of the log and must not be served (see `Service::read`).
+    diverged: watch::Receiver<Option<String>>,
 }
 
 impl<L: EventLog> Clone for Service<L> {
@@ -153,6 +160,38 @@ impl<L: EventLog> Clone for Service<L> {
             state: self.state.clone(),
             tx: self.tx.clone(),
             checkpoints: self.checkpoints.clone(),
+            diverged: self.diverged.clone(),
+        }
+    }
+}
+
+/// Waits until the log is durable up to `position`. Err: the reason the projections diverged
+/// from the log, or that the log closed.
+async fn durable_upto<L: EventLog>(
+    log: &L,
+    diverged: &watch::Receiver<Option<String>>,
+    position: u64,
+) -> Result<(), String> {
+    let mut head = log.watch_head();
+    let mut diverged = diverged.clone();
+    loop {
+        if let Some(reason) = diverged.borrow_and_update().clone() {
+            return Err(reason);
+        }
+        if head.borrow_and_update().next_position >= position {
+            return Ok(());
+        }
+        tokio::select! {
+            changed = head.changed() => {
+                if changed.is_err() {
+                    return Err("the log closed".into());
+                }
+            }
+            changed = diverged.changed() => {
+                if changed.is_err() {
+                    return Err("the writer stopped".into());
+                }
+            }
         }
     }
 }
@@ -244,11 +283,15 @@ impl<L: EventLog> Service<L> {
         let state = replay(&log, start, head).await?;
         let state = Arc::new(RwLock::new(state));
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE_MAX);
+        let (diverged_tx, diverged) = watch::channel(None);
         tokio::spawn(writer(
-            log.clone(),
-            state.clone(),
+            Writer {
+                log: log.clone(),
+                state: state.clone(),
+                checkpoints: checkpoints.clone(),
+                diverged: diverged_tx,
+            },
             rx,
-            checkpoints.clone(),
             head,
         ));
         Ok(Service {
@@ -256,6 +299,7 @@ impl<L: EventLog> Service<L> {
             state,
             tx,
             checkpoints,
+            diverged,
         })
     }
 
@@ -264,12 +308,14 @@ impl<L: EventLog> Service<L> {
         let Some(store) = &self.checkpoints else {
             return Ok(None);
         };
-        let state = self.state.read().await;
+        // Only what is durable: the writer may be ahead of the log by the batches in flight.
+        let state = self
+            .read()
+            .await
+            .map_err(|e| CheckpointError::Unavailable(e.to_string()))?;
         let hash = hash_before(&self.log, state.projections.position())
             .await
-            .map_err(|e| {
-                CheckpointError::Storage(sled::Error::Io(std::io::Error::other(e.to_string())))
-            })?;
+            .map_err(|e| CheckpointError::Unavailable(e.to_string()))?;
         store.save(&state, hash).map(Some)
     }
 
@@ -318,17 +364,18 @@ impl<L: EventLog> Service<L> {
         self.state.read().await
     }
 
-    /// The projections for answering a query, or `Unavailable` once a batch was applied that
-    /// the log did not take: then they hold events that are not in the log, and serving them
-    /// would show money that was never recorded.
+    /// The projections for answering a query, once the log is durable up to their position
+    /// (the writer may have applied a batch the log is still committing). `Unavailable` once
+    /// a batch was applied that the log did not take: then they hold events that are not in
+    /// the log, and serving them would show money that was never recorded.
     pub async fn read(&self) -> Result<RwLockReadGuard<'_, State>, CommandError> {
         let state = self.state.read().await;
-        match &state.diverged {
-            None => Ok(state),
-            Some(reason) => Err(CommandError::Unavailable(format!(
-                "{reason}; restart to rebuild from the log"
-            ))),
-        }
+        durable_upto(&self.log, &self.diverged, state.projections.position())
+            .await
+            .map_err(|reason| {
+                CommandError::Unavailable(format!("{reason}; restart to rebuild from the log"))
+            })?;
+        Ok(state)
     }
 
     pub fn log(&self) -> &L {
@@ -336,15 +383,33 @@ impl<L: EventLog> Service<L> {
     }
 }
 
-async fn writer<L: EventLog>(
+type Reply = oneshot::Sender<Result<Executed, CommandError>>;
+
+/// What the writer task owns besides its queue.
+struct Writer<L: EventLog> {
     log: L,
     state: Arc<RwLock<State>>,
-    mut rx: mpsc::Receiver<Msg>,
     checkpoints: Option<CheckpointStore>,
-    mut checkpointed_at: u64,
-) {
+    diverged: watch::Sender<Option<String>>,
+}
+
+/// A decided batch on its way to the log.
+struct Batch {
+    requests: Vec<AppendRequest>,
+    /// The callers of `requests`, in order, with what to answer once they are durable.
+    appended: Vec<(Reply, Executed)>,
+    /// Callers whose commands appended nothing (retries, rejections, no-ops): answered after
+    /// the batch is durable too, since their answers may rest on the batches before.
+    answered: Vec<(Reply, Result<Executed, CommandError>)>,
+}
+
+async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut checkpointed_at: u64) {
     let event_bytes_max = ledger::Limits::default().event_bytes_max;
-    let mut failed: Option<String> = None;
+    let (to_appender, batches) = mpsc::channel(PIPELINE_BATCHES);
+    let appender = tokio::spawn(appender(w.log.clone(), batches, w.diverged.clone()));
+    let diverged = w.diverged.subscribe();
+    // The position after every batch decided so far (appended or in flight).
+    let mut next = w.log.head().next_position;
     let mut stop = None;
     while let Some(msg) = rx.recv().await {
         let first = match msg {
@@ -367,7 +432,8 @@ async fn writer<L: EventLog>(
         }
         metrics::gauge!("commands_queue_depth").set(rx.len() as f64);
         metrics::histogram!("commands_batch_commands").record(jobs.len() as f64);
-        if let Some(reason) = &failed {
+        if let Some(reason) = diverged.borrow().clone() {
+            let reason = format!("{reason}; restart to rebuild from the log");
             for job in jobs {
                 let _ = job
                     .reply
@@ -375,19 +441,33 @@ async fn writer<L: EventLog>(
             }
             continue;
         }
-        let mut st = state.write().await;
-        let mut next = log.head().next_position;
-        let mut requests = Vec::new();
-        let mut pending = Vec::new();
+        if let Some(store) = &w.checkpoints
+            && next - checkpointed_at >= CHECKPOINT_EVERY_EVENTS
+            && durable_upto(&w.log, &diverged, next).await.is_ok()
+        {
+            // Everything decided is durable and the writer is the only appender: the head
+            // is this state's position. A failed checkpoint only costs replay time.
+            let st = w.state.read().await;
+            if store.save(&st, w.log.head().hash).is_ok() {
+                checkpointed_at = next;
+            }
+        }
+        let mut st = w.state.write().await;
+        let mut batch = Batch {
+            requests: Vec::new(),
+            appended: Vec::new(),
+            answered: Vec::new(),
+        };
         let mut broken = None;
         for job in jobs {
             if let Some(receipt) = st.requests.get(&job.request_id) {
                 let mut receipt = receipt.clone();
                 receipt.already_done = true;
-                let _ = job.reply.send(Ok(Executed {
+                let executed = Executed {
                     receipt,
                     events: Vec::new(),
-                }));
+                };
+                batch.answered.push((job.reply, Ok(executed)));
                 continue;
             }
             let decided = decide(&st.projections, &job.command).and_then(|d| {
@@ -404,10 +484,11 @@ async fn writer<L: EventLog>(
             });
             match decided {
                 Err(rejection) => {
-                    let _ = job.reply.send(Err(CommandError::Rejected(rejection)));
+                    let answer = Err(CommandError::Rejected(rejection));
+                    batch.answered.push((job.reply, answer));
                 }
                 Ok(d) if d.events.is_empty() => {
-                    let _ = job.reply.send(Ok(Executed {
+                    let executed = Executed {
                         receipt: Receipt {
                             first_position: next,
                             count: 0,
@@ -415,7 +496,8 @@ async fn writer<L: EventLog>(
                             already_done: d.resubmission,
                         },
                         events: Vec::new(),
-                    }));
+                    };
+                    batch.answered.push((job.reply, Ok(executed)));
                 }
                 Ok(d) => {
                     let first_position = next;
@@ -437,60 +519,27 @@ async fn writer<L: EventLog>(
                         r.subject = receipt.subject.clone();
                     }
                     let events = d.events.iter().map(|e| e.event.clone()).collect();
-                    requests.push(AppendRequest::new(job.request_id, d.events));
-                    pending.push((job.reply, Executed { receipt, events }));
+                    batch
+                        .requests
+                        .push(AppendRequest::new(job.request_id, d.events));
+                    batch
+                        .appended
+                        .push((job.reply, Executed { receipt, events }));
                     if broken.is_some() {
                         break;
                     }
                 }
             }
         }
-        let outcomes = if broken.is_none() {
-            log.append_all(requests).await
-        } else {
-            Vec::new()
-        };
-        for ((_, executed), outcome) in pending.iter().zip(&outcomes) {
-            let expected = executed.receipt.first_position;
-            match outcome {
-                Ok(o) if o.first_position == expected && !o.already_appended => {}
-                Ok(o) => {
-                    broken = Some(format!(
-                        "the log placed a command at {} instead of {expected}: another writer?",
-                        o.first_position
-                    ));
-                }
-                Err(e) => broken = Some(e.to_string()),
-            }
-        }
-        if let Some(reason) = &broken {
-            st.diverged = Some(reason.clone());
-        }
         drop(st);
-        match broken {
-            None => {
-                for (reply, executed) in pending {
-                    let _ = reply.send(Ok(executed));
-                }
-                let head = log.head();
-                if let Some(store) = &checkpoints
-                    && head.next_position - checkpointed_at >= CHECKPOINT_EVERY_EVENTS
-                {
-                    // The writer is the only appender: the head is this state's position.
-                    let st = state.read().await;
-                    // A failed checkpoint only costs replay time at the next start.
-                    if store.save(&st, head.hash).is_ok() {
-                        checkpointed_at = head.next_position;
-                    }
-                }
-            }
-            Some(reason) => {
-                let reason = format!("{reason}; restart to rebuild from the log");
-                for (reply, _) in pending {
-                    let _ = reply.send(Err(CommandError::Unavailable(reason.clone())));
-                }
-                failed = Some(reason);
-            }
+        if let Some(reason) = broken {
+            // A fold failed half way: the projections hold part of a command. Nothing of
+            // the batch goes to the log.
+            w.diverged.send_replace(Some(reason));
+            batch.requests.clear();
+        }
+        if let Err(mpsc::error::SendError(batch)) = to_appender.send(batch).await {
+            refuse(batch, "the appender stopped");
         }
         if stop.is_some() {
             break;
@@ -509,17 +558,98 @@ async fn writer<L: EventLog>(
             }
         }
     }
-    if let Some(store) = &checkpoints
-        && failed.is_none()
+    // Let the appender finish the batches in flight, then save the final state.
+    drop(to_appender);
+    let _ = appender.await;
+    if let Some(store) = &w.checkpoints
+        && diverged.borrow().is_none()
     {
-        let st = state.read().await;
-        let head = log.head();
+        let st = w.state.read().await;
+        let head = w.log.head();
         if head.next_position == st.projections.position() {
             let _ = store.save(&st, head.hash);
         }
     }
-    drop(log);
+    drop(w);
     if let Some(done) = stop {
         let _ = done.send(());
+    }
+}
+
+/// Answers every caller of `batch` with `Unavailable`.
+fn refuse(batch: Batch, reason: &str) {
+    let replies = batch
+        .appended
+        .into_iter()
+        .map(|(reply, _)| reply)
+        .chain(batch.answered.into_iter().map(|(reply, _)| reply));
+    for reply in replies {
+        let _ = reply.send(Err(CommandError::Unavailable(reason.to_owned())));
+    }
+}
+
+/// Appends each decided batch, in order, and answers its callers once it is durable. If the
+/// log refuses a batch or places it elsewhere, the projections no longer match the log: the
+/// service is marked diverged and every later batch is refused.
+async fn appender<L: EventLog>(
+    log: L,
+    mut batches: mpsc::Receiver<Batch>,
+    diverged: watch::Sender<Option<String>>,
+) {
+    while let Some(mut batch) = batches.recv().await {
+        if let Some(reason) = diverged.borrow().clone() {
+            refuse(batch, &format!("{reason}; restart to rebuild from the log"));
+            continue;
+        }
+        // Every batch before this one is durable: the log must end where it begins.
+        if let Some((_, first)) = batch.appended.first() {
+            let expected = first.receipt.first_position;
+            let head = log.head().next_position;
+            if head != expected {
+                let reason = format!(
+                    "the log's head is at position {head}, not {expected} where the \
+                     projections end: another writer?"
+                );
+                diverged.send_replace(Some(reason.clone()));
+                refuse(batch, &format!("{reason}; restart to rebuild from the log"));
+                continue;
+            }
+        }
+        let requests = std::mem::take(&mut batch.requests);
+        let count = requests.len();
+        let outcomes = if requests.is_empty() {
+            Vec::new()
+        } else {
+            log.append_all(requests).await
+        };
+        let mut broken = (outcomes.len() != count)
+            .then(|| format!("the log answered {} of {count} requests", outcomes.len()));
+        for ((_, executed), outcome) in batch.appended.iter().zip(&outcomes) {
+            let expected = executed.receipt.first_position;
+            match outcome {
+                Ok(o) if o.first_position == expected && !o.already_appended => {}
+                Ok(o) => {
+                    broken = Some(format!(
+                        "the log placed a command at position {} instead of {expected}: another writer?",
+                        o.first_position
+                    ));
+                }
+                Err(e) => broken = Some(e.to_string()),
+            }
+        }
+        match broken {
+            None => {
+                for (reply, executed) in batch.appended {
+                    let _ = reply.send(Ok(executed));
+                }
+                for (reply, answer) in batch.answered {
+                    let _ = reply.send(answer);
+                }
+            }
+            Some(reason) => {
+                diverged.send_replace(Some(reason.clone()));
+                refuse(batch, &format!("{reason}; restart to rebuild from the log"));
+            }
+        }
     }
 }

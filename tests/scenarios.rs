@@ -1245,3 +1245,127 @@ async fn a_diverged_service_refuses_commands_and_queries_until_restarted() {
     let state = restarted.read().await.unwrap();
     assert_eq!(state.projections.wallet(&id("HH-K1")), Some(a("7500 KES")));
 }
+
+/// A memory log whose `append_all` says that it started, then waits for a go-ahead: lets a
+/// test look at the service while one of its batches is being committed.
+#[derive(Clone)]
+struct GatedLog {
+    inner: MemoryLog,
+    started: tokio::sync::mpsc::UnboundedSender<()>,
+    go: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl GatedLog {
+    fn new() -> (Self, tokio::sync::mpsc::UnboundedReceiver<()>) {
+        let (started, commits) = tokio::sync::mpsc::unbounded_channel();
+        let log = GatedLog {
+            inner: MemoryLog::in_memory(),
+            started,
+            go: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+        };
+        (log, commits)
+    }
+}
+
+impl EventLog for GatedLog {
+    async fn append(
+        &self,
+        request: ledger::AppendRequest,
+    ) -> Result<ledger::AppendOutcome, ledger::AppendError> {
+        self.inner.append(request).await
+    }
+
+    async fn append_all(
+        &self,
+        requests: Vec<ledger::AppendRequest>,
+    ) -> Vec<Result<ledger::AppendOutcome, ledger::AppendError>> {
+        let _ = self.started.send(());
+        self.go.acquire().await.unwrap().forget();
+        self.inner.append_all(requests).await
+    }
+
+    async fn read(
+        &self,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<ledger::RecordedEvent>, ledger::LogError> {
+        self.inner.read(from, max).await
+    }
+
+    fn head(&self) -> ledger::Head {
+        self.inner.head()
+    }
+
+    fn watch_head(&self) -> tokio::sync::watch::Receiver<ledger::Head> {
+        self.inner.watch_head()
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<u64, ledger::LogError> {
+        self.inner.stream_version(stream).await
+    }
+
+    async fn verify(&self, from: u64, to: u64) -> Result<ledger::VerifyReport, ledger::LogError> {
+        self.inner.verify(from, to).await
+    }
+}
+
+/// Polls a future once: is it still waiting?
+fn pending<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> bool {
+    let waker = std::task::Waker::noop();
+    future
+        .poll(&mut std::task::Context::from_waker(waker))
+        .is_pending()
+}
+
+/// The writer applies a batch before the log has made it durable (and decides the next one
+/// meanwhile); queries wait for the commit instead of showing what is not yet in the log, and
+/// a retry of a command still being committed is answered only once it is durable.
+#[tokio::test]
+async fn queries_and_retries_wait_for_the_commit_of_what_they_would_see() {
+    let (log, mut commits) = GatedLog::new();
+    let go = log.go.clone();
+    let svc = Service::start(log).await.unwrap();
+    let run = |request: &str, command: Command| {
+        let svc = svc.clone();
+        let request = RequestId::new(request).unwrap();
+        tokio::spawn(async move { svc.execute(request, command).await })
+    };
+    let first = run("req-1", publish(examples::IPUSH_KE));
+    commits.recv().await.unwrap();
+    // Applied to the projections, not yet durable.
+    let applied = svc.state().await.projections.position();
+    assert!(applied > 0);
+    assert_eq!(svc.log().head().next_position, 0);
+    {
+        let mut read = std::pin::pin!(svc.read());
+        assert!(pending(read.as_mut()), "a query saw an uncommitted batch");
+    }
+    // A retry of the command in flight, then a new command: the writer decides them while
+    // the first batch is still being committed.
+    let retry = run("req-1", publish(examples::IPUSH_KE));
+    let second = run("req-2", household("HH-K1", "ipush-ke", ""));
+    while svc.state().await.projections.position() == applied {
+        tokio::task::yield_now().await;
+    }
+    tokio::task::yield_now().await;
+    assert!(
+        !retry.is_finished(),
+        "a retry was answered before its command was durable"
+    );
+    assert!(!first.is_finished());
+    go.add_permits(2);
+    let first = first.await.unwrap().unwrap();
+    let retry = retry.await.unwrap().unwrap();
+    assert!(retry.already_done);
+    assert_eq!(retry.first_position, first.first_position);
+    second.await.unwrap().unwrap();
+    let state = svc.read().await.unwrap();
+    assert_eq!(state.projections.position(), svc.log().head().next_position);
+    assert!(
+        state
+            .projections
+            .registry
+            .households
+            .contains_key(&id("HH-K1"))
+    );
+}
