@@ -1317,9 +1317,10 @@ fn pending<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> bool {
         .is_pending()
 }
 
-/// The writer applies a batch before the log has made it durable (and decides the next one
-/// meanwhile); queries wait for the commit instead of showing what is not yet in the log, and
-/// a retry of a command still being committed is answered only once it is durable.
+/// The writer applies a batch before the log has made it durable, and with a backlog of
+/// commands decides the next batches meanwhile; queries wait for the commit instead of showing
+/// what is not yet in the log, and a retry of a command still being committed is answered only
+/// once it is durable.
 #[tokio::test]
 async fn queries_and_retries_wait_for_the_commit_of_what_they_would_see() {
     let (log, mut commits) = GatedLog::new();
@@ -1340,25 +1341,39 @@ async fn queries_and_retries_wait_for_the_commit_of_what_they_would_see() {
         let mut read = std::pin::pin!(svc.read());
         assert!(pending(read.as_mut()), "a query saw an uncommitted batch");
     }
-    // A retry of the command in flight, then a new command: the writer decides them while
-    // the first batch is still being committed.
+    // A retry of the command in flight, then a backlog of new commands: the writer decides
+    // them while the first batch is still being committed.
     let retry = run("req-1", publish(examples::IPUSH_KE));
-    let second = run("req-2", household("HH-K1", "ipush-ke", ""));
-    while svc.state().await.projections.position() == applied {
-        tokio::task::yield_now().await;
-    }
+    let backlog: Vec<_> = (0..claims_ledger::processor::PIPELINE_BACKLOG_MIN)
+        .map(|i| {
+            run(
+                &format!("hh-{i}"),
+                household(&format!("HH-{i}"), "ipush-ke", ""),
+            )
+        })
+        .collect();
+    let decided = async {
+        while svc.state().await.projections.position() == applied {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), decided)
+        .await
+        .expect("the writer did not decide the backlog while a commit was in flight");
     tokio::task::yield_now().await;
     assert!(
         !retry.is_finished(),
         "a retry was answered before its command was durable"
     );
     assert!(!first.is_finished());
-    go.add_permits(2);
+    go.add_permits(claims_ledger::processor::PIPELINE_BACKLOG_MIN + 1);
     let first = first.await.unwrap().unwrap();
     let retry = retry.await.unwrap().unwrap();
     assert!(retry.already_done);
     assert_eq!(retry.first_position, first.first_position);
-    second.await.unwrap().unwrap();
+    for registered in backlog {
+        registered.await.unwrap().unwrap();
+    }
     let state = svc.read().await.unwrap();
     assert_eq!(state.projections.position(), svc.log().head().next_position);
     assert!(
@@ -1366,6 +1381,6 @@ async fn queries_and_retries_wait_for_the_commit_of_what_they_would_see() {
             .projections
             .registry
             .households
-            .contains_key(&id("HH-K1"))
+            .contains_key(&id("HH-0"))
     );
 }
