@@ -366,7 +366,8 @@ impl<L: EventLog> Service<L> {
             .map_err(|_| CommandError::Unavailable("the writer stopped".into()))?
     }
 
-    /// The projections, as of the last acknowledged command.
+    /// The projections as the writer has them, which may include batches the log is still
+    /// committing (tests look at those); answer queries from [`Service::read`].
     pub async fn state(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().await
     }
