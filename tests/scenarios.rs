@@ -720,12 +720,13 @@ async fn informed_push_model_pays_for_consumption_and_suggests_top_ups() {
     h.trial_balance_is_zero().await;
 }
 
-#[tokio::test]
-async fn openimis_capitation_review_and_reversal() {
-    let mut h = Harness::new(MemoryLog::in_memory()).await;
+/// An openIMIS (Tanzania) household of girls born in 2015, registered at the Mvomero
+/// dispensary, with its CHF-BASIC premium paid on 10 January: lump sum 30,000 (up to 6
+/// members) + 2,000 registration for a new policy.
+async fn openimis_household<L: EventLog>(h: &mut Harness<L>, members: &[&str]) {
     h.run(publish(examples::OPENIMIS_TZ)).await;
     h.run(household("HH-T1", "openimis-tz", "")).await;
-    for m in ["T-1", "T-2", "T-3"] {
+    for m in members {
         h.run(member(
             m,
             "HH-T1",
@@ -735,7 +736,6 @@ async fn openimis_capitation_review_and_reversal() {
         ))
         .await;
     }
-    // Lump sum 30,000 (up to 6 members) + 2,000 registration for a new policy.
     h.run(premium(
         "TZ-P1",
         "HH-T1",
@@ -745,6 +745,12 @@ async fn openimis_capitation_review_and_reversal() {
         "2026-01-10",
     ))
     .await;
+}
+
+#[tokio::test]
+async fn openimis_capitation_review_and_reversal() {
+    let mut h = Harness::new(MemoryLog::in_memory()).await;
+    openimis_household(&mut h, &["T-1", "T-2", "T-3"]).await;
     // Children wait one month: a claim on 15 February is paid.
     let claim = h
         .claim(
@@ -1113,25 +1119,7 @@ async fn frequency_and_duplicates_come_from_the_members_earlier_claims() {
 #[tokio::test]
 async fn quantity_limits_count_the_members_earlier_claims_item_by_item() {
     let mut h = Harness::new(MemoryLog::in_memory()).await;
-    h.run(publish(examples::OPENIMIS_TZ)).await;
-    h.run(household("HH-T1", "openimis-tz", "")).await;
-    h.run(member(
-        "T-1",
-        "HH-T1",
-        Gender::Female,
-        "2015-01-01",
-        Some("TZ-DISP-MVOMERO"),
-    ))
-    .await;
-    h.run(premium(
-        "TZ-P1",
-        "HH-T1",
-        "CHF-BASIC",
-        "32000 TZS",
-        PremiumSource::Direct,
-        "2026-01-10",
-    ))
-    .await;
+    openimis_household(&mut h, &["T-1"]).await;
     let lines = |h: &Harness<MemoryLog>, c: ClaimId| {
         let svc = h.svc.clone();
         async move {
