@@ -116,6 +116,13 @@ impl<L: EventLog> Harness<L> {
     }
 }
 
+/// The adjudicator's decision on a claim, as the projections hold it.
+async fn decision_of<L: EventLog>(svc: &Service<L>, claim: &ClaimId) -> ClaimAdjudicated {
+    let state = svc.state().await;
+    let record = state.projections.claims.get(claim).unwrap();
+    record.decision.clone().unwrap()
+}
+
 fn publish(doc: &str) -> Command {
     Command::PublishScheme {
         document: doc.to_owned(),
@@ -1073,15 +1080,7 @@ async fn frequency_and_duplicates_come_from_the_members_earlier_claims() {
     let decision = |h: &Harness<MemoryLog>, c: ClaimId| {
         let svc = h.svc.clone();
         async move {
-            let state = svc.state().await;
-            let d = state
-                .projections
-                .claims
-                .get(&c)
-                .unwrap()
-                .decision
-                .clone()
-                .unwrap();
+            let d = decision_of(&svc, &c).await;
             (d.status, d.lines[0].reason_code)
         }
     };
@@ -1123,15 +1122,7 @@ async fn quantity_limits_count_the_members_earlier_claims_item_by_item() {
     let lines = |h: &Harness<MemoryLog>, c: ClaimId| {
         let svc = h.svc.clone();
         async move {
-            let state = svc.state().await;
-            let d = state
-                .projections
-                .claims
-                .get(&c)
-                .unwrap()
-                .decision
-                .clone()
-                .unwrap();
+            let d = decision_of(&svc, &c).await;
             d.lines
                 .iter()
                 .map(|l| (l.status, l.approved_quantity))
@@ -1177,15 +1168,7 @@ async fn quantity_limits_count_the_members_earlier_claims_item_by_item() {
             &[svc(LineKind::Item, "AMOX-500", 5)],
         )
         .await;
-    let state = h.svc.state().await;
-    let decision = state
-        .projections
-        .claims
-        .get(&third)
-        .unwrap()
-        .decision
-        .clone()
-        .unwrap();
+    let decision = decision_of(&h.svc, &third).await;
     assert_eq!(decision.status, DecisionStatus::Rejected);
     assert_eq!(decision.lines[0].reason_code, adjudicator::reason::QUANTITY);
 }
