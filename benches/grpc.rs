@@ -4,10 +4,14 @@
 //! - `SubmitClaims` batches of 500 from 8 concurrent clients;
 //! - `GetBalance` and `GetCoverage` from 64 concurrent clients (queries/s at saturation) and
 //!   from 4 (latency at a light load): p50 and p99, each next to the empty handler at the
-//!   same load.
+//!   same load;
+//! - the claims against their own ceilings: an empty `SubmitClaim`/`SubmitClaims` handler on a
+//!   bare tonic server exchanging the ledger's messages (the transport ceiling for claims), and
+//!   the durable log alone appending the batched claims' events again (the storage ceiling).
 //!
-//! Run: `cargo bench --bench grpc` (`-- --claims N` to size it; `-- --profile unary` or
-//! `-- --profile batched` to run one measure alone under a profiler).
+//! Run: `cargo bench --bench grpc` (`-- --claims N` to size it; `-- --profile unary` (or
+//! `batched`, `echo-unary`, `echo-batched`, `log-alone`) to run one measure alone under a
+//! profiler, with its CPU time per claim).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,9 +22,11 @@ use claims_ledger::commands::Command;
 use claims_ledger::grpc::Api;
 use claims_ledger::processor::Service;
 use ledger::event::{Gender, PaymentChannel, PremiumSource};
+use ledger::log::{AppendRequest, EventLog, NewEvent};
 use ledger::{Amount, Currency, Date, RequestId, SledLog};
 use proto::v1 as pb;
 use proto::v1::ledger_service_client::LedgerServiceClient;
+use proto::v1::ledger_service_server::{LedgerService, LedgerServiceServer};
 use proto::v1::query_service_client::QueryServiceClient;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -177,6 +183,142 @@ async fn empty_handler(
     .await
 }
 
+/// A `LedgerService` that does nothing but answer: every claim gets a copy of one real answer
+/// (captured from the ledger), so the messages both ways have the ledger's shapes and sizes.
+/// Served by a bare tonic server, it is the transport ceiling for claims.
+struct EchoLedger {
+    answer: pb::SubmitClaimResponse,
+}
+
+/// The echo ledger's service: the two claim methods answer, the others are unimplemented
+/// (a macro, so that `async_trait` sees the methods it generates).
+macro_rules! echo_ledger_service {
+    ($($name:ident($req:ident) -> $resp:ident;)*) => {
+        #[tonic::async_trait]
+        impl LedgerService for EchoLedger {
+            async fn submit_claim(
+                &self,
+                _: tonic::Request<pb::SubmitClaimRequest>,
+            ) -> Result<tonic::Response<pb::SubmitClaimResponse>, tonic::Status> {
+                Ok(tonic::Response::new(self.answer.clone()))
+            }
+
+            async fn submit_claims(
+                &self,
+                request: tonic::Request<pb::SubmitClaimsRequest>,
+            ) -> Result<tonic::Response<pb::SubmitClaimsResponse>, tonic::Status> {
+                let results = request
+                    .into_inner()
+                    .claims
+                    .iter()
+                    .map(|_| pb::SubmitClaimResult {
+                        response: Some(self.answer.clone()),
+                        ..Default::default()
+                    })
+                    .collect();
+                Ok(tonic::Response::new(pb::SubmitClaimsResponse { results }))
+            }
+
+            $(async fn $name(
+                &self,
+                _: tonic::Request<pb::$req>,
+            ) -> Result<tonic::Response<pb::$resp>, tonic::Status> {
+                Err(tonic::Status::unimplemented("the echo ledger answers claims only"))
+            })*
+        }
+    };
+}
+
+echo_ledger_service! {
+    publish_scheme(PublishSchemeRequest) -> PublishSchemeResponse;
+    register_household(RegisterHouseholdRequest) -> RegisterHouseholdResponse;
+    enroll_member(EnrollMemberRequest) -> EnrollMemberResponse;
+    record_contribution(RecordContributionRequest) -> RecordContributionResponse;
+    pay_premium(PayPremiumRequest) -> PayPremiumResponse;
+    review_claim(ReviewClaimRequest) -> ReviewClaimResponse;
+    reverse_claim(ReverseClaimRequest) -> ReverseClaimResponse;
+    record_copayment(RecordCopaymentRequest) -> RecordCopaymentResponse;
+    record_stock_visit(RecordStockVisitRequest) -> RecordStockVisitResponse;
+    close_payment_period(ClosePaymentPeriodRequest) -> ClosePaymentPeriodResponse;
+    record_facility_payout(RecordFacilityPayoutRequest) -> RecordFacilityPayoutResponse;
+}
+
+/// Serves `ledger` on a fresh loopback port with a bare tonic server; returns its channel.
+async fn serve_echo(ledger: EchoLedger) -> tonic::transport::Channel {
+    let incoming = tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap())
+        .unwrap()
+        .with_nodelay(Some(true));
+    let url = format!("http://{}", incoming.local_addr().unwrap());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(LedgerServiceServer::new(ledger))
+            .serve_with_incoming(incoming),
+    );
+    tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// The durable log alone: `requests` (each one claim's events, as the ledger appended them)
+/// appended again to a fresh sled log by `clients` concurrent appenders, `per_append` requests
+/// per `append_all`, as the command writer commits them. No transport, no decisions, no
+/// folds: the storage ceiling for claims.
+async fn log_alone(
+    log: &SledLog,
+    requests: Vec<AppendRequest>,
+    clients: usize,
+    per_append: usize,
+) -> Duration {
+    let mut lanes: Vec<Vec<Vec<AppendRequest>>> = vec![Vec::new(); clients];
+    for (n, chunk) in requests.chunks(per_append).enumerate() {
+        lanes[n % clients].push(chunk.to_vec());
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = lanes
+        .into_iter()
+        .map(|lane| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                for chunk in lane {
+                    for outcome in log.append_all(chunk).await {
+                        assert!(!outcome.unwrap().already_appended);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    start.elapsed()
+}
+
+/// The appends that made `from..to` of `log`, one request per request id, as first made.
+async fn appends_between(log: &SledLog, from: u64, to: u64) -> Vec<AppendRequest> {
+    let mut requests: Vec<AppendRequest> = Vec::new();
+    let mut position = from;
+    while position < to {
+        let events = log.read(position, (to - position) as usize).await.unwrap();
+        position += events.len() as u64;
+        for e in events {
+            let event = NewEvent {
+                stream: e.stream,
+                event: e.event,
+            };
+            match requests.last_mut() {
+                Some(r) if r.request_id == e.request_id => r.events.push(event),
+                _ => requests.push(
+                    AppendRequest::new(e.request_id, vec![event])
+                        .recorded_at(e.recorded_at_unix_ms),
+                ),
+            }
+        }
+    }
+    requests
+}
+
 /// CPU time this process has used so far (user + system, all threads), from /proc; `None`
 /// where there is no /proc.
 fn cpu_time() -> Option<Duration> {
@@ -186,6 +328,30 @@ fn cpu_time() -> Option<Duration> {
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     // Linux reports these in USER_HZ, 100 per second on every architecture it runs on.
     Some(Duration::from_millis(ticks * 10))
+}
+
+/// Awaits `measure` (`claims` claims; it returns its elapsed time). Under `--profile <name>`,
+/// for the measure of that name, also prints its rate and the process's CPU time per claim.
+async fn accounted(
+    profile: Option<&str>,
+    name: &str,
+    claims: usize,
+    measure: impl std::future::Future<Output = Duration>,
+) -> Duration {
+    let before = cpu_time();
+    let time = measure.await;
+    if profile == Some(name) {
+        println!("{name}: {:.0} claims/s", claims as f64 / time.as_secs_f64());
+        if let (Some(before), Some(after)) = (before, cpu_time()) {
+            let used = after.saturating_sub(before);
+            println!(
+                "CPU: {:.0} us per claim, {:.2} cores busy",
+                used.as_secs_f64() * 1e6 / claims as f64,
+                used.as_secs_f64() / time.as_secs_f64()
+            );
+        }
+    }
+    time
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -220,68 +386,99 @@ fn main() {
         tokio::spawn(router.serve_with_incoming(incoming));
         let channel = tonic::transport::Endpoint::from_shared(url).unwrap().connect().await.unwrap();
 
-        // `--profile unary` or `--profile batched`: that measure alone (for perf), the
-        // others shrunk to one call per client.
+        // `--profile <measure>` (unary, batched, echo-unary, echo-batched, log-alone): that
+        // measure alone at full size (for perf), the others shrunk to one call per client.
         let profile: Option<String> =
             std::env::args().skip_while(|a| a != "--profile").nth(1);
-        let calls = |measure: &str| match &profile {
+        let profile = profile.as_deref();
+        // (The log alone appends again what the batched measure appended.)
+        let calls = |measure: &str| match profile {
+            Some("log-alone") if measure == "batched" => claims,
             Some(p) if p != measure => CLIENTS,
             _ => claims,
         };
         let (empty, empty_latency) = empty_handler(&channel, CLIENTS, calls("empty")).await;
 
         let ledger = LedgerServiceClient::new(channel.clone());
+        // One real answer, for the echo ledger (the unary load below retries this claim).
+        let answer = ledger.clone().submit_claim(claim(0)).await.unwrap().into_inner();
         let l = ledger.clone();
-        let cpu_before_unary = cpu_time();
-        let (unary, _) = load(CLIENTS, calls("unary"), move |i| {
-            let mut l = l.clone();
-            async move {
-                let answer = l.submit_claim(claim(i)).await.unwrap().into_inner();
-                // Every claim is a fresh, covered visit: adjudicated and accepted.
-                assert_eq!(answer.decision.unwrap().status, pb::DecisionStatus::Accepted as i32);
-            }
+        let unary = accounted(profile, "unary", calls("unary"), async {
+            load(CLIENTS, calls("unary"), move |i| {
+                let mut l = l.clone();
+                async move {
+                    let answer = l.submit_claim(claim(i)).await.unwrap().into_inner();
+                    // Every claim is a fresh, covered visit: adjudicated and accepted.
+                    assert_eq!(answer.decision.unwrap().status, pb::DecisionStatus::Accepted as i32);
+                }
+            })
+            .await
+            .0
         })
         .await;
 
-        let cpu_before_batched = cpu_time();
         const BATCH: usize = 500;
-        let batches = calls("batched") / BATCH;
+        let batched_claims = |measure: &str| calls(measure) / BATCH * BATCH;
+        let batch = move |b: usize| pb::SubmitClaimsRequest {
+            facility_id: "KE-KSM-NYALENDA".into(),
+            claims: (0..BATCH).map(|k| claim(claims + b * BATCH + k)).collect(),
+        };
         let l = ledger.clone();
-        let (batched, _) = load(8, batches, move |b| {
-            let mut l = l.clone();
-            async move {
-                let claims = (0..BATCH).map(|k| claim(claims + b * BATCH + k)).collect();
-                let answer = l
-                    .submit_claims(pb::SubmitClaimsRequest {
-                        facility_id: "KE-KSM-NYALENDA".into(),
-                        claims,
-                    })
-                    .await
-                    .unwrap()
-                    .into_inner();
-                assert!(answer.results.iter().all(|r| r.response.as_ref().and_then(|r| r.decision.as_ref())
-                    .is_some_and(|d| d.status == pb::DecisionStatus::Accepted as i32)));
-            }
+        let before_batched = log.head().next_position;
+        let batched = accounted(profile, "batched", batched_claims("batched"), async {
+            load(8, batched_claims("batched") / BATCH, move |b| {
+                let mut l = l.clone();
+                async move {
+                    let answer = l.submit_claims(batch(b)).await.unwrap().into_inner();
+                    assert!(answer.results.iter().all(|r| r.response.as_ref().and_then(|r| r.decision.as_ref())
+                        .is_some_and(|d| d.status == pb::DecisionStatus::Accepted as i32)));
+                }
+            })
+            .await
+            .0
         })
         .await;
-        let cpu_after_batched = cpu_time();
+        let batches = batched_claims("batched") / BATCH;
 
-        if let Some(p) = &profile {
-            let (name, n, time, cpu) = match p.as_str() {
-                "unary" => ("SubmitClaim", calls("unary"), unary, (cpu_before_unary, cpu_before_batched)),
-                _ => ("SubmitClaims", batches * BATCH, batched, (cpu_before_batched, cpu_after_batched)),
-            };
-            println!("{name}: {:.0} claims/s", n as f64 / time.as_secs_f64());
-            if let (Some(before), Some(after)) = cpu {
-                let used = after.saturating_sub(before);
-                println!(
-                    "CPU: {:.0} us per claim, {:.2} cores busy",
-                    used.as_secs_f64() * 1e6 / n as f64,
-                    used.as_secs_f64() / time.as_secs_f64()
-                );
-            }
+        // The same claims against their ceilings: the transport with the same messages (the
+        // echo ledger), and the durable log alone appending the batched claims' events.
+        let answer_bytes = prost::Message::encoded_len(&answer);
+        let echo = LedgerServiceClient::new(serve_echo(EchoLedger { answer }).await);
+        let e = echo.clone();
+        let echo_unary = accounted(profile, "echo-unary", calls("echo-unary"), async {
+            load(CLIENTS, calls("echo-unary"), move |i| {
+                let mut e = e.clone();
+                async move {
+                    e.submit_claim(claim(i)).await.unwrap();
+                }
+            })
+            .await
+            .0
+        })
+        .await;
+        let e = echo.clone();
+        let echo_batched = accounted(profile, "echo-batched", batched_claims("echo-batched"), async {
+            load(8, batched_claims("echo-batched") / BATCH, move |b| {
+                let mut e = e.clone();
+                async move {
+                    let answer = e.submit_claims(batch(b)).await.unwrap().into_inner();
+                    assert_eq!(answer.results.len(), BATCH);
+                }
+            })
+            .await
+            .0
+        })
+        .await;
+        let appends = appends_between(&log, before_batched, log.head().next_position).await;
+        assert_eq!(appends.len(), batches * BATCH);
+        let again_dir = tempfile::tempdir().unwrap();
+        let again = SledLog::open(again_dir.path().join("log")).unwrap();
+        let stored = accounted(profile, "log-alone", appends.len(), log_alone(&again, appends, 8, BATCH)).await;
+        again.shutdown().await.unwrap();
+        if profile.is_some() {
             return;
         }
+
         let query = QueryServiceClient::new(channel.clone());
         let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
         let ms = |lat: &[Duration], p: f64| percentile(lat, p).as_secs_f64() * 1e3;
@@ -303,6 +500,33 @@ fn main() {
             rate(batches * BATCH, batched),
             rate(batches * BATCH, batched) / rate(claims, empty)
         );
+        println!();
+        println!(
+            "Claim messages: request {} bytes, answer {} bytes (protobuf).",
+            prost::Message::encoded_len(&claim(0)),
+            answer_bytes
+        );
+        println!();
+        println!("| claims against their own ceilings (same run) | claims/s | ledger / ceiling |");
+        println!("|---|---:|---:|");
+        println!(
+            "| empty SubmitClaim handler (the ledger's messages, bare tonic), {CLIENTS} clients | {:.0} | unary {:.2}x |",
+            rate(claims, echo_unary),
+            rate(claims, unary) / rate(claims, echo_unary)
+        );
+        println!(
+            "| empty SubmitClaims handler, batches of {BATCH}, 8 clients | {:.0} | batched {:.2}x |",
+            rate(batches * BATCH, echo_batched),
+            rate(batches * BATCH, batched) / rate(batches * BATCH, echo_batched)
+        );
+        println!(
+            "| durable log alone: the batched claims' events appended again, 8 appenders of {BATCH} claims | {:.0} | batched {:.2}x |",
+            rate(batches * BATCH, stored),
+            rate(batches * BATCH, batched) / rate(batches * BATCH, stored)
+        );
+        println!();
+        println!("| measure | rate | vs empty handler | p50 | p99 |");
+        println!("|---|---:|---:|---:|---:|");
         // Queries at saturation (64 clients: throughput) and at a light load (4 clients:
         // latency), each next to the empty handler at the same load.
         for clients in [CLIENTS, LIGHT_CLIENTS] {
