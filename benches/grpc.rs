@@ -15,6 +15,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use adjudicator::examples;
@@ -271,28 +272,25 @@ async fn log_alone(
     clients: usize,
     per_append: usize,
 ) -> Duration {
-    let mut lanes: Vec<Vec<Vec<AppendRequest>>> = vec![Vec::new(); clients];
-    for (n, chunk) in requests.chunks(per_append).enumerate() {
-        lanes[n % clients].push(chunk.to_vec());
-    }
-    let start = Instant::now();
-    let tasks: Vec<_> = lanes
-        .into_iter()
-        .map(|lane| {
-            let log = log.clone();
-            tokio::spawn(async move {
-                for chunk in lane {
-                    for outcome in log.append_all(chunk).await {
-                        assert!(!outcome.unwrap().already_appended);
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    start.elapsed()
+    // Each append's requests, taken (not copied) by the client that sends it.
+    let appends: Arc<Vec<Mutex<Vec<AppendRequest>>>> = Arc::new(
+        requests
+            .chunks(per_append)
+            .map(|chunk| Mutex::new(chunk.to_vec()))
+            .collect(),
+    );
+    let log = log.clone();
+    load(clients, appends.len(), move |i| {
+        let (log, appends) = (log.clone(), appends.clone());
+        async move {
+            let requests = std::mem::take(&mut *appends[i].lock().unwrap());
+            for outcome in log.append_all(requests).await {
+                assert!(!outcome.unwrap().already_appended);
+            }
+        }
+    })
+    .await
+    .0
 }
 
 /// The appends that made `from..to` of `log`, one request per request id, as first made.
