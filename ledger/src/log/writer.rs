@@ -3,10 +3,11 @@
 //! Append path:
 //! 1. caller's task: validate every event, encode its body, digest the request (`prepare`);
 //! 2. bounded queue (`Limits::queue_depth_max`) to the writer thread (callers wait when full);
-//! 3. writer thread: take every queued request up to `Limits::commit_events_max`; for each,
+//! 3. sequencer thread: take every queued request up to `Limits::commit_events_max`; for each,
 //!    check the request id (idempotency) and expected versions, assign positions and stream
-//!    versions, encode the envelope, chain the hash; write the whole group as ONE segment and
-//!    flush ONCE; then publish the new head and answer every caller;
+//!    versions, encode the envelope, chain the hash; then the flusher thread (or the sequencer
+//!    itself when nothing else waits) writes the whole group in ONE atomic batch and flushes
+//!    ONCE, publishes the new head and answers every caller;
 //! 4. the committed index entries go to the indexer thread, which persists them in the
 //!    `index` tree in batches. Until then they are served from an in-memory overlay (`Recent`).
 //!
@@ -172,7 +173,7 @@ impl<S: Store> Log<S> {
             poisoned: Mutex::new(None),
         });
         let (to_flusher, flusher_rx) = std_mpsc::sync_channel(PIPELINE_DEPTH);
-        let flusher = Flusher {
+        let flusher = Arc::new(Mutex::new(Flusher {
             store: store.clone(),
             limits,
             head_tx,
@@ -182,7 +183,7 @@ impl<S: Store> Log<S> {
             index_tx: Some(index_tx),
             indexer: Some(indexer),
             pruned_upto: indexed_upto,
-        };
+        }));
         let sequencer = Sequencer {
             store: store.clone(),
             limits,
@@ -190,13 +191,14 @@ impl<S: Store> Log<S> {
             recent: recent.clone(),
             in_flight: std::collections::VecDeque::new(),
             pipeline,
+            flusher: flusher.clone(),
             to_flusher,
         };
         let spawn_error =
             |e: std::io::Error| LogError::Storage(format!("cannot start thread: {e}"));
         thread::Builder::new()
             .name("ledger-flusher".into())
-            .spawn(move || flusher.run(flusher_rx))
+            .spawn(move || Flusher::run(flusher, flusher_rx))
             .map_err(spawn_error)?;
         thread::Builder::new()
             .name("ledger-sequencer".into())
@@ -662,8 +664,11 @@ struct Pipeline {
     poisoned: Mutex<Option<String>>,
 }
 
-/// Sequencer thread: turns queued appends into sealed commits. It works on commit N + 1 while
-/// the flusher syncs commit N, so CPU work and the disk overlap.
+/// Sequencer thread: turns queued appends into sealed commits. With appends waiting, it works
+/// on commit N + 1 while the flusher thread syncs commit N, so CPU work and the disk overlap;
+/// with none waiting and nothing in flight, it writes the commit itself (waking the flusher
+/// thread would only add a thread hand-off to the commit's latency: the common case of one
+/// appender awaiting each commit, as the command processor does).
 struct Sequencer<S: Store> {
     store: S,
     limits: Limits,
@@ -673,6 +678,8 @@ struct Sequencer<S: Store> {
     /// Sealed commits that may not be durable yet, oldest first, with their end position.
     in_flight: std::collections::VecDeque<(u64, Arc<CommitIndex>)>,
     pipeline: Arc<Pipeline>,
+    /// Locked by whichever thread writes a commit: the flusher thread, or this one when idle.
+    flusher: Arc<Mutex<Flusher<S>>>,
     to_flusher: std_mpsc::SyncSender<ToFlusher>,
 }
 
@@ -715,10 +722,11 @@ impl<S: Store> Sequencer<S> {
                     Err(_) => break,
                 }
             }
-            self.seal(group, bytes + events * ENVELOPE_OVERHEAD_BYTES);
+            let idle = carry.is_none() && rx.is_empty();
+            self.seal(group, bytes + events * ENVELOPE_OVERHEAD_BYTES, idle);
             if let Some(done) = shutdown {
                 if let Some(p) = carry.take() {
-                    self.seal(p, 0);
+                    self.seal(p, 0, false);
                 }
                 return self.stop(rx, done);
             }
@@ -776,7 +784,9 @@ impl<S: Store> Sequencer<S> {
         self.store.request(id)
     }
 
-    fn seal(&mut self, group: Vec<Prepared>, bytes_hint: usize) {
+    /// Builds the commit of `group` and has it written: here when `idle` (no appends waiting)
+    /// and every earlier commit is durable, else by the flusher thread.
+    fn seal(&mut self, group: Vec<Prepared>, bytes_hint: usize, idle: bool) {
         let durable = self.pipeline.durable_upto.load(Ordering::Acquire);
         while self
             .in_flight
@@ -867,6 +877,7 @@ impl<S: Store> Sequencer<S> {
             return;
         }
         segments.push((segment_first, segment.finish()));
+        let commit_first = self.head.next_position;
         self.head = Head {
             next_position: next,
             hash,
@@ -879,6 +890,12 @@ impl<S: Store> Sequencer<S> {
             index,
             answers,
         };
+        if idle && self.pipeline.durable_upto.load(Ordering::Acquire) == commit_first {
+            // Every commit sent to the flusher thread is written (it may still be answering
+            // the last one: the lock waits for that), so writing this one here keeps the order.
+            lock(&self.flusher).flush(sealed);
+            return;
+        }
         // Blocks while the flusher is PIPELINE_DEPTH commits behind: back-pressure.
         if let Err(std_mpsc::SendError(ToFlusher::Commit(sealed))) =
             self.to_flusher.send(ToFlusher::Commit(sealed))
@@ -970,21 +987,26 @@ struct Flusher<S: Store> {
 }
 
 impl<S: Store> Flusher<S> {
-    fn run(mut self, rx: std_mpsc::Receiver<ToFlusher>) {
+    /// The flusher thread: writes the commits the sequencer sends, until told to stop.
+    fn run(flusher: Arc<Mutex<Flusher<S>>>, rx: std_mpsc::Receiver<ToFlusher>) {
         while let Ok(msg) = rx.recv() {
             match msg {
-                ToFlusher::Commit(sealed) => self.flush(sealed),
+                ToFlusher::Commit(sealed) => lock(&flusher).flush(sealed),
                 ToFlusher::Stop(done) => {
-                    self.finish_index();
-                    let result = self.store.flush();
-                    // Release the store before answering, so the caller can reopen it.
-                    drop(self);
+                    let result = {
+                        let mut f = lock(&flusher);
+                        f.finish_index();
+                        f.store.flush()
+                    };
+                    // The sequencer has let go of its handle: this releases the store before
+                    // answering, so the caller can reopen it.
+                    drop(flusher);
                     let _ = done.send(result);
                     return;
                 }
             }
         }
-        self.finish_index();
+        lock(&flusher).finish_index();
     }
 
     fn finish_index(&mut self) {
