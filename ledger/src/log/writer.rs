@@ -2,7 +2,7 @@
 //!
 //! Append path:
 //! 1. caller's task: validate every event, encode its body, digest the request (`prepare`);
-//! 2. bounded queue (`Limits::queue_depth_max`) to the writer thread (callers wait when full);
+//! 2. bounded queue (`Limits::queue_depth_max`) to the sequencer thread (callers wait when full);
 //! 3. sequencer thread: take every queued request up to `Limits::commit_events_max`; for each,
 //!    check the request id (idempotency) and expected versions, assign positions and stream
 //!    versions, encode the envelope, chain the hash; then the flusher thread (or the sequencer
@@ -970,8 +970,9 @@ impl<S: Store> Sequencer<S> {
     }
 }
 
-/// Flusher thread: writes each sealed commit (one atomic batch, one flush), then publishes it
-/// to readers, acknowledges its callers and hands its index entries to the indexer.
+/// The flusher: writes each sealed commit (one atomic batch, one flush), then publishes it to
+/// readers, acknowledges its callers and hands its index entries to the indexer. Run by the
+/// flusher thread, or by the sequencer for a commit it seals while idle.
 struct Flusher<S: Store> {
     store: S,
     limits: Limits,
