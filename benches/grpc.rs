@@ -244,17 +244,17 @@ echo_ledger_service! {
     record_facility_payout(RecordFacilityPayoutRequest) -> RecordFacilityPayoutResponse;
 }
 
-/// Serves `ledger` on a fresh loopback port with a bare tonic server; returns its channel.
-async fn serve_echo(ledger: EchoLedger) -> tonic::transport::Channel {
+/// Serves on a fresh loopback port (TCP_NODELAY, as `serve` sets it) with `serve`, which
+/// spawns the server on the listener it is given; returns a channel to it.
+async fn serve_on_loopback<F>(serve: F) -> tonic::transport::Channel
+where
+    F: FnOnce(tonic::transport::server::TcpIncoming),
+{
     let incoming = tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap())
         .unwrap()
         .with_nodelay(Some(true));
     let url = format!("http://{}", incoming.local_addr().unwrap());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(LedgerServiceServer::new(ledger))
-            .serve_with_incoming(incoming),
-    );
+    serve(incoming);
     tonic::transport::Endpoint::from_shared(url)
         .unwrap()
         .connect()
@@ -377,12 +377,10 @@ fn main() {
         // The server's own router and gate (development mode: no tokens); the empty handler
         // below is its health check, behind the same gate.
         let router = claims_ledger::server::router(api, Default::default(), None).await.unwrap();
-        let incoming = tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap())
-            .unwrap()
-            .with_nodelay(Some(true));
-        let url = format!("http://{}", incoming.local_addr().unwrap());
-        tokio::spawn(router.serve_with_incoming(incoming));
-        let channel = tonic::transport::Endpoint::from_shared(url).unwrap().connect().await.unwrap();
+        let channel = serve_on_loopback(|incoming| {
+            tokio::spawn(router.serve_with_incoming(incoming));
+        })
+        .await;
 
         // `--profile <measure>` (unary, batched, echo-unary, echo-batched, log-alone): that
         // measure alone at full size (for perf), the others shrunk to one call per client.
@@ -441,7 +439,17 @@ fn main() {
         // The same claims against their ceilings: the transport with the same messages (the
         // echo ledger), and the durable log alone appending the batched claims' events.
         let answer_bytes = prost::Message::encoded_len(&answer);
-        let echo = LedgerServiceClient::new(serve_echo(EchoLedger { answer }).await);
+        // A bare tonic server: no gate, no ledger.
+        let echo = LedgerServiceClient::new(
+            serve_on_loopback(|incoming| {
+                tokio::spawn(
+                    tonic::transport::Server::builder()
+                        .add_service(LedgerServiceServer::new(EchoLedger { answer }))
+                        .serve_with_incoming(incoming),
+                );
+            })
+            .await,
+        );
         let e = echo.clone();
         let echo_unary = accounted(profile, "echo-unary", calls("echo-unary"), async {
             load(CLIENTS, calls("echo-unary"), move |i| {
