@@ -1021,6 +1021,15 @@ impl<S: Store> Flusher<S> {
         let started = std::time::Instant::now();
         let failed = {
             let mut poisoned = lock(&self.pipeline.poisoned);
+            // Commits are written in order, each where the last ended (the flusher thread and
+            // the idle sequencer both write): anything else must never reach the store.
+            let first = sealed.segments.first().map(|(position, _)| *position);
+            let durable = self.pipeline.durable_upto.load(Ordering::Acquire);
+            if poisoned.is_none() && first != Some(durable) {
+                *poisoned = Some(format!(
+                    "a commit starting at {first:?} came to be written after position {durable}"
+                ));
+            }
             if poisoned.is_none()
                 && let Err(e) = self.store.write_segments(sealed.segments)
             {
