@@ -384,9 +384,7 @@ impl<L: EventLog> Service<L> {
         let state = self.state.read().await;
         durable_upto(&self.log, &self.diverged, state.projections.position())
             .await
-            .map_err(|reason| {
-                CommandError::Unavailable(format!("{reason}; restart to rebuild from the log"))
-            })?;
+            .map_err(|reason| CommandError::Unavailable(rebuild_hint(&reason)))?;
         Ok(state)
     }
 
@@ -451,7 +449,7 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
         metrics::gauge!("commands_queue_depth").set(rx.len() as f64);
         metrics::histogram!("commands_batch_commands").record(jobs.len() as f64);
         if let Some(reason) = diverged.borrow().clone() {
-            let reason = format!("{reason}; restart to rebuild from the log");
+            let reason = rebuild_hint(&reason);
             for job in jobs {
                 let _ = job
                     .reply
@@ -594,6 +592,11 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
     }
 }
 
+/// What a caller is told once the projections have diverged from the log for `reason`.
+fn rebuild_hint(reason: &str) -> String {
+    format!("{reason}; restart to rebuild from the log")
+}
+
 /// Answers every caller of `batch` with `Unavailable`.
 fn refuse(batch: Batch, reason: &str) {
     let replies = batch
@@ -623,7 +626,7 @@ async fn appender<L: EventLog>(
             batch.answered.extend(more.answered);
         }
         if let Some(reason) = diverged.borrow().clone() {
-            refuse(batch, &format!("{reason}; restart to rebuild from the log"));
+            refuse(batch, &rebuild_hint(&reason));
             continue;
         }
         // Every batch before this one is durable: the log must end where it begins.
@@ -636,7 +639,7 @@ async fn appender<L: EventLog>(
                      projections end: another writer?"
                 );
                 diverged.send_replace(Some(reason.clone()));
-                refuse(batch, &format!("{reason}; restart to rebuild from the log"));
+                refuse(batch, &rebuild_hint(&reason));
                 continue;
             }
         }
@@ -673,7 +676,7 @@ async fn appender<L: EventLog>(
             }
             Some(reason) => {
                 diverged.send_replace(Some(reason.clone()));
-                refuse(batch, &format!("{reason}; restart to rebuild from the log"));
+                refuse(batch, &rebuild_hint(&reason));
             }
         }
     }
