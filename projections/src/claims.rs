@@ -164,9 +164,14 @@ impl Claims {
         }
     }
 
+    /// Where claim `id` sits in `records`.
+    fn index_of(&self, id: &ClaimId) -> Option<usize> {
+        self.seq_of.get(id).map(|&seq| seq as usize)
+    }
+
     fn get_mut(&mut self, id: &ClaimId) -> Option<&mut ClaimRecord> {
-        let seq = *self.seq_of.get(id)?;
-        self.records.get_mut(seq as usize)
+        let index = self.index_of(id)?;
+        self.records.get_mut(index)
     }
 
     pub(crate) fn adjudicated(&mut self, e: &ClaimAdjudicated) {
@@ -206,8 +211,7 @@ impl Claims {
     }
 
     pub fn get(&self, id: &ClaimId) -> Option<&ClaimRecord> {
-        let seq = *self.seq_of.get(id)?;
-        self.records.get(seq as usize)
+        self.records.get(self.index_of(id)?)
     }
 
     /// The claim a facility already submitted under `code`.
@@ -243,7 +247,7 @@ impl Claims {
                 && filter.status.is_none_or(|s| c.status == s)
         };
         let from = match after {
-            Some(id) => *self.seq_of.get(id)? as usize + 1,
+            Some(id) => self.index_of(id)? + 1,
             None => 0,
         };
         // Walk the shorter of the facility's and the member's claims when filtered by them.
