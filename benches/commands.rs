@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use adjudicator::examples;
 use claims_ledger::commands::Command;
-use claims_ledger::processor::{Service, rebuild};
+use claims_ledger::processor::{REPLAY_CHUNK_EVENTS, Service, State, rebuild};
 use ledger::event::{ClaimLine, Gender, LineKind, PaymentChannel, PremiumSource};
 use ledger::{Amount, Currency, Date, EventLog, RequestId, SledLog};
 
@@ -167,23 +167,17 @@ fn main() {
     });
     let head = log.head().next_position;
 
-    let (scan, replay) = runtime.block_on(async {
-        let start = Instant::now();
-        let mut position = 0;
-        while position < head {
-            let events = log.read(position, 4096).await.unwrap();
-            position += events.len() as u64;
-            std::hint::black_box(&events);
-        }
-        let scan = start.elapsed();
+    let (floors, replay) = runtime.block_on(async {
+        let floors = replay_floors(&log, head).await;
         let start = Instant::now();
         let state = rebuild(&log, head).await.unwrap();
         std::hint::black_box(state.projections.position());
-        (scan, start.elapsed())
+        (floors, start.elapsed())
     });
     runtime.block_on(log.shutdown()).unwrap();
 
     let rate = |n: u64, d: std::time::Duration| n as f64 / d.as_secs_f64();
+    let per_event = |d: std::time::Duration| d.as_secs_f64() * 1e6 / head as f64;
     println!(
         "| households | commands | events | commands/s (durable, {CLIENTS} clients) | raw scan + decode | replay (rebuild all projections) | replay / scan |"
     );
@@ -191,8 +185,67 @@ fn main() {
     println!(
         "| {households} | {commands} | {head} | {:.0} | {:.0} events/s | {:.0} events/s | {:.2}x |",
         rate(commands as u64, elapsed),
-        rate(head, scan),
+        rate(head, floors.scan),
         rate(head, replay),
-        scan.as_secs_f64() / replay.as_secs_f64()
+        floors.scan.as_secs_f64() / replay.as_secs_f64()
     );
+    println!();
+    println!("| replay stage, one core each | us per event | events/s |");
+    println!("|---|---:|---:|");
+    for (stage, d) in [
+        (
+            "verify: read, check the hash chain, decode (nothing kept)",
+            floors.verify,
+        ),
+        ("read + decode", floors.scan),
+        (
+            "fold into every projection (decoded events in memory)",
+            floors.fold,
+        ),
+        (
+            "replay (read + decode on one task, fold on another)",
+            replay,
+        ),
+    ] {
+        println!("| {stage} | {:.2} | {:.0} |", per_event(d), rate(head, d));
+    }
+}
+
+/// What a replay's stages cost alone, one after another on one core each.
+struct Floors {
+    verify: std::time::Duration,
+    scan: std::time::Duration,
+    fold: std::time::Duration,
+}
+
+async fn replay_floors(log: &SledLog, head: u64) -> Floors {
+    let start = Instant::now();
+    let report = log.verify(0, head).await.unwrap();
+    assert!(report.first_bad.is_none(), "{report:?}");
+    let verify = start.elapsed();
+
+    let start = Instant::now();
+    let mut position = 0;
+    while position < head {
+        let events = log.read(position, REPLAY_CHUNK_EVENTS).await.unwrap();
+        position += events.len() as u64;
+        std::hint::black_box(&events);
+    }
+    let scan = start.elapsed();
+
+    let mut chunks = Vec::new();
+    let mut position = 0;
+    while position < head {
+        let events = log.read(position, REPLAY_CHUNK_EVENTS).await.unwrap();
+        position += events.len() as u64;
+        chunks.push(events);
+    }
+    let start = Instant::now();
+    let mut state = State::default();
+    for chunk in chunks {
+        state.apply_recorded(&chunk).unwrap();
+    }
+    std::hint::black_box(state.projections.position());
+    let fold = start.elapsed();
+    Floors { verify, scan, fold }
 }

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ledger::event::Event;
-use ledger::log::{AppendRequest, EventLog, LogError};
+use ledger::log::{AppendRequest, EventLog, LogError, RecordedEvent};
 use ledger::{FieldError, RequestId};
 use projections::{ProjectionError, Projections};
 use thiserror::Error;
@@ -47,6 +47,8 @@ pub const PIPELINE_BATCHES: usize = 1;
 pub const PIPELINE_BACKLOG_MIN: usize = 256;
 /// Events read per step when rebuilding the projections.
 pub const REPLAY_CHUNK_EVENTS: usize = 4096;
+/// Chunks the replay's reader may decode ahead of the folds.
+pub const REPLAY_CHUNKS_AHEAD: usize = 2;
 
 /// Where a command's events landed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -127,6 +129,19 @@ impl State {
         receipt.count += count;
         if receipt.subject == Subject::None {
             receipt.subject = subject;
+        }
+        Ok(())
+    }
+
+    /// Applies events read from the log, in order, from the projections' position on.
+    pub fn apply_recorded(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        // A request's events are contiguous: apply them, and record its receipt, together.
+        for group in events.chunk_by(|a, b| a.request_id == b.request_id) {
+            self.apply(
+                group[0].position,
+                &group[0].request_id,
+                group.iter().map(|e| &e.event),
+            )?;
         }
         Ok(())
     }
@@ -217,44 +232,45 @@ pub async fn replay<L: EventLog>(log: &L, state: State, to: u64) -> Result<State
     replay_observed(log, state, to, |_| {}).await
 }
 
-/// [`replay`], telling `progress` the position reached after each chunk. The next chunk is
-/// read and decoded on another task while this one applies the current one, so decoding
-/// and the projections' folds run on two cores.
+/// [`replay`], telling `progress` the position reached after each chunk. A reader task reads
+/// and decodes chunks ahead (up to `REPLAY_CHUNKS_AHEAD`) while this one applies them, so
+/// decoding and the projections' folds run on two cores.
 pub async fn replay_observed<L: EventLog>(
     log: &L,
     mut state: State,
     to: u64,
     mut progress: impl FnMut(u64),
 ) -> Result<State, StartError> {
-    let read_ahead = |from: u64| {
-        let log = log.clone();
-        let max = REPLAY_CHUNK_EVENTS.min((to - from) as usize);
-        tokio::spawn(async move { log.read(from, max).await })
-    };
     let mut next = state.projections.position();
-    let mut pending = (next < to).then(|| read_ahead(next));
-    while let Some(chunk) = pending.take() {
-        let events = chunk
-            .await
-            .map_err(|e| LogError::Storage(format!("reading the log failed: {e}")))??;
+    let (tx, mut chunks) = mpsc::channel(REPLAY_CHUNKS_AHEAD);
+    let reader = {
+        let log = log.clone();
+        let mut from = next;
+        tokio::spawn(async move {
+            while from < to {
+                let max = REPLAY_CHUNK_EVENTS.min((to - from) as usize);
+                let chunk = log.read(from, max).await;
+                let read = chunk.as_ref().map_or(0, |events| events.len());
+                // Stop after an error or at the head; or when the replay stopped listening.
+                if tx.send(chunk).await.is_err() || read == 0 {
+                    break;
+                }
+                from += read as u64;
+            }
+        })
+    };
+    while let Some(chunk) = chunks.recv().await {
+        let events = chunk?;
         if events.is_empty() {
             break;
         }
-        let after = next + events.len() as u64;
-        if after < to {
-            pending = Some(read_ahead(after));
-        }
-        // A request's events are contiguous: apply them, and record its receipt, together.
-        for group in events.chunk_by(|a, b| a.request_id == b.request_id) {
-            state.apply(
-                group[0].position,
-                &group[0].request_id,
-                group.iter().map(|e| &e.event),
-            )?;
-        }
-        next = after;
+        state.apply_recorded(&events)?;
+        next += events.len() as u64;
         progress(next);
     }
+    reader
+        .await
+        .map_err(|e| LogError::Storage(format!("reading the log failed: {e}")))?;
     Ok(state)
 }
 
