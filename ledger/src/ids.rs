@@ -28,13 +28,18 @@ pub(crate) fn validate(s: &str) -> Result<(), IdError> {
     if s.len() > ID_BYTES_MAX {
         return Err(IdError::TooLong { len: s.len() });
     }
-    match s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-')))
-    {
-        Some(c) => Err(IdError::InvalidChar(c)),
-        None => Ok(()),
+    let allowed =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'-');
+    // Every allowed character is one ASCII byte: check bytes (ids are checked on every
+    // decode), and look for the offending character only to name it.
+    if s.bytes().all(allowed) {
+        return Ok(());
     }
+    let bad = s
+        .chars()
+        .find(|&c| !u8::try_from(c).is_ok_and(allowed))
+        .unwrap_or(char::REPLACEMENT_CHARACTER);
+    Err(IdError::InvalidChar(bad))
 }
 
 macro_rules! typed_id {

@@ -10,7 +10,7 @@ use ledger::chain::Hash;
 use ledger::event::Gender;
 use ledger::ids::{FacilityId, HouseholdId, MemberId, PayoutId, ReceiptId, SchemeId, SponsorId};
 
-use crate::keyed::Keyed;
+use crate::keyed::{Keyed, KeyedSet};
 
 /// A published version of a scheme. Serialized as its document (re-parsed when loaded).
 #[derive(Clone)]
@@ -94,8 +94,8 @@ pub struct Registry {
     pub households: Keyed<HouseholdId, Household>,
     pub members: Keyed<MemberId, MemberRecord>,
     /// Every external receipt id used (contributions, premiums, copays): unique.
-    pub receipts: BTreeSet<ReceiptId>,
-    pub payouts: BTreeSet<PayoutId>,
+    pub receipts: KeyedSet<ReceiptId>,
+    pub payouts: KeyedSet<PayoutId>,
     /// What each sponsor gave each household, per calendar year (minor units).
     pub sponsored: Keyed<(SponsorId, HouseholdId, i32), i64>,
 }

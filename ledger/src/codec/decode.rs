@@ -34,6 +34,13 @@ fn malformed(field: &str, what: &str) -> FieldError {
 
 impl<'a> Reader<'a> {
     fn varint(&mut self, field: &str) -> Result<u64> {
+        // Most varints on the wire (field keys, enums, small numbers) are one byte.
+        if let Some((&byte, rest)) = self.buf.split_first()
+            && byte < 0x80
+        {
+            self.buf = rest;
+            return Ok(u64::from(byte));
+        }
         let mut value = 0u64;
         for i in 0..10 {
             let (&byte, rest) = self
@@ -751,7 +758,7 @@ pub fn decode_envelope(b: &[u8]) -> Result<super::Envelope> {
     let (mut position, mut version, mut recorded) = (0u64, 0u64, 0i64);
     let mut stream = Msg::default();
     let mut request = Str::default();
-    let mut event: Vec<&[u8]> = Vec::new();
+    let mut event = Msg::default();
     fields(b, "recorded_event", |tag, v| {
         match tag {
             1 => position = varint(v, "position")?,
@@ -759,7 +766,7 @@ pub fn decode_envelope(b: &[u8]) -> Result<super::Envelope> {
             3 => version = varint(v, "stream_version")?,
             4 => recorded = varint(v, "recorded_at_unix_ms")? as i64,
             5 => request.set(v, "request_id")?,
-            6 => event.push(bytes(v, "event")?),
+            6 => event.add(v, "event")?,
             _ => {}
         }
         Ok(())
@@ -781,10 +788,10 @@ pub fn decode_envelope(b: &[u8]) -> Result<super::Envelope> {
         id.0.unwrap_or(""),
     )
     .map_err(|e| FieldError::id("stream.id", e))?;
-    let event = match event.as_slice() {
-        [] => return Err(FieldError::new("event", "is required")),
-        [one] => decode_event(one),
-        many => decode_event(&many.concat()),
+    let event = match event {
+        Msg::Absent => return Err(FieldError::new("event", "is required")),
+        Msg::One(one) => decode_event(one),
+        Msg::Many(parts) => decode_event(&parts.concat()),
     }
     .map_err(|e| e.within("event"))?;
     Ok(super::Envelope {
