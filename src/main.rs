@@ -16,6 +16,15 @@ use ledger::{EventLog, SledLog};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `println!`, except that a closed standard output (`claims-ledger replay | head -1`) is not
+/// a panic: the command's work is done (or failed) either way, and is reported by the exit
+/// code; a report nobody reads is not an error.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "claims-ledger", version, about)]
 struct Cli {
@@ -219,7 +228,7 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             })
             .await
             .map_err(|e| e as Box<dyn std::error::Error>)?;
-            println!("{report}");
+            out!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay { data_dir, to } => replay(data_dir, to).await,
@@ -243,7 +252,7 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             if token.is_empty() {
                 return Err("stdin: expected the token on one line".into());
             }
-            println!("{}", claims_ledger::auth::hash_token(token));
+            out!("{}", claims_ledger::auth::hash_token(token));
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { data_dir } => {
@@ -253,7 +262,7 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             log.shutdown().await?;
             match report.first_bad {
                 None => {
-                    println!(
+                    out!(
                         "ok: {} events, head hash {}",
                         head.next_position,
                         hex(&report.last_hash)
@@ -261,7 +270,7 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Some((position, reason)) => {
-                    println!("broken at position {position}: {reason}");
+                    out!("broken at position {position}: {reason}");
                     Ok(ExitCode::from(2))
                 }
             }
@@ -363,7 +372,7 @@ async fn replay(data_dir: PathBuf, to: Option<u64>) -> Outcome {
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let d = state.projections.digests();
-    println!(
+    out!(
         "replayed {to} events in {seconds:.2} s ({:.0} events/s)",
         to as f64 / seconds.max(1e-9)
     );
@@ -375,7 +384,7 @@ async fn replay(data_dir: PathBuf, to: Option<u64>) -> Outcome {
         ("payments", d.payments),
         ("combined", d.combined()),
     ] {
-        println!("{name:>9} {}", hex(&digest));
+        out!("{name:>9} {}", hex(&digest));
     }
     drop(state);
     log.shutdown().await?;
@@ -403,7 +412,7 @@ async fn export(
         .map_err(|e| e as Box<dyn std::error::Error>)?;
     file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     bar.finish_and_clear();
-    println!(
+    out!(
         "exported {written} events ({from}..{to}) to {}",
         out.display()
     );
@@ -414,7 +423,7 @@ async fn export(
                 .map_err(|e| format!("statements: {}: {e}", path.display()))?,
         );
         let rows = transfer::statements_csv(&state.projections, &mut csv)?;
-        println!("wrote {rows} facility statements to {}", path.display());
+        out!("wrote {rows} facility statements to {}", path.display());
     }
     log.shutdown().await?;
     Ok(ExitCode::SUCCESS)
@@ -460,7 +469,7 @@ async fn import(
     match result {
         Ok(head) => {
             std::fs::rename(&staging, &target)?;
-            println!(
+            out!(
                 "imported {} events into {}; head hash {} (as exported)",
                 head.next_position,
                 target.display(),

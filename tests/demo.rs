@@ -89,4 +89,21 @@ fn the_demo_runs_a_programme_and_its_head_hash_verifies() {
         String::from_utf8(verify.stdout).unwrap().trim(),
         format!("ok: {events} events, head hash {head_hash}")
     );
+
+    // A reader that went away (`claims-ledger replay | head -1` after the first line) is
+    // not a panic: the pipe's read end is closed before the command starts.
+    for command in ["replay", "verify"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(env!("CARGO_BIN_EXE_claims-ledger"))
+            .arg(command)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{command}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{command}: {stderr}");
+    }
 }
