@@ -16,7 +16,7 @@ use adjudicator::examples;
 use claims_ledger::commands::Command;
 use claims_ledger::processor::{REPLAY_CHUNK_EVENTS, Service, State, rebuild};
 use ledger::event::{ClaimLine, Gender, LineKind, PaymentChannel, PremiumSource};
-use ledger::{Amount, Currency, Date, EventLog, RequestId, SledLog};
+use ledger::{Amount, Currency, Date, EventLog, RecordedEvent, RequestId, SledLog};
 
 /// The allocator the server binary uses (src/main.rs).
 #[global_allocator]
@@ -225,21 +225,11 @@ async fn replay_floors(log: &SledLog, head: u64) -> Floors {
     let verify = start.elapsed();
 
     let start = Instant::now();
-    let mut position = 0;
-    while position < head {
-        let events = log.read(position, REPLAY_CHUNK_EVENTS).await.unwrap();
-        position += events.len() as u64;
-        std::hint::black_box(&events);
-    }
+    read_chunks(log, head, |events| drop(std::hint::black_box(events))).await;
     let scan = start.elapsed();
 
     let mut chunks = Vec::new();
-    let mut position = 0;
-    while position < head {
-        let events = log.read(position, REPLAY_CHUNK_EVENTS).await.unwrap();
-        position += events.len() as u64;
-        chunks.push(events);
-    }
+    read_chunks(log, head, |events| chunks.push(events)).await;
     let start = Instant::now();
     let mut state = State::default();
     for chunk in chunks {
@@ -248,4 +238,14 @@ async fn replay_floors(log: &SledLog, head: u64) -> Floors {
     std::hint::black_box(state.projections.position());
     let fold = start.elapsed();
     Floors { verify, scan, fold }
+}
+
+/// Reads the log from 0 to `head` in the replay's chunks, handing each to `each`.
+async fn read_chunks(log: &SledLog, head: u64, mut each: impl FnMut(Vec<RecordedEvent>)) {
+    let mut position = 0;
+    while position < head {
+        let events = log.read(position, REPLAY_CHUNK_EVENTS).await.unwrap();
+        position += events.len() as u64;
+        each(events);
+    }
 }
