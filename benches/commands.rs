@@ -10,7 +10,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use adjudicator::examples;
 use claims_ledger::commands::Command;
@@ -176,8 +177,8 @@ fn main() {
     });
     runtime.block_on(log.shutdown()).unwrap();
 
-    let rate = |n: u64, d: std::time::Duration| n as f64 / d.as_secs_f64();
-    let per_event = |d: std::time::Duration| d.as_secs_f64() * 1e6 / head as f64;
+    let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64();
+    let per_event = |d: Duration| d.as_secs_f64() * 1e6 / head as f64;
     println!(
         "| households | commands | events | commands/s (durable, {CLIENTS} clients) | raw scan + decode | replay (rebuild all projections) | replay / scan |"
     );
@@ -209,13 +210,26 @@ fn main() {
     ] {
         println!("| {stage} | {:.2} | {:.0} |", per_event(d), rate(head, d));
     }
+    println!();
+    println!("| fold by event kind | events | us per event | share of the fold |");
+    println!("|---|---:|---:|---:|");
+    let total: Duration = floors.by_kind.values().map(|(_, d)| *d).sum();
+    for (kind, (n, d)) in &floors.by_kind {
+        println!(
+            "| {kind} | {n} | {:.2} | {:.1}% |",
+            d.as_secs_f64() * 1e6 / *n as f64,
+            100.0 * d.as_secs_f64() / total.as_secs_f64()
+        );
+    }
 }
 
 /// What a replay's stages cost alone, one after another on one core each.
 struct Floors {
-    verify: std::time::Duration,
-    scan: std::time::Duration,
-    fold: std::time::Duration,
+    verify: Duration,
+    scan: Duration,
+    fold: Duration,
+    /// Events and fold time by event kind.
+    by_kind: BTreeMap<&'static str, (u64, Duration)>,
 }
 
 async fn replay_floors(log: &SledLog, head: u64) -> Floors {
@@ -237,7 +251,28 @@ async fn replay_floors(log: &SledLog, head: u64) -> Floors {
     }
     std::hint::black_box(state.projections.position());
     let fold = start.elapsed();
-    Floors { verify, scan, fold }
+
+    // The folds again, one event at a time, timed by kind (each event its own request
+    // group: the same state, a clock read around every event).
+    let mut chunks = Vec::new();
+    read_chunks(log, head, |events| chunks.push(events)).await;
+    let mut by_kind: BTreeMap<&'static str, (u64, Duration)> = BTreeMap::new();
+    let mut state = State::default();
+    for chunk in chunks {
+        for i in 0..chunk.len() {
+            let start = Instant::now();
+            state.apply_recorded(&chunk[i..=i]).unwrap();
+            let kind = by_kind.entry(chunk[i].event.name()).or_default();
+            kind.0 += 1;
+            kind.1 += start.elapsed();
+        }
+    }
+    Floors {
+        verify,
+        scan,
+        fold,
+        by_kind,
+    }
 }
 
 /// Reads the log from 0 to `head` in the replay's chunks, handing each to `each`.

@@ -121,40 +121,42 @@ pub struct Balances {
 impl Balances {
     /// Posts a balanced entry. Refuses (and posts nothing) if it does not balance or overflows.
     pub fn post(&mut self, entry: &Entry) -> Result<(), MoneyError> {
-        // Entries have a handful of postings: small vectors, searched linearly.
-        let mut sums: Vec<(Currency, i64)> = Vec::with_capacity(1);
-        let mut afters: Vec<i64> = Vec::with_capacity(entry.postings.len());
-        for (i, p) in entry.postings.iter().enumerate() {
+        let postings = &entry.postings;
+        // Entries have a handful of postings: each currency's sum is taken from its first
+        // posting on, without a table.
+        for (i, p) in postings.iter().enumerate() {
             let currency = p.amount.currency();
-            let delta = p.amount.minor_units();
-            match sums.iter_mut().find(|(c, _)| *c == currency) {
-                Some((_, sum)) => *sum = sum.checked_add(delta).ok_or(MoneyError::Overflow)?,
-                None => sums.push((currency, delta)),
-            }
-            // An account posted to twice in one entry continues from its earlier posting.
-            let before = match entry.postings[..i]
+            if postings[..i]
                 .iter()
-                .rposition(|q| q.account == p.account && q.amount.currency() == currency)
+                .any(|q| q.amount.currency() == currency)
             {
-                Some(j) => afters[j],
-                None => self
-                    .accounts
-                    .get(&(p.account.clone(), currency))
-                    .map_or(0, |l| l.balance),
-            };
-            afters.push(before.checked_add(delta).ok_or(MoneyError::Overflow)?);
+                continue;
+            }
+            let mut sum = 0i64;
+            for q in postings[i..]
+                .iter()
+                .filter(|q| q.amount.currency() == currency)
+            {
+                sum = sum
+                    .checked_add(q.amount.minor_units())
+                    .ok_or(MoneyError::Overflow)?;
+            }
+            if sum != 0 {
+                return Err(MoneyError::Malformed(format!(
+                    "entry at {} does not balance",
+                    entry.position
+                )));
+            }
         }
-        if sums.iter().any(|(_, s)| *s != 0) {
-            return Err(MoneyError::Malformed(format!(
-                "entry at {} does not balance",
-                entry.position
-            )));
-        }
-        for (p, after) in entry.postings.iter().zip(afters) {
+        for (i, p) in postings.iter().enumerate() {
             let ledger = self
                 .accounts
                 .entry((p.account.clone(), p.amount.currency()))
                 .or_default();
+            let Some(after) = ledger.balance.checked_add(p.amount.minor_units()) else {
+                self.undo(&postings[..i]);
+                return Err(MoneyError::Overflow);
+            };
             ledger.balance = after;
             ledger.movements.push(Movement {
                 position: entry.position,
@@ -164,6 +166,22 @@ impl Balances {
         }
         self.entries += 1;
         Ok(())
+    }
+
+    /// Takes back `postings`, just posted (most recent last), and the accounts they opened.
+    fn undo(&mut self, postings: &[Posting]) {
+        for p in postings.iter().rev() {
+            let key = (p.account.clone(), p.amount.currency());
+            if let Some(ledger) = self.accounts.get_mut(&key)
+                && let Some(movement) = ledger.movements.pop()
+            {
+                // It was added just before: taking it back cannot overflow.
+                ledger.balance = ledger.balance.wrapping_sub(movement.delta);
+                if ledger.movements.is_empty() {
+                    self.accounts.remove(&key);
+                }
+            }
+        }
     }
 
     /// The raw (debit-positive) balance of an account.
@@ -254,5 +272,80 @@ impl Balances {
 
     pub fn entries(&self) -> u64 {
         self.entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn kes(minor: i64) -> Amount {
+        Amount::new(minor, Currency::KES)
+    }
+
+    fn wallet(h: &str) -> Account {
+        Account::Wallet(h.parse().unwrap())
+    }
+
+    fn entry(position: u64, postings: &[(Account, Amount)]) -> Entry {
+        Entry {
+            position,
+            date: Date::from_ymd_opt(2026, 11, 1).unwrap(),
+            postings: postings
+                .iter()
+                .map(|(account, amount)| Posting {
+                    account: account.clone(),
+                    amount: *amount,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn refused_entries_post_nothing() {
+        let mut b = Balances::default();
+        let clearing = Account::Clearing(PaymentChannel::Cash);
+        b.post(&entry(
+            0,
+            &[(clearing.clone(), kes(500)), (wallet("h-1"), kes(-500))],
+        ))
+        .unwrap();
+        let before = b.clone();
+
+        // Unbalanced, in one currency or across two.
+        assert!(
+            b.post(&entry(
+                1,
+                &[(clearing.clone(), kes(1)), (wallet("h-2"), kes(-2))]
+            ))
+            .is_err()
+        );
+        let xof = Amount::new(-1, Currency::XOF);
+        assert!(
+            b.post(&entry(
+                1,
+                &[(clearing.clone(), kes(1)), (wallet("h-2"), xof)]
+            ))
+            .is_err()
+        );
+        assert_eq!(b, before);
+
+        // Balanced, but the third posting overflows the account the first one moved (the
+        // second opened one): the first two are taken back, and the new account is gone.
+        let huge = entry(
+            1,
+            &[
+                (clearing.clone(), kes(i64::MAX - 1000)),
+                (wallet("h-2"), kes(1000 - i64::MAX)),
+                (clearing.clone(), kes(1000)),
+                (wallet("h-3"), kes(-1000)),
+            ],
+        );
+        assert_eq!(b.post(&huge), Err(MoneyError::Overflow));
+        assert_eq!(b, before);
+        assert_eq!(b.balance(&clearing, Currency::KES), kes(500));
+        assert_eq!(b.accounts().count(), 2);
+        assert_eq!(b.entries(), 1);
     }
 }

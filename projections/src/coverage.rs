@@ -62,6 +62,20 @@ impl PolicyRecord {
     }
 }
 
+/// The policies that passed (were not rejected on) at least one of `lines`, each once.
+/// Claims have a handful of lines: found by scanning, without a set.
+fn passing_policies(lines: &[LineDecision]) -> impl Iterator<Item = &PolicyId> {
+    fn passing(l: &LineDecision) -> Option<&PolicyId> {
+        l.policy_id
+            .as_ref()
+            .filter(|_| l.status != DecisionStatus::Rejected)
+    }
+    lines.iter().enumerate().filter_map(move |(i, l)| {
+        let policy = passing(l)?;
+        (!lines[..i].iter().any(|m| passing(m) == Some(policy))).then_some(policy)
+    })
+}
+
 /// What one member has used of one policy period. `[outpatient, inpatient]` amounts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemberUsage {
@@ -153,14 +167,6 @@ impl Coverage {
         after: &[LineDecision],
     ) -> Result<(), MoneyError> {
         let inpatient = usize::from(claim.date_to.is_some_and(|to| to > claim.date_from));
-        let passed = |lines: &[LineDecision]| -> BTreeSet<PolicyId> {
-            lines
-                .iter()
-                .filter(|l| l.status != DecisionStatus::Rejected)
-                .filter_map(|l| l.policy_id.clone())
-                .collect()
-        };
-        let (was, now) = (passed(before), passed(after));
         for (lines, sign) in [(before, -1i64), (after, 1i64)] {
             for l in lines
                 .iter()
@@ -208,20 +214,21 @@ impl Coverage {
                 add(&mut household.ceiling[inpatient], ceiling)?;
             }
         }
+        // A claim counts once per policy that passes at least one of its lines.
         let index = category_index(*category);
-        for policy in now.difference(&was) {
-            let u = self
-                .member_usage
-                .entry((policy.clone(), claim.member_id.clone()))
-                .or_default();
-            u.counts[index] = u.counts[index].saturating_add(1);
-        }
-        for policy in was.difference(&now) {
-            let u = self
-                .member_usage
-                .entry((policy.clone(), claim.member_id.clone()))
-                .or_default();
-            u.counts[index] = u.counts[index].saturating_sub(1);
+        for (from, to, sign) in [(before, after, 1), (after, before, -1)] {
+            for policy in passing_policies(to).filter(|p| !passing_policies(from).any(|q| q == *p))
+            {
+                let u = self
+                    .member_usage
+                    .entry((policy.clone(), claim.member_id.clone()))
+                    .or_default();
+                u.counts[index] = if sign > 0 {
+                    u.counts[index].saturating_add(1)
+                } else {
+                    u.counts[index].saturating_sub(1)
+                };
+            }
         }
         Ok(())
     }
@@ -310,5 +317,115 @@ impl Coverage {
             policies,
             prior_claims,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use ledger::event::{ClaimLine, LineKind};
+
+    use super::*;
+
+    fn id<T: std::str::FromStr>(s: &str) -> T
+    where
+        T::Err: std::fmt::Debug,
+    {
+        s.parse().unwrap()
+    }
+
+    fn date() -> Date {
+        Date::from_ymd_opt(2026, 3, 1).unwrap()
+    }
+
+    fn claim(codes: &[&str]) -> ClaimSubmitted {
+        ClaimSubmitted {
+            claim_id: id("c-1"),
+            claim_code: id("F-1"),
+            facility_id: id("fac-1"),
+            member_id: id("m-1"),
+            household_id: id("h-1"),
+            date_from: date(),
+            date_to: None,
+            claim_date: date(),
+            diagnosis_codes: vec![],
+            lines: codes
+                .iter()
+                .zip(1..)
+                .map(|(code, line_no)| ClaimLine {
+                    line_no,
+                    kind: LineKind::Item,
+                    code: id(code),
+                    quantity: 2,
+                    asked_unit_price: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn line(line_no: u32, policy: &str, status: DecisionStatus) -> LineDecision {
+        let zero = Amount::zero(Currency::KES);
+        LineDecision {
+            line_no,
+            status,
+            reason_code: 0,
+            approved_quantity: if status == DecisionStatus::Rejected {
+                0
+            } else {
+                2
+            },
+            unit_price: zero,
+            allowed: zero,
+            payer: Amount::new(100, Currency::KES),
+            copay: zero,
+            deductible: zero,
+            ceiling_excess: zero,
+            product_id: None,
+            findings: vec![],
+            policy_id: Some(id(policy)),
+            ceiling_excluded: false,
+        }
+    }
+
+    fn visits(c: &Coverage, policy: &str) -> u32 {
+        c.member_usage
+            .get(&(id::<PolicyId>(policy), id::<MemberId>("m-1")))
+            .map_or(0, |u| u.counts[category_index(ClaimCategory::Visit)])
+    }
+
+    /// A claim counts once for each policy that passed at least one of its lines, however
+    /// many lines that policy paid, and stops counting when a review rejects them all.
+    #[test]
+    fn a_claim_counts_once_per_policy_that_passed_a_line() {
+        use DecisionStatus::{Accepted, Rejected};
+        let claim = claim(&["A", "B", "C"]);
+        let visit = ClaimCategory::Visit;
+        let mut c = Coverage::default();
+        let decided = [
+            line(1, "p", Accepted),
+            line(2, "p", Accepted),
+            line(3, "q", Rejected),
+        ];
+        c.record_lines(&claim, &visit, &[], &decided).unwrap();
+        assert_eq!((visits(&c, "p"), visits(&c, "q")), (1, 0));
+
+        // A review rejects one of p's lines and accepts q's: p still counts once, q now too.
+        let reviewed = [
+            line(1, "p", Rejected),
+            line(2, "p", Accepted),
+            line(3, "q", Accepted),
+        ];
+        c.record_lines(&claim, &visit, &decided, &reviewed).unwrap();
+        assert_eq!((visits(&c, "p"), visits(&c, "q")), (1, 1));
+
+        // Then every line is rejected: neither counts.
+        let rejected = [
+            line(1, "p", Rejected),
+            line(2, "p", Rejected),
+            line(3, "q", Rejected),
+        ];
+        c.record_lines(&claim, &visit, &reviewed, &rejected)
+            .unwrap();
+        assert_eq!((visits(&c, "p"), visits(&c, "q")), (0, 0));
     }
 }

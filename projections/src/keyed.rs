@@ -61,6 +61,14 @@ impl<K: Eq + Hash, V> Keyed<K, V> {
         self.0.insert(key, value)
     }
 
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.0.remove(key)
+    }
+
     pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
         self.0.entry(key)
     }

@@ -154,13 +154,11 @@ impl Projections {
         position: u64,
         date: ledger::Date,
         scheme_id: &ledger::ids::SchemeId,
-        claim: &ledger::event::ClaimSubmitted,
+        (facility, claim_id): (&ledger::ids::FacilityId, &ledger::ids::ClaimId),
         description: String,
         amount: Amount,
     ) -> Result<(), String> {
-        if amount.is_zero()
-            || self.payment_method(&claim.facility_id) != PaymentMethod::FeeForService
-        {
+        if amount.is_zero() || self.payment_method(facility) != PaymentMethod::FeeForService {
             return Ok(());
         }
         self.owe_facility(
@@ -168,8 +166,8 @@ impl Projections {
             date,
             Account::ClaimsExpense(scheme_id.clone()),
             Owed {
-                facility: &claim.facility_id,
-                reference: claim.claim_id.as_str(),
+                facility,
+                reference: claim_id.as_str(),
                 description,
                 quantity: 1,
                 amount,
@@ -311,21 +309,21 @@ impl Projections {
             Event::CoverageChanged(e) => self.coverage.changed(position, e),
             Event::ClaimSubmitted(e) => self.claims.submitted(position, e),
             Event::ClaimAdjudicated(e) => {
-                let claim = self
+                let claim = &self
                     .claims
                     .get(&e.claim_id)
                     .ok_or_else(|| format!("claim {} was never submitted", e.claim_id))?
-                    .submitted
-                    .clone();
+                    .submitted;
                 self.coverage
-                    .record_lines(&claim, &e.category, &[], &e.lines)
+                    .record_lines(claim, &e.category, &[], &e.lines)
                     .map_err(|err| err.to_string())?;
+                let facility = claim.facility_id.clone();
                 self.claims.adjudicated(e);
                 self.owe_for_claim(
                     position,
                     e.decided_on,
                     &e.scheme_id,
-                    &claim,
+                    (&facility, &e.claim_id),
                     format!("claim {}", e.claim_id),
                     e.total_payer,
                 )?;
@@ -358,7 +356,7 @@ impl Projections {
                     position,
                     e.reviewed_on,
                     &scheme_id,
-                    &claim,
+                    (&claim.facility_id, &claim.claim_id),
                     format!("review of claim {}", e.claim_id),
                     delta,
                 )?;
@@ -383,7 +381,7 @@ impl Projections {
                         position,
                         e.reversed_on,
                         &scheme_id,
-                        &claim,
+                        (&claim.facility_id, &claim.claim_id),
                         format!("reversal of claim {}", e.claim_id),
                         negative,
                     )?;
