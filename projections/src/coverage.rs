@@ -214,16 +214,18 @@ impl Coverage {
                 add(&mut household.ceiling[inpatient], ceiling)?;
             }
         }
-        // A claim counts once per policy that passes at least one of its lines.
+        // A claim counts once per policy that passes at least one of its lines: up for a
+        // policy passing only after, down for one that passed only before.
         let index = category_index(*category);
-        for (from, to, sign) in [(before, after, 1), (after, before, -1)] {
-            for policy in passing_policies(to).filter(|p| !passing_policies(from).any(|q| q == *p))
-            {
+        for (passing_in, not_in, up) in [(after, before, true), (before, after, false)] {
+            let passing =
+                passing_policies(passing_in).filter(|p| !passing_policies(not_in).any(|q| q == *p));
+            for policy in passing {
                 let u = self
                     .member_usage
                     .entry((policy.clone(), claim.member_id.clone()))
                     .or_default();
-                u.counts[index] = if sign > 0 {
+                u.counts[index] = if up {
                     u.counts[index].saturating_add(1)
                 } else {
                     u.counts[index].saturating_sub(1)
