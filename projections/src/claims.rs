@@ -1,7 +1,5 @@
 //! Claims: submission, decision, reviews, reversal, status; lists by facility and member.
 
-use std::collections::BTreeMap;
-
 use adjudicator::context::{PriorClaim, PriorLine};
 use ledger::event::{
     ClaimAdjudicated, ClaimCategory, ClaimReversed, ClaimReviewed, ClaimSubmitted, DecisionStatus,
@@ -87,9 +85,10 @@ pub struct Claims {
     /// Claims by facility and by member: lists filtered by either read only those claims.
     by_facility: Keyed<FacilityId, Vec<Seq>>,
     by_member: Keyed<MemberId, Vec<Seq>>,
-    /// A member's claims by line code and service date: the adjudicator's duplicate and
-    /// frequency checks only look at claims sharing a code within a window of dates.
-    by_member_code: Keyed<(MemberId, Code), BTreeMap<Date, Vec<Seq>>>,
+    /// A member's claims by line code, as (service date, submission number) sorted: the
+    /// adjudicator's duplicate and frequency checks only look at claims sharing a code within
+    /// a window of dates. A member has a few claims per code: a short vector, not a tree.
+    by_member_code: Keyed<(MemberId, Code), Vec<(Date, Seq)>>,
 }
 
 /// Appends `seq` to a sorted list of submission numbers, unless it is there already (a claim
@@ -151,16 +150,17 @@ impl Claims {
             seq,
         );
         add(self.by_member.entry(e.member_id.clone()).or_default(), seq);
-        let service_date = e.date_to.unwrap_or(e.date_from);
+        let dated = (e.date_to.unwrap_or(e.date_from), seq);
         for line in &e.lines {
-            add(
-                self.by_member_code
-                    .entry((e.member_id.clone(), line.code.clone()))
-                    .or_default()
-                    .entry(service_date)
-                    .or_default(),
-                seq,
-            );
+            let list = self
+                .by_member_code
+                .entry((e.member_id.clone(), line.code.clone()))
+                .or_default();
+            // Usually the latest: appended. An offline batch can bring an earlier date.
+            let at = list.partition_point(|entry| *entry < dated);
+            if list.get(at) != Some(&dated) {
+                list.insert(at, dated);
+            }
         }
     }
 
@@ -294,8 +294,14 @@ impl Claims {
     ) -> Vec<PriorClaim> {
         let mut seqs: Vec<Seq> = Vec::new();
         for code in codes {
-            if let Some(by_date) = self.by_member_code.get(&(member.clone(), code.clone())) {
-                seqs.extend(by_date.range(from..=to).flat_map(|(_, seqs)| seqs));
+            if let Some(dated) = self.by_member_code.get(&(member.clone(), code.clone())) {
+                let start = dated.partition_point(|(date, _)| *date < from);
+                seqs.extend(
+                    dated[start..]
+                        .iter()
+                        .take_while(|(date, _)| *date <= to)
+                        .map(|(_, seq)| *seq),
+                );
             }
         }
         seqs.sort_unstable();
