@@ -400,6 +400,64 @@ mod tests {
         );
     }
 
+    /// Earlier claims sharing a code, within the window, each once: whatever order their
+    /// service dates arrived in (an offline batch brings earlier dates after later ones) and
+    /// however many of a claim's lines have the code.
+    #[test]
+    fn prior_claims_share_a_code_within_the_window() {
+        let day = |d| Date::from_ymd_opt(2026, 3, d).unwrap();
+        let mut claims = Claims::default();
+        for (position, (id, service_day, codes)) in [
+            ("CL-1", 20, &["OPD", "LAB"][..]),
+            ("CL-2", 5, &["OPD", "OPD"][..]),
+            ("CL-3", 12, &["LAB"][..]),
+            ("CL-4", 1, &["OPD"][..]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut claim = submission(id, id, "M-1");
+            claim.date_from = day(service_day);
+            claim.lines = (1..)
+                .zip(codes)
+                .map(|(line_no, code)| ClaimLine {
+                    line_no,
+                    code: code.parse().unwrap(),
+                    ..claim.lines[0].clone()
+                })
+                .collect();
+            claims.submitted(position as u64, &claim);
+            let none = Amount::zero(ledger::Currency::KES);
+            claims.adjudicated(&ClaimAdjudicated {
+                claim_id: claim.claim_id.clone(),
+                scheme_id: "S".parse().unwrap(),
+                scheme_version: 1,
+                scheme_content_sha256: [0; 32],
+                decided_on: day(service_day),
+                category: ledger::event::ClaimCategory::Visit,
+                status: DecisionStatus::Accepted,
+                reason_code: 0,
+                lines: vec![],
+                total_allowed: none,
+                total_payer: none,
+                total_copay: none,
+            });
+        }
+        let prior = |codes: &[&str], from, to| -> Vec<String> {
+            let codes: Vec<Code> = codes.iter().map(|c| c.parse().unwrap()).collect();
+            claims
+                .prior_claims(&"M-1".parse().unwrap(), &codes, day(from), day(to))
+                .iter()
+                .map(|p| p.claim_id.to_string())
+                .collect()
+        };
+        assert_eq!(prior(&["OPD"], 1, 31), ["CL-1", "CL-2", "CL-4"]);
+        assert_eq!(prior(&["OPD"], 2, 20), ["CL-1", "CL-2"]);
+        assert_eq!(prior(&["OPD"], 6, 19), Vec::<String>::new());
+        assert_eq!(prior(&["LAB", "OPD"], 5, 12), ["CL-2", "CL-3"]);
+        assert_eq!(prior(&["OPD"], 1, 1), ["CL-4"]);
+    }
+
     #[test]
     fn a_claim_id_submitted_again_replaces_its_record_in_place() {
         let mut claims = Claims::default();
