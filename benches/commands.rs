@@ -176,6 +176,8 @@ fn main() {
         (floors, start.elapsed())
     });
     runtime.block_on(log.shutdown()).unwrap();
+    drop(log);
+    let floor = storage_floor(&dir.path().join("log"), head);
 
     let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64();
     let per_event = |d: Duration| d.as_secs_f64() * 1e6 / head as f64;
@@ -209,6 +211,27 @@ fn main() {
         ),
     ] {
         println!("| {stage} | {:.2} | {:.0} |", per_event(d), rate(head, d));
+    }
+    println!();
+    println!("| floor under any replay of this log, one core | us per event | events/s |");
+    println!("|---|---:|---:|");
+    for (stage, d) in [
+        (
+            "read every segment out of sled (fresh open, as a restart)",
+            floor.sled_read,
+        ),
+        (
+            "find every record, visit every protobuf field (no value made)",
+            floor.walk,
+        ),
+    ] {
+        println!("| {stage} | {:.2} | {:.0} |", per_event(d), rate(head, d));
+    }
+    println!();
+    println!("| random update of a hash map of | ns per update |");
+    println!("|---|---:|");
+    for (entries, ns) in map_update_floor() {
+        println!("| {entries} entries | {ns:.0} |");
     }
     println!();
     println!("| fold by event kind | events | us per event | share of the fold |");
@@ -283,4 +306,105 @@ async fn read_chunks(log: &SledLog, head: u64, mut each: impl FnMut(Vec<Recorded
         position += events.len() as u64;
         each(events);
     }
+}
+
+/// The floor under any replay of the log at `path`: what reading it costs before any event is
+/// decoded into a value.
+struct StorageFloor {
+    /// Every segment read out of sled into memory, by a process that just opened it.
+    sled_read: Duration,
+    /// Every record found in its segment and every protobuf field visited once.
+    walk: Duration,
+}
+
+fn storage_floor(path: &std::path::Path, head: u64) -> StorageFloor {
+    let db = ledger::log::open_db(path).unwrap();
+    let tree = db.open_tree(ledger::log::SEGMENTS_TREE).unwrap();
+    let start = Instant::now();
+    let segments: Vec<sled::IVec> = tree.iter().values().map(Result::unwrap).collect();
+    let sled_read = start.elapsed();
+
+    let start = Instant::now();
+    let (mut events, mut fields) = (0u64, 0u64);
+    for segment in &segments {
+        for record in ledger::log::parse_segment(segment).unwrap() {
+            fields += visit_fields(record.bytes, 0).unwrap();
+            events += 1;
+        }
+    }
+    let walk = start.elapsed();
+    assert_eq!(events, head, "every event was walked");
+    std::hint::black_box(fields);
+    StorageFloor { sled_read, walk }
+}
+
+/// Visits every field of a protobuf message once, reading its key and value: the least any
+/// decoder does. Without the schema a length-delimited value is visited as a message when it
+/// parses as one (events nest four deep: envelope, event, body, line, amount), else skipped as
+/// bytes. The number of fields, or None when `bytes` is not a message.
+fn visit_fields(mut bytes: &[u8], depth: u32) -> Option<u64> {
+    fn varint(bytes: &mut &[u8]) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = bytes.split_first()?;
+            *bytes = rest;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Some(value);
+            }
+        }
+        None
+    }
+    let mut fields = 0;
+    while !bytes.is_empty() {
+        let key = varint(&mut bytes)?;
+        let skip = match key & 7 {
+            0 => {
+                std::hint::black_box(varint(&mut bytes)?);
+                0
+            }
+            1 => 8,
+            5 => 4,
+            2 => {
+                let len = usize::try_from(varint(&mut bytes)?).ok()?;
+                let value = bytes.get(..len)?;
+                if depth < 4 {
+                    fields += visit_fields(value, depth + 1).unwrap_or(0);
+                }
+                len
+            }
+            _ => return None,
+        };
+        bytes = bytes.get(skip..)?;
+        fields += 1;
+    }
+    Some(fields)
+}
+
+/// What one update of a hash map costs at random keys, at sizes of the tables a replay keeps
+/// (households, members, claims, request receipts): the folds do several per event.
+fn map_update_floor() -> Vec<(usize, f64)> {
+    const UPDATES: u32 = 2_000_000;
+    [30_000usize, 100_000, 500_000]
+        .into_iter()
+        .map(|entries| {
+            let spread = |k: u64| k.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut map: std::collections::HashMap<u64, [u64; 4], foldhash::fast::RandomState> =
+                (0..entries as u64).map(|k| (spread(k), [k; 4])).collect();
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            let start = Instant::now();
+            for _ in 0..UPDATES {
+                // xorshift: a key the hardware cannot predict.
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if let Some(v) = map.get_mut(&spread(x % entries as u64)) {
+                    v[1] = v[1].wrapping_add(v[0]);
+                }
+            }
+            let ns = start.elapsed().as_secs_f64() * 1e9 / f64::from(UPDATES);
+            std::hint::black_box(&map);
+            (entries, ns)
+        })
+        .collect()
 }

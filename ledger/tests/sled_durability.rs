@@ -33,7 +33,7 @@ async fn close(log: SledLog) {
 
 fn segments_tree(path: &std::path::Path) -> (sled::Db, sled::Tree) {
     let db = ledger::log::open_db(path).unwrap();
-    let tree = db.open_tree("segments").unwrap();
+    let tree = db.open_tree(ledger::log::SEGMENTS_TREE).unwrap();
     (db, tree)
 }
 

@@ -20,8 +20,8 @@ use std::future::Future;
 use thiserror::Error;
 use tokio::sync::watch;
 
-pub use segment::{SEGMENT_BYTES_TARGET, SEGMENT_MAGIC};
-pub use store::{MemoryStore, SledStore, Store, open_db};
+pub use segment::{RecordRef, SEGMENT_BYTES_TARGET, SEGMENT_MAGIC, parse as parse_segment};
+pub use store::{MemoryStore, SEGMENTS_TREE, SledStore, Store, open_db};
 pub use subscription::Subscription;
 pub use writer::Log;
 

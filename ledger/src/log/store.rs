@@ -104,6 +104,9 @@ fn keyed<B>(entry: Option<(sled::IVec, B)>) -> Result<Option<(u64, B)>, LogError
         .transpose()
 }
 
+/// The sled tree holding the segments, keyed by their first position (big-endian).
+pub const SEGMENTS_TREE: &str = "segments";
+
 /// The embedded default: a sled database with a `segments` tree (one value per group commit)
 /// and an `index` tree (stream versions, request ids, and how far the index reaches).
 #[derive(Clone)]
@@ -126,7 +129,7 @@ const OPEN_LOCK_WAIT_MS_MAX: u64 = 2_000;
 impl SledStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, LogError> {
         let db = open_db(path.as_ref())?;
-        let segments = db.open_tree("segments")?;
+        let segments = db.open_tree(SEGMENTS_TREE)?;
         let index = db.open_tree("index")?;
         Ok(SledStore {
             db,
