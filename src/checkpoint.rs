@@ -20,8 +20,9 @@ pub const CHECKPOINT_EVERY_EVENTS: u64 = 100_000;
 /// The encoding's version: a checkpoint of another version is ignored (and rebuilt). Bump it
 /// whenever a projection's fields change (2: balances with their movements, claims without
 /// a second copy of their lines; 3: claims in submission order with numbered indexes;
-/// 4: a member's claims by code as a sorted vector of dated submission numbers).
-const FORMAT_VERSION: u32 = 4;
+/// 4: a member's claims by code as a sorted vector of dated submission numbers; 5: no
+/// request receipts, the log's request index answers retries).
+const FORMAT_VERSION: u32 = 5;
 const KEY: &[u8] = b"latest";
 const HEADER_BYTES: usize = 4 + 8 + 32;
 

@@ -86,70 +86,73 @@ pub enum StartError {
     Projection(#[from] ProjectionError),
 }
 
-/// The projections and the request ids answered so far.
+/// What the writer decides commands against: the projections. (A retried request id is
+/// answered from the log's request index, `EventLog::request_positions`, not from memory.)
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct State {
     pub projections: Projections,
-    /// Looked up for every command and written for every event: a hash map (foldhash, seeded
-    /// per process), since nothing needs request ids in order.
-    requests: HashMap<RequestId, Receipt, foldhash::fast::RandomState>,
 }
 
 impl State {
-    /// Applies the events one request appended, from `position` on, and records its receipt
-    /// (one map operation per request, not per event).
+    /// Applies `events`, the first at `position`, the others after it.
     fn apply<'a>(
         &mut self,
         position: u64,
-        request_id: &RequestId,
         events: impl IntoIterator<Item = &'a Event>,
     ) -> Result<(), ProjectionError> {
-        let mut count = 0;
-        let mut subject = Subject::None;
-        for event in events {
-            self.projections.apply(position + u64::from(count), event)?;
-            count += 1;
-            if subject == Subject::None {
-                subject = match event {
-                    Event::ClaimSubmitted(c) => Subject::Claim(c.claim_id.clone()),
-                    Event::ClaimReviewed(c) => Subject::Claim(c.claim_id.clone()),
-                    Event::ClaimReversed(c) => Subject::Claim(c.claim_id.clone()),
-                    Event::CoverageChanged(c) => Subject::Policy(c.policy_id.clone()),
-                    Event::PremiumPaid(c) => Subject::Policy(c.policy_id.clone()),
-                    _ => Subject::None,
-                };
-            }
-        }
-        let receipt = self.requests.entry(request_id.clone()).or_insert(Receipt {
-            first_position: position,
-            count: 0,
-            subject: Subject::None,
-            already_done: false,
-        });
-        receipt.count += count;
-        if receipt.subject == Subject::None {
-            receipt.subject = subject;
+        for (position, event) in (position..).zip(events) {
+            self.projections.apply(position, event)?;
         }
         Ok(())
     }
 
     /// Applies events read from the log, in order, from the projections' position on.
     pub fn apply_recorded(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        // A request's events are contiguous: apply them, and record its receipt, together.
-        for group in events.chunk_by(|a, b| a.request_id == b.request_id) {
-            self.apply(
-                group[0].position,
-                &group[0].request_id,
-                group.iter().map(|e| &e.event),
-            )?;
+        for e in events {
+            self.projections.apply(e.position, &e.event)?;
         }
         Ok(())
     }
+}
 
-    /// The receipt of a request already answered.
-    pub fn receipt(&self, request_id: &RequestId) -> Option<&Receipt> {
-        self.requests.get(request_id)
+/// What a request's events concern: the claim or policy of the first event that names one
+/// (what `decide` answered when it appended them).
+fn subject_of<'a>(events: impl IntoIterator<Item = &'a Event>) -> Subject {
+    events
+        .into_iter()
+        .find_map(|event| match event {
+            Event::ClaimSubmitted(c) => Some(Subject::Claim(c.claim_id.clone())),
+            Event::ClaimReviewed(c) => Some(Subject::Claim(c.claim_id.clone())),
+            Event::ClaimReversed(c) => Some(Subject::Claim(c.claim_id.clone())),
+            Event::CoverageChanged(c) => Some(Subject::Policy(c.policy_id.clone())),
+            Event::PremiumPaid(c) => Some(Subject::Policy(c.policy_id.clone())),
+            _ => None,
+        })
+        .unwrap_or(Subject::None)
+}
+
+/// The receipt of a request that appended events before: from `in_flight` (decided, not yet
+/// durable), else from the log (where it landed, and what its events concern).
+async fn earlier_receipt<L: EventLog>(
+    log: &L,
+    in_flight: &HashMap<RequestId, Receipt>,
+    request_id: &RequestId,
+) -> Result<Option<Receipt>, LogError> {
+    if let Some(receipt) = in_flight.get(request_id) {
+        return Ok(Some(receipt.clone()));
     }
+    let Some(positions) = log.request_positions(request_id).await? else {
+        return Ok(None);
+    };
+    // A request holds at most `Limits::batch_events_max` events.
+    let count = usize::try_from(positions.end - positions.start).unwrap_or(usize::MAX);
+    let events = log.read(positions.start, count).await?;
+    Ok(Some(Receipt {
+        first_position: positions.start,
+        count: u32::try_from(events.len()).unwrap_or(u32::MAX),
+        subject: subject_of(events.iter().map(|e| &e.event)),
+        already_done: true,
+    }))
 }
 
 struct Job {
@@ -222,7 +225,7 @@ async fn durable_upto<L: EventLog>(
     }
 }
 
-/// Rebuilds the projections (and the request index) from position 0 up to `to`.
+/// Rebuilds the projections from position 0 up to `to`.
 pub async fn rebuild<L: EventLog>(log: &L, to: u64) -> Result<State, StartError> {
     replay(log, State::default(), to).await
 }
@@ -436,6 +439,8 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
     let diverged = w.diverged.subscribe();
     // The position after every batch decided so far (appended or in flight).
     let mut next = w.log.head().next_position;
+    // Receipts of the requests decided and not yet durable: the log cannot answer for them.
+    let mut in_flight: HashMap<RequestId, Receipt> = HashMap::new();
     let mut stop = None;
     while let Some(msg) = rx.recv().await {
         let first = match msg {
@@ -491,16 +496,29 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
             answered: Vec::new(),
         };
         let mut broken = None;
+        // Requests the log has made durable answer their retries from now on.
+        let durable = w.log.head().next_position;
+        in_flight.retain(|_, r| r.first_position + u64::from(r.count) > durable);
         for job in jobs {
-            if let Some(receipt) = st.requests.get(&job.request_id) {
-                let mut receipt = receipt.clone();
-                receipt.already_done = true;
-                let executed = Executed {
-                    receipt,
-                    events: Vec::new(),
-                };
-                batch.answered.push((job.reply, Ok(executed)));
-                continue;
+            match earlier_receipt(&w.log, &in_flight, &job.request_id).await {
+                Ok(None) => {}
+                Ok(Some(mut receipt)) => {
+                    receipt.already_done = true;
+                    let executed = Executed {
+                        receipt,
+                        events: Vec::new(),
+                    };
+                    batch.answered.push((job.reply, Ok(executed)));
+                    continue;
+                }
+                Err(e) => {
+                    let answer = Err(CommandError::Unavailable(format!(
+                        "looking up request {}: {e}",
+                        job.request_id
+                    )));
+                    batch.answered.push((job.reply, answer));
+                    continue;
+                }
             }
             let decided = decide(&st.projections, &job.command).and_then(|d| {
                 for (i, e) in d.events.iter().enumerate() {
@@ -534,11 +552,7 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
                 Ok(d) => {
                     let first_position = next;
                     next += d.events.len() as u64;
-                    if let Err(err) = st.apply(
-                        first_position,
-                        &job.request_id,
-                        d.events.iter().map(|e| &e.event),
-                    ) {
+                    if let Err(err) = st.apply(first_position, d.events.iter().map(|e| &e.event)) {
                         broken = Some(err.to_string());
                     }
                     let receipt = Receipt {
@@ -547,9 +561,7 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
                         subject: d.subject,
                         already_done: false,
                     };
-                    if let Some(r) = st.requests.get_mut(&job.request_id) {
-                        r.subject = receipt.subject.clone();
-                    }
+                    in_flight.insert(job.request_id.clone(), receipt.clone());
                     let events = d.events.iter().map(|e| e.event.clone()).collect();
                     batch
                         .requests

@@ -87,32 +87,43 @@ impl<L: EventLog> Harness<L> {
         lines: &[(LineKind, &str, u32)],
     ) -> ClaimId {
         let receipt = self
-            .run(Command::SubmitClaim {
-                claim_code: id(code),
-                facility_id: id(facility),
-                member_id: id(member),
-                date_from: d(date),
-                date_to: None,
-                claim_date: d(date),
-                diagnosis_codes: vec![],
-                lines: lines
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (kind, code, q))| ClaimLine {
-                        line_no: i as u32 + 1,
-                        kind: *kind,
-                        code: id(code),
-                        quantity: *q,
-                        asked_unit_price: None,
-                    })
-                    .collect(),
-                today: d(date),
-            })
+            .run(submit_claim(member, facility, code, date, lines))
             .await;
         match receipt.subject {
             Subject::Claim(c) => c,
             other => panic!("no claim: {other:?}"),
         }
+    }
+}
+
+/// A claim of `lines` (kind, code, quantity) at `facility` on `date`, submitted that day.
+fn submit_claim(
+    member: &str,
+    facility: &str,
+    code: &str,
+    date: &str,
+    lines: &[(LineKind, &str, u32)],
+) -> Command {
+    Command::SubmitClaim {
+        claim_code: id(code),
+        facility_id: id(facility),
+        member_id: id(member),
+        date_from: d(date),
+        date_to: None,
+        claim_date: d(date),
+        diagnosis_codes: vec![],
+        lines: lines
+            .iter()
+            .enumerate()
+            .map(|(i, (kind, code, q))| ClaimLine {
+                line_no: i as u32 + 1,
+                kind: *kind,
+                code: id(code),
+                quantity: *q,
+                asked_unit_price: None,
+            })
+            .collect(),
+        today: d(date),
     }
 }
 
@@ -987,6 +998,76 @@ async fn retries_rebuilds_and_restarts_give_the_same_state() {
     assert!(retry.already_done);
 }
 
+/// A retry gets the first receipt, what the request concerns included: from the log's request
+/// index once the request is durable (no receipts are kept in memory), also after a restart.
+#[tokio::test]
+async fn retries_get_the_first_receipt_from_the_log_also_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let log = SledLog::open(&path).unwrap();
+    let mut h = Harness::new(log.clone()).await;
+    saver(&mut h).await;
+    let pay = premium(
+        "P-1",
+        "HH-K1",
+        "NHIF-SUPA",
+        "6000 KES",
+        PremiumSource::Wallet,
+        "2026-02-10",
+    );
+    let paid = h.run(pay.clone()).await;
+    let claim = submit_claim(
+        "M-K1",
+        "KE-KSM-NYALENDA",
+        "NY-1",
+        "2026-03-05",
+        &[svc(LineKind::Service, "ANC-VISIT", 1)],
+    );
+    let claimed = h.run(claim.clone()).await;
+    assert!(matches!(paid.subject, Subject::Policy(_)));
+    assert!(matches!(claimed.subject, Subject::Claim(_)));
+    let head = log.head().next_position;
+
+    let retries = [("req-5", pay, paid), ("req-6", claim, claimed)];
+    for (request, command, first) in &retries {
+        let again = h
+            .svc
+            .execute(RequestId::new(*request).unwrap(), command.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            Receipt {
+                already_done: true,
+                ..first.clone()
+            },
+            "{request}"
+        );
+    }
+
+    h.svc.shutdown().await;
+    drop(h);
+    log.shutdown().await.unwrap();
+    drop(log);
+    let log = SledLog::open(&path).unwrap();
+    let svc = Service::start(log.clone()).await.unwrap();
+    for (request, command, first) in retries {
+        let again = svc
+            .execute(RequestId::new(request).unwrap(), command)
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            Receipt {
+                already_done: true,
+                ..first
+            },
+            "{request}"
+        );
+    }
+    assert_eq!(log.head().next_position, head);
+}
+
 #[tokio::test]
 async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match() {
     use claims_ledger::checkpoint::CheckpointStore;
@@ -1273,6 +1354,13 @@ impl EventLog for GatedLog {
 
     async fn stream_version(&self, stream: &StreamId) -> Result<u64, ledger::LogError> {
         self.inner.stream_version(stream).await
+    }
+
+    async fn request_positions(
+        &self,
+        request_id: &RequestId,
+    ) -> Result<Option<std::ops::Range<u64>>, ledger::LogError> {
+        self.inner.request_positions(request_id).await
     }
 
     async fn verify(&self, from: u64, to: u64) -> Result<ledger::VerifyReport, ledger::LogError> {

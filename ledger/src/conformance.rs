@@ -229,6 +229,15 @@ pub async fn request_ids_are_idempotent<L: EventLog>(log: L) {
     assert_eq!(retry.count, first.count);
     assert!(retry.already_appended);
     assert_eq!(log.head().next_position, 3);
+    // Where each request landed, by its id.
+    let positions = |id: &str| {
+        let log = log.clone();
+        let id = RequestId::new(id).unwrap();
+        async move { log.request_positions(&id).await.unwrap() }
+    };
+    assert_eq!(positions("pay-1").await, Some(0..2));
+    assert_eq!(positions("other").await, Some(2..3));
+    assert_eq!(positions("never-sent").await, None);
 
     let different = request("pay-1", vec![contribution("HH-1", "R1", 999)]);
     assert_eq!(

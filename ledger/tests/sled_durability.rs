@@ -6,6 +6,10 @@
 use ledger::conformance::{contribution, request};
 use ledger::{EventLog, ExpectedVersion, LogError, SledLog, StreamId, StreamKind};
 
+fn req(id: &str) -> ledger::RequestId {
+    ledger::RequestId::new(id).unwrap()
+}
+
 fn hh(id: &str) -> StreamId {
     StreamId::new(StreamKind::Household, id).unwrap()
 }
@@ -51,6 +55,10 @@ async fn reopen_keeps_events_versions_and_request_ids() {
     assert_eq!(log.head(), head);
     assert_eq!(log.read(0, 100).await.unwrap(), events);
     assert_eq!(log.stream_version(&hh("HH-0")).await.unwrap(), 4);
+    assert_eq!(
+        log.request_positions(&req("req-5")).await.unwrap(),
+        Some(5..6)
+    );
     let retry = log
         .append(request("req-5", vec![contribution("HH-2", "R5", 105)]))
         .await
@@ -85,6 +93,10 @@ async fn indexes_are_rebuilt_from_the_log() {
     }
     let log = SledLog::open(&path).unwrap();
     assert_eq!(log.stream_version(&hh("HH-1")).await.unwrap(), 4);
+    assert_eq!(
+        log.request_positions(&req("req-7")).await.unwrap(),
+        Some(7..8)
+    );
     let retry = log
         .append(request("req-0", vec![contribution("HH-0", "R0", 100)]))
         .await

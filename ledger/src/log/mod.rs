@@ -268,6 +268,13 @@ pub trait EventLog: Clone + Send + Sync + 'static {
         stream: &StreamId,
     ) -> impl Future<Output = Result<u64, LogError>> + Send;
 
+    /// The positions of the events a durable request appended, by its request id; None when
+    /// no acknowledged commit holds it (a request still being committed is not seen).
+    fn request_positions(
+        &self,
+        request_id: &RequestId,
+    ) -> impl Future<Output = Result<Option<std::ops::Range<u64>>, LogError>> + Send;
+
     /// Recomputes the hash chain over `from..to` and compares it with what is stored.
     fn verify(
         &self,

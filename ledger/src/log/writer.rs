@@ -306,6 +306,21 @@ impl<S: Store> EventLog for Log<S> {
         Ok(self.shared.store.stream_version(&key)?.unwrap_or(0))
     }
 
+    async fn request_positions(
+        &self,
+        request_id: &RequestId,
+    ) -> Result<Option<std::ops::Range<u64>>, LogError> {
+        // A durable commit's requests are in `recent` before its head is published, and leave
+        // it only once the indexer has persisted them in the store.
+        let id = request_id.as_str();
+        let recent = lock(&self.shared.recent).requests.get(id).copied();
+        let record = match recent {
+            Some(record) => Some(record),
+            None => self.shared.store.request(id)?,
+        };
+        Ok(record.map(|r| r.first_position..r.first_position + u64::from(r.count)))
+    }
+
     async fn verify(&self, from: u64, to: u64) -> Result<VerifyReport, LogError> {
         let head = self.head().next_position;
         if from > to || to > head {
