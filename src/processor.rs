@@ -151,7 +151,7 @@ async fn earlier_receipt<L: EventLog>(
         first_position: positions.start,
         count: u32::try_from(events.len()).unwrap_or(u32::MAX),
         subject: subject_of(events.iter().map(|e| &e.event)),
-        already_done: true,
+        already_done: false,
     }))
 }
 
