@@ -923,52 +923,84 @@ async fn saver<L: EventLog>(h: &mut Harness<L>) -> Receipt {
         .await
 }
 
-/// The saver pays the household premium from the wallet and has an antenatal visit.
-async fn insured_with_a_claim<L: EventLog>(h: &mut Harness<L>) {
-    h.run(premium(
+/// The saver's household premium, paid from the wallet.
+fn savers_premium() -> Command {
+    premium(
         "P-1",
         "HH-K1",
         "NHIF-SUPA",
         "6000 KES",
         PremiumSource::Wallet,
         "2026-02-10",
-    ))
-    .await;
-    h.claim(
+    )
+}
+
+/// The saver's antenatal visit.
+fn savers_claim() -> Command {
+    submit_claim(
         "M-K1",
         "KE-KSM-NYALENDA",
         "NY-1",
         "2026-03-05",
         &[svc(LineKind::Service, "ANC-VISIT", 1)],
     )
-    .await;
 }
 
+/// The saver pays the household premium from the wallet and has an antenatal visit: the two
+/// receipts.
+async fn insured_with_a_claim<L: EventLog>(h: &mut Harness<L>) -> (Receipt, Receipt) {
+    (h.run(savers_premium()).await, h.run(savers_claim()).await)
+}
+
+/// Stops the service and the log on `path`, and opens the log again (a restart).
+async fn reopen(h: Harness<SledLog>, log: SledLog, path: &std::path::Path) -> SledLog {
+    h.svc.shutdown().await;
+    drop(h);
+    log.shutdown().await.unwrap();
+    drop(log);
+    SledLog::open(path).unwrap()
+}
+
+/// Retries get the first receipt (what the request concerns included) and change nothing,
+/// live and after a restart, when no receipt is kept in memory: the log's request index
+/// answers. Rebuilds and restarts give the same state.
 #[tokio::test]
 async fn retries_rebuilds_and_restarts_give_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");
     let log = SledLog::open(&path).unwrap();
     let mut h = Harness::new(log.clone()).await;
-    let first = saver(&mut h).await;
-    insured_with_a_claim(&mut h).await;
+    let saved = saver(&mut h).await;
+    let (paid, claimed) = insured_with_a_claim(&mut h).await;
+    assert!(matches!(paid.subject, Subject::Policy(_)));
+    assert!(matches!(claimed.subject, Subject::Claim(_)));
     let live = h.svc.state().await.projections.digests();
-
-    // A retry of an earlier request: the first answer, nothing appended, nothing changed.
-    let head = log.head().next_position;
-    let retry = h
-        .svc
-        .execute(
-            RequestId::new("req-4").unwrap(),
+    let retries = [
+        (
+            "req-4",
             contribution("MPESA-1", "HH-K1", "3000 KES", "2026-02-01"),
-        )
-        .await
-        .unwrap();
-    assert!(retry.already_done);
-    assert_eq!(
-        (retry.first_position, retry.count),
-        (first.first_position, first.count)
-    );
+            saved,
+        ),
+        ("req-5", savers_premium(), paid),
+        ("req-6", savers_claim(), claimed),
+    ];
+    async fn retry_all<L: EventLog>(svc: &Service<L>, retries: &[(&str, Command, Receipt)]) {
+        for (request, command, first) in retries {
+            let again = svc
+                .execute(RequestId::new(*request).unwrap(), command.clone())
+                .await
+                .unwrap();
+            let expected = Receipt {
+                already_done: true,
+                ..first.clone()
+            };
+            assert_eq!(again, expected, "{request}");
+        }
+    }
+
+    // Retries of earlier requests: the first answers, nothing appended, nothing changed.
+    let head = log.head().next_position;
+    retry_all(&h.svc, &retries).await;
     assert_eq!(log.head().next_position, head);
     assert_eq!(h.svc.state().await.projections.digests(), live);
 
@@ -979,92 +1011,11 @@ async fn retries_rebuilds_and_restarts_give_the_same_state() {
     let before_claim = rebuild(&log, head - 2).await.unwrap().projections.digests();
     assert_ne!(before_claim, live);
 
-    // Restart on the same files: identical, and retries still answered.
-    h.svc.shutdown().await;
-    drop(h);
-    log.shutdown().await.unwrap();
-    drop(log);
-    let log = SledLog::open(&path).unwrap();
-    let h2 = Harness::new(log.clone()).await;
-    assert_eq!(h2.svc.state().await.projections.digests(), live);
-    let retry = h2
-        .svc
-        .execute(
-            RequestId::new("req-4").unwrap(),
-            contribution("MPESA-1", "HH-K1", "3000 KES", "2026-02-01"),
-        )
-        .await
-        .unwrap();
-    assert!(retry.already_done);
-}
-
-/// A retry gets the first receipt, what the request concerns included: from the log's request
-/// index once the request is durable (no receipts are kept in memory), also after a restart.
-#[tokio::test]
-async fn retries_get_the_first_receipt_from_the_log_also_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log");
-    let log = SledLog::open(&path).unwrap();
-    let mut h = Harness::new(log.clone()).await;
-    saver(&mut h).await;
-    let pay = premium(
-        "P-1",
-        "HH-K1",
-        "NHIF-SUPA",
-        "6000 KES",
-        PremiumSource::Wallet,
-        "2026-02-10",
-    );
-    let paid = h.run(pay.clone()).await;
-    let claim = submit_claim(
-        "M-K1",
-        "KE-KSM-NYALENDA",
-        "NY-1",
-        "2026-03-05",
-        &[svc(LineKind::Service, "ANC-VISIT", 1)],
-    );
-    let claimed = h.run(claim.clone()).await;
-    assert!(matches!(paid.subject, Subject::Policy(_)));
-    assert!(matches!(claimed.subject, Subject::Claim(_)));
-    let head = log.head().next_position;
-
-    let retries = [("req-5", pay, paid), ("req-6", claim, claimed)];
-    for (request, command, first) in &retries {
-        let again = h
-            .svc
-            .execute(RequestId::new(*request).unwrap(), command.clone())
-            .await
-            .unwrap();
-        assert_eq!(
-            again,
-            Receipt {
-                already_done: true,
-                ..first.clone()
-            },
-            "{request}"
-        );
-    }
-
-    h.svc.shutdown().await;
-    drop(h);
-    log.shutdown().await.unwrap();
-    drop(log);
-    let log = SledLog::open(&path).unwrap();
+    // Restart on the same files: identical, and retries still answered the same.
+    let log = reopen(h, log, &path).await;
     let svc = Service::start(log.clone()).await.unwrap();
-    for (request, command, first) in retries {
-        let again = svc
-            .execute(RequestId::new(request).unwrap(), command)
-            .await
-            .unwrap();
-        assert_eq!(
-            again,
-            Receipt {
-                already_done: true,
-                ..first
-            },
-            "{request}"
-        );
-    }
+    assert_eq!(svc.state().await.projections.digests(), live);
+    retry_all(&svc, &retries).await;
     assert_eq!(log.head().next_position, head);
 }
 
