@@ -207,6 +207,12 @@ impl Tokens {
             let at = |field: &str| format!("tokens[{i}].{field}");
             let digest =
                 ledger::chain::from_hex(&e.sha256).map_err(|r| format!("{}: {r}", at("sha256")))?;
+            if digest == <[u8; 32]>::from(Sha256::digest(b"")) {
+                return Err(format!(
+                    "{}: is the SHA-256 of the empty token; no empty token is accepted",
+                    at("sha256")
+                ));
+            }
             let caller = match (e.role, &e.facility_id) {
                 (Role::Facility, Some(f)) => Caller::Facility(
                     f.parse()
@@ -258,8 +264,12 @@ impl Tokens {
         let token = std::str::from_utf8(header)
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthenticated("expected `Bearer <token>`"))?;
-        let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+            .ok_or_else(|| unauthenticated("expected `Bearer <token>`"))?
+            .trim();
+        if token.is_empty() {
+            return Err(unauthenticated("the token is empty"));
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         self.by_digest
             .get(&digest)
             .map(|(_, caller)| caller.clone())
@@ -324,6 +334,18 @@ mod tests {
             let status = tokens.authenticate(bad).unwrap_err();
             assert_eq!(status.code(), tonic::Code::Unauthenticated);
             assert!(status.message().starts_with("authorization: "));
+        }
+    }
+
+    #[test]
+    fn empty_tokens_are_refused_in_the_config_and_in_requests() {
+        let err = Tokens::from_entries(&[entry(Role::Admin, None, "")]).unwrap_err();
+        assert!(err.starts_with("tokens[0].sha256: "), "{err}");
+        let tokens = Tokens::from_entries(&[entry(Role::Admin, None, "t")]).unwrap();
+        for empty in [&b"Bearer "[..], b"Bearer    ", b"Bearer \t"] {
+            let status = tokens.authenticate(Some(empty)).unwrap_err();
+            assert_eq!(status.code(), tonic::Code::Unauthenticated);
+            assert!(status.message().contains("empty"), "{}", status.message());
         }
     }
 

@@ -7,7 +7,7 @@ use adjudicator::{Scheme, adjudicate};
 use ledger::event::*;
 use ledger::ids::*;
 use ledger::log::NewEvent;
-use ledger::{Amount, Date, MoneyError, StreamId};
+use ledger::{Amount, Date, MoneyError, RequestId, StreamId};
 use projections::Projections;
 use projections::claims::ClaimStatus;
 use projections::registry::Published;
@@ -205,6 +205,8 @@ pub enum Rejection {
     DuplicatePayout(PayoutId),
     #[error("amount: {0}")]
     Money(#[from] MoneyError),
+    #[error("request_id: {0} was already used for a different command")]
+    RequestIdReused(RequestId),
 }
 
 impl Rejection {
@@ -232,6 +234,7 @@ impl Rejection {
             Rejection::UnknownFacility(_) => "facility_id".into(),
             Rejection::PeriodClosed(_) | Rejection::NoStatement { .. } => "period_id".into(),
             Rejection::DuplicatePayout(_) => "payout_id".into(),
+            Rejection::RequestIdReused(_) => "request_id".into(),
         }
     }
 
@@ -263,6 +266,7 @@ impl Rejection {
             Rejection::Overpayment { .. } => "OVERPAYMENT",
             Rejection::DuplicatePayout(_) => "DUPLICATE_PAYOUT",
             Rejection::Money(_) => "INVALID_AMOUNT",
+            Rejection::RequestIdReused(_) => "REQUEST_ID_REUSED",
         }
     }
 }
@@ -1219,6 +1223,7 @@ mod tests {
             },
             Rejection::DuplicatePayout("p".parse().unwrap()),
             Rejection::Money(MoneyError::Overflow),
+            Rejection::RequestIdReused("r-1".parse().unwrap()),
         ];
         let mut reasons = std::collections::HashSet::new();
         for r in &rejections {

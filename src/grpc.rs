@@ -87,7 +87,8 @@ fn rejection_status(r: &Rejection) -> Status {
         | Rejection::MemberExists(_)
         | Rejection::DuplicateReceipt(_)
         | Rejection::DuplicatePayout(_)
-        | Rejection::PeriodClosed(_) => Code::AlreadyExists,
+        | Rejection::PeriodClosed(_)
+        | Rejection::RequestIdReused(_) => Code::AlreadyExists,
         Rejection::MemberOfAnotherHousehold { .. }
         | Rejection::InsufficientWallet { .. }
         | Rejection::PolicyNotPayable(_)

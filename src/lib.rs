@@ -22,6 +22,7 @@ pub mod commands;
 pub mod demo;
 pub mod grpc;
 pub mod processor;
+pub mod retry;
 pub mod rng;
 pub mod server;
 pub mod status;

@@ -32,6 +32,7 @@ use tokio::sync::{RwLock, RwLockReadGuard, mpsc, oneshot, watch};
 
 use crate::checkpoint::{CHECKPOINT_EVERY_EVENTS, CheckpointError, CheckpointStore};
 use crate::commands::{Command, Rejection, Subject, decide};
+use crate::retry;
 use ledger::chain::Hash;
 
 /// Most commands decided and appended together.
@@ -131,27 +132,53 @@ fn subject_of<'a>(events: impl IntoIterator<Item = &'a Event>) -> Subject {
         .unwrap_or(Subject::None)
 }
 
-/// The receipt of a request that appended events before: from `in_flight` (decided, not yet
-/// durable), else from the log (where it landed, and what its events concern).
-async fn earlier_receipt<L: EventLog>(
+/// A request that appended events before, and whether the command now sent under its id is
+/// the same one (`crate::retry`).
+struct Earlier {
+    receipt: Receipt,
+    same: bool,
+}
+
+/// The request decided and not yet durable under an id: the log cannot answer for it yet.
+struct InFlight {
+    receipt: Receipt,
+    command: Command,
+}
+
+/// What appended under `request_id` before: from `in_flight` (decided, not yet durable), else
+/// from the log (where it landed, what its events concern, and whether `command` recorded
+/// them).
+async fn earlier_request<L: EventLog>(
     log: &L,
-    in_flight: &HashMap<RequestId, Receipt>,
+    in_flight: &HashMap<RequestId, InFlight>,
     request_id: &RequestId,
-) -> Result<Option<Receipt>, LogError> {
-    if let Some(receipt) = in_flight.get(request_id) {
-        return Ok(Some(receipt.clone()));
+    command: &Command,
+) -> Result<Option<Earlier>, LogError> {
+    if let Some(first) = in_flight.get(request_id) {
+        return Ok(Some(Earlier {
+            receipt: first.receipt.clone(),
+            same: retry::same_command(&first.command, command),
+        }));
     }
     let Some(positions) = log.request_positions(request_id).await? else {
         return Ok(None);
     };
     // A request holds at most `Limits::batch_events_max` events.
     let count = usize::try_from(positions.end - positions.start).unwrap_or(usize::MAX);
-    let events = log.read(positions.start, count).await?;
-    Ok(Some(Receipt {
-        first_position: positions.start,
-        count: u32::try_from(events.len()).unwrap_or(u32::MAX),
-        subject: subject_of(events.iter().map(|e| &e.event)),
-        already_done: false,
+    let events: Vec<Event> = log
+        .read(positions.start, count)
+        .await?
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    Ok(Some(Earlier {
+        receipt: Receipt {
+            first_position: positions.start,
+            count: u32::try_from(events.len()).unwrap_or(u32::MAX),
+            subject: subject_of(&events),
+            already_done: false,
+        },
+        same: retry::recorded_by(command, &events),
     }))
 }
 
@@ -440,7 +467,7 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
     // The position after every batch decided so far (appended or in flight).
     let mut next = w.log.head().next_position;
     // Receipts of the requests decided and not yet durable: the log cannot answer for them.
-    let mut in_flight: HashMap<RequestId, Receipt> = HashMap::new();
+    let mut in_flight: HashMap<RequestId, InFlight> = HashMap::new();
     let mut stop = None;
     while let Some(msg) = rx.recv().await {
         let first = match msg {
@@ -498,11 +525,21 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
         let mut broken = None;
         // Requests the log has made durable answer their retries from now on.
         let durable = w.log.head().next_position;
-        in_flight.retain(|_, r| r.first_position + u64::from(r.count) > durable);
+        in_flight.retain(|_, r| r.receipt.first_position + u64::from(r.receipt.count) > durable);
         for job in jobs {
-            match earlier_receipt(&w.log, &in_flight, &job.request_id).await {
+            match earlier_request(&w.log, &in_flight, &job.request_id, &job.command).await {
                 Ok(None) => {}
-                Ok(Some(mut receipt)) => {
+                Ok(Some(Earlier { same: false, .. })) => {
+                    let answer = Err(CommandError::Rejected(Rejection::RequestIdReused(
+                        job.request_id,
+                    )));
+                    batch.answered.push((job.reply, answer));
+                    continue;
+                }
+                Ok(Some(Earlier {
+                    mut receipt,
+                    same: true,
+                })) => {
                     receipt.already_done = true;
                     let executed = Executed {
                         receipt,
@@ -561,7 +598,13 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
                         subject: d.subject,
                         already_done: false,
                     };
-                    in_flight.insert(job.request_id.clone(), receipt.clone());
+                    in_flight.insert(
+                        job.request_id.clone(),
+                        InFlight {
+                            receipt: receipt.clone(),
+                            command: job.command,
+                        },
+                    );
                     let events = d.events.iter().map(|e| e.event.clone()).collect();
                     batch
                         .requests

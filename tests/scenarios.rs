@@ -996,6 +996,31 @@ async fn retries_rebuilds_and_restarts_give_the_same_state() {
             };
             assert_eq!(again, expected, "{request}");
         }
+        // The same ids with another body, or for another command, are refused: never
+        // answered with the first command's receipt.
+        let others = [
+            contribution("MPESA-1", "HH-K1", "9999 KES", "2026-02-01"),
+            savers_claim(),
+            close("2026-03", "ipush-ke", "2026-03-01", "2026-03-31"),
+        ];
+        for ((request, command, _), other) in retries.iter().zip(others.iter().cycle().skip(1)) {
+            for other in [other, &others[0]] {
+                if other == command {
+                    continue;
+                }
+                let refused = svc
+                    .execute(RequestId::new(*request).unwrap(), other.clone())
+                    .await
+                    .unwrap_err();
+                assert_eq!(
+                    refused,
+                    CommandError::Rejected(Rejection::RequestIdReused(
+                        RequestId::new(*request).unwrap()
+                    )),
+                    "{request}"
+                );
+            }
+        }
     }
 
     // Retries of earlier requests: the first answers, nothing appended, nothing changed.
