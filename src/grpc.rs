@@ -159,6 +159,24 @@ fn today() -> Date {
     Date::from_ymd_opt(1970, 1, 1).unwrap_or(Date::MIN) + chrono::Days::new(days)
 }
 
+/// The business date a claim is decided on: the server's, unless an admin or insurer token
+/// gives one (an offline import of claims decided elsewhere). A facility never chooses the
+/// date its own claim is decided on (it would choose the payment period and the waiting
+/// periods that apply).
+fn decision_date(caller: &Caller, decided_on: Option<pb::Date>) -> Result<Date, Status> {
+    match decided_on {
+        None => Ok(today()),
+        Some(_) if caller.facility().is_some() => Err(error(
+            Code::PermissionDenied,
+            "DECIDED_ON_NOT_ALLOWED",
+            "decided_on",
+            "decided_on: a facility's claims are decided on the server's date; only admin \
+             and insurer tokens may give one",
+        )),
+        Some(d) => date("decided_on", Some(d)),
+    }
+}
+
 fn adjudicated_pb(event: &ledger::event::ClaimAdjudicated) -> Option<pb::ClaimAdjudicated> {
     match Event::ClaimAdjudicated(event.clone()).to_pb().body {
         Some(pb::event::Body::ClaimAdjudicated(d)) => Some(d),
@@ -613,10 +631,7 @@ impl<L: EventLog> Api<L> {
                 .map(|(i, c)| id(&format!("diagnosis_codes[{i}]"), c))
                 .collect::<Result<_, _>>()?,
             lines,
-            today: match r.decided_on {
-                Some(d) => date("decided_on", Some(d))?,
-                None => today(),
-            },
+            today: decision_date(caller, r.decided_on)?,
         };
         let Executed { receipt, events } = self.execute_with_events(&r.request_id, command).await?;
         let Subject::Claim(claim_id) = &receipt.subject else {

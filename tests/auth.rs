@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::str::FromStr;
 
-use common::{Channel, Server, date, setup_household, visit_claim};
+use common::{Channel, Server, date, head_position, setup_household, utc_today, visit_claim};
 use pb::ledger_service_client::LedgerServiceClient;
 use pb::query_service_client::QueryServiceClient;
 use prost::Message;
@@ -242,16 +242,16 @@ async fn a_facility_token_sees_and_submits_only_its_own_claims() {
     let mut clinic = LedgerServiceClient::new(facility_channel.clone());
     let mut clinic_query = QueryServiceClient::new(facility_channel);
 
-    // Its own claim: accepted. A claim in another facility's name: refused, nothing appended.
-    let own = clinic
-        .submit_claim(visit_claim("f-1", "NY-1", 5))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        own.decision.unwrap().status,
-        pb::DecisionStatus::Accepted as i32
-    );
+    // Its own claim: decided on the server's date. A claim in another facility's name:
+    // refused, nothing appended.
+    let mut own_claim = visit_claim("f-1", "NY-1", 5);
+    own_claim.decided_on = None;
+    let before = utc_today();
+    let own = clinic.submit_claim(own_claim).await.unwrap().into_inner();
+    let after = utc_today();
+    let decided = own.decision.unwrap().decided_on.unwrap();
+    let decided = (decided.year, decided.month, decided.day);
+    assert!(before <= decided && decided <= after, "{decided:?}");
     let mut foreign = visit_claim("f-2", "LU-1", 6);
     foreign.facility_id = "KE-KSM-LUMUMBA".into();
     let refused = clinic.submit_claim(foreign.clone()).await.unwrap_err();
@@ -268,6 +268,24 @@ async fn a_facility_token_sees_and_submits_only_its_own_claims() {
         .await
         .unwrap_err();
     assert_eq!(batch.code(), Code::PermissionDenied);
+
+    // A facility does not choose the date its claim is decided on; an insurer may (imports).
+    let mut dated = visit_claim("f-3", "NY-3", 7);
+    let head = head_position(&server, Some(token("admin"))).await;
+    dated.decided_on = Some(pb::Date {
+        year: 2026,
+        month: 3,
+        day: 8,
+    });
+    let refused = clinic.submit_claim(dated.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(
+        refused.message().starts_with("decided_on: "),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(head_position(&server, Some(token("admin"))).await, head);
+    foreign.decided_on = dated.decided_on;
 
     // The insurer may submit for any facility.
     let lumumba = insurer

@@ -222,3 +222,30 @@ pub fn visit_claim(request: &str, code: &str, day: i32) -> pb::SubmitClaimReques
         decided_on: date(2026, 3, day),
     }
 }
+
+/// Today's date in UTC as (year, month, day): the server's business date for a claim that
+/// gives none.
+pub fn utc_today() -> (i32, i32, i32) {
+    use chrono::Datelike;
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400;
+    let today = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Days::new(days);
+    (today.year(), today.month() as i32, today.day() as i32)
+}
+
+/// The log's head position, read through the audit service with `token`.
+pub async fn head_position(server: &Server, token: Option<&str>) -> u64 {
+    let mut audit = pb::audit_service_client::AuditServiceClient::new(server.channel(token).await);
+    audit
+        .verify_log(pb::VerifyLogRequest {
+            from_position: 0,
+            to_position: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .head_position
+}

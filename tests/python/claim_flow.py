@@ -5,6 +5,7 @@ The facility token is bound to KE-KSM-NYALENDA. Errors are read the way any clie
 status code, and the google.rpc details (ErrorInfo, BadRequest) in the trailers.
 Exits non-zero (with the failing step) if anything is not as expected.
 """
+import datetime
 import os
 import subprocess
 import sys
@@ -93,11 +94,20 @@ def main():
     except grpc.RpcError as e:
         assert e.code() == grpc.StatusCode.UNAUTHENTICATED, e.code()
 
-    # The clinic submits its own claim.
-    claim = clinic_ledger.SubmitClaim(sv.SubmitClaimRequest(
+    # The clinic submits its own claim: decided on the server's date, never on one it chooses.
+    visit = sv.SubmitClaimRequest(
         request_id="py-6", claim_code="PY-CLAIM-1", facility_id="KE-KSM-NYALENDA", member_id="M-PY",
         date_from=day(2026, 3, 5), claim_date=day(2026, 3, 5), decided_on=day(2026, 3, 5),
-        lines=[ev.ClaimLine(line_no=1, kind=ev.LINE_KIND_ITEM, code="FEFOL-60", quantity=2)]))
+        lines=[ev.ClaimLine(line_no=1, kind=ev.LINE_KIND_ITEM, code="FEFOL-60", quantity=2)])
+    try:
+        clinic_ledger.SubmitClaim(visit)
+        raise AssertionError("a facility chose its decision date")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e.code()
+        assert details(e)[0].reason == "DECIDED_ON_NOT_ALLOWED", details(e)
+        assert e.details().startswith("decided_on:"), e.details()
+    # Claims decided elsewhere (an offline import) come with their date from the insurer side.
+    claim = ledger.SubmitClaim(visit)
     d = claim.decision
     assert d.status == ev.DECISION_STATUS_ACCEPTED, d
     # 2 x 350 KES at 80%: 560 paid, 140 copay.
@@ -105,6 +115,16 @@ def main():
     assert d.total_copay.minor_units == 14000, d.total_copay
     fetched = query.GetClaim(sv.GetClaimRequest(claim_id=claim.claim_id))
     assert fetched.status == "ACCEPTED", fetched.status
+    undated = sv.SubmitClaimRequest()
+    undated.CopyFrom(visit)
+    undated.ClearField("decided_on")
+    undated.request_id, undated.claim_code = "py-6b", "PY-CLAIM-0"
+    before = datetime.datetime.now(datetime.timezone.utc).date()
+    own = clinic_ledger.SubmitClaim(undated)
+    after = datetime.datetime.now(datetime.timezone.utc).date()
+    decided = datetime.date(own.decision.decided_on.year, own.decision.decided_on.month,
+                            own.decision.decided_on.day)
+    assert before <= decided <= after, (before, decided, after)
 
     # 4,000 saved + 4,000 county (capped at 3,000) + 2,000 donor - 6,000 premium = 3,000.
     balance = query.GetBalance(sv.GetBalanceRequest(household_id="HH-PY"))
