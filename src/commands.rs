@@ -7,7 +7,7 @@ use adjudicator::{Scheme, adjudicate};
 use ledger::event::*;
 use ledger::ids::*;
 use ledger::log::NewEvent;
-use ledger::{Amount, Date, MoneyError, RequestId, StreamId};
+use ledger::{Amount, Date, FieldError, MoneyError, RequestId, StreamId};
 use projections::Projections;
 use projections::claims::ClaimStatus;
 use projections::registry::Published;
@@ -325,6 +325,27 @@ fn check_amount(scheme: &Scheme, amount: Amount) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// `date` (the request's `field`) is not before `earliest`, the day its subject began.
+fn not_before(field: &str, date: Date, earliest: Date, subject: &str) -> Result<(), Rejection> {
+    if date < earliest {
+        Err(Rejection::Invalid(FieldError::new(
+            field,
+            format!("{date} is before {subject} on {earliest}"),
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// A household's registration date: nothing happens to it before.
+fn registered_on(p: &Projections, household: &HouseholdId) -> Result<Date, Rejection> {
+    p.registry
+        .households
+        .get(household)
+        .map(|h| h.registered_on)
+        .ok_or_else(|| Rejection::UnknownHousehold(household.clone()))
+}
+
 fn fresh_receipt(p: &Projections, receipt: &ReceiptId) -> Result<(), Rejection> {
     if p.registry.receipts.contains(receipt) {
         Err(Rejection::DuplicateReceipt(receipt.to_string()))
@@ -417,6 +438,13 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             enrolled_on,
         } => {
             let scheme = scheme_of(p, household_id)?;
+            let registered = registered_on(p, household_id)?;
+            not_before(
+                "enrolled_on",
+                *enrolled_on,
+                registered,
+                "the household's registration",
+            )?;
             if p.registry.members.contains_key(member_id) {
                 return Err(Rejection::MemberExists(member_id.clone()));
             }
@@ -449,6 +477,13 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             let published = scheme_of(p, household_id)?;
             let scheme = &published.scheme;
             check_amount(scheme, *amount)?;
+            let registered = registered_on(p, household_id)?;
+            not_before(
+                "received_on",
+                *received_on,
+                registered,
+                "the household's registration",
+            )?;
             fresh_receipt(p, receipt_id)?;
             if let Some(m) = member_id {
                 match p.registry.members.get(m) {
@@ -506,6 +541,13 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
         } => {
             let published = scheme_of(p, household_id)?;
             check_amount(&published.scheme, *amount)?;
+            let registered = registered_on(p, household_id)?;
+            not_before(
+                "received_on",
+                *received_on,
+                registered,
+                "the household's registration",
+            )?;
             fresh_receipt(p, receipt_id)?;
             if !published.scheme.sponsors.contains_key(sponsor_id) {
                 return Err(Rejection::UnknownSponsor(sponsor_id.clone()));
@@ -562,6 +604,16 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 .ok_or_else(|| Rejection::UnknownMember(member_id.clone()))?;
             let published = scheme_of(p, &household_id)?;
             let scheme = &published.scheme;
+            for (i, line) in lines.iter().enumerate() {
+                if let Some(price) = line.asked_unit_price
+                    && price.currency() != scheme.currency
+                {
+                    return Err(Rejection::Invalid(FieldError::new(
+                        format!("lines[{i}].asked_unit_price"),
+                        format!("{price} is not in the scheme currency {}", scheme.currency),
+                    )));
+                }
+            }
             let claim_id: ClaimId = derived_id(format!("CL-{:010}", p.claims.len() + 1));
             let claim = ClaimSubmitted {
                 claim_id: claim_id.clone(),
@@ -643,6 +695,12 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 .claims
                 .get(claim_id)
                 .ok_or_else(|| Rejection::UnknownClaim(claim_id.clone()))?;
+            not_before(
+                "reversed_on",
+                *reversed_on,
+                record.submitted.claim_date,
+                "the claim's date",
+            )?;
             if matches!(
                 record.status,
                 ClaimStatus::Reversed | ClaimStatus::Submitted
@@ -680,6 +738,12 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             let household = &record.submitted.household_id;
             let published = scheme_of(p, household)?;
             check_amount(&published.scheme, *amount)?;
+            not_before(
+                "collected_on",
+                *collected_on,
+                record.submitted.date_from,
+                "the claim's service date",
+            )?;
             fresh_receipt(p, receipt_id)?;
             let copay = record
                 .total_copay
@@ -816,7 +880,10 @@ fn sponsor_matched(
         .get(&(sponsor.clone(), household.clone(), since.year()))
         .copied()
         .unwrap_or(0);
-    Ok(Amount::new(given, currency))
+    Ok(Amount::new(
+        projections::balances::saturated(given),
+        currency,
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -832,6 +899,13 @@ fn pay_premium(
     let published = scheme_of(p, household_id)?;
     let scheme = &published.scheme;
     check_amount(scheme, amount)?;
+    let registered = registered_on(p, household_id)?;
+    not_before(
+        "paid_on",
+        paid_on,
+        registered,
+        "the household's registration",
+    )?;
     fresh_receipt(p, receipt_id)?;
     let product = scheme
         .product(product_id)
@@ -982,6 +1056,12 @@ fn review(
         .claims
         .get(claim_id)
         .ok_or_else(|| Rejection::UnknownClaim(claim_id.clone()))?;
+    not_before(
+        "reviewed_on",
+        reviewed_on,
+        record.submitted.claim_date,
+        "the claim's date",
+    )?;
     if matches!(
         record.status,
         ClaimStatus::Reversed | ClaimStatus::Submitted | ClaimStatus::Rejected

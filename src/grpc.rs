@@ -39,6 +39,10 @@ impl<L: EventLog> Clone for Api<L> {
 }
 
 impl<L: EventLog> Api<L> {
+    pub fn service(&self) -> &Service<L> {
+        &self.service
+    }
+
     pub fn new(service: Service<L>, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
         Api { service, stopping }
     }
@@ -701,11 +705,19 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let raw = match r.as_of_date {
             Some(d) => p
                 .balances
-                .balance_on(&account, currency, date("as_of_date", Some(d))?),
-            None => p.balances.balance(&account, currency),
+                .raw_balance_on(&account, currency, date("as_of_date", Some(d))?),
+            None => p.balances.raw_balance(&account, currency),
         };
         // Wallets and facility payables are liabilities: shown as positive amounts.
-        let shown = Amount::new(raw.minor_units().saturating_neg(), currency);
+        let shown = i64::try_from(-raw).map_err(|_| {
+            error(
+                Code::OutOfRange,
+                "BALANCE_OUT_OF_RANGE",
+                "balance",
+                format!("balance: {} minor units do not fit the API's int64", -raw),
+            )
+        })?;
+        let shown = Amount::new(shown, currency);
         Ok(Response::new(pb::GetBalanceResponse {
             balance: Some(money_to_pb(shown)),
             position: p.position(),

@@ -437,6 +437,12 @@ impl<L: EventLog> Service<L> {
     pub fn log(&self) -> &L {
         &self.log
     }
+
+    /// Watches whether the projections diverged from the log, and why (`None` while they
+    /// agree): the server turns health NOT_SERVING when it does.
+    pub fn diverged(&self) -> watch::Receiver<Option<String>> {
+        self.diverged.clone()
+    }
 }
 
 type Reply = oneshot::Sender<Result<Executed, CommandError>>;
@@ -460,7 +466,7 @@ struct Batch {
 }
 
 async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut checkpointed_at: u64) {
-    let event_bytes_max = ledger::Limits::default().event_bytes_max;
+    let limits = w.log.limits();
     let (to_appender, batches) = mpsc::channel(PIPELINE_BATCHES);
     let appender = tokio::spawn(appender(w.log.clone(), batches, w.diverged.clone()));
     let diverged = w.diverged.subscribe();
@@ -557,18 +563,8 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
                     continue;
                 }
             }
-            let decided = decide(&st.projections, &job.command).and_then(|d| {
-                for (i, e) in d.events.iter().enumerate() {
-                    let bytes = ledger::codec::event_bytes(&e.event).len();
-                    if bytes > event_bytes_max {
-                        return Err(Rejection::Invalid(FieldError::new(
-                            format!("events[{i}]"),
-                            format!("is {bytes} bytes encoded, the maximum is {event_bytes_max}"),
-                        )));
-                    }
-                }
-                Ok(d)
-            });
+            let decided = decide(&st.projections, &job.command)
+                .and_then(|d| fits_the_log(&limits, &d.events).map(|()| d));
             match decided {
                 Err(rejection) => {
                     let answer = Err(CommandError::Rejected(rejection));
@@ -622,7 +618,7 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
         if let Some(reason) = broken {
             // A fold failed half way: the projections hold part of a command. Nothing of
             // the batch goes to the log.
-            w.diverged.send_replace(Some(reason));
+            mark_diverged(&w.diverged, reason);
             batch.requests.clear();
         }
         if let Err(mpsc::error::SendError(batch)) = to_appender.send(batch).await {
@@ -661,6 +657,43 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
     if let Some(done) = stop {
         let _ = done.send(());
     }
+}
+
+/// Refuses a command whose events the log would refuse (too many for one request, or one too
+/// large), before the projections move: what the log refuses must never have been applied.
+fn fits_the_log(limits: &ledger::Limits, events: &[ledger::NewEvent]) -> Result<(), Rejection> {
+    if events.len() > limits.batch_events_max {
+        return Err(Rejection::Invalid(FieldError::new(
+            "events",
+            format!(
+                "the command makes {} events, the log takes at most {} per request",
+                events.len(),
+                limits.batch_events_max
+            ),
+        )));
+    }
+    for (i, e) in events.iter().enumerate() {
+        let bytes = ledger::codec::event_bytes(&e.event).len();
+        if bytes > limits.event_bytes_max {
+            return Err(Rejection::Invalid(FieldError::new(
+                format!("events[{i}]"),
+                format!(
+                    "is {bytes} bytes encoded, the maximum is {}",
+                    limits.event_bytes_max
+                ),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Marks the service diverged (a guard against bugs: `decide` never emits what the folds or
+/// the log refuse): says why in the log and in `ledger_diverged_total`, and turns health
+/// NOT_SERVING (the server watches [`Service::diverged`]).
+fn mark_diverged(diverged: &watch::Sender<Option<String>>, reason: String) {
+    tracing::error!(%reason, "the projections diverged from the log; refusing commands and queries until a restart");
+    metrics::counter!("ledger_diverged_total").increment(1);
+    diverged.send_replace(Some(reason));
 }
 
 /// What a caller is told once the projections have diverged from the log for `reason`.
@@ -709,7 +742,7 @@ async fn appender<L: EventLog>(
                     "the log's head is at position {head}, not {expected} where the \
                      projections end: another writer?"
                 );
-                diverged.send_replace(Some(reason.clone()));
+                mark_diverged(&diverged, reason.clone());
                 refuse(batch, &rebuild_hint(&reason));
                 continue;
             }
@@ -746,7 +779,7 @@ async fn appender<L: EventLog>(
                 }
             }
             Some(reason) => {
-                diverged.send_replace(Some(reason.clone()));
+                mark_diverged(&diverged, reason.clone());
                 refuse(batch, &rebuild_hint(&reason));
             }
         }

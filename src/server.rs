@@ -223,6 +223,10 @@ pub async fn router<L: EventLog>(
     health_reporter
         .set_serving::<AuditServiceServer<Api<L>>>()
         .await;
+    tokio::spawn(not_serving_once_diverged::<L>(
+        health_reporter,
+        api.service().diverged(),
+    ));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -238,6 +242,29 @@ pub async fn router<L: EventLog>(
         .add_service(LedgerServiceServer::new(api.clone()))
         .add_service(QueryServiceServer::new(api.clone()))
         .add_service(AuditServiceServer::new(api)))
+}
+
+/// Turns every service's health NOT_SERVING once the projections diverge from the log (they
+/// then refuse commands and queries until a restart).
+async fn not_serving_once_diverged<L: EventLog>(
+    reporter: tonic_health::server::HealthReporter,
+    mut diverged: tokio::sync::watch::Receiver<Option<String>>,
+) {
+    if diverged.wait_for(Option::is_some).await.is_err() {
+        return;
+    }
+    reporter
+        .set_not_serving::<LedgerServiceServer<Api<L>>>()
+        .await;
+    reporter
+        .set_not_serving::<QueryServiceServer<Api<L>>>()
+        .await;
+    reporter
+        .set_not_serving::<AuditServiceServer<Api<L>>>()
+        .await;
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
 }
 
 /// Where a started server listens.

@@ -1256,6 +1256,7 @@ async fn a_diverged_service_refuses_commands_and_queries_until_restarted() {
         matches!(&err, CommandError::Unavailable(r) if r.contains("position")),
         "{err}"
     );
+    assert!(h.svc.diverged().borrow().is_some(), "health follows this");
     match h.svc.read().await {
         Err(CommandError::Unavailable(reason)) => assert!(reason.contains("restart"), "{reason}"),
         Ok(_) => panic!("diverged projections were served"),
@@ -1322,6 +1323,10 @@ impl EventLog for GatedLog {
 
     fn head(&self) -> ledger::Head {
         self.inner.head()
+    }
+
+    fn limits(&self) -> ledger::Limits {
+        self.inner.limits()
     }
 
     fn watch_head(&self) -> tokio::sync::watch::Receiver<ledger::Head> {

@@ -146,6 +146,11 @@ impl MaxCounts {
     }
 }
 
+/// Most facilities one scheme lists. A period close issues one statement per facility in one
+/// append (with the period's own event), so this keeps every close within the log's
+/// `Limits::batch_events_max` (4,096).
+pub const FACILITIES_MAX: usize = 4_000;
+
 /// How a policy's price is computed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Premium {
@@ -479,9 +484,28 @@ impl Checker {
                 self.problem(path, format!("{a} is negative"));
                 None
             }
-            Ok(a) => Some(a),
+            Ok(a) => match ledger::bounds::amount(path, a) {
+                Ok(()) => Some(a),
+                Err(e) => {
+                    self.problem(path, e.reason);
+                    None
+                }
+            },
             Err(e) => {
                 self.problem(path, e);
+                None
+            }
+        }
+    }
+
+    /// An amount per unit (a price, a fixed amount per unit, a capitation rate): at most
+    /// `ledger::bounds::UNIT_PRICE_MAX`, so that no claim line or statement overflows.
+    fn unit_amount(&mut self, path: &str, text: &str) -> Option<Amount> {
+        let a = self.amount(path, text)?;
+        match ledger::bounds::unit_price(path, a) {
+            Ok(()) => Some(a),
+            Err(e) => {
+                self.problem(path, e.reason);
                 None
             }
         }
@@ -717,7 +741,7 @@ impl Scheme {
                         format!("{code} is not an item or service of the scheme"),
                     );
                 }
-                let price = c.amount(&format!("{ppath}.price"), &p.price);
+                let price = c.unit_amount(&format!("{ppath}.price"), &p.price);
                 let from = c.date(&format!("{ppath}.valid_from"), &p.valid_from);
                 let to = p
                     .valid_to
@@ -748,6 +772,15 @@ impl Scheme {
         }
 
         let mut facilities = HashMap::default();
+        if raw.facilities.len() > FACILITIES_MAX {
+            c.problem(
+                "facilities",
+                format!(
+                    "{} facilities, the maximum is {FACILITIES_MAX}",
+                    raw.facilities.len()
+                ),
+            );
+        }
         for (i, f) in raw.facilities.iter().enumerate() {
             let path = format!("facilities[{i}]");
             let id = c.id::<FacilityId>(&format!("{path}.id"), &f.id);
@@ -770,8 +803,10 @@ impl Scheme {
                     format!("{:?} is not a price list of the scheme", f.price_list),
                 );
             }
-            let capitation_rate =
-                c.opt_amount(&format!("{path}.capitation_rate"), &f.capitation_rate);
+            let capitation_rate = f
+                .capitation_rate
+                .as_deref()
+                .and_then(|t| c.unit_amount(&format!("{path}.capitation_rate"), t));
             if payment_method == Some(PaymentMethod::Capitation) && capitation_rate.is_none() {
                 c.problem(
                     format!("{path}.capitation_rate"),
@@ -1042,7 +1077,7 @@ fn product(
                     Some(Limitation::Coinsurance(pct))
                 }
                 (None, Some(fixed)) => c
-                    .amount(&format!("{cpath}.fixed_amount"), fixed)
+                    .unit_amount(&format!("{cpath}.fixed_amount"), fixed)
                     .map(Limitation::Fixed),
                 _ => {
                     c.problem(

@@ -522,13 +522,15 @@ fn r6_same_member_date_facility_and_lines_under_another_code_is_a_duplicate() {
 
 #[test]
 fn category_maxima_reject_the_whole_claim_with_their_code() {
-    let cases: [(
+    /// (category, lines, date_to, facility, reason code)
+    type Case<'a> = (
         ClaimCategory,
-        &[(LineKind, &str, u32)],
-        Option<&str>,
-        &str,
+        &'a [(LineKind, &'a str, u32)],
+        Option<&'a str>,
+        &'a str,
         i32,
-    ); 6] = [
+    );
+    let cases: [Case; 6] = [
         (
             ClaimCategory::Consultation,
             &[(LineKind::Service, "OPD-CONSULT", 1)],

@@ -9,6 +9,7 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::bounds;
 use crate::ids::{
     ClaimCode, ClaimId, Code, FacilityId, HouseholdId, IdError, MemberId, PayoutId, PeriodId,
     PolicyId, ProductId, ReceiptId, SchemeId, SponsorId,
@@ -512,7 +513,7 @@ pub enum Event {
 
 fn positive(field: &str, amount: Amount) -> Result<(), FieldError> {
     if amount.is_positive() {
-        Ok(())
+        bounds::amount(field, amount)
     } else {
         Err(FieldError::new(
             field,
@@ -528,7 +529,7 @@ fn non_negative(field: &str, amount: Amount) -> Result<(), FieldError> {
             format!("must not be negative, is {amount}"),
         ))
     } else {
-        Ok(())
+        bounds::amount(field, amount)
     }
 }
 
@@ -594,6 +595,10 @@ impl LineDecision {
         ] {
             currency_is(name, amount, currency)?;
             non_negative(name, amount)?;
+        }
+        bounds::unit_price("unit_price", self.unit_price)?;
+        if self.approved_quantity > bounds::QUANTITY_MAX {
+            bounds::quantity("approved_quantity", self.approved_quantity)?;
         }
         let split = self
             .payer
@@ -674,7 +679,52 @@ impl Event {
     /// Checks the rules every stored event obeys. The error's field path starts with the event
     /// name, e.g. `contribution_received.amount: must be positive, is 0 KES`.
     pub fn validate(&self) -> Result<(), FieldError> {
-        self.validate_body().map_err(|e| e.within(self.name()))
+        self.validate_dates()
+            .and_then(|()| self.validate_body())
+            .map_err(|e| e.within(self.name()))
+    }
+
+    /// Every business date of the event, by field name.
+    pub fn dates(&self) -> Vec<(&'static str, Date)> {
+        match self {
+            Event::SchemePublished(e) => vec![("effective_from", e.effective_from)],
+            Event::HouseholdRegistered(e) => vec![("registered_on", e.registered_on)],
+            Event::MemberEnrolled(e) => {
+                vec![("birth_date", e.birth_date), ("enrolled_on", e.enrolled_on)]
+            }
+            Event::ContributionReceived(e) => vec![("received_on", e.received_on)],
+            Event::SponsorContributionReceived(e) => vec![("received_on", e.received_on)],
+            Event::PremiumPaid(e) => vec![("paid_on", e.paid_on)],
+            Event::CoverageChanged(e) => vec![
+                ("effective_from", e.effective_from),
+                ("expires_on", e.expires_on),
+                ("changed_on", e.changed_on),
+                ("period_start", e.period_start),
+            ],
+            Event::ClaimSubmitted(e) => {
+                let mut dates = vec![("date_from", e.date_from), ("claim_date", e.claim_date)];
+                dates.extend(e.date_to.map(|d| ("date_to", d)));
+                dates
+            }
+            Event::ClaimAdjudicated(e) => vec![("decided_on", e.decided_on)],
+            Event::ClaimReviewed(e) => vec![("reviewed_on", e.reviewed_on)],
+            Event::ClaimReversed(e) => vec![("reversed_on", e.reversed_on)],
+            Event::CopayRecorded(e) => vec![("collected_on", e.collected_on)],
+            Event::StockVisitRecorded(e) => vec![("visited_on", e.visited_on)],
+            Event::PaymentPeriodClosed(e) => vec![
+                ("starts_on", e.starts_on),
+                ("ends_on", e.ends_on),
+                ("closed_on", e.closed_on),
+            ],
+            Event::FacilityStatementIssued(_) => Vec::new(),
+            Event::FacilityPaid(e) => vec![("paid_on", e.paid_on)],
+        }
+    }
+
+    fn validate_dates(&self) -> Result<(), FieldError> {
+        self.dates()
+            .into_iter()
+            .try_for_each(|(field, date)| bounds::date(field, date))
     }
 
     fn validate_body(&self) -> Result<(), FieldError> {
@@ -711,12 +761,15 @@ impl Event {
             Event::ContributionReceived(e) => positive("amount", e.amount),
             Event::SponsorContributionReceived(e) => positive("amount", e.amount),
             Event::PremiumPaid(e) => positive("amount", e.amount),
-            Event::CoverageChanged(e) => not_before(
-                "expires_on",
-                e.expires_on,
-                e.effective_from,
-                "effective_from",
-            ),
+            Event::CoverageChanged(e) => {
+                non_negative("price", e.price)?;
+                not_before(
+                    "expires_on",
+                    e.expires_on,
+                    e.effective_from,
+                    "effective_from",
+                )
+            }
             Event::ClaimSubmitted(e) => {
                 if e.lines.is_empty() {
                     return Err(FieldError::new("lines", "a claim needs at least one line"));
@@ -730,14 +783,25 @@ impl Event {
                 if let Some(date_to) = e.date_to {
                     not_before("date_to", date_to, e.date_from, "date_from")?;
                 }
+                let service_end = e.date_to.unwrap_or(e.date_from);
+                not_before("claim_date", e.claim_date, service_end, "the service date")?;
                 let mut currency = None;
                 for (i, line) in e.lines.iter().enumerate() {
                     let field = |name: &str| format!("lines[{i}].{name}");
-                    if line.quantity == 0 {
-                        return Err(FieldError::new(field("quantity"), "must be at least 1"));
+                    if line.line_no == 0 || line.line_no as usize > e.lines.len() {
+                        return Err(FieldError::new(
+                            field("line_no"),
+                            format!(
+                                "{} must be between 1 and {}, the number of lines",
+                                line.line_no,
+                                e.lines.len()
+                            ),
+                        ));
                     }
+                    bounds::quantity(&field("quantity"), line.quantity)?;
                     if let Some(price) = line.asked_unit_price {
                         non_negative(&field("asked_unit_price"), price)?;
+                        bounds::unit_price(&field("asked_unit_price"), price)?;
                         let expected = *currency.get_or_insert(price.currency());
                         currency_is(&field("asked_unit_price"), price, expected)?;
                     }
@@ -781,7 +845,13 @@ impl Event {
             }
             Event::ClaimReversed(e) => text("reason", &e.reason),
             Event::CopayRecorded(e) => positive("amount", e.amount),
-            Event::StockVisitRecorded(e) => non_negative("unit_price", e.unit_price),
+            Event::StockVisitRecorded(e) => {
+                bounds::stock_units("stock_found", e.stock_found)?;
+                bounds::stock_units("losses", e.losses)?;
+                bounds::stock_units("delivered", e.delivered)?;
+                non_negative("unit_price", e.unit_price)?;
+                bounds::unit_price("unit_price", e.unit_price)
+            }
             Event::PaymentPeriodClosed(e) => {
                 not_before("ends_on", e.ends_on, e.starts_on, "starts_on")?;
                 not_before("closed_on", e.closed_on, e.ends_on, "ends_on")
@@ -792,6 +862,7 @@ impl Event {
                 at_most("lines", e.lines.len(), STATEMENT_LINES_MAX)?;
                 for (i, line) in e.lines.iter().enumerate() {
                     currency_is(&format!("lines[{i}].amount"), line.amount, currency)?;
+                    bounds::amount(&format!("lines[{i}].amount"), line.amount)?;
                     text(&format!("lines[{i}].description"), &line.description)?;
                 }
                 let sum = Amount::checked_sum(currency, e.lines.iter().map(|l| l.amount))

@@ -1,6 +1,7 @@
 //! claims-ledger core: money, ids, domain events, and the durable hash-chained event log.
 //!
 //! - [`money`]: integer minor units + ISO 4217 currency, checked arithmetic.
+//! - [`bounds`]: the named maxima of every value an event carries, and why no sum overflows.
 //! - [`ids`]: typed, validated identifiers.
 //! - [`event`]: the domain events of a health-financing scheme, and their invariants.
 //! - [`codec`]: the one place where domain types meet their protobuf encoding.
@@ -12,6 +13,7 @@
 //! Without the `log` feature the crate does no IO: that is how `adjudicator` and
 //! `projections` use it.
 
+pub mod bounds;
 pub mod chain;
 pub mod codec;
 #[cfg(feature = "log")]

@@ -60,8 +60,11 @@ struct Model {
     events: Vec<(String, u64, String)>,
     versions: HashMap<String, u64>,
     /// request id -> (first position, count, content key).
-    requests: HashMap<String, (u64, u32, (u8, u8, u8))>,
+    requests: HashMap<String, (u64, u32, ContentKey)>,
 }
+
+/// What identifies an append's content in the model.
+type ContentKey = (u8, u8, u8);
 
 type Outcome = Result<(u64, u32, bool), &'static str>;
 

@@ -105,10 +105,22 @@ struct Movement {
 }
 
 /// An account's balance in one currency and the movements that made it.
+///
+/// The balance is an `i128` so that no history can overflow it: every movement is one
+/// event's amount, at most `ledger::bounds::AMOUNT_MAX` (< 2^60) in magnitude, and a log holds
+/// fewer than 2^64 events, so a balance, and the sum of every balance's magnitude (the trial
+/// balance's partial sums), stays below 2^124 < `i128::MAX`. Accessors that answer in
+/// [`Amount`] (an `i64`) say what they do beyond its range.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Ledger {
-    balance: i64,
+    balance: i128,
     movements: Vec<Movement>,
+}
+
+/// `value` as minor units of an [`Amount`], saturated at the `i64` bounds: for comparisons
+/// (does the wallet cover a payment of at most `AMOUNT_MAX`?), never for showing a balance.
+pub fn saturated(value: i128) -> i64 {
+    i64::try_from(value).unwrap_or(if value < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// Account balances and their history.
@@ -132,15 +144,11 @@ impl Balances {
             {
                 continue;
             }
-            let mut sum = 0i64;
-            for q in postings[i..]
+            let sum: i128 = postings[i..]
                 .iter()
                 .filter(|q| q.amount.currency() == currency)
-            {
-                sum = sum
-                    .checked_add(q.amount.minor_units())
-                    .ok_or(MoneyError::Overflow)?;
-            }
+                .map(|q| i128::from(q.amount.minor_units()))
+                .sum();
             if sum != 0 {
                 return Err(MoneyError::Malformed(format!(
                     "entry at {} does not balance",
@@ -153,7 +161,10 @@ impl Balances {
                 .accounts
                 .entry((p.account.clone(), p.amount.currency()))
                 .or_default();
-            let Some(after) = ledger.balance.checked_add(p.amount.minor_units()) else {
+            let Some(after) = ledger
+                .balance
+                .checked_add(i128::from(p.amount.minor_units()))
+            else {
                 self.undo(&postings[..i]);
                 return Err(MoneyError::Overflow);
             };
@@ -176,7 +187,7 @@ impl Balances {
                 && let Some(movement) = ledger.movements.pop()
             {
                 // It was added just before: taking it back cannot overflow.
-                ledger.balance = ledger.balance.wrapping_sub(movement.delta);
+                ledger.balance = ledger.balance.wrapping_sub(i128::from(movement.delta));
                 if ledger.movements.is_empty() {
                     self.accounts.remove(&key);
                 }
@@ -184,29 +195,41 @@ impl Balances {
         }
     }
 
-    /// The raw (debit-positive) balance of an account.
+    /// The raw (debit-positive) balance of an account, exactly.
+    pub fn raw_balance(&self, account: &Account, currency: Currency) -> i128 {
+        self.accounts
+            .get(&(account.clone(), currency))
+            .map_or(0, |l| l.balance)
+    }
+
+    /// The raw balance, saturated at the `i64` bounds (see [`saturated`]).
     pub fn balance(&self, account: &Account, currency: Currency) -> Amount {
+        Amount::new(saturated(self.raw_balance(account, currency)), currency)
+    }
+
+    /// The raw balance as of the end of a business date, exactly.
+    pub fn raw_balance_on(&self, account: &Account, currency: Currency, date: Date) -> i128 {
+        self.balance_where(account, currency, |m| m.date <= date)
+    }
+
+    /// The raw balance as of the end of a business date, saturated at the `i64` bounds.
+    pub fn balance_on(&self, account: &Account, currency: Currency, date: Date) -> Amount {
         Amount::new(
-            self.accounts
-                .get(&(account.clone(), currency))
-                .map_or(0, |l| l.balance),
+            saturated(self.raw_balance_on(account, currency, date)),
             currency,
         )
     }
 
-    /// The raw balance as of the end of a business date.
-    pub fn balance_on(&self, account: &Account, currency: Currency, date: Date) -> Amount {
-        self.balance_where(account, currency, |m| m.date <= date)
-    }
-
-    /// The raw balance after the event at `position` (exclusive end: events below it).
+    /// The raw balance after the event at `position` (exclusive end: events below it),
+    /// saturated at the `i64` bounds.
     pub fn balance_before_position(
         &self,
         account: &Account,
         currency: Currency,
         position: u64,
     ) -> Amount {
-        self.balance_where(account, currency, |m| m.position < position)
+        let raw = self.balance_where(account, currency, |m| m.position < position);
+        Amount::new(saturated(raw), currency)
     }
 
     fn balance_where(
@@ -214,35 +237,32 @@ impl Balances {
         account: &Account,
         currency: Currency,
         keep: impl Fn(&Movement) -> bool,
-    ) -> Amount {
+    ) -> i128 {
         // Business dates may arrive out of order (offline batches): sum every qualifying
         // movement rather than cutting the history at one point.
-        let Some(ledger) = self.accounts.get(&(account.clone(), currency)) else {
-            return Amount::zero(currency);
-        };
-        let total: i128 = ledger
-            .movements
-            .iter()
-            .filter(|m| keep(m))
-            .map(|m| i128::from(m.delta))
-            .sum();
-        // Every prefix of postings was checked not to overflow, but a subset by date could.
-        Amount::new(
-            i64::try_from(total).unwrap_or(if total < 0 { i64::MIN } else { i64::MAX }),
-            currency,
-        )
+        self.accounts
+            .get(&(account.clone(), currency))
+            .map_or(0, |ledger| {
+                ledger
+                    .movements
+                    .iter()
+                    .filter(|m| keep(m))
+                    .map(|m| i128::from(m.delta))
+                    .sum()
+            })
     }
 
-    /// A household's wallet balance (what the household can spend).
+    /// A household's wallet balance (what the household can spend), saturated at the `i64`
+    /// bounds: what decisions compare payments with.
     pub fn wallet(&self, household: &HouseholdId, currency: Currency) -> Amount {
-        let raw = self.balance(&Account::Wallet(household.clone()), currency);
-        Amount::new(-raw.minor_units(), currency)
+        let raw = self.raw_balance(&Account::Wallet(household.clone()), currency);
+        Amount::new(saturated(-raw), currency)
     }
 
-    /// What is owed to a facility.
+    /// What is owed to a facility, saturated at the `i64` bounds.
     pub fn facility_payable(&self, facility: &FacilityId, currency: Currency) -> Amount {
-        let raw = self.balance(&Account::FacilityPayable(facility.clone()), currency);
-        Amount::new(-raw.minor_units(), currency)
+        let raw = self.raw_balance(&Account::FacilityPayable(facility.clone()), currency);
+        Amount::new(saturated(-raw), currency)
     }
 
     /// The sum of every account's balance in `currency`: always zero.
@@ -250,16 +270,16 @@ impl Balances {
         self.accounts
             .iter()
             .filter(|((_, c), _)| *c == currency)
-            .map(|(_, l)| i128::from(l.balance))
+            .map(|(_, l)| l.balance)
             .sum()
     }
 
-    /// Every (account, currency, raw balance), in account order.
+    /// Every (account, currency, raw balance saturated at the `i64` bounds), in account order.
     pub fn accounts(&self) -> impl Iterator<Item = (&Account, Currency, Amount)> {
         self.accounts
             .sorted()
             .into_iter()
-            .map(|((a, c), l)| (a, *c, Amount::new(l.balance, *c)))
+            .map(|((a, c), l)| (a, *c, Amount::new(saturated(l.balance), *c)))
     }
 
     /// The currencies that have postings.
@@ -331,21 +351,35 @@ mod tests {
         );
         assert_eq!(b, before);
 
-        // Balanced, but the third posting overflows the account the first one moved (the
-        // second opened one): the first two are taken back, and the new account is gone.
-        let huge = entry(
-            1,
-            &[
-                (clearing.clone(), kes(i64::MAX - 1000)),
-                (wallet("h-2"), kes(1000 - i64::MAX)),
-                (clearing.clone(), kes(1000)),
-                (wallet("h-3"), kes(-1000)),
-            ],
-        );
-        assert_eq!(b.post(&huge), Err(MoneyError::Overflow));
-        assert_eq!(b, before);
         assert_eq!(b.balance(&clearing, Currency::KES), kes(500));
         assert_eq!(b.accounts().count(), 2);
         assert_eq!(b.entries(), 1);
+    }
+
+    /// Balances are exact beyond the range of an `Amount`: no history overflows them; what
+    /// answers in `Amount` saturates, and the trial balance stays zero.
+    #[test]
+    fn balances_beyond_i64_stay_exact() {
+        let mut b = Balances::default();
+        let clearing = Account::Clearing(PaymentChannel::Cash);
+        let big = i64::MAX / 2;
+        for position in 0..5 {
+            b.post(&entry(
+                position,
+                &[(clearing.clone(), kes(big)), (wallet("h-1"), kes(-big))],
+            ))
+            .unwrap();
+        }
+        assert_eq!(
+            b.raw_balance(&wallet("h-1"), Currency::KES),
+            -5 * i128::from(big)
+        );
+        assert_eq!(b.balance(&wallet("h-1"), Currency::KES), kes(i64::MIN));
+        assert_eq!(
+            b.wallet(&"h-1".parse().unwrap(), Currency::KES),
+            kes(i64::MAX)
+        );
+        assert_eq!(b.trial_balance(Currency::KES), 0);
+        assert_eq!(b.entries(), 5);
     }
 }

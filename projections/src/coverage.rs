@@ -81,14 +81,16 @@ fn passing_policies(lines: &[LineDecision]) -> impl Iterator<Item = &PolicyId> {
 pub struct MemberUsage {
     pub counts: [u32; 6],
     pub quantities: BTreeMap<Code, u32>,
-    pub deductible: [i64; 2],
-    pub ceiling: [i64; 2],
+    /// Consumed, in minor units, outpatient and inpatient: `i128`, like account balances, so
+    /// that no history overflows them (see `balances::Ledger`).
+    pub deductible: [i128; 2],
+    pub ceiling: [i128; 2],
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HouseholdUsage {
-    pub deductible: [i64; 2],
-    pub ceiling: [i64; 2],
+    pub deductible: [i128; 2],
+    pub ceiling: [i128; 2],
 }
 
 fn category_index(c: ClaimCategory) -> usize {
@@ -190,20 +192,14 @@ impl Coverage {
                         q.saturating_sub(l.approved_quantity)
                     };
                 }
-                let deductible = l
-                    .deductible
-                    .minor_units()
-                    .checked_mul(sign)
-                    .ok_or(MoneyError::Overflow)?;
+                let sign = i128::from(sign);
+                let deductible = i128::from(l.deductible.minor_units()) * sign;
                 let ceiling = if l.ceiling_excluded {
                     0
                 } else {
-                    l.payer
-                        .minor_units()
-                        .checked_mul(sign)
-                        .ok_or(MoneyError::Overflow)?
+                    i128::from(l.payer.minor_units()) * sign
                 };
-                let add = |slot: &mut i64, v: i64| -> Result<(), MoneyError> {
+                let add = |slot: &mut i128, v: i128| -> Result<(), MoneyError> {
                     *slot = slot.checked_add(v).ok_or(MoneyError::Overflow)?;
                     Ok(())
                 };
@@ -263,8 +259,11 @@ impl Coverage {
         let Some(m) = member else {
             return MemberContext::default();
         };
-        let amounts =
-            |v: [i64; 2]| BySetting([Amount::new(v[0], currency), Amount::new(v[1], currency)]);
+        // Saturated: consumption beyond `i64::MAX` is past any deductible or ceiling a scheme
+        // can set (they are at most `AMOUNT_MAX`), which is all the adjudicator compares.
+        let amounts = |v: [i128; 2]| {
+            BySetting(v.map(|minor| Amount::new(crate::balances::saturated(minor), currency)))
+        };
         let policies = self
             .household_policies(&m.household_id)
             .map(|(id, p)| {

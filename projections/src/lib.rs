@@ -277,7 +277,7 @@ impl Projections {
                     .entry((e.sponsor_id.clone(), e.household_id.clone(), year))
                     .or_insert(0);
                 *given = given
-                    .checked_add(e.amount.minor_units())
+                    .checked_add(i128::from(e.amount.minor_units()))
                     .ok_or_else(|| "sponsor total overflows".to_string())?;
                 self.post(Entry::transfer(
                     position,

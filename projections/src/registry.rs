@@ -97,7 +97,7 @@ pub struct Registry {
     pub receipts: KeyedSet<ReceiptId>,
     pub payouts: KeyedSet<PayoutId>,
     /// What each sponsor gave each household, per calendar year (minor units).
-    pub sponsored: Keyed<(SponsorId, HouseholdId, i32), i64>,
+    pub sponsored: Keyed<(SponsorId, HouseholdId, i32), i128>,
 }
 
 impl Registry {

@@ -258,6 +258,10 @@ pub trait EventLog: Clone + Send + Sync + 'static {
     /// The end of the acknowledged log.
     fn head(&self) -> Head;
 
+    /// The limits this log enforces: a writer checks a request against them before it
+    /// counts on the request being appended.
+    fn limits(&self) -> Limits;
+
     /// Watches the head; changes after every acknowledged commit. The sender side closes when
     /// the log shuts down.
     fn watch_head(&self) -> watch::Receiver<Head>;

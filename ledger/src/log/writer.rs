@@ -216,11 +216,6 @@ impl<S: Store> Log<S> {
         })
     }
 
-    /// The limits this log enforces.
-    pub fn limits(&self) -> Limits {
-        self.shared.limits
-    }
-
     /// Stops the writer after the appends queued before this call, persists the index and
     /// flushes. Appends after it fail with [`AppendError::Closed`]. Drop every clone of the log
     /// afterwards to release the store.
@@ -238,6 +233,10 @@ impl<S: Store> Log<S> {
 }
 
 impl<S: Store> EventLog for Log<S> {
+    fn limits(&self) -> Limits {
+        self.shared.limits
+    }
+
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
         let (reply, answer) = oneshot::channel();
         let prepared = prepare(request, &self.shared.limits, reply)?;
