@@ -21,10 +21,11 @@ pub const CHECKPOINT_EVERY_EVENTS: u64 = 100_000;
 /// whenever a projection's fields change (2: balances with their movements, claims without
 /// a second copy of their lines; 3: claims in submission order with numbered indexes;
 /// 4: a member's claims by code as a sorted vector of dated submission numbers; 5: no
-/// request receipts, the log's request index answers retries).
-const FORMAT_VERSION: u32 = 5;
+/// request receipts, the log's request index answers retries; 6: running totals in i128, and
+/// a SHA-256 of the header fields and the body, so a damaged checkpoint is never taken for a state).
+const FORMAT_VERSION: u32 = 6;
 const KEY: &[u8] = b"latest";
-const HEADER_BYTES: usize = 4 + 8 + 32;
+const HEADER_BYTES: usize = 4 + 8 + 32 + 32;
 
 #[derive(Debug, Error)]
 pub enum CheckpointError {
@@ -36,6 +37,8 @@ pub enum CheckpointError {
     Decode(#[from] bincode::error::DecodeError),
     #[error("checkpoint is {0} bytes, too short for its header")]
     Truncated(usize),
+    #[error("checkpoint body does not match its digest: damaged")]
+    Damaged,
     #[error("the projections cannot be saved: {0}")]
     Unavailable(String),
 }
@@ -64,7 +67,38 @@ fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
+/// SHA-256 over a checkpoint's header fields and its body.
+fn digest(header: &[u8], body: &[u8]) -> Hash {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(header);
+    h.update(body);
+    h.finalize().into()
+}
+
 impl CheckpointStore {
+    /// Opens the checkpoints in `path`; when they cannot be opened (damaged storage), sets the
+    /// directory aside as `<path>.unreadable-<unix seconds>`, says so in the log and in
+    /// `ledger_checkpoints_unreadable_total`, and starts an empty one: checkpoints are
+    /// disposable, the log is the truth (the start then replays it in full).
+    pub fn open_or_set_aside(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
+        let path = path.as_ref();
+        match CheckpointStore::open(path) {
+            Ok(store) => Ok(store),
+            Err(error) => {
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let aside = path.with_extension(format!("unreadable-{secs}"));
+                tracing::warn!(%error, aside = %aside.display(), "checkpoints unreadable: set aside, replaying the log");
+                metrics::counter!("ledger_checkpoints_unreadable_total").increment(1);
+                std::fs::rename(path, &aside)
+                    .map_err(|e| CheckpointError::Storage(sled::Error::Io(e)))?;
+                CheckpointStore::open(path)
+            }
+        }
+    }
+
     pub fn open(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
         let db = ledger::log::open_db(path.as_ref()).map_err(|e| {
             CheckpointError::Storage(sled::Error::Io(std::io::Error::other(e.to_string())))
@@ -79,6 +113,8 @@ impl CheckpointStore {
         value.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
         value.extend_from_slice(&state.projections.position().to_be_bytes());
         value.extend_from_slice(&hash);
+        let digest = digest(&value, &body);
+        value.extend_from_slice(&digest);
         value.extend_from_slice(&body);
         let bytes = value.len();
         self.db.insert(KEY, value)?;
@@ -99,7 +135,11 @@ impl CheckpointStore {
             return Ok(None);
         }
         let (position, rest) = rest.split_at(8);
-        let (hash, body) = rest.split_at(32);
+        let (hash, rest) = rest.split_at(32);
+        let (stored, body) = rest.split_at(32);
+        if digest(&value[..HEADER_BYTES - 32], body)[..] != *stored {
+            return Err(CheckpointError::Damaged);
+        }
         let mut position_bytes = [0u8; 8];
         position_bytes.copy_from_slice(position);
         let mut hash_bytes = [0u8; 32];
@@ -116,5 +156,47 @@ impl CheckpointStore {
         self.db.remove(KEY)?;
         self.db.flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Every flipped byte of a stored checkpoint is an error, never another state; an
+    /// unopenable store is set aside and replaced by an empty one.
+    #[test]
+    fn damaged_checkpoints_are_errors_and_unreadable_stores_are_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path().join("checkpoints")).unwrap();
+        store.save(&State::default(), [3; 32]).unwrap();
+        let value = store.db.get(KEY).unwrap().unwrap().to_vec();
+        for i in (0..value.len()).filter(|i| *i >= 4) {
+            let mut damaged = value.clone();
+            damaged[i] ^= 0x10;
+            store.db.insert(KEY, damaged).unwrap();
+            assert!(
+                store.load().is_err(),
+                "a flip at byte {i} was read as a state"
+            );
+        }
+        drop(store);
+
+        let garbage = dir.path().join("garbage");
+        std::fs::create_dir(&garbage).unwrap();
+        std::fs::write(garbage.join("db"), b"not a sled database at all").unwrap();
+        std::fs::write(garbage.join("conf"), b"\xff\xfe garbage").unwrap();
+        let store = CheckpointStore::open_or_set_aside(&garbage).unwrap();
+        assert!(store.load().unwrap().is_none());
+        let aside = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("garbage.unreadable-")
+            });
+        assert!(aside, "the unreadable store was set aside");
     }
 }

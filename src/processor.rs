@@ -313,6 +313,44 @@ async fn hash_before<L: EventLog>(log: &L, position: u64) -> Result<Hash, LogErr
     Ok(events.first().map_or([0xff; 32], |e| e.hash))
 }
 
+/// The state to start from: the latest checkpoint when the log holds its position with its
+/// chain hash, else the empty state (a full replay). A checkpoint that cannot be read is
+/// disposable: logged, counted in `ledger_checkpoints_unreadable_total`, replaced by a replay.
+/// A checkpoint AHEAD of the log means the log lost acknowledged events: refused, and the
+/// checkpoint is left as it is.
+async fn from_checkpoint<L: EventLog>(
+    log: &L,
+    store: &CheckpointStore,
+) -> Result<State, StartError> {
+    let head = log.head().next_position;
+    let cp = match store.load() {
+        Ok(Some(cp)) => cp,
+        Ok(None) => return Ok(State::default()),
+        Err(error) => {
+            tracing::warn!(%error, "the checkpoint is unreadable: replaying the log");
+            metrics::counter!("ledger_checkpoints_unreadable_total").increment(1);
+            return Ok(State::default());
+        }
+    };
+    if cp.position > head {
+        return Err(StartError::Log(LogError::Shortened {
+            head,
+            anchored: cp.position,
+        }));
+    }
+    if hash_before(log, cp.position).await? == cp.hash
+        && cp.state.projections.position() == cp.position
+    {
+        Ok(cp.state)
+    } else {
+        tracing::warn!(
+            position = cp.position,
+            "the checkpoint is of another history: replaying the log"
+        );
+        Ok(State::default())
+    }
+}
+
 impl<L: EventLog> Service<L> {
     /// Rebuilds the projections from the log and starts the writer task (on the current
     /// tokio runtime).
@@ -328,15 +366,10 @@ impl<L: EventLog> Service<L> {
         checkpoints: Option<CheckpointStore>,
     ) -> Result<Self, StartError> {
         let head = log.head().next_position;
-        let mut start = State::default();
-        if let Some(store) = &checkpoints
-            && let Ok(Some(cp)) = store.load()
-            && cp.position <= head
-            && hash_before(&log, cp.position).await? == cp.hash
-            && cp.state.projections.position() == cp.position
-        {
-            start = cp.state;
-        }
+        let start = match &checkpoints {
+            Some(store) => from_checkpoint(&log, store).await?,
+            None => State::default(),
+        };
         let state = replay(&log, start, head).await?;
         let state = Arc::new(RwLock::new(state));
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE_MAX);

@@ -309,7 +309,7 @@ pub async fn serve(
 
     std::fs::create_dir_all(&config.data_dir)?;
     let log = SledLog::open(config.data_dir.join("log"))?;
-    let checkpoints = CheckpointStore::open(config.data_dir.join("checkpoints"))?;
+    let checkpoints = CheckpointStore::open_or_set_aside(config.data_dir.join("checkpoints"))?;
     let service = Service::start_with(log.clone(), Some(checkpoints)).await?;
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let api = Api::new(service.clone(), stopping);

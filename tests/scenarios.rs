@@ -1424,3 +1424,32 @@ async fn queries_and_retries_wait_for_the_commit_of_what_they_would_see() {
             .contains_key(&id("HH-0"))
     );
 }
+
+/// A checkpoint ahead of the log means the log lost acknowledged events: the start is
+/// refused, naming both positions, and the checkpoint is kept as it was.
+#[tokio::test]
+async fn a_checkpoint_ahead_of_the_log_refuses_to_start_and_is_kept() {
+    use claims_ledger::checkpoint::CheckpointStore;
+    use claims_ledger::processor::StartError;
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = CheckpointStore::open(dir.path().join("checkpoints")).unwrap();
+    let log = MemoryLog::in_memory();
+    let service = Service::start_with(log.clone(), Some(checkpoints.clone()))
+        .await
+        .unwrap();
+    let mut h = Harness { svc: service, n: 0 };
+    saver(&mut h).await;
+    h.svc.checkpoint().await.unwrap();
+    let at = log.head().next_position;
+    h.svc.shutdown().await;
+
+    let shorter = MemoryLog::in_memory();
+    match Service::start_with(shorter, Some(checkpoints.clone())).await {
+        Err(StartError::Log(ledger::LogError::Shortened { head, anchored })) => {
+            assert_eq!((head, anchored), (0, at));
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("started on a log shorter than its checkpoint"),
+    }
+    assert_eq!(checkpoints.load().unwrap().unwrap().position, at);
+}

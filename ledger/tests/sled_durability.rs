@@ -201,3 +201,60 @@ async fn shutdown_refuses_appends_and_ends_subscriptions() {
         "ends after the last acknowledged event"
     );
 }
+
+/// A log that lost its end (sled drops the records after a damaged one) is refused at open,
+/// naming where it ends and where the anchored head was; so is one whose history at the
+/// anchored position is another one. A log that only grew after the anchor opens.
+#[tokio::test]
+async fn a_log_shorter_than_its_anchored_head_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let log = SledLog::open(&path).unwrap();
+    fill(&log).await;
+    close(log).await;
+    let anchor = ledger::log::anchor::read(&path).unwrap().unwrap();
+    assert_eq!(anchor.next_position, 12);
+
+    // Lose the last three events, as sled does past a damaged record.
+    {
+        let (db, tree) = segments_tree(&path);
+        for position in 9..12u64 {
+            tree.remove(position.to_be_bytes()).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    match SledLog::open(&path) {
+        Err(LogError::Shortened { head, anchored }) => assert_eq!((head, anchored), (9, 12)),
+        other => panic!("a shortened log opened: {other:?}"),
+    }
+
+    // Another history of the same length: refused at the anchored position.
+    let other = dir.path().join("other");
+    let log = SledLog::open(&other).unwrap();
+    fill(&log).await;
+    close(log).await;
+    let mut foreign = ledger::log::anchor::read(&other).unwrap().unwrap();
+    foreign.hash[0] ^= 1;
+    ledger::log::anchor::write(&other, foreign).unwrap();
+    assert!(matches!(
+        SledLog::open(&other),
+        Err(LogError::ChainBroken { position: 11, .. })
+    ));
+    foreign.hash[0] ^= 1;
+    ledger::log::anchor::write(&other, foreign).unwrap();
+
+    // Grown since the anchor (a crash before the next one): opens, and anchors anew at stop.
+    let log = SledLog::open(&other).unwrap();
+    log.append(request("req-more", vec![contribution("HH-9", "R-more", 5)]))
+        .await
+        .unwrap();
+    close(log).await;
+    assert_eq!(
+        ledger::log::anchor::read(&other)
+            .unwrap()
+            .unwrap()
+            .next_position,
+        13
+    );
+    SledLog::open(&other).unwrap();
+}

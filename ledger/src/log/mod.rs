@@ -10,6 +10,7 @@
 //! idempotency and expected versions, assigns positions, chains the hashes, writes one segment
 //! and flushes once (group commit), and only then answers every caller.
 
+pub mod anchor;
 mod segment;
 mod store;
 mod subscription;
@@ -222,6 +223,11 @@ pub enum LogError {
     Corrupt { position: u64, reason: String },
     #[error("hash chain broken at position {position}: {reason}")]
     ChainBroken { position: u64, reason: String },
+    #[error(
+        "the log ends at position {head}, before the anchored head at {anchored}: it lost \
+         acknowledged events (restore the data directory from a backup)"
+    )]
+    Shortened { head: u64, anchored: u64 },
     #[error("range {from}..{to} is not within the log (head {head})")]
     OutOfRange { from: u64, to: u64, head: u64 },
 }

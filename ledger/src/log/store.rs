@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use super::LogError;
 use super::segment;
+use super::{Head, LogError, anchor};
 
 /// Where an earlier append request landed, and a digest of its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +75,11 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn clear_index(&self) -> Result<(), LogError>;
     /// Makes everything written so far durable.
     fn flush(&self) -> Result<(), LogError>;
+    /// The head last recorded with [`Store::anchor_head`], None if none ever was.
+    fn anchored_head(&self) -> Result<Option<Head>, LogError>;
+    /// Records an acknowledged head durably, apart from the log's own storage (see
+    /// `anchor.rs`).
+    fn anchor_head(&self, head: Head) -> Result<(), LogError>;
 }
 
 const INDEX_STREAM: u8 = b's';
@@ -111,6 +116,7 @@ pub const SEGMENTS_TREE: &str = "segments";
 /// and an `index` tree (stream versions, request ids, and how far the index reaches).
 #[derive(Clone)]
 pub struct SledStore {
+    dir: std::path::PathBuf,
     db: sled::Db,
     segments: sled::Tree,
     index: sled::Tree,
@@ -132,6 +138,7 @@ impl SledStore {
         let segments = db.open_tree(SEGMENTS_TREE)?;
         let index = db.open_tree("index")?;
         Ok(SledStore {
+            dir: path.as_ref().to_path_buf(),
             db,
             segments,
             index,
@@ -244,6 +251,14 @@ impl Store for SledStore {
         self.db.flush()?;
         Ok(())
     }
+
+    fn anchored_head(&self) -> Result<Option<Head>, LogError> {
+        anchor::read(&self.dir)
+    }
+
+    fn anchor_head(&self, head: Head) -> Result<(), LogError> {
+        anchor::write(&self.dir, head)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -252,6 +267,7 @@ struct MemoryInner {
     streams: RwLock<HashMap<Vec<u8>, u64>>,
     requests: RwLock<HashMap<String, RequestRecord>>,
     indexed_upto: AtomicU64,
+    anchored: RwLock<Option<Head>>,
 }
 
 /// Segments and indexes in memory: the same writer and encoding as sled, without disk.
@@ -338,6 +354,15 @@ impl Store for MemoryStore {
     }
 
     fn flush(&self) -> Result<(), LogError> {
+        Ok(())
+    }
+
+    fn anchored_head(&self) -> Result<Option<Head>, LogError> {
+        Ok(*read(&self.inner.anchored))
+    }
+
+    fn anchor_head(&self, head: Head) -> Result<(), LogError> {
+        *write(&self.inner.anchored) = Some(head);
         Ok(())
     }
 }

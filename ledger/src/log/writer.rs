@@ -24,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::anchor;
 use super::segment::{self, RecordRef, SegmentBuilder};
 use super::store::{IndexDelta, RequestRecord, Store};
 use super::{
@@ -139,6 +140,9 @@ impl<S: Store> Log<S> {
     /// tail, and starts the writer and indexer threads. Refuses to open a broken chain.
     pub fn open_with(store: S, limits: Limits) -> Result<Self, LogError> {
         let head = recover_head(&store)?;
+        if let Some(anchored) = store.anchored_head()? {
+            anchor::check(head, anchored, |position| hash_before(&store, position))?;
+        }
         let mut indexed_upto = store.indexed_upto()?;
         if indexed_upto > head.next_position {
             // The index claims more than the log holds: rebuild it from the log, the truth.
@@ -555,6 +559,7 @@ fn recover_tail<S: Store>(
         recent,
         Committed {
             upto: end,
+            hash: head.hash,
             index: Arc::new(index),
         },
     ))
@@ -662,6 +667,8 @@ struct Sealed {
 /// A durable commit's index entries, for the indexer.
 struct Committed {
     upto: u64,
+    /// The chain hash of the event before `upto` (the head after the commit).
+    hash: Hash,
     index: Arc<CommitIndex>,
 }
 
@@ -1085,6 +1092,7 @@ impl<S: Store> Flusher<S> {
             // Blocks when the indexer is `index_queue_max` commits behind: back-pressure.
             let _ = index_tx.send(Committed {
                 upto: end,
+                hash: sealed.head.hash,
                 index: sealed.index,
             });
         }
@@ -1103,10 +1111,11 @@ fn indexer_loop<S: Store>(
 ) {
     let mut streams: HashMap<Vec<u8>, u64> = HashMap::default();
     let mut requests: HashMap<String, RequestRecord> = HashMap::default();
-    let mut upto = indexed.load(Ordering::Acquire);
+    let mut last: Option<Head> = None;
     let save = |streams: &mut HashMap<Vec<u8>, u64>,
                 requests: &mut HashMap<String, RequestRecord>,
-                upto: u64| {
+                head: Head| {
+        let upto = head.next_position;
         let delta = IndexDelta {
             upto,
             streams: streams.drain().collect(),
@@ -1114,13 +1123,23 @@ fn indexer_loop<S: Store>(
         };
         if store.apply_index(&delta).is_ok() {
             indexed.store(upto, Ordering::Release);
+            // The index is durable up to here, and so is the log: anchor the head. A failed
+            // anchor only weakens the shortening check until the next checkpoint.
+            if store.anchor_head(head).is_err() {
+                metrics::counter!("ledger_anchor_failures_total").increment(1);
+            }
         } else {
             streams.extend(delta.streams);
             requests.extend(delta.requests);
         }
     };
     while let Ok(committed) = rx.recv() {
-        upto = committed.upto;
+        let upto = committed.upto;
+        let head = Head {
+            next_position: upto,
+            hash: committed.hash,
+        };
+        last = Some(head);
         streams.extend(committed.index.streams.iter().map(|(k, v)| (k.clone(), *v)));
         requests.extend(
             committed
@@ -1130,10 +1149,12 @@ fn indexer_loop<S: Store>(
                 .map(|(k, v)| (k.clone(), *v)),
         );
         if upto.saturating_sub(indexed.load(Ordering::Acquire)) >= checkpoint_events {
-            save(&mut streams, &mut requests, upto);
+            save(&mut streams, &mut requests, head);
         }
     }
-    if upto > indexed.load(Ordering::Acquire) {
-        save(&mut streams, &mut requests, upto);
+    if let Some(head) = last
+        && head.next_position > indexed.load(Ordering::Acquire)
+    {
+        save(&mut streams, &mut requests, head);
     }
 }
