@@ -369,10 +369,8 @@ fn derived_id<T: std::str::FromStr<Err = IdError>>(text: String) -> T {
 /// Decides a command against the current projections.
 pub fn decide(p: &Projections, command: &Command) -> Result<Decided, Rejection> {
     let result = decide_inner(p, command)?;
-    for (index, e) in result.events.iter().enumerate() {
-        e.event
-            .validate()
-            .map_err(|error| Rejection::Invalid(error.within(&format!("events[{index}]"))))?;
+    for e in &result.events {
+        e.event.validate_fields().map_err(Rejection::Invalid)?;
     }
     Ok(result)
 }
@@ -628,7 +626,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 lines: lines.clone(),
             };
             Event::ClaimSubmitted(claim.clone())
-                .validate()
+                .validate_fields()
                 .map_err(Rejection::Invalid)?;
             let household_members = p
                 .registry

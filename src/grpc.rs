@@ -20,6 +20,13 @@ use crate::transfer::stored_pb;
 /// Most events one `ReadEvents` call returns.
 pub const READ_EVENTS_MAX: u32 = 100_000;
 const READ_EVENTS_DEFAULT: u32 = 1_000;
+/// Events `ReadEvents` reads from the log at a time while it streams them.
+const READ_EVENTS_CHUNK: usize = 1_000;
+/// Most events one `VerifyLog` call checks; a longer log is verified in ranges (and in full
+/// by `claims-ledger verify` on a stopped server).
+pub const VERIFY_EVENTS_MAX: u64 = 1 << 20;
+/// Most `SubscribeEvents` streams open at once; more are RESOURCE_EXHAUSTED.
+pub const SUBSCRIPTIONS_MAX: usize = 256;
 
 /// The gRPC services over a command processor.
 pub struct Api<L: EventLog> {
@@ -27,6 +34,8 @@ pub struct Api<L: EventLog> {
     /// Becomes true when the server is stopping: open subscriptions end, so a graceful
     /// shutdown does not wait for them forever.
     stopping: tokio::sync::watch::Receiver<bool>,
+    /// One permit per open subscription (`SUBSCRIPTIONS_MAX`).
+    subscriptions: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl<L: EventLog> Clone for Api<L> {
@@ -34,6 +43,7 @@ impl<L: EventLog> Clone for Api<L> {
         Api {
             service: self.service.clone(),
             stopping: self.stopping.clone(),
+            subscriptions: self.subscriptions.clone(),
         }
     }
 }
@@ -44,7 +54,11 @@ impl<L: EventLog> Api<L> {
     }
 
     pub fn new(service: Service<L>, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
-        Api { service, stopping }
+        Api {
+            service,
+            stopping,
+            subscriptions: std::sync::Arc::new(tokio::sync::Semaphore::new(SUBSCRIPTIONS_MAX)),
+        }
     }
 }
 
@@ -139,12 +153,18 @@ fn opt_id<T: std::str::FromStr<Err = ledger::ids::IdError>>(
     }
 }
 
+/// A business date of a request: a calendar date within `ledger::bounds`' window.
 fn date(field: &str, value: Option<pb::Date>) -> Result<Date, Status> {
-    date_from_pb(field, value).map_err(invalid)
+    let date = date_from_pb(field, value).map_err(invalid)?;
+    ledger::bounds::date(field, date).map_err(invalid)?;
+    Ok(date)
 }
 
+/// An amount of a request: a known currency, at most `ledger::bounds::AMOUNT_MAX`.
 fn money(field: &str, value: Option<pb::Money>) -> Result<Amount, Status> {
-    money_from_pb(field, value).map_err(invalid)
+    let amount = money_from_pb(field, value).map_err(invalid)?;
+    ledger::bounds::amount(field, amount).map_err(invalid)?;
+    Ok(amount)
 }
 
 fn enumeration<T>(
@@ -1018,6 +1038,45 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
     }
 }
 
+/// The end of the range a `VerifyLog` call checks: `to` (0 for the head, or for
+/// `VERIFY_EVENTS_MAX` events when the head is further), refused when the range is not
+/// within the log or longer than `VERIFY_EVENTS_MAX`.
+fn verify_range(from: u64, to: u64, head: u64) -> Result<u64, Status> {
+    let out_of_range = |field: &str, value: u64| {
+        error(
+            Code::OutOfRange,
+            "OUT_OF_RANGE",
+            field,
+            format!("{field}: {value} is beyond the head of the log ({head})"),
+        )
+    };
+    if from > head {
+        return Err(out_of_range("from_position", from));
+    }
+    if to == 0 {
+        return Ok(head.min(from.saturating_add(VERIFY_EVENTS_MAX)));
+    }
+    if to > head {
+        return Err(out_of_range("to_position", to));
+    }
+    if to < from {
+        return Err(crate::status::invalid(
+            "to_position",
+            format!("to_position: {to} is before from_position {from}"),
+        ));
+    }
+    if to - from > VERIFY_EVENTS_MAX {
+        return Err(crate::status::invalid(
+            "to_position",
+            format!(
+                "to_position: {} events, at most {VERIFY_EVENTS_MAX} are verified per call",
+                to - from
+            ),
+        ));
+    }
+    Ok(to)
+}
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::StoredEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -1039,15 +1098,44 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
             }
             n => n,
         };
-        let events = self
-            .service
-            .log()
-            .read(r.from_position, limit as usize)
-            .await
-            .map_err(|e| internal(e.to_string()))?;
-        let stored: Vec<Result<pb::StoredEvent, Status>> =
-            events.into_iter().map(|e| Ok(stored_pb(e))).collect();
-        Ok(Response::new(Box::pin(tokio_stream::iter(stored))))
+        let log = self.service.log().clone();
+        let head = log.head().next_position;
+        if r.from_position > head {
+            return Err(error(
+                Code::OutOfRange,
+                "OUT_OF_RANGE",
+                "from_position",
+                format!(
+                    "from_position: {} is beyond the head of the log ({head})",
+                    r.from_position
+                ),
+            ));
+        }
+        // Streamed as read, a chunk at a time: nothing holds the whole answer.
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_EVENTS_CHUNK);
+        tokio::spawn(async move {
+            let (mut from, end) = (r.from_position, r.from_position + u64::from(limit));
+            while from < end {
+                let max = READ_EVENTS_CHUNK.min((end - from) as usize);
+                let events = match log.read(from, max).await {
+                    Ok(events) if events.is_empty() => break,
+                    Ok(events) => events,
+                    Err(e) => {
+                        let _ = tx.send(Err(internal(e.to_string()))).await;
+                        break;
+                    }
+                };
+                from += events.len() as u64;
+                for e in events {
+                    if tx.send(Ok(stored_pb(e))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn verify_log(
@@ -1057,15 +1145,11 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
         let r = request.into_inner();
         let log = self.service.log();
         let head = log.head().next_position;
-        let to = if r.to_position == 0 {
-            head
-        } else {
-            r.to_position
-        };
+        let to = verify_range(r.from_position, r.to_position, head)?;
         let report = log
             .verify(r.from_position, to)
             .await
-            .map_err(|e| crate::status::invalid("to_position", format!("to_position: {e}")))?;
+            .map_err(|e| internal(e.to_string()))?;
         Ok(Response::new(pb::VerifyLogResponse {
             ok: report.is_ok(),
             first_bad_position: report.first_bad.as_ref().map(|(p, _)| *p),
@@ -1082,11 +1166,24 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
         request: Request<pb::SubscribeEventsRequest>,
     ) -> Result2<Self::SubscribeEventsStream> {
         let from = request.into_inner().from_position;
+        let permit = self
+            .subscriptions
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                error(
+                    Code::ResourceExhausted,
+                    "TOO_MANY_SUBSCRIPTIONS",
+                    "",
+                    format!("{SUBSCRIPTIONS_MAX} subscriptions are open, the maximum"),
+                )
+            })?;
         let mut subscription = self.service.log().subscribe(from);
         // Bounded: a slow client slows its own subscription, nothing else.
         let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIPTION_BUFFER_EVENTS);
         let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             loop {
                 let next = tokio::select! {
                     next = subscription.next() => next,

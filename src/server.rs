@@ -267,6 +267,9 @@ async fn not_serving_once_diverged<L: EventLog>(
         .await;
 }
 
+/// How long a stopping server waits for open requests to finish.
+pub const SHUTDOWN_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Where a started server listens.
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {
@@ -322,13 +325,24 @@ pub async fn serve(
     let grpc = incoming.local_addr()?;
     tracing::info!(%grpc, tls = config.tls.is_some(), "serving");
     bound(Bound { grpc, metrics });
-    router
-        .serve_with_incoming_shutdown(incoming, async move {
-            shutdown.await;
-            // End open subscriptions so the drain does not wait on them.
-            let _ = stopping_tx.send(true);
-        })
-        .await?;
+    let mut stopping = stopping_tx.subscribe();
+    let serving = router.serve_with_incoming_shutdown(incoming, async move {
+        shutdown.await;
+        // End open subscriptions so the drain does not wait on them.
+        let _ = stopping_tx.send(true);
+    });
+    // The drain waits for open requests; a peer that never finishes one must not keep the
+    // server from stopping: after `SHUTDOWN_DRAIN_MAX` it stops without them.
+    tokio::select! {
+        served = serving => served?,
+        () = async {
+            let _ = stopping.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_DRAIN_MAX).await;
+        } => tracing::warn!(
+            seconds = SHUTDOWN_DRAIN_MAX.as_secs(),
+            "requests still open after the drain: stopping without them"
+        ),
+    }
     service.shutdown().await;
     drop(service);
     log.shutdown().await?;

@@ -11,10 +11,28 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// The `ErrorInfo.domain` of our errors (also of the codec's, for messages that do not decode).
 pub const DOMAIN: &str = proto::codec::ERROR_DOMAIN;
 
+/// Longest message an error carries, in bytes. Messages quote the input they refuse; a 10 KB
+/// id quoted in full would make the response's headers larger than HTTP/2 peers accept.
+pub const MESSAGE_BYTES_MAX: usize = 1024;
+
+/// `message` cut to at most `MESSAGE_BYTES_MAX` bytes, at a character boundary, saying so.
+fn bounded(mut message: String) -> String {
+    if message.len() > MESSAGE_BYTES_MAX {
+        let total = message.len();
+        let mut end = MESSAGE_BYTES_MAX - 32;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str(&format!("... ({total} bytes in all)"));
+    }
+    message
+}
+
 /// An error about `field` (empty when it concerns no field). `message` should start with
-/// `"{field}: "`.
+/// `"{field}: "`; it is cut to `MESSAGE_BYTES_MAX` bytes.
 pub fn error(code: Code, reason: &str, field: &str, message: impl Into<String>) -> Status {
-    let message = message.into();
+    let message = bounded(message.into());
     let metadata = if field.is_empty() {
         HashMap::new()
     } else {
@@ -45,6 +63,14 @@ pub fn internal(message: impl Into<String>) -> Status {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary() {
+        let status = invalid("code", format!("code: {}", "é".repeat(5000)));
+        assert!(status.message().len() <= MESSAGE_BYTES_MAX);
+        assert!(status.message().starts_with("code: é"));
+        assert!(status.message().ends_with("(10006 bytes in all)"));
+    }
 
     #[test]
     fn details_name_the_field_and_reason() {

@@ -10,40 +10,15 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::str::FromStr;
 
-use common::{Channel, Server, date, head_position, setup_household, utc_today, visit_claim};
+use common::{
+    Channel, ROLES, Server, date, head_position, setup_household, token, tokens_config, utc_today,
+    visit_claim,
+};
 use pb::ledger_service_client::LedgerServiceClient;
 use pb::query_service_client::QueryServiceClient;
 use prost::Message;
 use proto::v1 as pb;
 use tonic::Code;
-
-const ROLES: [(&str, &str); 4] = [
-    ("admin", "admin-token-7f3a"),
-    ("insurer", "insurer-token-91bc"),
-    ("facility", "nyalenda-token-05de"),
-    ("auditor", "auditor-token-c4e2"),
-];
-
-/// A config file with one token per role; the facility token is bound to Nyalenda.
-fn config(dir: &std::path::Path) -> std::path::PathBuf {
-    let mut text = String::new();
-    for (role, token) in ROLES {
-        text.push_str(&format!(
-            "[[tokens]]\nname = \"{role}-1\"\nrole = \"{role}\"\nsha256 = \"{}\"\n",
-            claims_ledger::auth::hash_token(token)
-        ));
-        if role == "facility" {
-            text.push_str("facility_id = \"KE-KSM-NYALENDA\"\n");
-        }
-    }
-    let path = dir.join("ledger.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn token(role: &str) -> &'static str {
-    ROLES.iter().find(|(r, _)| *r == role).unwrap().1
-}
 
 /// Who may call what, written out here independently of the server's table.
 fn allowed(role: &str, service: &str, method: &str) -> bool {
@@ -124,7 +99,7 @@ impl Status {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_role_matrix_holds_for_every_rpc() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
+    let config = tokens_config(dir.path());
     let server = Server::start_with(
         &dir.path().join("data"),
         &["--config", config.to_str().unwrap()],
@@ -230,7 +205,7 @@ async fn list_services(channel: Channel) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_facility_token_sees_and_submits_only_its_own_claims() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
+    let config = tokens_config(dir.path());
     let server = Server::start_with(
         &dir.path().join("data"),
         &["--config", config.to_str().unwrap()],

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Channel, Server, date, kes, register_member, setup_household, visit_claim};
+use common::{Channel, RawBytes, Server, date, kes, register_member, setup_household, visit_claim};
 
 use pb::audit_service_client::AuditServiceClient;
 use pb::ledger_service_client::LedgerServiceClient;
@@ -635,35 +635,4 @@ async fn oversized_and_malformed_messages_are_refused_and_the_server_keeps_servi
     register_member(&mut ledger).await;
     assert_eq!(head(&mut query).await, 3);
     server.stop();
-}
-
-/// A message whose encoding is the given bytes, as they are (for sending malformed input).
-#[derive(Clone, Default, PartialEq)]
-struct RawBytes(Vec<u8>);
-
-impl std::fmt::Debug for RawBytes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} raw bytes", self.0.len())
-    }
-}
-
-impl prost::Message for RawBytes {
-    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
-        buf.put_slice(&self.0);
-    }
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: prost::encoding::WireType,
-        buf: &mut impl prost::bytes::Buf,
-        ctx: prost::encoding::DecodeContext,
-    ) -> Result<(), prost::DecodeError> {
-        prost::encoding::skip_field(wire_type, tag, buf, ctx)
-    }
-    fn encoded_len(&self) -> usize {
-        self.0.len()
-    }
-    fn clear(&mut self) {
-        self.0.clear();
-    }
 }

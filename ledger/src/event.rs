@@ -679,9 +679,14 @@ impl Event {
     /// Checks the rules every stored event obeys. The error's field path starts with the event
     /// name, e.g. `contribution_received.amount: must be positive, is 0 KES`.
     pub fn validate(&self) -> Result<(), FieldError> {
-        self.validate_dates()
-            .and_then(|()| self.validate_body())
-            .map_err(|e| e.within(self.name()))
+        self.validate_fields().map_err(|e| e.within(self.name()))
+    }
+
+    /// [`Event::validate`], naming the field without the event's name: a command's events
+    /// carry the request's fields under the same names (`amount`, `lines[2].quantity`), so
+    /// this is what a refused request is told.
+    pub fn validate_fields(&self) -> Result<(), FieldError> {
+        self.validate_dates().and_then(|()| self.validate_body())
     }
 
     /// Every business date of the event, by field name.

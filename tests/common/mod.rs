@@ -249,3 +249,63 @@ pub async fn head_position(server: &Server, token: Option<&str>) -> u64 {
         .into_inner()
         .head_position
 }
+
+/// A message whose encoding is the given bytes, as they are (for sending malformed input).
+#[derive(Clone, Default, PartialEq)]
+pub struct RawBytes(pub Vec<u8>);
+
+impl std::fmt::Debug for RawBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} raw bytes", self.0.len())
+    }
+}
+
+impl prost::Message for RawBytes {
+    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+        buf.put_slice(&self.0);
+    }
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// One token per role, in clear (the config holds their digests).
+pub const ROLES: [(&str, &str); 4] = [
+    ("admin", "admin-token-7f3a"),
+    ("insurer", "insurer-token-91bc"),
+    ("facility", "nyalenda-token-05de"),
+    ("auditor", "auditor-token-c4e2"),
+];
+
+/// A config file with one token per role; the facility token is bound to Nyalenda.
+pub fn tokens_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut text = String::new();
+    for (role, token) in ROLES {
+        text.push_str(&format!(
+            "[[tokens]]\nname = \"{role}-1\"\nrole = \"{role}\"\nsha256 = \"{}\"\n",
+            claims_ledger::auth::hash_token(token)
+        ));
+        if role == "facility" {
+            text.push_str("facility_id = \"KE-KSM-NYALENDA\"\n");
+        }
+    }
+    let path = dir.join("ledger.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub fn token(role: &str) -> &'static str {
+    ROLES.iter().find(|(r, _)| *r == role).unwrap().1
+}
