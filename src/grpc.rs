@@ -707,6 +707,19 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
                     .ok_or_else(|| {
                         rejection_status(&Rejection::UnknownHousehold(household.clone()))
                     })?;
+                // Optional for a wallet (its scheme's currency); when given, checked as
+                // strictly as for a facility.
+                if !r.currency_code.is_empty() {
+                    let given: Currency = r.currency_code.parse().map_err(|e| {
+                        crate::status::invalid("currency_code", format!("currency_code: {e}"))
+                    })?;
+                    if given != currency {
+                        return Err(crate::status::invalid(
+                            "currency_code",
+                            format!("currency_code: the wallet is kept in {currency}, not {given}"),
+                        ));
+                    }
+                }
                 (Account::Wallet(household), currency)
             }
             Some(S::FacilityId(f)) => {
@@ -1013,6 +1026,22 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let size = page_size(r.page_size)?;
         let after: Option<ledger::ids::PeriodId> = opt_id("page_token", &r.page_token)?;
         let state = self.service.read().await.map_err(command_status)?;
+        // The page token is the last period of the previous page: one of this facility's.
+        if let Some(a) = &after
+            && !state
+                .projections
+                .payments
+                .statements
+                .contains_key(&(facility.clone(), a.clone()))
+        {
+            return Err(crate::status::invalid(
+                "page_token",
+                format!(
+                    "page_token: {:?} is not a token this server issued",
+                    r.page_token
+                ),
+            ));
+        }
         let page: Vec<_> = state
             .projections
             .payments

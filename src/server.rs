@@ -91,6 +91,15 @@ impl ServerConfig {
                  development mode (every caller is admin) and listens on loopback addresses only"
             ));
         }
+        if let Some(metrics) = metrics_listen
+            && tokens.is_empty()
+            && !metrics.ip().is_loopback()
+        {
+            return Err(format!(
+                "metrics_listen: refusing {metrics}: in development mode (no tokens) the \
+                 server listens on loopback addresses only"
+            ));
+        }
         let tls = match (tls_cert, tls_key) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
@@ -480,6 +489,22 @@ mod tests {
             facility_id: None,
             sha256: auth::hash_token("t"),
         };
-        assert!(config("0.0.0.0:50051", &[token]).is_ok());
+        assert!(config("0.0.0.0:50051", &[token.clone()]).is_ok());
+        let metrics = |tokens: &[TokenEntry]| {
+            ServerConfig::new(
+                "d".into(),
+                "127.0.0.1:50051".parse().unwrap(),
+                Some("0.0.0.0:9464".parse().unwrap()),
+                None,
+                None,
+                tokens,
+            )
+        };
+        let err = metrics(&[]).unwrap_err();
+        assert!(
+            err.starts_with("metrics_listen: refusing 0.0.0.0:9464"),
+            "{err}"
+        );
+        assert!(metrics(&[token]).is_ok());
     }
 }

@@ -1450,6 +1450,43 @@ fn catalogue() -> Vec<Case> {
         "facility_id",
     );
 
+    add(
+        "wallet balance in lowercase kes".into(),
+        Insurer,
+        Call::Balance(pb::GetBalanceRequest {
+            subject: Some(pb::get_balance_request::Subject::HouseholdId("HH-1".into())),
+            currency_code: "kes".into(),
+            as_of_date: None,
+        }),
+        I,
+        "currency_code",
+    );
+    add(
+        "wallet balance in another currency".into(),
+        Insurer,
+        Call::Balance(pb::GetBalanceRequest {
+            subject: Some(pb::get_balance_request::Subject::HouseholdId("HH-1".into())),
+            currency_code: "XOF".into(),
+            as_of_date: None,
+        }),
+        I,
+        "currency_code",
+    );
+    add(
+        "statements with a well-formed token this server never issued".into(),
+        Insurer,
+        Call::Statements(statements("2099-01", 0)),
+        I,
+        "page_token",
+    );
+    add(
+        "claims with a well-formed token this server never issued".into(),
+        Insurer,
+        Call::ListClaims(list("CL-9999999999", 0, "")),
+        I,
+        "page_token",
+    );
+
     // Audit.
     add(
         "read events beyond the head".into(),

@@ -49,6 +49,41 @@ impl Server {
         Server::start_with(data_dir, &[])
     }
 
+    /// [`Server::start_with`], or the server's standard error when it exits before it
+    /// listens (it refused to start).
+    pub fn try_start_with(data_dir: &std::path::Path, args: &[&str]) -> Result<Server, String> {
+        let stderr_path = data_dir.with_extension("stderr");
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_claims-ledger"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start the server");
+        let mut server = Server {
+            child,
+            addr: String::new(),
+            metrics: None,
+        };
+        let mut stdout = BufReader::new(server.child.stdout.take().unwrap());
+        loop {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                let _ = server.child.wait();
+                return Err(std::fs::read_to_string(&stderr_path).unwrap_or_default());
+            }
+            let line = line.trim();
+            if let Some(addr) = line.strip_prefix("metrics on ") {
+                server.metrics = Some(addr.to_owned());
+            } else if let Some(addr) = line.strip_prefix("listening on ") {
+                server.addr = addr.to_owned();
+                return Ok(server);
+            }
+        }
+    }
+
     /// `serve --listen 127.0.0.1:0 --data-dir <dir>` plus `args`; returns once it listens.
     pub fn start_with(data_dir: &std::path::Path, args: &[&str]) -> Server {
         let child = Command::new(env!("CARGO_BIN_EXE_claims-ledger"))
