@@ -489,7 +489,7 @@ mod tests {
             facility_id: None,
             sha256: auth::hash_token("t"),
         };
-        assert!(config("0.0.0.0:50051", &[token.clone()]).is_ok());
+        assert!(config("0.0.0.0:50051", std::slice::from_ref(&token)).is_ok());
         let metrics = |tokens: &[TokenEntry]| {
             ServerConfig::new(
                 "d".into(),
