@@ -25,6 +25,11 @@ const READ_EVENTS_CHUNK: usize = 1_000;
 /// Most events one `VerifyLog` call checks; a longer log is verified in ranges (and in full
 /// by `claims-ledger verify` on a stopped server).
 pub const VERIFY_EVENTS_MAX: u64 = 1 << 20;
+/// Most events `GetProjectionDigest` rebuilds from position 0 inside one call.
+pub const REBUILD_EVENTS_MAX: u64 = 1 << 20;
+/// Most claims of one `SubmitClaims` batch in flight at once (a task each); the next ones
+/// start as these are answered. As many as the command writer decides together.
+pub const SUBMIT_CLAIMS_IN_FLIGHT: usize = crate::processor::BATCH_COMMANDS_MAX;
 /// Most `SubscribeEvents` streams open at once; more are RESOURCE_EXHAUSTED.
 pub const SUBSCRIPTIONS_MAX: usize = 256;
 
@@ -415,50 +420,54 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
                 ),
             ));
         }
-        // Submitted concurrently, so the command writer batches them (one fsync for many).
-        let mut tasks = Vec::with_capacity(r.claims.len());
-        for (i, claim) in r.claims.into_iter().enumerate() {
-            if claim.facility_id != r.facility_id {
-                let field = format!("claims[{i}].facility_id");
-                let status = crate::status::invalid(
-                    &field,
-                    format!(
-                        "{field}: {:?} is not the batch's facility {:?}",
-                        claim.facility_id, r.facility_id
-                    ),
-                );
-                tasks.push(tokio::spawn(async move { Err(status) }));
-                continue;
-            }
-            let api = self.clone();
-            let caller = caller.clone();
-            tasks.push(tokio::spawn(
-                async move { api.submit(claim, &caller).await },
-            ));
-        }
-        let mut results = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            let result = task
-                .await
-                .unwrap_or_else(|e| Err(internal(format!("claim task failed: {e}"))));
-            results.push(match result {
-                Ok(response) => pb::SubmitClaimResult {
-                    response: Some(response),
-                    ..Default::default()
-                },
-                Err(status) => {
-                    let info = tonic_types::StatusExt::get_details_error_info(&status);
-                    pb::SubmitClaimResult {
-                        response: None,
-                        code: status.code() as i32,
-                        message: status.message().to_owned(),
-                        reason: info.as_ref().map(|i| i.reason.clone()).unwrap_or_default(),
-                        field: info
-                            .and_then(|mut i| i.metadata.remove("field"))
-                            .unwrap_or_default(),
-                    }
+        // Submitted concurrently, so the command writer batches them (one fsync for many), at
+        // most `SUBMIT_CLAIMS_IN_FLIGHT` at a time, answered in order.
+        let mut results = Vec::with_capacity(r.claims.len());
+        let mut claims = r.claims.into_iter().enumerate().peekable();
+        while claims.peek().is_some() {
+            let mut tasks = Vec::with_capacity(SUBMIT_CLAIMS_IN_FLIGHT);
+            for (i, claim) in claims.by_ref().take(SUBMIT_CLAIMS_IN_FLIGHT) {
+                if claim.facility_id != r.facility_id {
+                    let field = format!("claims[{i}].facility_id");
+                    let status = crate::status::invalid(
+                        &field,
+                        format!(
+                            "{field}: {:?} is not the batch's facility {:?}",
+                            claim.facility_id, r.facility_id
+                        ),
+                    );
+                    tasks.push(tokio::spawn(async move { Err(status) }));
+                    continue;
                 }
-            });
+                let api = self.clone();
+                let caller = caller.clone();
+                tasks.push(tokio::spawn(
+                    async move { api.submit(claim, &caller).await },
+                ));
+            }
+            for task in tasks {
+                let result = task
+                    .await
+                    .unwrap_or_else(|e| Err(internal(format!("claim task failed: {e}"))));
+                results.push(match result {
+                    Ok(response) => pb::SubmitClaimResult {
+                        response: Some(response),
+                        ..Default::default()
+                    },
+                    Err(status) => {
+                        let info = tonic_types::StatusExt::get_details_error_info(&status);
+                        pb::SubmitClaimResult {
+                            response: None,
+                            code: status.code() as i32,
+                            message: status.message().to_owned(),
+                            reason: info.as_ref().map(|i| i.reason.clone()).unwrap_or_default(),
+                            field: info
+                                .and_then(|mut i| i.metadata.remove("field"))
+                                .unwrap_or_default(),
+                        }
+                    }
+                });
+            }
         }
         Ok(Response::new(pb::SubmitClaimsResponse { results }))
     }
@@ -1249,6 +1258,15 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
             } else {
                 r.rebuild_to.min(head)
             };
+            if to > REBUILD_EVENTS_MAX {
+                return Err(crate::status::invalid(
+                    "rebuild_to",
+                    format!(
+                        "rebuild_to: {to} events; an RPC rebuilds at most {REBUILD_EVENTS_MAX} \
+                         (rebuild the whole log with `claims-ledger replay`)"
+                    ),
+                ));
+            }
             let state = crate::processor::rebuild(self.service.log(), to)
                 .await
                 .map_err(|e| internal(e.to_string()))?;
