@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ledger::event::Event;
-use ledger::log::{AppendRequest, EventLog, LogError, RecordedEvent};
+use ledger::log::{AppendError, AppendRequest, EventLog, LogError, RecordedEvent};
 use ledger::{FieldError, RequestId};
 use projections::{ProjectionError, Projections};
 use thiserror::Error;
@@ -201,8 +201,30 @@ pub struct Service<L: EventLog> {
     tx: mpsc::Sender<Msg>,
     checkpoints: Option<CheckpointStore>,
     /// Set when a batch was applied to the projections but the log did not take it: the
-    /// projections are then ahead of the log and must not be served (see `Service::read`).
-    diverged: watch::Receiver<Option<String>>,
+    /// projections are then ahead of the log and must not be served (see `Service::read`),
+    /// until they are rebuilt from the durable log (`Fault::reads_served`).
+    diverged: watch::Receiver<Option<Fault>>,
+}
+
+/// Why the service stopped taking commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub reason: String,
+    /// The log refused an append for a storage failure (a full disk, an IO error): the
+    /// projections were rebuilt from the durable log, so queries are served again; commands
+    /// are refused until a restart (the log refuses appends once a write failed).
+    pub reads_served: bool,
+}
+
+impl Fault {
+    /// What a refused caller is told.
+    fn refusal(&self) -> String {
+        if self.reads_served {
+            self.reason.clone()
+        } else {
+            rebuild_hint(&self.reason)
+        }
+    }
 }
 
 impl<L: EventLog> Clone for Service<L> {
@@ -221,7 +243,7 @@ impl<L: EventLog> Clone for Service<L> {
 /// from the log, or that the log closed.
 async fn durable_upto<L: EventLog>(
     log: &L,
-    diverged: &watch::Receiver<Option<String>>,
+    diverged: &watch::Receiver<Option<Fault>>,
     position: u64,
 ) -> Result<(), String> {
     // The usual case for a query: nothing in flight, no need to watch anything.
@@ -231,8 +253,8 @@ async fn durable_upto<L: EventLog>(
     let mut head = log.watch_head();
     let mut diverged = diverged.clone();
     loop {
-        if let Some(reason) = diverged.borrow_and_update().clone() {
-            return Err(reason);
+        if let Some(fault) = diverged.borrow_and_update().clone() {
+            return Err(fault.reason);
         }
         if head.borrow_and_update().next_position >= position {
             return Ok(());
@@ -461,6 +483,15 @@ impl<L: EventLog> Service<L> {
     /// the log, and serving them would show money that was never recorded.
     pub async fn read(&self) -> Result<RwLockReadGuard<'_, State>, CommandError> {
         let state = self.state.read().await;
+        if self
+            .diverged
+            .borrow()
+            .as_ref()
+            .is_some_and(|fault| fault.reads_served)
+        {
+            // Rebuilt from the durable log after a storage failure: exactly what is durable.
+            return Ok(state);
+        }
         durable_upto(&self.log, &self.diverged, state.projections.position())
             .await
             .map_err(|reason| CommandError::Unavailable(rebuild_hint(&reason)))?;
@@ -473,7 +504,7 @@ impl<L: EventLog> Service<L> {
 
     /// Watches whether the projections diverged from the log, and why (`None` while they
     /// agree): the server turns health NOT_SERVING when it does.
-    pub fn diverged(&self) -> watch::Receiver<Option<String>> {
+    pub fn diverged(&self) -> watch::Receiver<Option<Fault>> {
         self.diverged.clone()
     }
 }
@@ -485,7 +516,7 @@ struct Writer<L: EventLog> {
     log: L,
     state: Arc<RwLock<State>>,
     checkpoints: Option<CheckpointStore>,
-    diverged: watch::Sender<Option<String>>,
+    diverged: watch::Sender<Option<Fault>>,
 }
 
 /// A decided batch on its way to the log.
@@ -501,7 +532,12 @@ struct Batch {
 async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut checkpointed_at: u64) {
     let limits = w.log.limits();
     let (to_appender, batches) = mpsc::channel(PIPELINE_BATCHES);
-    let appender = tokio::spawn(appender(w.log.clone(), batches, w.diverged.clone()));
+    let appender = tokio::spawn(appender(
+        w.log.clone(),
+        w.state.clone(),
+        batches,
+        w.diverged.clone(),
+    ));
     let diverged = w.diverged.subscribe();
     // The position after every batch decided so far (appended or in flight).
     let mut next = w.log.head().next_position;
@@ -535,13 +571,8 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
         }
         metrics::gauge!("commands_queue_depth").set(rx.len() as f64);
         metrics::histogram!("commands_batch_commands").record(jobs.len() as f64);
-        if let Some(reason) = diverged.borrow().clone() {
-            let reason = rebuild_hint(&reason);
-            for job in jobs {
-                let _ = job
-                    .reply
-                    .send(Err(CommandError::Unavailable(reason.clone())));
-            }
+        if let Some(fault) = diverged.borrow().clone() {
+            refuse_jobs(jobs, &fault);
             continue;
         }
         if let Some(store) = &w.checkpoints
@@ -556,6 +587,12 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
             }
         }
         let mut st = w.state.write().await;
+        // The appender may have replaced the projections since the check above.
+        if let Some(fault) = diverged.borrow().clone() {
+            drop(st);
+            refuse_jobs(jobs, &fault);
+            continue;
+        }
         let mut batch = Batch {
             requests: Vec::new(),
             appended: Vec::new(),
@@ -723,10 +760,50 @@ fn fits_the_log(limits: &ledger::Limits, events: &[ledger::NewEvent]) -> Result<
 /// Marks the service diverged (a guard against bugs: `decide` never emits what the folds or
 /// the log refuse): says why in the log and in `ledger_diverged_total`, and turns health
 /// NOT_SERVING (the server watches [`Service::diverged`]).
-fn mark_diverged(diverged: &watch::Sender<Option<String>>, reason: String) {
+fn mark_diverged(diverged: &watch::Sender<Option<Fault>>, reason: String) {
     tracing::error!(%reason, "the projections diverged from the log; refusing commands and queries until a restart");
     metrics::counter!("ledger_diverged_total").increment(1);
-    diverged.send_replace(Some(reason));
+    diverged.send_replace(Some(Fault {
+        reason,
+        reads_served: false,
+    }));
+}
+
+/// Answers every job with the fault's refusal.
+fn refuse_jobs(jobs: Vec<Job>, fault: &Fault) {
+    let refusal = fault.refusal();
+    for job in jobs {
+        let _ = job
+            .reply
+            .send(Err(CommandError::Unavailable(refusal.clone())));
+    }
+}
+
+/// After the log refused an append for a storage failure: rebuilds the projections from the
+/// durable log, under the write lock (queries wait for it), and serves reads from them from
+/// then on; commands stay refused until a restart. If the rebuild fails too, the service
+/// stays diverged.
+async fn serve_reads_from_the_log<L: EventLog>(
+    log: &L,
+    state: &RwLock<State>,
+    diverged: &watch::Sender<Option<Fault>>,
+    reason: &str,
+) {
+    let mut st = state.write().await;
+    match rebuild(log, log.head().next_position).await {
+        Ok(rebuilt) => {
+            *st = rebuilt;
+            tracing::error!(%reason, "the log refused an append: serving queries from the durable log, refusing commands until a restart");
+            diverged.send_replace(Some(Fault {
+                reason: format!(
+                    "the log refused an append ({reason}); queries are served from what is \
+                     durable, appends resume after a restart once the storage is writable"
+                ),
+                reads_served: true,
+            }));
+        }
+        Err(e) => tracing::error!(error = %e, "rebuilding from the durable log failed"),
+    }
 }
 
 /// What a caller is told once the projections have diverged from the log for `reason`.
@@ -751,8 +828,9 @@ fn refuse(batch: Batch, reason: &str) {
 /// service is marked diverged and every later batch is refused.
 async fn appender<L: EventLog>(
     log: L,
+    state: Arc<RwLock<State>>,
     mut batches: mpsc::Receiver<Batch>,
-    diverged: watch::Sender<Option<String>>,
+    diverged: watch::Sender<Option<Fault>>,
 ) {
     while let Some(mut batch) = batches.recv().await {
         // The batches the writer decided while the last commit was on its way go to the log
@@ -762,8 +840,8 @@ async fn appender<L: EventLog>(
             batch.appended.extend(more.appended);
             batch.answered.extend(more.answered);
         }
-        if let Some(reason) = diverged.borrow().clone() {
-            refuse(batch, &rebuild_hint(&reason));
+        if let Some(fault) = diverged.borrow().clone() {
+            refuse(batch, &fault.refusal());
             continue;
         }
         // Every batch before this one is durable: the log must end where it begins.
@@ -789,6 +867,9 @@ async fn appender<L: EventLog>(
         };
         let mut broken = (outcomes.len() != count)
             .then(|| format!("the log answered {} of {count} requests", outcomes.len()));
+        let storage_failed = outcomes
+            .iter()
+            .any(|o| matches!(o, Err(AppendError::Storage(_))));
         for ((_, executed), outcome) in batch.appended.iter().zip(&outcomes) {
             let expected = executed.receipt.first_position;
             match outcome {
@@ -814,6 +895,9 @@ async fn appender<L: EventLog>(
             Some(reason) => {
                 mark_diverged(&diverged, reason.clone());
                 refuse(batch, &rebuild_hint(&reason));
+                if storage_failed {
+                    serve_reads_from_the_log(&log, &state, &diverged, &reason).await;
+                }
             }
         }
     }

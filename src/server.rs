@@ -253,27 +253,38 @@ pub async fn router<L: EventLog>(
         .add_service(AuditServiceServer::new(api)))
 }
 
-/// Turns every service's health NOT_SERVING once the projections diverge from the log (they
-/// then refuse commands and queries until a restart).
+/// Follows the service's faults in health: NOT_SERVING for every service once the
+/// projections diverge from the log; once they are rebuilt from the durable log after a
+/// storage failure, queries and audit serve again and the ledger service stays NOT_SERVING.
 async fn not_serving_once_diverged<L: EventLog>(
     reporter: tonic_health::server::HealthReporter,
-    mut diverged: tokio::sync::watch::Receiver<Option<String>>,
+    mut diverged: tokio::sync::watch::Receiver<Option<crate::processor::Fault>>,
 ) {
-    if diverged.wait_for(Option::is_some).await.is_err() {
-        return;
+    use tonic_health::ServingStatus::{NotServing, Serving};
+    loop {
+        let reads = match diverged.borrow_and_update().as_ref() {
+            None => None,
+            Some(fault) if fault.reads_served => Some(Serving),
+            Some(_) => Some(NotServing),
+        };
+        if let Some(reads) = reads {
+            reporter
+                .set_not_serving::<LedgerServiceServer<Api<L>>>()
+                .await;
+            reporter
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            for service in [
+                <QueryServiceServer<Api<L>> as tonic::server::NamedService>::NAME,
+                <AuditServiceServer<Api<L>> as tonic::server::NamedService>::NAME,
+            ] {
+                reporter.set_service_status(service, reads).await;
+            }
+        }
+        if diverged.changed().await.is_err() {
+            return;
+        }
     }
-    reporter
-        .set_not_serving::<LedgerServiceServer<Api<L>>>()
-        .await;
-    reporter
-        .set_not_serving::<QueryServiceServer<Api<L>>>()
-        .await;
-    reporter
-        .set_not_serving::<AuditServiceServer<Api<L>>>()
-        .await;
-    reporter
-        .set_service_status("", tonic_health::ServingStatus::NotServing)
-        .await;
 }
 
 /// How long a stopping server waits for open requests to finish.

@@ -1276,12 +1276,14 @@ async fn a_diverged_service_refuses_commands_and_queries_until_restarted() {
 }
 
 /// A memory log whose `append_all` says that it started, then waits for a go-ahead: lets a
-/// test look at the service while one of its batches is being committed.
+/// test look at the service while one of its batches is being committed. Once `full` is set
+/// it refuses every append with a storage failure, as a log on a full disk does.
 #[derive(Clone)]
 struct GatedLog {
     inner: MemoryLog,
     started: tokio::sync::mpsc::UnboundedSender<()>,
     go: std::sync::Arc<tokio::sync::Semaphore>,
+    full: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl GatedLog {
@@ -1291,6 +1293,7 @@ impl GatedLog {
             inner: MemoryLog::in_memory(),
             started,
             go: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+            full: Default::default(),
         };
         (log, commits)
     }
@@ -1308,6 +1311,13 @@ impl EventLog for GatedLog {
         &self,
         requests: Vec<ledger::AppendRequest>,
     ) -> Vec<Result<ledger::AppendOutcome, ledger::AppendError>> {
+        if self.full.load(std::sync::atomic::Ordering::Acquire) {
+            let full = "No space left on device (os error 28)".to_string();
+            return requests
+                .iter()
+                .map(|_| Err(ledger::AppendError::Storage(full.clone())))
+                .collect();
+        }
         let _ = self.started.send(());
         self.go.acquire().await.unwrap().forget();
         self.inner.append_all(requests).await
@@ -1452,4 +1462,44 @@ async fn a_checkpoint_ahead_of_the_log_refuses_to_start_and_is_kept() {
         Ok(_) => panic!("started on a log shorter than its checkpoint"),
     }
     assert_eq!(checkpoints.load().unwrap().unwrap().position, at);
+}
+
+/// A full disk: the log refuses an append. The caller is told, the projections are rebuilt
+/// from what is durable and queries keep being answered from it; commands are refused
+/// (UNAVAILABLE) until a restart.
+#[tokio::test]
+async fn a_storage_failure_refuses_commands_and_keeps_serving_queries() {
+    let (log, _commits) = GatedLog::new();
+    log.go.add_permits(1_000);
+    let mut h = Harness::new(log.clone()).await;
+    saver(&mut h).await;
+    let durable = h.svc.read().await.unwrap().projections.digests();
+    let wallet = h.wallet("HH-K1").await;
+
+    log.full.store(true, std::sync::atomic::Ordering::Release);
+    let refused = h
+        .try_run(contribution("MPESA-9", "HH-K1", "500 KES", "2026-02-09"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, CommandError::Unavailable(r) if r.contains("No space left")),
+        "{refused}"
+    );
+    // Queries: answered, from exactly what is durable.
+    {
+        let state = h.svc.read().await.unwrap();
+        assert_eq!(state.projections.digests(), durable);
+    }
+    assert_eq!(h.wallet("HH-K1").await, wallet);
+    let fault = h.svc.diverged().borrow().clone().unwrap();
+    assert!(fault.reads_served, "{fault:?}");
+    // Commands: refused, saying why and what brings them back.
+    match h
+        .try_run(contribution("MPESA-10", "HH-K1", "500 KES", "2026-02-10"))
+        .await
+    {
+        Err(CommandError::Unavailable(reason)) => assert!(reason.contains("restart"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(log.head().next_position, durable.position);
 }

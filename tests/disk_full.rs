@@ -1,0 +1,106 @@
+//! A full disk, on the real binary: the server's data directory on a small tmpfs that
+//! `.ci/run` mounts and names in `DISK_FULL_DIR`. Appends fail with UNAVAILABLE and a clear
+//! message; queries keep being answered from what is durable; health says the ledger service
+//! is NOT_SERVING and the query service SERVING; SIGTERM stops the server. Where no tmpfs can
+//! be mounted (`DISK_FULL_DIR` unset) the same behaviour is pinned in process by a failing log
+//! (`tests/scenarios.rs`, `a_storage_failure_refuses_commands_and_keeps_serving_queries`),
+//! and this test says so.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Server, date, kes};
+use pb::ledger_service_client::LedgerServiceClient;
+use pb::query_service_client::QueryServiceClient;
+use proto::v1 as pb;
+use tonic::Code;
+
+/// Most contributions sent before the disk must have filled up.
+const CONTRIBUTIONS_MAX: usize = 200_000;
+
+async fn health(server: &Server, service: &str) -> i32 {
+    use tonic_health::pb::health_client::HealthClient;
+    HealthClient::new(server.channel(None).await)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_appends_and_keeps_answering_queries() {
+    let Some(dir) = std::env::var_os("DISK_FULL_DIR") else {
+        println!("DISK_FULL_DIR unset: no tmpfs here; the failpoint test in scenarios.rs runs");
+        return;
+    };
+    let data = std::path::Path::new(&dir).join("data");
+    let _ = std::fs::remove_dir_all(&data);
+    let server = Server::start(&data);
+    let mut ledger = LedgerServiceClient::new(server.channel(None).await);
+    let mut query = QueryServiceClient::new(server.channel(None).await);
+    common::register_member(&mut ledger).await;
+    let mut accepted = 0i64;
+    let mut refusal = None;
+    for n in 0..CONTRIBUTIONS_MAX {
+        let answer = ledger
+            .record_contribution(pb::RecordContributionRequest {
+                request_id: format!("fill-{n}-{}", "x".repeat(40)),
+                receipt_id: format!("MPESA-FILL-{n}-{}", "y".repeat(30)),
+                household_id: "HH-1".into(),
+                member_id: String::new(),
+                amount: kes(100),
+                channel: pb::PaymentChannel::MobileMoney as i32,
+                received_on: date(2026, 2, 1),
+            })
+            .await;
+        match answer {
+            Ok(_) => accepted += 1,
+            Err(status) => {
+                refusal = Some(status);
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("the disk never filled up");
+    println!(
+        "disk full after {accepted} contributions: {}",
+        refusal.message()
+    );
+    assert_eq!(refusal.code(), Code::Unavailable, "{refusal:?}");
+    // Queries: answered from what is durable (every acknowledged contribution, and matches).
+    let wallet = query
+        .get_balance(pb::GetBalanceRequest {
+            subject: Some(pb::get_balance_request::Subject::HouseholdId("HH-1".into())),
+            currency_code: String::new(),
+            as_of_date: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .balance
+        .unwrap()
+        .minor_units;
+    assert!(wallet >= accepted * 100, "{wallet} < {accepted} x 100");
+    let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    assert_eq!(health(&server, "ledger.v1.QueryService").await, serving);
+    assert_ne!(health(&server, "ledger.v1.LedgerService").await, serving);
+    // Commands stay refused, and SIGTERM stops the server.
+    let again = ledger
+        .record_contribution(pb::RecordContributionRequest {
+            request_id: "after-full".into(),
+            receipt_id: "MPESA-AFTER".into(),
+            household_id: "HH-1".into(),
+            member_id: String::new(),
+            amount: kes(100),
+            channel: pb::PaymentChannel::MobileMoney as i32,
+            received_on: date(2026, 2, 1),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::Unavailable);
+    server.terminate();
+}
