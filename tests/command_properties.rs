@@ -446,3 +446,204 @@ proptest! {
         });
     }
 }
+
+/// A value at or beyond an edge: what a hostile client sends.
+fn extreme_minor() -> impl Strategy<Value = i64> {
+    let max = ledger::bounds::AMOUNT_MAX;
+    prop_oneof![
+        Just(i64::MAX),
+        Just(i64::MIN),
+        Just(0),
+        Just(-1),
+        Just(max),
+        Just(max + 1),
+        Just(-max),
+        Just(ledger::bounds::UNIT_PRICE_MAX),
+        Just(ledger::bounds::UNIT_PRICE_MAX + 1),
+        1i64..1_000_000,
+    ]
+}
+
+fn extreme_date() -> impl Strategy<Value = Date> {
+    prop_oneof![
+        Just(Date::MIN),
+        Just(Date::MAX),
+        Just(ledger::bounds::EARLIEST_DATE),
+        Just(ledger::bounds::LATEST_DATE),
+        Just(Date::from_ymd_opt(0, 1, 1).unwrap()),
+        (0u64..400).prop_map(|d| Date::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(d)),
+    ]
+}
+
+fn extreme_count() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(u64::MAX),
+        Just(ledger::bounds::STOCK_UNITS_MAX),
+        Just(ledger::bounds::STOCK_UNITS_MAX + 1),
+        0u64..1000,
+    ]
+}
+
+fn extreme_quantity() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        Just(u32::MAX),
+        Just(0),
+        Just(ledger::bounds::QUANTITY_MAX),
+        Just(ledger::bounds::QUANTITY_MAX + 1),
+        1u32..10,
+    ]
+}
+
+/// A command with extreme values, for a household, member or facility of the setup.
+fn extreme_command() -> impl Strategy<Value = Command> {
+    let kes = |minor| Amount::new(minor, Currency::KES);
+    prop_oneof![
+        (
+            0..HOUSEHOLDS,
+            extreme_minor(),
+            extreme_date(),
+            0u32..1_000_000
+        )
+            .prop_map(move |(hh, minor, on, n)| Command::RecordContribution {
+                receipt_id: id(&format!("X-{n}")),
+                household_id: id(&format!("HH-{hh}")),
+                member_id: None,
+                amount: kes(minor),
+                channel: PaymentChannel::MobileMoney,
+                received_on: on,
+            }),
+        (
+            0..HOUSEHOLDS,
+            extreme_minor(),
+            extreme_date(),
+            0u32..1_000_000
+        )
+            .prop_map(move |(hh, minor, on, n)| Command::PayPremium {
+                receipt_id: id(&format!("XP-{n}")),
+                household_id: id(&format!("HH-{hh}")),
+                product_id: id("NHIF-SUPA"),
+                amount: kes(minor),
+                source: PremiumSource::Wallet,
+                paid_on: on,
+            }),
+        (
+            0..HOUSEHOLDS * 2,
+            extreme_quantity(),
+            extreme_minor(),
+            extreme_date(),
+            0u32..1_000_000
+        )
+            .prop_map(
+                move |(member, quantity, price, on, n)| Command::SubmitClaim {
+                    claim_code: id(&format!("XC-{n}")),
+                    facility_id: id(FACILITIES[0]),
+                    member_id: id(&format!("M-{member}")),
+                    date_from: on,
+                    date_to: None,
+                    claim_date: on,
+                    diagnosis_codes: vec![],
+                    lines: vec![ClaimLine {
+                        line_no: 1,
+                        kind: LineKind::Item,
+                        code: id("FEFOL-60"),
+                        quantity,
+                        asked_unit_price: Some(kes(price)).filter(|_| n % 2 == 0),
+                    }],
+                    today: on,
+                }
+            ),
+        (
+            extreme_count(),
+            extreme_count(),
+            extreme_count(),
+            extreme_minor(),
+            extreme_date()
+        )
+            .prop_map(move |(found, losses, delivered, price, on)| {
+                Command::RecordStockVisit {
+                    facility_id: id(FACILITIES[0]),
+                    product_code: id("FEFOL-60"),
+                    visited_on: on,
+                    stock_found: found,
+                    losses,
+                    delivered,
+                    unit_price: kes(price),
+                }
+            }),
+        (extreme_minor(), extreme_date(), 0u32..1_000_000).prop_map(move |(minor, on, n)| {
+            Command::RecordFacilityPayout {
+                payout_id: id(&format!("XO-{n}")),
+                facility_id: id(FACILITIES[0]),
+                period_id: id("P-1"),
+                amount: kes(minor),
+                channel: PaymentChannel::Bank,
+                reference: "EFT".into(),
+                paid_on: on,
+            }
+        }),
+        (extreme_date(), extreme_date(), 0u32..1_000).prop_map(|(starts_on, ends_on, n)| {
+            Command::ClosePaymentPeriod {
+                period_id: id(&format!("XP-{n}")),
+                scheme_id: id("ipush-ke"),
+                starts_on,
+                ends_on,
+                closed_on: ends_on,
+            }
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Extreme values are refused or recorded, never applied half: the service never
+    /// diverges from its log, keeps answering, and its books stay balanced.
+    #[test]
+    fn extreme_values_never_make_the_service_diverge(
+        commands in proptest::collection::vec(extreme_command(), 1..40)
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+        rt.block_on(async {
+            let mut w = setup().await;
+            for command in commands {
+                w.send(command).await;
+                assert!(w.svc.diverged().borrow().is_none(), "diverged: {:?}", w.sent.last());
+                assert!(w.svc.read().await.is_ok());
+            }
+            assert!(w.svc.diverged().borrow().is_none());
+            check(&w).await;
+        });
+    }
+}
+
+/// The largest accepted saving, 1,000 times into one wallet: beyond what an `i64` holds,
+/// exact in the books (a balance is an `i128`), no divergence, the books still balanced.
+#[tokio::test]
+async fn a_wallet_beyond_i64_stays_exact() {
+    let mut w = setup().await;
+    let max = ledger::bounds::AMOUNT_MAX;
+    for n in 0..1_000 {
+        w.send(Command::RecordContribution {
+            receipt_id: id(&format!("MAX-{n}")),
+            household_id: id("HH-0"),
+            member_id: None,
+            amount: Amount::new(max, Currency::KES),
+            channel: PaymentChannel::MobileMoney,
+            received_on: Date::from_ymd_opt(2026, 3, 1).unwrap(),
+        })
+        .await;
+        assert!(w.sent.last().unwrap().2, "the maximum amount is accepted");
+    }
+    assert!(w.svc.diverged().borrow().is_none());
+    {
+        let st = w.svc.read().await.unwrap();
+        let raw = st.projections.balances.raw_balance(
+            &projections::balances::Account::Wallet(id("HH-0")),
+            Currency::KES,
+        );
+        // 1,000 savings, each matched by the scheme's sponsors up to their caps.
+        assert!(-raw >= 1_000 * i128::from(max), "{raw}");
+        assert!(-raw > i128::from(i64::MAX));
+    }
+    check(&w).await;
+}
