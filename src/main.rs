@@ -447,6 +447,8 @@ async fn import(
     }
     let file = std::fs::File::open(&input).map_err(|e| format!("in: {}: {e}", input.display()))?;
     let size = file.metadata()?.len();
+    // A data directory this import creates is removed again if the import fails.
+    let created = !data_dir.exists();
     std::fs::create_dir_all(&data_dir)?;
     let staging = data_dir.join("log.importing");
     if staging.exists() {
@@ -479,6 +481,9 @@ async fn import(
         }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
+            if created {
+                let _ = std::fs::remove_dir(&data_dir);
+            }
             Err(format!("in: {}: {e}; nothing was imported", input.display()).into())
         }
     }

@@ -188,6 +188,7 @@ fn an_altered_export_is_refused_and_nothing_is_kept() {
     assert!(stderr.contains("nothing was imported"), "{stderr}");
     assert!(!dir.join("copy/log").exists());
     assert!(!dir.join("copy/log.importing").exists());
+    assert!(!dir.join("copy").exists(), "the directory the import made is gone");
 
     // A truncated protobuf export is refused too, naming the record.
     ok(
@@ -199,5 +200,5 @@ fn an_altered_export_is_refused_and_nothing_is_kept() {
     let (success, _, stderr) = run(&["import", "--data-dir", "cut", "--in", "cut.pb"], dir);
     assert!(!success);
     assert!(stderr.contains("truncated message"), "{stderr}");
-    assert!(!dir.join("cut/log").exists());
+    assert!(!dir.join("cut").exists());
 }
