@@ -106,6 +106,7 @@ fn household_commands(h: usize) -> Vec<Command> {
                 },
             ],
             today: day(30 + 30 * k),
+            today_given: true,
         });
     }
     c

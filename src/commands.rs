@@ -75,6 +75,8 @@ pub enum Command {
         lines: Vec<ClaimLine>,
         /// The business date of the decision.
         today: Date,
+        /// `today` was given by the caller (an admin or insurer import), not the server's.
+        today_given: bool,
     },
     /// A medical officer lowers quantities or prices, or rejects lines.
     ReviewClaim {
@@ -588,6 +590,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             diagnosis_codes,
             lines,
             today,
+            today_given,
         } => {
             if let Some(existing) = p.claims.by_code(facility_id, claim_code) {
                 return Ok(Decided {
@@ -670,7 +673,10 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                     },
                     NewEvent {
                         stream: s,
-                        event: Event::ClaimAdjudicated(decision.to_event(scheme)),
+                        event: Event::ClaimAdjudicated(ClaimAdjudicated {
+                            decided_on_given: *today_given,
+                            ..decision.to_event(scheme)
+                        }),
                     },
                 ],
                 subject: Subject::Claim(claim_id),

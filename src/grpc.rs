@@ -192,9 +192,9 @@ fn today() -> Date {
 /// gives one (an offline import of claims decided elsewhere). A facility never chooses the
 /// date its own claim is decided on (it would choose the payment period and the waiting
 /// periods that apply).
-fn decision_date(caller: &Caller, decided_on: Option<pb::Date>) -> Result<Date, Status> {
+fn decision_date(caller: &Caller, decided_on: Option<pb::Date>) -> Result<(Date, bool), Status> {
     match decided_on {
-        None => Ok(today()),
+        None => Ok((today(), false)),
         Some(_) if caller.facility().is_some() => Err(error(
             Code::PermissionDenied,
             "DECIDED_ON_NOT_ALLOWED",
@@ -202,7 +202,7 @@ fn decision_date(caller: &Caller, decided_on: Option<pb::Date>) -> Result<Date, 
             "decided_on: a facility's claims are decided on the server's date; only admin \
              and insurer tokens may give one",
         )),
-        Some(d) => date("decided_on", Some(d)),
+        Some(d) => Ok((date("decided_on", Some(d))?, true)),
     }
 }
 
@@ -650,6 +650,7 @@ impl<L: EventLog> Api<L> {
                 ClaimLine::from_pb(l).map_err(|e| invalid(e.within(&format!("lines[{i}]"))))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let (today, today_given) = decision_date(caller, r.decided_on)?;
         let command = Command::SubmitClaim {
             claim_code: id("claim_code", &r.claim_code)?,
             facility_id,
@@ -664,7 +665,8 @@ impl<L: EventLog> Api<L> {
                 .map(|(i, c)| id(&format!("diagnosis_codes[{i}]"), c))
                 .collect::<Result<_, _>>()?,
             lines,
-            today: decision_date(caller, r.decided_on)?,
+            today,
+            today_given,
         };
         let Executed { receipt, events } = self.execute_with_events(&r.request_id, command).await?;
         let Subject::Claim(claim_id) = &receipt.subject else {

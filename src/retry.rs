@@ -133,11 +133,13 @@ pub fn recorded_by(command: &Command, events: &[Event]) -> bool {
                 claim_date,
                 diagnosis_codes,
                 lines,
-                today: _,
+                today,
+                today_given,
             },
             Some(Event::ClaimSubmitted(e)),
         ) => {
-            &e.claim_code == claim_code
+            decided_as(events, *today, *today_given)
+                && &e.claim_code == claim_code
                 && &e.facility_id == facility_id
                 && &e.member_id == member_id
                 && &e.date_from == date_from
@@ -244,6 +246,17 @@ pub fn recorded_by(command: &Command, events: &[Event]) -> bool {
     }
 }
 
+/// True when the claim's decision was made on the date the caller gave, if it gave one (the
+/// server's date is not the caller's, and is not compared).
+fn decided_as(events: &[Event], today: ledger::Date, given: bool) -> bool {
+    events.iter().all(|event| match event {
+        Event::ClaimAdjudicated(d) => {
+            d.decided_on_given == given && (!given || d.decided_on == today)
+        }
+        _ => true,
+    })
+}
+
 /// True when the recorded review lines are what `changes` asked for: one line per change, in
 /// order, each rejected or at the quantity and price asked (a field not asked for is free).
 fn reviewed_as(changes: &[LineReview], lines: &[LineDecision]) -> bool {
@@ -259,11 +272,21 @@ fn reviewed_as(changes: &[LineReview], lines: &[LineDecision]) -> bool {
         })
 }
 
-/// True when two commands are the same request (`SubmitClaim::today`, the server's date, is
-/// not compared): for a retry that arrives while the first is still being committed.
+/// True when two commands are the same request (`SubmitClaim::today`, when it is the
+/// server's date, is not compared): for a retry that arrives while the first is still being
+/// committed.
 pub fn same_command(a: &Command, b: &Command) -> bool {
     match (a, b) {
-        (Command::SubmitClaim { today: _, .. }, Command::SubmitClaim { today, .. }) => {
+        (
+            Command::SubmitClaim {
+                today_given: false, ..
+            },
+            Command::SubmitClaim {
+                today,
+                today_given: false,
+                ..
+            },
+        ) => {
             let mut a = a.clone();
             if let Command::SubmitClaim { today: t, .. } = &mut a {
                 *t = *today;
@@ -331,6 +354,7 @@ mod tests {
             diagnosis_codes: vec![],
             lines: vec![],
             today: date(today),
+            today_given: false,
         };
         assert!(same_command(&claim(1, "M-1"), &claim(2, "M-1")));
         assert!(!same_command(&claim(1, "M-1"), &claim(1, "M-2")));

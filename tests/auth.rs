@@ -224,7 +224,12 @@ async fn a_facility_token_sees_and_submits_only_its_own_claims() {
     let before = utc_today();
     let own = clinic.submit_claim(own_claim).await.unwrap().into_inner();
     let after = utc_today();
-    let decided = own.decision.unwrap().decided_on.unwrap();
+    let decision = own.decision.unwrap();
+    assert!(
+        !decision.decided_on_given,
+        "the server's date is recorded as such"
+    );
+    let decided = decision.decided_on.unwrap();
     let decided = (decided.year, decided.month, decided.day);
     assert!(before <= decided && decided <= after, "{decided:?}");
     let mut foreign = visit_claim("f-2", "LU-1", 6);
@@ -263,12 +268,14 @@ async fn a_facility_token_sees_and_submits_only_its_own_claims() {
     foreign.decided_on = dated.decided_on;
 
     // The insurer may submit for any facility.
-    let lumumba = insurer
-        .submit_claim(foreign)
-        .await
-        .unwrap()
-        .into_inner()
-        .claim_id;
+    let lumumba = insurer.submit_claim(foreign).await.unwrap().into_inner();
+    let given = lumumba.decision.as_ref().unwrap();
+    assert!(
+        given.decided_on_given,
+        "a date the insurer gave is recorded as given"
+    );
+    assert_eq!(given.decided_on, date(2026, 3, 8));
+    let lumumba = lumumba.claim_id;
 
     // Lists default to, and are confined to, the token's facility.
     let listed = clinic_query

@@ -220,6 +220,7 @@ async fn apply(w: &mut World, op: &Op) {
                     })
                     .collect(),
                 today: date,
+                today_given: true,
             })
             .await;
         }
@@ -550,6 +551,7 @@ fn extreme_command() -> impl Strategy<Value = Command> {
                         asked_unit_price: Some(kes(price)).filter(|_| n % 2 == 0),
                     }],
                     today: on,
+                    today_given: true,
                 }
             ),
         (

@@ -124,6 +124,7 @@ fn submit_claim(
             })
             .collect(),
         today: d(date),
+        today_given: true,
     }
 }
 

@@ -188,7 +188,10 @@ fn an_altered_export_is_refused_and_nothing_is_kept() {
     assert!(stderr.contains("nothing was imported"), "{stderr}");
     assert!(!dir.join("copy/log").exists());
     assert!(!dir.join("copy/log.importing").exists());
-    assert!(!dir.join("copy").exists(), "the directory the import made is gone");
+    assert!(
+        !dir.join("copy").exists(),
+        "the directory the import made is gone"
+    );
 
     // A truncated protobuf export is refused too, naming the record.
     ok(

@@ -287,6 +287,7 @@ impl Decision {
             scheme_version: scheme.version,
             scheme_content_sha256: scheme.content_sha256,
             decided_on: self.decided_on,
+            decided_on_given: false,
             category: self.category,
             status: self.status,
             reason_code: self.reason_code,

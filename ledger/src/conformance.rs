@@ -653,6 +653,7 @@ pub fn sample_events() -> Vec<Event> {
             scheme_version: 1,
             scheme_content_sha256: [7; 32],
             decided_on: d(3, 10),
+            decided_on_given: true,
             category: ClaimCategory::Antenatal,
             status: DecisionStatus::Partial,
             reason_code: 0,

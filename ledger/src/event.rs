@@ -394,6 +394,10 @@ pub struct ClaimAdjudicated {
     #[cfg_attr(feature = "serde", serde(with = "hex_digest"))]
     pub scheme_content_sha256: [u8; 32],
     pub decided_on: Date,
+    /// The caller gave `decided_on` (an offline import by an admin or insurer); false when
+    /// it is the server's date.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub decided_on_given: bool,
     pub category: ClaimCategory,
     pub status: DecisionStatus,
     pub reason_code: i32,

@@ -434,6 +434,7 @@ mod tests {
                 scheme_version: 1,
                 scheme_content_sha256: [0; 32],
                 decided_on: day(service_day),
+                decided_on_given: false,
                 category: ledger::event::ClaimCategory::Visit,
                 status: DecisionStatus::Accepted,
                 reason_code: 0,

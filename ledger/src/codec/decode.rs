@@ -625,7 +625,7 @@ fn decode_body(tag: u32, b: &[u8]) -> (&'static str, Result<Event>) {
                         4 => sha_bytes = Some(bytes(v, "scheme_content_sha256")?),
                         5 | 10 | 11 | 12 => x.m[t as usize].add(v, "claim_adjudicated")?,
                         9 => x.rep[9].push(bytes(v, "lines")?),
-                        3 | 6 | 7 | 8 => x.n[t as usize] = varint(v, "claim_adjudicated")?,
+                        3 | 6 | 7 | 8 | 13 => x.n[t as usize] = varint(v, "claim_adjudicated")?,
                         _ => {}
                     }
                     Ok(())
@@ -637,6 +637,7 @@ fn decode_body(tag: u32, b: &[u8]) -> (&'static str, Result<Event>) {
                     scheme_version: x.n[3] as u32,
                     scheme_content_sha256: sha("scheme_content_sha256", sha_bytes)?,
                     decided_on: x.m[5].date("decided_on")?,
+                    decided_on_given: x.n[13] != 0,
                     category: ClaimCategory::from_pb("category", x.i32(6))?,
                     status: DecisionStatus::from_pb("status", x.i32(7))?,
                     reason_code: ((reason >> 1) as i32) ^ -((reason & 1) as i32),

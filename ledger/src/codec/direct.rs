@@ -307,6 +307,7 @@ fn encode_body(event: &Event, o: &mut Vec<u8>) -> u32 {
             money(o, 10, e.total_allowed);
             money(o, 11, e.total_payer);
             money(o, 12, e.total_copay);
+            varint_field(o, 13, u64::from(e.decided_on_given));
             9
         }
         Event::ClaimReviewed(e) => {

@@ -356,6 +356,7 @@ impl Wire for Event {
                 total_allowed: Some(money_to_pb(e.total_allowed)),
                 total_payer: Some(money_to_pb(e.total_payer)),
                 total_copay: Some(money_to_pb(e.total_copay)),
+                decided_on_given: e.decided_on_given,
             }),
             Event::ClaimReviewed(e) => Body::ClaimReviewed(pb::ClaimReviewed {
                 claim_id: e.claim_id.to_string(),
@@ -557,6 +558,7 @@ impl Wire for Event {
                             e.scheme_content_sha256,
                         )?,
                         decided_on: date_from_pb("decided_on", e.decided_on)?,
+                        decided_on_given: e.decided_on_given,
                         category: ClaimCategory::from_pb("category", e.category)?,
                         status: DecisionStatus::from_pb("status", e.status)?,
                         reason_code: e.reason_code,
