@@ -115,6 +115,7 @@ fn command(b: &mut Bytes) -> Command {
                 diagnosis_codes: vec![],
                 lines,
                 today: b.date(),
+                today_given: b.u8() % 2 == 0,
             }
         }
         3 => Command::RecordStockVisit {
