@@ -339,13 +339,21 @@ fn not_before(field: &str, date: Date, earliest: Date, subject: &str) -> Result<
     }
 }
 
-/// A household's registration date: nothing happens to it before.
-fn registered_on(p: &Projections, household: &HouseholdId) -> Result<Date, Rejection> {
-    p.registry
+/// `date` (the request's `field`) is not before the household's registration: nothing
+/// happens to a household before it exists.
+fn since_registration(
+    p: &Projections,
+    household: &HouseholdId,
+    field: &str,
+    date: Date,
+) -> Result<(), Rejection> {
+    let registered = p
+        .registry
         .households
         .get(household)
         .map(|h| h.registered_on)
-        .ok_or_else(|| Rejection::UnknownHousehold(household.clone()))
+        .ok_or_else(|| Rejection::UnknownHousehold(household.clone()))?;
+    not_before(field, date, registered, "the household's registration")
 }
 
 fn fresh_receipt(p: &Projections, receipt: &ReceiptId) -> Result<(), Rejection> {
@@ -438,13 +446,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             enrolled_on,
         } => {
             let scheme = scheme_of(p, household_id)?;
-            let registered = registered_on(p, household_id)?;
-            not_before(
-                "enrolled_on",
-                *enrolled_on,
-                registered,
-                "the household's registration",
-            )?;
+            since_registration(p, household_id, "enrolled_on", *enrolled_on)?;
             if p.registry.members.contains_key(member_id) {
                 return Err(Rejection::MemberExists(member_id.clone()));
             }
@@ -477,13 +479,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             let published = scheme_of(p, household_id)?;
             let scheme = &published.scheme;
             check_amount(scheme, *amount)?;
-            let registered = registered_on(p, household_id)?;
-            not_before(
-                "received_on",
-                *received_on,
-                registered,
-                "the household's registration",
-            )?;
+            since_registration(p, household_id, "received_on", *received_on)?;
             fresh_receipt(p, receipt_id)?;
             if let Some(m) = member_id {
                 match p.registry.members.get(m) {
@@ -541,13 +537,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
         } => {
             let published = scheme_of(p, household_id)?;
             check_amount(&published.scheme, *amount)?;
-            let registered = registered_on(p, household_id)?;
-            not_before(
-                "received_on",
-                *received_on,
-                registered,
-                "the household's registration",
-            )?;
+            since_registration(p, household_id, "received_on", *received_on)?;
             fresh_receipt(p, receipt_id)?;
             if !published.scheme.sponsors.contains_key(sponsor_id) {
                 return Err(Rejection::UnknownSponsor(sponsor_id.clone()));
@@ -903,13 +893,7 @@ fn pay_premium(
     let published = scheme_of(p, household_id)?;
     let scheme = &published.scheme;
     check_amount(scheme, amount)?;
-    let registered = registered_on(p, household_id)?;
-    not_before(
-        "paid_on",
-        paid_on,
-        registered,
-        "the household's registration",
-    )?;
+    since_registration(p, household_id, "paid_on", paid_on)?;
     fresh_receipt(p, receipt_id)?;
     let product = scheme
         .product(product_id)

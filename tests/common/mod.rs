@@ -86,34 +86,8 @@ impl Server {
 
     /// `serve --listen 127.0.0.1:0 --data-dir <dir>` plus `args`; returns once it listens.
     pub fn start_with(data_dir: &std::path::Path, args: &[&str]) -> Server {
-        let child = Command::new(env!("CARGO_BIN_EXE_claims-ledger"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the server");
-        // Owned by `Server` from here on, so its `Drop` reaps the child on any panic.
-        let mut server = Server {
-            child,
-            addr: String::new(),
-            metrics: None,
-        };
-        let mut stdout = BufReader::new(server.child.stdout.take().unwrap());
-        loop {
-            let mut line = String::new();
-            stdout.read_line(&mut line).unwrap();
-            let line = line.trim();
-            if let Some(addr) = line.strip_prefix("metrics on ") {
-                server.metrics = Some(addr.to_owned());
-            } else if let Some(addr) = line.strip_prefix("listening on ") {
-                server.addr = addr.to_owned();
-                return server;
-            } else {
-                panic!("unexpected line {line:?} (did the server fail to start?)");
-            }
-        }
+        Server::try_start_with(data_dir, args)
+            .unwrap_or_else(|stderr| panic!("the server did not start:\n{stderr}"))
     }
 
     /// A plaintext connection presenting `token`.

@@ -230,10 +230,6 @@ impl<S: Store> Log<S> {
         }
         rx.await.unwrap_or(Ok(()))
     }
-
-    fn hash_before(&self, position: u64) -> Result<Hash, LogError> {
-        hash_before(&self.shared.store, position)
-    }
 }
 
 impl<S: Store> EventLog for Log<S> {
@@ -329,36 +325,41 @@ impl<S: Store> EventLog for Log<S> {
         if from > to || to > head {
             return Err(LogError::OutOfRange { from, to, head });
         }
-        let mut previous = self.hash_before(from)?;
-        let mut first_bad = None;
-        let walked =
-            for_each_record(
-                &self.shared.store,
-                from,
-                to,
-                |position, record| match check_record(position, &previous, record) {
-                    Ok(()) => {
-                        previous = *record.hash;
-                        Ok(true)
-                    }
-                    Err(reason) => {
-                        first_bad = Some((position, reason));
-                        Ok(false)
-                    }
-                },
-            );
-        if let Err(LogError::Corrupt { position, reason }) = walked {
-            first_bad = Some((position, reason));
-        } else {
-            walked?;
-        }
-        Ok(VerifyReport {
-            from,
-            to,
-            first_bad,
-            last_hash: previous,
-        })
+        // Reading and hashing a long range is blocking work: off the async runtime.
+        let store = self.shared.store.clone();
+        tokio::task::spawn_blocking(move || verify_range(&store, from, to))
+            .await
+            .map_err(|e| LogError::Storage(format!("verifying failed: {e}")))?
     }
+}
+
+/// Recomputes the chain over `from..to` of the stored log.
+fn verify_range<S: Store>(store: &S, from: u64, to: u64) -> Result<VerifyReport, LogError> {
+    let mut previous = hash_before(store, from)?;
+    let mut first_bad = None;
+    let walked = for_each_record(store, from, to, |position, record| {
+        match check_record(position, &previous, record) {
+            Ok(()) => {
+                previous = *record.hash;
+                Ok(true)
+            }
+            Err(reason) => {
+                first_bad = Some((position, reason));
+                Ok(false)
+            }
+        }
+    });
+    if let Err(LogError::Corrupt { position, reason }) = walked {
+        first_bad = Some((position, reason));
+    } else {
+        walked?;
+    }
+    Ok(VerifyReport {
+        from,
+        to,
+        first_bad,
+        last_hash: previous,
+    })
 }
 
 /// Checks one stored record against the chain: hash, decodability, position.
