@@ -72,18 +72,7 @@ async fn a_full_disk_refuses_appends_and_keeps_answering_queries() {
     );
     assert_eq!(refusal.code(), Code::Unavailable, "{refusal:?}");
     // Queries: answered from what is durable (every acknowledged contribution, and matches).
-    let wallet = query
-        .get_balance(pb::GetBalanceRequest {
-            subject: Some(pb::get_balance_request::Subject::HouseholdId("HH-1".into())),
-            currency_code: String::new(),
-            as_of_date: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .balance
-        .unwrap()
-        .minor_units;
+    let wallet = common::wallet(&mut query, "HH-1").await;
     assert!(wallet >= accepted * 100, "{wallet} < {accepted} x 100");
     let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
     assert_eq!(health(&server, "ledger.v1.QueryService").await, serving);

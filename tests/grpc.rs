@@ -50,19 +50,7 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
     // 3,000 saved + 3,000 county match (its cap) + 1,500 donor match = 7,500.
     let wallet = |q: &mut QueryServiceClient<Channel>| {
         let mut q = q.clone();
-        async move {
-            q.get_balance(pb::GetBalanceRequest {
-                subject: Some(pb::get_balance_request::Subject::HouseholdId("HH-1".into())),
-                currency_code: String::new(),
-                as_of_date: None,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .balance
-            .unwrap()
-            .minor_units
-        }
+        async move { common::wallet(&mut q, "HH-1").await }
     };
     assert_eq!(wallet(&mut query).await, 750_000);
 

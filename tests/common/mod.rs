@@ -329,3 +329,24 @@ pub fn tokens_config(dir: &std::path::Path) -> std::path::PathBuf {
 pub fn token(role: &str) -> &'static str {
     ROLES.iter().find(|(r, _)| *r == role).unwrap().1
 }
+
+/// A household's wallet balance in minor units, through `GetBalance`.
+pub async fn wallet(
+    query: &mut pb::query_service_client::QueryServiceClient<Channel>,
+    household: &str,
+) -> i64 {
+    query
+        .get_balance(pb::GetBalanceRequest {
+            subject: Some(pb::get_balance_request::Subject::HouseholdId(
+                household.into(),
+            )),
+            currency_code: String::new(),
+            as_of_date: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .balance
+        .unwrap()
+        .minor_units
+}
