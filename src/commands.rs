@@ -201,6 +201,13 @@ pub enum Rejection {
         facility: FacilityId,
         period: PeriodId,
     },
+    #[error(
+        "period_id: the statement of facility {facility} for period {period} is still being issued (close the period again to continue)"
+    )]
+    StatementIncomplete {
+        facility: FacilityId,
+        period: PeriodId,
+    },
     #[error("amount: {amount} is more than the {outstanding} outstanding")]
     Overpayment { amount: Amount, outstanding: Amount },
     #[error("payout_id: payout {0} was already recorded")]
@@ -234,7 +241,9 @@ impl Rejection {
             Rejection::UnknownClaim(_) | Rejection::ClaimState { .. } => "claim_id".into(),
             Rejection::InvalidReview { index, .. } => format!("changes[{index}]"),
             Rejection::UnknownFacility(_) => "facility_id".into(),
-            Rejection::PeriodClosed(_) | Rejection::NoStatement { .. } => "period_id".into(),
+            Rejection::PeriodClosed(_)
+            | Rejection::NoStatement { .. }
+            | Rejection::StatementIncomplete { .. } => "period_id".into(),
             Rejection::DuplicatePayout(_) => "payout_id".into(),
             Rejection::RequestIdReused(_) => "request_id".into(),
         }
@@ -265,6 +274,7 @@ impl Rejection {
             Rejection::UnknownFacility(_) => "UNKNOWN_FACILITY",
             Rejection::PeriodClosed(_) => "PERIOD_CLOSED",
             Rejection::NoStatement { .. } => "NO_STATEMENT",
+            Rejection::StatementIncomplete { .. } => "STATEMENT_INCOMPLETE",
             Rejection::Overpayment { .. } => "OVERPAYMENT",
             Rejection::DuplicatePayout(_) => "DUPLICATE_PAYOUT",
             Rejection::Money(_) => "INVALID_AMOUNT",
@@ -295,7 +305,7 @@ fn single(stream: StreamId, event: Event) -> Vec<NewEvent> {
     vec![NewEvent { stream, event }]
 }
 
-fn decided(events: Vec<NewEvent>) -> Decided {
+pub(crate) fn decided(events: Vec<NewEvent>) -> Decided {
     Decided {
         events,
         subject: Subject::None,
@@ -805,7 +815,16 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             starts_on,
             ends_on,
             closed_on,
-        } => close_period(p, period_id, scheme_id, *starts_on, *ends_on, *closed_on),
+        } => crate::period_close::close_period(
+            p,
+            &crate::period_close::Close {
+                period_id,
+                scheme_id,
+                starts_on: *starts_on,
+                ends_on: *ends_on,
+                closed_on: *closed_on,
+            },
+        ),
         Command::RecordFacilityPayout {
             payout_id,
             facility_id,
@@ -826,6 +845,12 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                     facility: facility_id.clone(),
                     period: period_id.clone(),
                 })?;
+            if statement.more {
+                return Err(Rejection::StatementIncomplete {
+                    facility: facility_id.clone(),
+                    period: period_id.clone(),
+                });
+            }
             let outstanding = statement.outstanding();
             if amount.currency() != outstanding.currency() {
                 return Err(Rejection::WrongCurrency {
@@ -1149,87 +1174,6 @@ fn review(
     })
 }
 
-fn months_between(starts_on: Date, ends_on: Date) -> i64 {
-    use chrono::Datelike;
-    i64::from(ends_on.year() - starts_on.year()) * 12 + i64::from(ends_on.month())
-        - i64::from(starts_on.month())
-        + 1
-}
-
-fn close_period(
-    p: &Projections,
-    period_id: &PeriodId,
-    scheme_id: &SchemeId,
-    starts_on: Date,
-    ends_on: Date,
-    closed_on: Date,
-) -> Result<Decided, Rejection> {
-    if p.payments.periods.contains_key(period_id) {
-        return Err(Rejection::PeriodClosed(period_id.clone()));
-    }
-    let published = p
-        .registry
-        .scheme(scheme_id)
-        .ok_or_else(|| Rejection::UnknownScheme(scheme_id.clone()))?;
-    let scheme = &published.scheme;
-    let mut events = single(
-        StreamId::period(period_id),
-        Event::PaymentPeriodClosed(PaymentPeriodClosed {
-            period_id: period_id.clone(),
-            scheme_id: scheme_id.clone(),
-            starts_on,
-            ends_on,
-            closed_on,
-        }),
-    );
-    let mut facilities: Vec<_> = scheme.facilities.values().collect();
-    facilities.sort_by(|a, b| a.id.cmp(&b.id));
-    for facility in facilities {
-        let mut lines: Vec<StatementLine> = p
-            .payments
-            .open_accruals(&facility.id, ends_on)
-            .into_iter()
-            .map(|a| StatementLine {
-                description: a.description.clone(),
-                reference: a.reference.clone(),
-                quantity: a.quantity,
-                amount: a.amount,
-            })
-            .collect();
-        if facility.payment_method == PaymentMethod::Capitation {
-            let members = p.registry.registered_with(&facility.id) as i64;
-            let rate = facility
-                .capitation_rate
-                .unwrap_or(Amount::zero(scheme.currency));
-            let months = months_between(starts_on, ends_on).max(1);
-            lines.push(StatementLine {
-                description: format!("capitation: {members} members x {rate} x {months} month(s)"),
-                reference: "capitation".into(),
-                quantity: members.unsigned_abs(),
-                amount: rate.checked_mul(members)?.checked_mul(months)?,
-            });
-        }
-        let mut amount_due = Amount::checked_sum(scheme.currency, lines.iter().map(|l| l.amount))?;
-        if amount_due.is_negative() {
-            // More was reversed than accrued: nothing is due, and the accruals stay open
-            // (they net against the next period).
-            lines.retain(|l| l.reference == "capitation");
-            amount_due = Amount::checked_sum(scheme.currency, lines.iter().map(|l| l.amount))?;
-        }
-        events.push(NewEvent {
-            stream: StreamId::facility(&facility.id),
-            event: Event::FacilityStatementIssued(FacilityStatementIssued {
-                period_id: period_id.clone(),
-                facility_id: facility.id.clone(),
-                method: facility.payment_method,
-                lines,
-                amount_due,
-            }),
-        });
-    }
-    Ok(decided(events))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -1282,6 +1226,10 @@ mod tests {
             Rejection::UnknownFacility("f".parse().unwrap()),
             Rejection::PeriodClosed("p".parse().unwrap()),
             Rejection::NoStatement {
+                facility: "f".parse().unwrap(),
+                period: "p".parse().unwrap(),
+            },
+            Rejection::StatementIncomplete {
                 facility: "f".parse().unwrap(),
                 period: "p".parse().unwrap(),
             },

@@ -586,22 +586,32 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
     commands += results.len() as u64;
     results.iter().for_each(|r| copay_outcomes.record(r));
 
-    // 7. Close March: one statement per facility; the insurer pays most in full.
-    let closed = ledger
-        .clone()
-        .close_payment_period(pb::ClosePaymentPeriodRequest {
-            request_id: "close-2026-03".into(),
-            period_id: "2026-03".into(),
-            scheme_id: "ipush-ke".into(),
-            starts_on: date(2026, 3, 1),
-            ends_on: date(2026, 3, 31),
-            closed_on: date(2026, 4, 1),
-        })
-        .await?
-        .into_inner();
-    commands += 1;
+    // 7. Close March: one statement per facility, issued in pages; the insurer pays most in
+    // full.
+    let mut statements = std::collections::BTreeMap::new();
+    for page in 1.. {
+        let closed = ledger
+            .clone()
+            .close_payment_period(pb::ClosePaymentPeriodRequest {
+                request_id: format!("close-2026-03-{page}"),
+                period_id: "2026-03".into(),
+                scheme_id: "ipush-ke".into(),
+                starts_on: date(2026, 3, 1),
+                ends_on: date(2026, 3, 31),
+                closed_on: date(2026, 4, 1),
+            })
+            .await?
+            .into_inner();
+        commands += 1;
+        for s in closed.statements {
+            statements.insert(s.facility_id.clone(), s);
+        }
+        if closed.facilities_pending == 0 {
+            break;
+        }
+    }
     let mut payouts = Vec::new();
-    for (i, s) in closed.statements.iter().enumerate() {
+    for (i, s) in statements.values().enumerate() {
         let due = amount(s.amount_due.clone()).minor_units();
         // Every third facility is paid 60% now, the rest next month.
         let pay = if i % 3 == 2 { due / 10 * 6 } else { due };
@@ -770,7 +780,7 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         "facility", "due", "paid", "outstanding"
     );
     let (mut due, mut paid_total, mut outstanding) = (0i64, 0i64, 0i64);
-    for s in &closed.statements {
+    for s in statements.values() {
         let s = query
             .clone()
             .get_facility_statement(pb::GetFacilityStatementRequest {

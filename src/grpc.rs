@@ -4,7 +4,7 @@
 use std::pin::Pin;
 
 use ledger::codec::{Wire, date_from_pb, date_to_pb, id_from_pb, money_from_pb, money_to_pb};
-use ledger::event::{ClaimLine, Event, Gender, PaymentChannel, PremiumSource};
+use ledger::event::{ClaimLine, Event, Gender, PaymentChannel, PremiumSource, StatementLine};
 use ledger::log::EventLog;
 use ledger::{Amount, Currency, Date, FieldError, RequestId};
 use proto::v1 as pb;
@@ -116,6 +116,7 @@ fn rejection_status(r: &Rejection) -> Status {
         | Rejection::InsufficientWallet { .. }
         | Rejection::PolicyNotPayable(_)
         | Rejection::ClaimState { .. }
+        | Rejection::StatementIncomplete { .. }
         | Rejection::Overpayment { .. } => Code::FailedPrecondition,
     };
     error(code, r.reason(), &r.field(), r.to_string())
@@ -281,7 +282,24 @@ fn statement_pb(
         amount_due: Some(money_to_pb(s.due)),
         paid: Some(money_to_pb(s.paid)),
         outstanding: Some(money_to_pb(s.outstanding())),
+        complete: !s.more,
     }
+}
+
+/// The lines each facility's statement got from `events` (a close call's), by facility in
+/// the order issued.
+fn issued_statements(events: &[Event]) -> Vec<(ledger::ids::FacilityId, Vec<&StatementLine>)> {
+    let mut issued: Vec<(ledger::ids::FacilityId, Vec<&StatementLine>)> = Vec::new();
+    for e in events {
+        let Event::FacilityStatementIssued(s) = e else {
+            continue;
+        };
+        match issued.last_mut() {
+            Some((facility, lines)) if *facility == s.facility_id => lines.extend(&s.lines),
+            _ => issued.push((s.facility_id.clone(), s.lines.iter().collect())),
+        }
+    }
+    issued
 }
 
 fn digest_pb(d: &projections::Digests) -> pb::ProjectionDigest {
@@ -579,26 +597,58 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
     ) -> Result2<pb::ClosePaymentPeriodResponse> {
         let r = request.into_inner();
         let period_id: ledger::ids::PeriodId = id("period_id", &r.period_id)?;
+        let scheme_id: ledger::ids::SchemeId = id("scheme_id", &r.scheme_id)?;
         let command = Command::ClosePaymentPeriod {
             period_id: period_id.clone(),
-            scheme_id: id("scheme_id", &r.scheme_id)?,
+            scheme_id: scheme_id.clone(),
             starts_on: date("starts_on", r.starts_on)?,
             ends_on: date("ends_on", r.ends_on)?,
             closed_on: date("closed_on", r.closed_on)?,
         };
-        let receipt = self.execute(&r.request_id, command).await?;
+        let Executed { receipt, events } = self.execute_with_events(&r.request_id, command).await?;
+        // A retry answers with the statements its first call issued: read them from the log.
+        let events = if receipt.already_done && events.is_empty() {
+            self.service
+                .log()
+                .read(receipt.first_position, receipt.count as usize)
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?
+                .into_iter()
+                .map(|e| e.event)
+                .collect()
+        } else {
+            events
+        };
         let state = self.service.read().await.map_err(command_status)?;
-        let statements = state
-            .projections
-            .payments
-            .statements
-            .iter()
-            .filter(|((_, p), _)| *p == period_id)
-            .map(|((f, p), s)| statement_pb(f, p, s))
+        let payments = &state.projections.payments;
+        let statements = issued_statements(&events)
+            .into_iter()
+            .filter_map(|(facility, lines)| {
+                let s = payments
+                    .statements
+                    .get(&(facility.clone(), period_id.clone()))?;
+                let mut statement = statement_pb(&facility, &period_id, s);
+                statement.lines = lines.iter().map(|l| l.to_pb()).collect();
+                Some(statement)
+            })
             .collect();
+        let facilities_pending =
+            state
+                .projections
+                .registry
+                .scheme(&scheme_id)
+                .map_or(0, |published| {
+                    published
+                        .scheme
+                        .facilities
+                        .keys()
+                        .filter(|f| !payments.statement_complete(f, &period_id))
+                        .count()
+                });
         Ok(Response::new(pb::ClosePaymentPeriodResponse {
             receipt: Some(receipt_pb(&receipt)),
             statements,
+            facilities_pending: facilities_pending as u32,
         }))
     }
 

@@ -1,6 +1,7 @@
 //! claims-ledger: the command side and the service around the event log.
 //!
 //! - [`commands`]: the pure "decide" step: command + projections -> events or a rejection.
+//! - [`period_close`]: closing a payment period, its statements issued in pages.
 //! - [`processor`]: one writer that takes commands in batches, decides them, appends their
 //!   events with one fsync, and answers; queries read the same projections.
 //! - [`grpc`]: the gRPC services (LedgerService, QueryService, AuditService) over a processor.
@@ -21,6 +22,7 @@ pub mod checkpoint;
 pub mod commands;
 pub mod demo;
 pub mod grpc;
+pub mod period_close;
 pub mod processor;
 pub mod retry;
 pub mod rng;

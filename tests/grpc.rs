@@ -422,6 +422,24 @@ async fn batches_reviews_statements_payouts_subscriptions_and_digests() {
     // 140 copay = 16,540 KES.
     let due = nyalenda.amount_due.as_ref().unwrap().minor_units;
     assert_eq!(due, 1_654_000);
+    // Two facilities fit one call: nothing is pending, and a retry of the call answers the
+    // same statements (read back from the log).
+    assert_eq!(closed.facilities_pending, 0);
+    assert!(closed.statements.iter().all(|s| s.complete));
+    let again = ledger
+        .close_payment_period(pb::ClosePaymentPeriodRequest {
+            request_id: "pp-1".into(),
+            period_id: "2026-03".into(),
+            scheme_id: "ipush-ke".into(),
+            starts_on: date(2026, 3, 1),
+            ends_on: date(2026, 3, 31),
+            closed_on: date(2026, 4, 1),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.receipt.as_ref().unwrap().already_done);
+    assert_eq!(again.statements, closed.statements);
     let statement = query
         .get_facility_statement(pb::GetFacilityStatementRequest {
             facility_id: "KE-KSM-NYALENDA".into(),

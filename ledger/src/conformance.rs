@@ -714,6 +714,8 @@ pub fn sample_events() -> Vec<Event> {
                 amount: kes(72_000),
             }],
             amount_due: kes(72_000),
+            part: 0,
+            more: false,
         }),
         Event::FacilityPaid(FacilityPaid {
             payout_id: PayoutId::new("PAY-0001").unwrap(),

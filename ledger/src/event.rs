@@ -23,8 +23,16 @@ pub type Date = chrono::NaiveDate;
 pub const CLAIM_LINES_MAX: usize = 256;
 /// Most diagnosis codes one claim may carry.
 pub const CLAIM_DIAGNOSES_MAX: usize = 16;
-/// Most lines one facility statement may carry.
+/// Most lines one facility statement event may carry (as stored; the ledger writes parts of
+/// at most [`STATEMENT_PART_LINES_MAX`]).
 pub const STATEMENT_LINES_MAX: usize = 100_000;
+/// Most lines the ledger puts in one part of a statement. A line is at most
+/// [`STATEMENT_LINE_BYTES_MAX`] encoded, so a part stays well under the log's largest event
+/// (1 MiB by default; a test checks it).
+pub const STATEMENT_PART_LINES_MAX: usize = 400;
+/// Largest encoded statement line: description and reference of at most [`TEXT_BYTES_MAX`]
+/// each, a quantity and an amount, with their keys and lengths.
+pub const STATEMENT_LINE_BYTES_MAX: usize = 2 * (TEXT_BYTES_MAX + 3) + 11 + 40 + 3;
 /// Longest free-text field (reasons, comments, findings), in bytes.
 pub const TEXT_BYTES_MAX: usize = 1024;
 
@@ -477,8 +485,14 @@ pub struct FacilityStatementIssued {
     pub period_id: PeriodId,
     pub facility_id: FacilityId,
     pub method: PaymentMethod,
+    /// This part's lines (a statement too long for one event comes in parts).
     pub lines: Vec<StatementLine>,
+    /// What this part's lines add up to; the statement's due is the sum over its parts.
     pub amount_due: Amount,
+    /// 0 for a statement's first part, then 1, 2, ...
+    pub part: u32,
+    /// More parts follow; the statement is complete at the part where this is false.
+    pub more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -867,12 +881,17 @@ impl Event {
             }
             Event::FacilityStatementIssued(e) => {
                 let currency = e.amount_due.currency();
-                non_negative("amount_due", e.amount_due)?;
+                if e.part == 0 && !e.more {
+                    // A part of a longer statement may list more reversals than accruals;
+                    // a whole statement never owes less than nothing.
+                    non_negative("amount_due", e.amount_due)?;
+                }
                 at_most("lines", e.lines.len(), STATEMENT_LINES_MAX)?;
                 for (i, line) in e.lines.iter().enumerate() {
                     currency_is(&format!("lines[{i}].amount"), line.amount, currency)?;
                     bounds::amount(&format!("lines[{i}].amount"), line.amount)?;
                     text(&format!("lines[{i}].description"), &line.description)?;
+                    text(&format!("lines[{i}].reference"), &line.reference)?;
                 }
                 let sum = Amount::checked_sum(currency, e.lines.iter().map(|l| l.amount))
                     .map_err(|err| FieldError::new("amount_due", err))?;

@@ -42,6 +42,10 @@ pub struct Statement {
     pub due: Amount,
     pub paid: Amount,
     pub issued_at: u64,
+    /// Parts issued so far.
+    pub parts: u32,
+    /// More parts are to come: the period's close has not reached the statement's end.
+    pub more: bool,
 }
 
 impl Statement {
@@ -209,22 +213,48 @@ impl Payments {
         let end = self
             .period_end(&e.period_id)
             .ok_or_else(|| format!("period {} was never closed", e.period_id))?;
+        let key = (e.facility_id.clone(), e.period_id.clone());
+        let follows = match self.statements.get(&key) {
+            None => e.part == 0,
+            Some(s) => s.more && e.part == s.parts && e.method == s.method,
+        };
+        if !follows {
+            return Err(format!(
+                "part {} of the statement of {} for {} does not follow the parts issued",
+                e.part, e.facility_id, e.period_id
+            ));
+        }
         // The accruals the statement lists are settled; any it left out stay open.
         // (A set: a statement of a busy facility lists thousands of claims.)
         if let Some(accruals) = self.accruals.get_mut(&e.facility_id) {
             let settled: HashSet<&str> = e.lines.iter().map(|l| l.reference.as_str()).collect();
             accruals.retain(|a| a.date > end || !settled.contains(a.reference.as_str()));
         }
-        self.statements.insert(
-            (e.facility_id.clone(), e.period_id.clone()),
-            Statement {
-                method: e.method,
-                lines: e.lines.clone(),
-                due: e.amount_due,
-                paid: Amount::zero(e.amount_due.currency()),
-                issued_at: position,
-            },
-        );
+        match self.statements.get_mut(&key) {
+            Some(s) => {
+                s.lines.extend(e.lines.iter().cloned());
+                s.due = s
+                    .due
+                    .checked_add(e.amount_due)
+                    .map_err(|err| err.to_string())?;
+                s.parts += 1;
+                s.more = e.more;
+            }
+            None => {
+                self.statements.insert(
+                    key,
+                    Statement {
+                        method: e.method,
+                        lines: e.lines.clone(),
+                        due: e.amount_due,
+                        paid: Amount::zero(e.amount_due.currency()),
+                        issued_at: position,
+                        parts: 1,
+                        more: e.more,
+                    },
+                );
+            }
+        }
         Ok(())
     }
 
@@ -238,6 +268,13 @@ impl Payments {
             .checked_add(e.amount)
             .map_err(|err| err.to_string())?;
         Ok(())
+    }
+
+    /// Whether `facility` has a complete statement for `period` (every part issued).
+    pub fn statement_complete(&self, facility: &FacilityId, period: &PeriodId) -> bool {
+        self.statements
+            .get(&(facility.clone(), period.clone()))
+            .is_some_and(|s| !s.more)
     }
 
     /// Statements of a facility, by period.

@@ -726,6 +726,8 @@ fn decode_body(tag: u32, b: &[u8]) -> (&'static str, Result<Event>) {
                     method: PaymentMethod::from_pb("method", x.i32(3))?,
                     lines: list(&x.rep[4], "lines", statement_line)?,
                     amount_due: x.m[5].money("amount_due")?,
+                    part: x.n[6] as u32,
+                    more: x.n[7] != 0,
                 }))
             })(),
         ),

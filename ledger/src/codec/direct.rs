@@ -363,6 +363,8 @@ fn encode_body(event: &Event, o: &mut Vec<u8>) -> u32 {
                 statement_line(o, 4, line);
             }
             money(o, 5, e.amount_due);
+            varint_field(o, 6, u64::from(e.part));
+            varint_field(o, 7, u64::from(e.more));
             15
         }
         Event::FacilityPaid(e) => {

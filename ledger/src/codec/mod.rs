@@ -403,6 +403,8 @@ impl Wire for Event {
                     method: e.method.to_pb(),
                     lines: list_to_pb(&e.lines),
                     amount_due: Some(money_to_pb(e.amount_due)),
+                    part: e.part,
+                    more: e.more,
                 })
             }
             Event::FacilityPaid(e) => Body::FacilityPaid(pb::FacilityPaid {
@@ -641,6 +643,8 @@ impl Wire for Event {
                         method: PaymentMethod::from_pb("method", e.method)?,
                         lines: list_from_pb("lines", e.lines)?,
                         amount_due: money_from_pb("amount_due", e.amount_due)?,
+                        part: e.part,
+                        more: e.more,
                     }))
                 })(),
             ),
