@@ -13,6 +13,7 @@
 //! - [`demo`]: the `demo` subcommand: a synthetic programme through the real gRPC API.
 //! - [`transfer`]: export (protobuf-delimited or JSON Lines events, CSV statements) and a
 //!   hash-checked import.
+//! - [`recovery`]: after a storage failure, waiting for writable storage, then a restart.
 //! - [`rng`]: a seedable generator for synthetic data and reproducible test schedules.
 //! - [`checkpoint`]: projection checkpoints (bincode 2, in sled), so a restart replays only
 //!   the tail of the log.
@@ -24,6 +25,7 @@ pub mod demo;
 pub mod grpc;
 pub mod period_close;
 pub mod processor;
+pub mod recovery;
 pub mod retry;
 pub mod rng;
 pub mod server;

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use claims_ledger::server::{FileConfig, ServerConfig};
+use claims_ledger::recovery::STORAGE_RECOVERED_EXIT;
+use claims_ledger::server::{FileConfig, ServerConfig, Stopped};
 use clap::{Parser, Subcommand};
 use ledger::chain::hex;
 use ledger::conformance::{contribution, request};
@@ -207,10 +208,18 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match command {
         Command::Serve(args) => {
             let config = args.resolve()?;
-            serve(config, shutdown_signal())
+            let stopped = serve(config, shutdown_signal())
                 .await
                 .map_err(|e| e as Box<dyn std::error::Error>)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(match stopped {
+                Stopped::Signal => ExitCode::SUCCESS,
+                Stopped::StorageRecovered => {
+                    eprintln!(
+                        "stopped: the storage takes writes again after a failure; start the                          server again to resume appends (exit {STORAGE_RECOVERED_EXIT})"
+                    );
+                    ExitCode::from(STORAGE_RECOVERED_EXIT)
+                }
+            })
         }
         Command::Demo {
             households,
@@ -318,7 +327,7 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
 async fn serve(
     config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), claims_ledger::server::Error> {
+) -> Result<Stopped, claims_ledger::server::Error> {
     claims_ledger::server::serve(
         config,
         |bound| {

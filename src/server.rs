@@ -304,7 +304,7 @@ pub async fn serve(
     config: ServerConfig,
     bound: impl FnOnce(Bound),
     shutdown: impl Future<Output = ()>,
-) -> Result<(), Error> {
+) -> Result<Stopped, Error> {
     if config.tokens.is_empty() {
         tracing::warn!(
             "DEVELOPMENT MODE: no tokens configured; every caller is treated as admin \
@@ -346,8 +346,15 @@ pub async fn serve(
     tracing::info!(%grpc, tls = config.tls.is_some(), "serving");
     bound(Bound { grpc, metrics });
     let mut stopping = stopping_tx.subscribe();
+    let recovered = crate::recovery::storage_recovered(config.data_dir.clone(), service.diverged());
+    let (why_tx, mut why) = tokio::sync::watch::channel(Stopped::Signal);
     let serving = router.serve_with_incoming_shutdown(incoming, async move {
-        shutdown.await;
+        tokio::select! {
+            () = shutdown => {}
+            () = recovered => {
+                let _ = why_tx.send(Stopped::StorageRecovered);
+            }
+        }
         // End open subscriptions so the drain does not wait on them.
         let _ = stopping_tx.send(true);
     });
@@ -365,9 +372,27 @@ pub async fn serve(
     }
     service.shutdown().await;
     drop(service);
-    log.shutdown().await?;
-    tracing::info!("stopped: checkpoint saved, log flushed");
-    Ok(())
+    let stopped = *why.borrow_and_update();
+    match log.shutdown().await {
+        Ok(()) => tracing::info!("stopped: checkpoint saved, log flushed"),
+        // The log keeps the write error it failed with; everything it acknowledged was synced
+        // before the acknowledgement, and the restart re-reads the tail.
+        Err(e) if stopped == Stopped::StorageRecovered => {
+            tracing::warn!(error = %e, "stopped: the log's handle still holds its write error")
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(stopped)
+}
+
+/// Why a server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The shutdown future resolved (SIGTERM or SIGINT).
+    Signal,
+    /// The storage took writes again after a failure: a restart resumes appends
+    /// ([`crate::recovery`]).
+    StorageRecovered,
 }
 
 /// Installs the Prometheus recorder and serves `GET /metrics` on `addr` over HTTP/1.1.

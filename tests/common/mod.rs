@@ -115,6 +115,22 @@ impl Server {
         self.child.wait().unwrap();
     }
 
+    /// Waits for the server to exit by itself (at most `max`), and returns its exit code.
+    pub fn exit_code_within(mut self, max: std::time::Duration) -> Option<i32> {
+        let mut child = std::mem::replace(
+            &mut self.child,
+            Command::new("true").spawn().expect("spawn true"),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let status = rx
+            .recv_timeout(max)
+            .unwrap_or_else(|_| panic!("the server did not exit within {max:?}"));
+        status.unwrap().code()
+    }
+
     /// SIGTERM, then wait: the server drains, checkpoints and flushes.
     pub fn stop(mut self) {
         let status = Command::new("kill")
