@@ -109,6 +109,12 @@ impl CheckpointStore {
 
     /// Saves `state` as the checkpoint at its position, durably.
     pub fn save(&self, state: &State, hash: Hash) -> Result<usize, CheckpointError> {
+        self.write(CheckpointStore::encode(state, hash)?)
+    }
+
+    /// A checkpoint of `state` as stored (header, digest, body): CPU work only, so the caller
+    /// holds the projections no longer than it takes.
+    pub fn encode(state: &State, hash: Hash) -> Result<Vec<u8>, CheckpointError> {
         let body = bincode::serde::encode_to_vec(state, config())?;
         let mut value = Vec::with_capacity(HEADER_BYTES + body.len());
         value.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
@@ -117,6 +123,11 @@ impl CheckpointStore {
         let digest = digest(&value, &body);
         value.extend_from_slice(&digest);
         value.extend_from_slice(&body);
+        Ok(value)
+    }
+
+    /// Stores an encoded checkpoint as the latest, durably (blocking IO); returns its size.
+    pub fn write(&self, value: Vec<u8>) -> Result<usize, CheckpointError> {
         let bytes = value.len();
         self.db.insert(KEY, value)?;
         self.db.flush()?;

@@ -28,7 +28,7 @@ use ledger::log::{AppendError, AppendRequest, EventLog, LogError, RecordedEvent}
 use ledger::{FieldError, RequestId};
 use projections::{ProjectionError, Projections};
 use thiserror::Error;
-use tokio::sync::{RwLock, RwLockReadGuard, mpsc, oneshot, watch};
+use tokio::sync::{OwnedRwLockReadGuard, RwLock, RwLockReadGuard, mpsc, oneshot, watch};
 
 use crate::checkpoint::{CHECKPOINT_EVERY_EVENTS, CheckpointError, CheckpointStore};
 use crate::commands::{Command, Rejection, Subject, decide};
@@ -422,13 +422,14 @@ impl<L: EventLog> Service<L> {
         };
         // Only what is durable: the writer may be ahead of the log by the batches in flight.
         let state = self
-            .read()
+            .read_owned()
             .await
             .map_err(|e| CheckpointError::Unavailable(e.to_string()))?;
         let hash = hash_before(&self.log, state.projections.position())
             .await
             .map_err(|e| CheckpointError::Unavailable(e.to_string()))?;
-        store.save(&state, hash).map(Some)
+        let value = encode_checkpoint(state, hash).await?;
+        write_checkpoint(store.clone(), value).await.map(Some)
     }
 
     /// Stops the writer after the batch in progress: queued commands are refused, a
@@ -483,6 +484,18 @@ impl<L: EventLog> Service<L> {
     /// the log, and serving them would show money that was never recorded.
     pub async fn read(&self) -> Result<RwLockReadGuard<'_, State>, CommandError> {
         let state = self.state.read().await;
+        self.until_durable(state.projections.position()).await?;
+        Ok(state)
+    }
+
+    /// [`Service::read`], as a guard that can move to a blocking thread.
+    pub async fn read_owned(&self) -> Result<OwnedRwLockReadGuard<State>, CommandError> {
+        let state = self.state.clone().read_owned().await;
+        self.until_durable(state.projections.position()).await?;
+        Ok(state)
+    }
+
+    async fn until_durable(&self, position: u64) -> Result<(), CommandError> {
         if self
             .diverged
             .borrow()
@@ -490,12 +503,11 @@ impl<L: EventLog> Service<L> {
             .is_some_and(|fault| fault.reads_served)
         {
             // Rebuilt from the durable log after a storage failure: exactly what is durable.
-            return Ok(state);
+            return Ok(());
         }
-        durable_upto(&self.log, &self.diverged, state.projections.position())
+        durable_upto(&self.log, &self.diverged, position)
             .await
-            .map_err(|reason| CommandError::Unavailable(rebuild_hint(&reason)))?;
-        Ok(state)
+            .map_err(|reason| CommandError::Unavailable(rebuild_hint(&reason)))
     }
 
     pub fn log(&self) -> &L {
@@ -544,6 +556,8 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
     // Receipts of the requests decided and not yet durable: the log cannot answer for them.
     let mut in_flight: HashMap<RequestId, InFlight> = HashMap::new();
     let mut stop = None;
+    // The checkpoint being stored, if any.
+    let mut writing: Option<tokio::task::JoinHandle<Result<usize, CheckpointError>>> = None;
     while let Some(msg) = rx.recv().await {
         let first = match msg {
             Msg::Command(job) => job,
@@ -577,12 +591,16 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
         }
         if let Some(store) = &w.checkpoints
             && next - checkpointed_at >= CHECKPOINT_EVERY_EVENTS
+            && writing.as_ref().is_none_or(|h| h.is_finished())
             && durable_upto(&w.log, &diverged, next).await.is_ok()
         {
             // Everything decided is durable and the writer is the only appender: the head
-            // is this state's position. A failed checkpoint only costs replay time.
-            let st = w.state.read().await;
-            if store.save(&st, w.log.head().hash).is_ok() {
+            // is this state's position. The projections are held while they are encoded (on
+            // a blocking thread), not while sled stores them: that runs in the background,
+            // one at a time. A failed checkpoint only costs replay time.
+            let st = w.state.clone().read_owned().await;
+            if let Ok(value) = encode_checkpoint(st, w.log.head().hash).await {
+                writing = Some(tokio::spawn(write_checkpoint(store.clone(), value)));
                 checkpointed_at = next;
             }
         }
@@ -714,19 +732,44 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
     // Let the appender finish the batches in flight, then save the final state.
     drop(to_appender);
     let _ = appender.await;
+    if let Some(earlier) = writing {
+        let _ = earlier.await;
+    }
     if let Some(store) = &w.checkpoints
         && diverged.borrow().is_none()
     {
-        let st = w.state.read().await;
+        let st = w.state.clone().read_owned().await;
         let head = w.log.head();
-        if head.next_position == st.projections.position() {
-            let _ = store.save(&st, head.hash);
+        if head.next_position == st.projections.position()
+            && let Ok(value) = encode_checkpoint(st, head.hash).await
+        {
+            let _ = write_checkpoint(store.clone(), value).await;
         }
     }
     drop(w);
     if let Some(done) = stop {
         let _ = done.send(());
     }
+}
+
+/// Encodes a checkpoint of `state` on a blocking thread, releasing the projections after.
+async fn encode_checkpoint(
+    state: OwnedRwLockReadGuard<State>,
+    hash: Hash,
+) -> Result<Vec<u8>, CheckpointError> {
+    tokio::task::spawn_blocking(move || CheckpointStore::encode(&state, hash))
+        .await
+        .map_err(|e| CheckpointError::Unavailable(e.to_string()))?
+}
+
+/// Stores an encoded checkpoint on a blocking thread.
+async fn write_checkpoint(
+    store: CheckpointStore,
+    value: Vec<u8>,
+) -> Result<usize, CheckpointError> {
+    tokio::task::spawn_blocking(move || store.write(value))
+        .await
+        .map_err(|e| CheckpointError::Unavailable(e.to_string()))?
 }
 
 /// Refuses a command whose events the log would refuse (too many for one request, or one too

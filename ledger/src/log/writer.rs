@@ -281,12 +281,14 @@ impl<S: Store> EventLog for Log<S> {
     async fn read(&self, from: u64, max: usize) -> Result<Vec<RecordedEvent>, LogError> {
         let head = self.head().next_position;
         let to = head.min(from.saturating_add(max as u64));
-        let mut events = Vec::with_capacity(to.saturating_sub(from) as usize);
-        for_each_record(&self.shared.store, from, to, |position, record| {
-            events.push(decode_record(position, record)?);
-            Ok(true)
-        })?;
-        Ok(events)
+        if to.saturating_sub(from) <= READ_INLINE_EVENTS_MAX {
+            return read_range(&self.shared.store, from, to);
+        }
+        // A long read (a replay, an audit stream) is blocking work: off the async runtime.
+        let store = self.shared.store.clone();
+        tokio::task::spawn_blocking(move || read_range(&store, from, to))
+            .await
+            .map_err(|e| LogError::Storage(format!("reading failed: {e}")))?
     }
 
     fn head(&self) -> Head {
@@ -331,6 +333,20 @@ impl<S: Store> EventLog for Log<S> {
             .await
             .map_err(|e| LogError::Storage(format!("verifying failed: {e}")))?
     }
+}
+
+/// Reads of at most this many events run on the caller's thread (a retry's lookup of its
+/// first answer, a subscription's next event): a thread hand-off would cost more than they.
+pub const READ_INLINE_EVENTS_MAX: u64 = 64;
+
+/// The stored events `from..to`, decoded.
+fn read_range<S: Store>(store: &S, from: u64, to: u64) -> Result<Vec<RecordedEvent>, LogError> {
+    let mut events = Vec::with_capacity(to.saturating_sub(from) as usize);
+    for_each_record(store, from, to, |position, record| {
+        events.push(decode_record(position, record)?);
+        Ok(true)
+    })?;
+    Ok(events)
 }
 
 /// Recomputes the chain over `from..to` of the stored log.
