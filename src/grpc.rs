@@ -3,17 +3,18 @@
 
 use std::pin::Pin;
 
-use ledger::codec::{Wire, date_from_pb, date_to_pb, id_from_pb, money_from_pb, money_to_pb};
-use ledger::event::{ClaimLine, Event, Gender, PaymentChannel, PremiumSource, StatementLine};
+use ledger::codec::{Wire, date_to_pb, money_to_pb};
+use ledger::event::{Event, StatementLine};
 use ledger::log::EventLog;
-use ledger::{Amount, Currency, Date, FieldError, RequestId};
+use ledger::{Amount, Currency, Date};
 use proto::v1 as pb;
 use tokio_stream::Stream;
 use tonic::{Code, Request, Response, Status};
 
 use crate::auth::{Caller, own_facility};
-use crate::commands::{Command, LineReview, Rejection, Subject};
+use crate::commands::{Command, Rejection, Subject};
 use crate::processor::{CommandError, Executed, Receipt, Service};
+use crate::requests::{self, date, id, opt_id, request_id};
 use crate::status::{error, internal};
 use crate::transfer::stored_pb;
 
@@ -84,10 +85,6 @@ fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
         })
 }
 
-fn invalid(e: FieldError) -> Status {
-    crate::status::invalid(&e.field, e.to_string())
-}
-
 /// Maps a rejection to the gRPC code users expect, with its reason and field in the details.
 fn rejection_status(r: &Rejection) -> Status {
     let code = match r {
@@ -135,50 +132,6 @@ fn receipt_pb(r: &Receipt) -> pb::CommandReceipt {
         event_count: r.count,
         already_done: r.already_done,
     }
-}
-
-fn request_id(value: &str) -> Result<RequestId, Status> {
-    id_from_pb("request_id", value).map_err(invalid)
-}
-
-fn id<T: std::str::FromStr<Err = ledger::ids::IdError>>(
-    field: &str,
-    value: &str,
-) -> Result<T, Status> {
-    id_from_pb(field, value).map_err(invalid)
-}
-
-fn opt_id<T: std::str::FromStr<Err = ledger::ids::IdError>>(
-    field: &str,
-    value: &str,
-) -> Result<Option<T>, Status> {
-    if value.is_empty() {
-        Ok(None)
-    } else {
-        id(field, value).map(Some)
-    }
-}
-
-/// A business date of a request: a calendar date within `ledger::bounds`' window.
-fn date(field: &str, value: Option<pb::Date>) -> Result<Date, Status> {
-    let date = date_from_pb(field, value).map_err(invalid)?;
-    ledger::bounds::date(field, date).map_err(invalid)?;
-    Ok(date)
-}
-
-/// An amount of a request: a known currency, at most `ledger::bounds::AMOUNT_MAX`.
-fn money(field: &str, value: Option<pb::Money>) -> Result<Amount, Status> {
-    let amount = money_from_pb(field, value).map_err(invalid)?;
-    ledger::bounds::amount(field, amount).map_err(invalid)?;
-    Ok(amount)
-}
-
-fn enumeration<T>(
-    field: &str,
-    value: i32,
-    from: fn(&str, i32) -> Result<T, FieldError>,
-) -> Result<T, Status> {
-    from(field, value).map_err(invalid)
 }
 
 /// Today's date in UTC (the server's business date when a request gives none).
@@ -321,10 +274,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         request: Request<pb::PublishSchemeRequest>,
     ) -> Result2<pb::PublishSchemeResponse> {
         let r = request.into_inner();
-        let command = Command::PublishScheme {
-            document: r.document,
-            effective_from: date("effective_from", r.effective_from)?,
-        };
+        let command = requests::publish_scheme(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
         Ok(Response::new(pb::PublishSchemeResponse {
             receipt: Some(receipt_pb(&receipt)),
@@ -336,13 +286,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         request: Request<pb::RegisterHouseholdRequest>,
     ) -> Result2<pb::RegisterHouseholdResponse> {
         let r = request.into_inner();
-        let command = Command::RegisterHousehold {
-            household_id: id("household_id", &r.household_id)?,
-            scheme_id: id("scheme_id", &r.scheme_id)?,
-            location_code: r.location_code,
-            socio_economic_category: r.socio_economic_category,
-            registered_on: date("registered_on", r.registered_on)?,
-        };
+        let command = requests::register_household(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
         Ok(Response::new(pb::RegisterHouseholdResponse {
             receipt: Some(receipt_pb(&receipt)),
@@ -354,15 +298,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         request: Request<pb::EnrollMemberRequest>,
     ) -> Result2<pb::EnrollMemberResponse> {
         let r = request.into_inner();
-        let command = Command::EnrollMember {
-            member_id: id("member_id", &r.member_id)?,
-            household_id: id("household_id", &r.household_id)?,
-            gender: enumeration("gender", r.gender, Gender::from_pb)?,
-            birth_date: date("birth_date", r.birth_date)?,
-            is_head: r.is_head,
-            facility_id: opt_id("facility_id", &r.facility_id)?,
-            enrolled_on: date("enrolled_on", r.enrolled_on)?,
-        };
+        let command = requests::enroll_member(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
         Ok(Response::new(pb::EnrollMemberResponse {
             receipt: Some(receipt_pb(&receipt)),
@@ -374,14 +310,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         request: Request<pb::RecordContributionRequest>,
     ) -> Result2<pb::RecordContributionResponse> {
         let r = request.into_inner();
-        let command = Command::RecordContribution {
-            receipt_id: id("receipt_id", &r.receipt_id)?,
-            household_id: id("household_id", &r.household_id)?,
-            member_id: opt_id("member_id", &r.member_id)?,
-            amount: money("amount", r.amount)?,
-            channel: enumeration("channel", r.channel, PaymentChannel::from_pb)?,
-            received_on: date("received_on", r.received_on)?,
-        };
+        let command = requests::record_contribution(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
         Ok(Response::new(pb::RecordContributionResponse {
             receipt: Some(receipt_pb(&receipt)),
@@ -393,14 +322,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         request: Request<pb::PayPremiumRequest>,
     ) -> Result2<pb::PayPremiumResponse> {
         let r = request.into_inner();
-        let command = Command::PayPremium {
-            receipt_id: id("receipt_id", &r.receipt_id)?,
-            household_id: id("household_id", &r.household_id)?,
-            product_id: id("product_id", &r.product_id)?,
-            amount: money("amount", r.amount)?,
-            source: enumeration("source", r.source, PremiumSource::from_pb)?,
-            paid_on: date("paid_on", r.paid_on)?,
-        };
+        let command = requests::pay_premium(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
         let policy_id = match &receipt.subject {
             Subject::Policy(p) => p.to_string(),
@@ -495,31 +417,8 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         request: Request<pb::ReviewClaimRequest>,
     ) -> Result2<pb::ReviewClaimResponse> {
         let r = request.into_inner();
-        let changes = r
-            .changes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                Ok(LineReview {
-                    line_no: c.line_no,
-                    approved_quantity: c.approved_quantity,
-                    unit_price: c
-                        .unit_price
-                        .clone()
-                        .map(|m| money(&format!("changes[{i}].unit_price"), Some(m)))
-                        .transpose()?,
-                    reject: c.reject,
-                })
-            })
-            .collect::<Result<Vec<_>, Status>>()?;
         let claim_id: ledger::ids::ClaimId = id("claim_id", &r.claim_id)?;
-        let command = Command::ReviewClaim {
-            claim_id: claim_id.clone(),
-            reviewer: r.reviewer,
-            reviewed_on: date("reviewed_on", r.reviewed_on)?,
-            changes,
-            comment: r.comment,
-        };
+        let command = requests::review_claim(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
         let state = self.service.read().await.map_err(command_status)?;
         Ok(Response::new(pb::ReviewClaimResponse {
@@ -533,11 +432,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         request: Request<pb::ReverseClaimRequest>,
     ) -> Result2<pb::ReverseClaimResponse> {
         let r = request.into_inner();
-        let command = Command::ReverseClaim {
-            claim_id: id("claim_id", &r.claim_id)?,
-            reason: r.reason,
-            reversed_on: date("reversed_on", r.reversed_on)?,
-        };
+        let command = requests::reverse_claim(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
         Ok(Response::new(pb::ReverseClaimResponse {
             receipt: Some(receipt_pb(&receipt)),
@@ -549,12 +444,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         request: Request<pb::RecordCopaymentRequest>,
     ) -> Result2<pb::RecordCopaymentResponse> {
         let r = request.into_inner();
-        let command = Command::RecordCopay {
-            receipt_id: id("receipt_id", &r.receipt_id)?,
-            claim_id: id("claim_id", &r.claim_id)?,
-            amount: money("amount", r.amount)?,
-            collected_on: date("collected_on", r.collected_on)?,
-        };
+        let command = requests::record_copayment(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
         Ok(Response::new(pb::RecordCopaymentResponse {
             receipt: Some(receipt_pb(&receipt)),
@@ -568,15 +458,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let r = request.into_inner();
         let facility_id: ledger::ids::FacilityId = id("facility_id", &r.facility_id)?;
         let product_code: ledger::ids::Code = id("product_code", &r.product_code)?;
-        let command = Command::RecordStockVisit {
-            facility_id: facility_id.clone(),
-            product_code: product_code.clone(),
-            visited_on: date("visited_on", r.visited_on)?,
-            stock_found: r.stock_found,
-            losses: r.losses,
-            delivered: r.delivered,
-            unit_price: money("unit_price", r.unit_price)?,
-        };
+        let command = requests::record_stock_visit(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
         let state = self.service.read().await.map_err(command_status)?;
         let stock = state
@@ -598,13 +480,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let r = request.into_inner();
         let period_id: ledger::ids::PeriodId = id("period_id", &r.period_id)?;
         let scheme_id: ledger::ids::SchemeId = id("scheme_id", &r.scheme_id)?;
-        let command = Command::ClosePaymentPeriod {
-            period_id: period_id.clone(),
-            scheme_id: scheme_id.clone(),
-            starts_on: date("starts_on", r.starts_on)?,
-            ends_on: date("ends_on", r.ends_on)?,
-            closed_on: date("closed_on", r.closed_on)?,
-        };
+        let command = requests::close_payment_period(&r)?;
         let Executed { receipt, events } = self.execute_with_events(&r.request_id, command).await?;
         // A retry answers with the statements its first call issued: read them from the log.
         let events = if receipt.already_done && events.is_empty() {
@@ -659,15 +535,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let r = request.into_inner();
         let facility_id: ledger::ids::FacilityId = id("facility_id", &r.facility_id)?;
         let period_id: ledger::ids::PeriodId = id("period_id", &r.period_id)?;
-        let command = Command::RecordFacilityPayout {
-            payout_id: id("payout_id", &r.payout_id)?,
-            facility_id: facility_id.clone(),
-            period_id: period_id.clone(),
-            amount: money("amount", r.amount)?,
-            channel: enumeration("channel", r.channel, PaymentChannel::from_pb)?,
-            reference: r.reference,
-            paid_on: date("paid_on", r.paid_on)?,
-        };
+        let command = requests::record_facility_payout(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
         let state = self.service.read().await.map_err(command_status)?;
         let statement = state
@@ -692,32 +560,8 @@ impl<L: EventLog> Api<L> {
     ) -> Result<pb::SubmitClaimResponse, Status> {
         let facility_id = id("facility_id", &r.facility_id)?;
         own_facility(caller, "facility_id", &facility_id)?;
-        let lines = r
-            .lines
-            .into_iter()
-            .enumerate()
-            .map(|(i, l)| {
-                ClaimLine::from_pb(l).map_err(|e| invalid(e.within(&format!("lines[{i}]"))))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let (today, today_given) = decision_date(caller, r.decided_on)?;
-        let command = Command::SubmitClaim {
-            claim_code: id("claim_code", &r.claim_code)?,
-            facility_id,
-            member_id: id("member_id", &r.member_id)?,
-            date_from: date("date_from", r.date_from)?,
-            date_to: r.date_to.map(|d| date("date_to", Some(d))).transpose()?,
-            claim_date: date("claim_date", r.claim_date)?,
-            diagnosis_codes: r
-                .diagnosis_codes
-                .iter()
-                .enumerate()
-                .map(|(i, c)| id(&format!("diagnosis_codes[{i}]"), c))
-                .collect::<Result<_, _>>()?,
-            lines,
-            today,
-            today_given,
-        };
+        let command = requests::submit_claim(&r, today, today_given)?;
         let Executed { receipt, events } = self.execute_with_events(&r.request_id, command).await?;
         let Subject::Claim(claim_id) = &receipt.subject else {
             return Err(internal("a claim command answered without a claim"));

@@ -14,6 +14,7 @@
 //! - [`transfer`]: export (protobuf-delimited or JSON Lines events, CSV statements) and a
 //!   hash-checked import.
 //! - [`recovery`]: after a storage failure, waiting for writable storage, then a restart.
+//! - [`requests`]: gRPC requests to commands, every field parsed and bounded (pure).
 //! - [`rng`]: a seedable generator for synthetic data and reproducible test schedules.
 //! - [`checkpoint`]: projection checkpoints (bincode 2, in sled), so a restart replays only
 //!   the tail of the log.
@@ -26,6 +27,7 @@ pub mod grpc;
 pub mod period_close;
 pub mod processor;
 pub mod recovery;
+pub mod requests;
 pub mod retry;
 pub mod rng;
 pub mod server;

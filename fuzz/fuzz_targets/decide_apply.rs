@@ -3,13 +3,13 @@
 //! projections (nothing is ever decided that the folds refuse).
 #![no_main]
 
-use std::sync::OnceLock;
-
-use claims_ledger::commands::{Command, decide};
-use ledger::event::{ClaimLine, Gender, LineKind, PaymentChannel, PremiumSource};
+use claims_ledger::commands::Command;
+use ledger::event::{ClaimLine, LineKind, PaymentChannel, PremiumSource};
 use ledger::{Amount, Currency, Date};
 use libfuzzer_sys::fuzz_target;
-use projections::Projections;
+
+#[path = "small_ledger.rs"]
+mod small_ledger;
 
 /// Reads values from the fuzzer's bytes (zeros once they run out).
 struct Bytes<'a>(&'a [u8]);
@@ -146,61 +146,14 @@ fn command(b: &mut Bytes) -> Command {
     }
 }
 
-/// A scheme, two households with a member each, savings in the first.
-fn base() -> &'static Projections {
-    static BASE: OnceLock<Projections> = OnceLock::new();
-    BASE.get_or_init(|| {
-        let mut p = Projections::new();
-        let on = Date::from_ymd_opt(2026, 1, 2).unwrap_or(Date::MIN);
-        let mut setup = vec![Command::PublishScheme {
-            document: adjudicator::examples::IPUSH_KE.to_owned(),
-            effective_from: on,
-        }];
-        for (h, m) in [("HH-1", "M-1"), ("HH-2", "M-2")] {
-            setup.push(Command::RegisterHousehold {
-                household_id: id(h),
-                scheme_id: id("ipush-ke"),
-                location_code: "KSM".into(),
-                socio_economic_category: String::new(),
-                registered_on: on,
-            });
-            setup.push(Command::EnrollMember {
-                member_id: id(m),
-                household_id: id(h),
-                gender: Gender::Female,
-                birth_date: Date::from_ymd_opt(1990, 1, 1).unwrap_or(Date::MIN),
-                is_head: true,
-                facility_id: None,
-                enrolled_on: on,
-            });
-        }
-        for command in &setup {
-            apply(&mut p, command);
-        }
-        p
-    })
-}
-
-/// Decides `command`; what is decided must apply.
-fn apply(p: &mut Projections, command: &Command) {
-    if let Ok(decided) = decide(p, command) {
-        for e in decided.events {
-            let position = p.position();
-            if let Err(error) = p.apply(position, &e.event) {
-                panic!("decided but not applicable: {error}\n{command:?}");
-            }
-        }
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
-    let mut p = base().clone();
+    let mut p = small_ledger::base().clone();
     let mut bytes = Bytes(data);
     for _ in 0..8 {
         if bytes.0.is_empty() {
             break;
         }
         let command = command(&mut bytes);
-        apply(&mut p, &command);
+        small_ledger::apply(&mut p, &command);
     }
 });
