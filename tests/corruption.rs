@@ -1,7 +1,8 @@
 //! Damage to a stopped server's data directory is never served as history. Each round copies
 //! a pristine data directory, flips random bytes in one of its files or truncates it, and
 //! starts the real server on the copy. Every round must end in one of:
-//! - a refusal to start;
+//! - a refusal to start that names the log position, or the damaged file where there is none
+//!   (the anchored head's own file, sled's configuration);
 //! - a start whose answers are refused (an error), or whose `VerifyLog` names a bad position;
 //! - no effect: the same head hash, projection digest and balances as the untouched copy.
 //!
@@ -169,6 +170,8 @@ fn damage(dir: &std::path::Path, rng: &mut SplitMix64) -> String {
 #[derive(Debug, Default)]
 struct Counts {
     refused_to_start: u32,
+    /// Refusals that name neither a log position nor the damaged file.
+    refused_unnamed: Vec<String>,
     refused_to_answer: u32,
     no_effect: u32,
     served_silently: Vec<String>,
@@ -201,7 +204,17 @@ async fn damaged_data_directories_are_never_served_as_history() {
         copy_dir(&clean, &copy);
         let what = damage(&copy, &mut rng);
         match Server::try_start_with(&copy, &[]) {
-            Err(_refusal) => counts.refused_to_start += 1,
+            Err(refusal) => {
+                counts.refused_to_start += 1;
+                // A refusal names the log position, or the damaged file where there is none
+                // (the anchor itself, sled's configuration).
+                if !refusal.contains("position") && !refusal.contains(&*copy.to_string_lossy()) {
+                    let last = refusal.lines().last().unwrap_or_default().to_owned();
+                    counts
+                        .refused_unnamed
+                        .push(format!("round {round} ({what}): {last}"));
+                }
+            }
             Ok(server) => match served(&server).await {
                 Err(_) => counts.refused_to_answer += 1,
                 Ok(state) if state == expected => counts.no_effect += 1,
@@ -220,6 +233,11 @@ async fn damaged_data_directories_are_never_served_as_history() {
         counts.refused_to_answer,
         counts.no_effect,
         counts.served_silently.len()
+    );
+    assert!(
+        counts.refused_unnamed.is_empty(),
+        "CORRUPTION_SEED={seed}: refusals that name neither a position nor a file:\n{}",
+        counts.refused_unnamed.join("\n")
     );
     assert!(
         counts.served_silently.is_empty(),

@@ -258,3 +258,24 @@ async fn a_log_shorter_than_its_anchored_head_refuses_to_open() {
     );
     SledLog::open(&other).unwrap();
 }
+
+#[tokio::test]
+async fn damage_sled_finds_itself_names_the_anchored_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let log = SledLog::open(&path).unwrap();
+    fill(&log).await;
+    close(log).await;
+    // sled's configuration file, damaged: sled finds it (a checksum of its own) but names no
+    // position; the refusal names how far the log must reach intact.
+    let conf = path.join("conf");
+    let mut bytes = std::fs::read(&conf).unwrap();
+    bytes[3] ^= 0x10;
+    std::fs::write(&conf, bytes).unwrap();
+    match SledLog::open(&path) {
+        Err(e @ LogError::Damaged { anchored: 12, .. }) => {
+            assert!(e.to_string().contains("position 12"), "{e}");
+        }
+        other => panic!("a damaged log opened: {other:?}"),
+    }
+}

@@ -219,6 +219,9 @@ pub enum AppendError {
 pub enum LogError {
     #[error("storage: {0}")]
     Storage(String),
+    /// The storage's own checks found damage (sled's `Corruption`), at no position it names.
+    #[error("storage damaged: {0}")]
+    StorageDamaged(String),
     #[error("corrupt log at position {position}: {reason}")]
     Corrupt { position: u64, reason: String },
     #[error("hash chain broken at position {position}: {reason}")]
@@ -230,11 +233,21 @@ pub enum LogError {
     Shortened { head: u64, anchored: u64 },
     #[error("range {from}..{to} is not within the log (head {head})")]
     OutOfRange { from: u64, to: u64, head: u64 },
+    /// The storage itself refused to open or read the log (its own checks found damage),
+    /// where the ledger cannot tell the position: it names the anchored head, how far the
+    /// log must reach intact.
+    #[error(
+        "the log is damaged below the anchored head at position {anchored} ({reason}):          restore the data directory from a backup"
+    )]
+    Damaged { anchored: u64, reason: String },
 }
 
 impl From<sled::Error> for LogError {
     fn from(e: sled::Error) -> Self {
-        LogError::Storage(e.to_string())
+        match e {
+            sled::Error::Corruption { .. } => LogError::StorageDamaged(e.to_string()),
+            e => LogError::Storage(e.to_string()),
+        }
     }
 }
 

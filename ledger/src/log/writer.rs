@@ -120,7 +120,21 @@ impl<S: Store> std::fmt::Debug for Log<S> {
 impl Log<SledStore> {
     /// Opens (or creates) the durable log in directory `path` with default limits.
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self, LogError> {
-        Log::open_with(SledStore::open(path)?, Limits::default())
+        let path = path.as_ref();
+        SledStore::open(path)
+            .and_then(|store| Log::open_with(store, Limits::default()))
+            .map_err(|e| match (e, super::anchor::read(path)) {
+                // sled found damage of its own: name how far the log must reach.
+                (LogError::StorageDamaged(reason), Ok(Some(anchored))) => LogError::Damaged {
+                    anchored: anchored.next_position,
+                    reason,
+                },
+                // Name the files the refusal is about.
+                (LogError::Storage(reason), _) if !reason.contains(&*path.to_string_lossy()) => {
+                    LogError::Storage(format!("{}: {reason}", path.display()))
+                }
+                (e, _) => e,
+            })
     }
 }
 
