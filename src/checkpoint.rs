@@ -23,8 +23,9 @@ pub const CHECKPOINT_EVERY_EVENTS: u64 = 100_000;
 /// 4: a member's claims by code as a sorted vector of dated submission numbers; 5: no
 /// request receipts, the log's request index answers retries; 6: running totals in i128, and
 /// a SHA-256 of the header fields and the body, so a damaged checkpoint is never taken for a state;
-/// 7: a decision records whether its date was given; 8: statements in parts).
-const FORMAT_VERSION: u32 = 8;
+/// 7: a decision records whether its date was given; 8: statements in parts; 9: copay paid per
+/// claim).
+const FORMAT_VERSION: u32 = 9;
 const KEY: &[u8] = b"latest";
 const HEADER_BYTES: usize = 4 + 8 + 32 + 32;
 

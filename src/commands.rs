@@ -148,6 +148,14 @@ pub enum Rejection {
     UnknownScheme(SchemeId),
     #[error("version: scheme {scheme} version {version} is already published")]
     SchemeVersionExists { scheme: SchemeId, version: u32 },
+    #[error("{field}: no version of scheme {scheme} is in force on {on}")]
+    SchemeNotInForce {
+        scheme: SchemeId,
+        field: &'static str,
+        on: Date,
+    },
+    #[error("effective_from: {reason}")]
+    SchemeVersionOutOfOrder { reason: String },
     #[error("household_id: household {0} is not registered")]
     UnknownHousehold(HouseholdId),
     #[error("household_id: household {0} is already registered")]
@@ -226,6 +234,8 @@ impl Rejection {
             Rejection::InvalidScheme(_) => "document".into(),
             Rejection::UnknownScheme(_) => "scheme_id".into(),
             Rejection::SchemeVersionExists { .. } => "version".into(),
+            Rejection::SchemeNotInForce { field, .. } => (*field).into(),
+            Rejection::SchemeVersionOutOfOrder { .. } => "effective_from".into(),
             Rejection::UnknownHousehold(_) | Rejection::HouseholdExists(_) => "household_id".into(),
             Rejection::UnknownMember(_)
             | Rejection::MemberExists(_)
@@ -256,6 +266,8 @@ impl Rejection {
             Rejection::InvalidScheme(_) => "INVALID_SCHEME",
             Rejection::UnknownScheme(_) => "UNKNOWN_SCHEME",
             Rejection::SchemeVersionExists { .. } => "SCHEME_VERSION_EXISTS",
+            Rejection::SchemeNotInForce { .. } => "SCHEME_NOT_IN_FORCE",
+            Rejection::SchemeVersionOutOfOrder { .. } => "SCHEME_VERSION_OUT_OF_ORDER",
             Rejection::UnknownHousehold(_) => "UNKNOWN_HOUSEHOLD",
             Rejection::HouseholdExists(_) => "HOUSEHOLD_EXISTS",
             Rejection::UnknownMember(_) => "UNKNOWN_MEMBER",
@@ -313,15 +325,27 @@ pub(crate) fn decided(events: Vec<NewEvent>) -> Decided {
     }
 }
 
-fn scheme_of<'a>(p: &'a Projections, household: &HouseholdId) -> Result<&'a Published, Rejection> {
+/// The version of the household's scheme in force on `on`, the business date that governs
+/// the command (the request's `field`): the service date of a claim, the pay date of a
+/// premium, the day a saving is received.
+fn scheme_of<'a>(
+    p: &'a Projections,
+    household: &HouseholdId,
+    field: &'static str,
+    on: Date,
+) -> Result<&'a Published, Rejection> {
     let h = p
         .registry
         .households
         .get(household)
         .ok_or_else(|| Rejection::UnknownHousehold(household.clone()))?;
     p.registry
-        .scheme(&h.scheme_id)
-        .ok_or_else(|| Rejection::UnknownScheme(h.scheme_id.clone()))
+        .scheme_on(&h.scheme_id, on)
+        .ok_or_else(|| Rejection::SchemeNotInForce {
+            scheme: h.scheme_id.clone(),
+            field,
+            on,
+        })
 }
 
 fn check_amount(scheme: &Scheme, amount: Amount) -> Result<(), Rejection> {
@@ -335,6 +359,39 @@ fn check_amount(scheme: &Scheme, amount: Amount) -> Result<(), Rejection> {
         return Err(Rejection::NotPositive(amount));
     }
     Ok(())
+}
+
+/// A new version of a scheme takes effect on or after the latest one, in the same currency:
+/// versions in force follow each other in the order published.
+fn version_follows(
+    latest: &Published,
+    scheme: &Scheme,
+    effective_from: Date,
+) -> Result<(), Rejection> {
+    if effective_from < latest.effective_from {
+        return Err(Rejection::SchemeVersionOutOfOrder {
+            reason: format!(
+                "{effective_from} is before {}, when version {} of {} took effect",
+                latest.effective_from, latest.version, scheme.id
+            ),
+        });
+    }
+    if scheme.currency != latest.scheme.currency {
+        return Err(Rejection::InvalidScheme(format!(
+            "currency: {} is not {}, the currency of version {}",
+            scheme.currency, latest.scheme.currency, latest.version
+        )));
+    }
+    Ok(())
+}
+
+/// The copay paid beyond a claim's copay of `due` after a review, given back to the member.
+fn copay_beyond(paid: Option<Amount>, due: Amount) -> Result<Option<Amount>, Rejection> {
+    let Some(paid) = paid else {
+        return Ok(None);
+    };
+    let beyond = paid.checked_sub(due)?;
+    Ok(beyond.is_positive().then_some(beyond))
 }
 
 /// `date` (the request's `field`) is not before `earliest`, the day its subject began.
@@ -411,6 +468,9 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                     version: scheme.version,
                 });
             }
+            if let Some(latest) = p.registry.scheme(&scheme.id) {
+                version_follows(latest, &scheme, *effective_from)?;
+            }
             Ok(decided(single(
                 StreamId::scheme(&scheme.id),
                 Event::SchemePublished(SchemePublished {
@@ -455,8 +515,8 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             facility_id,
             enrolled_on,
         } => {
-            let scheme = scheme_of(p, household_id)?;
             since_registration(p, household_id, "enrolled_on", *enrolled_on)?;
+            let scheme = scheme_of(p, household_id, "enrolled_on", *enrolled_on)?;
             if p.registry.members.contains_key(member_id) {
                 return Err(Rejection::MemberExists(member_id.clone()));
             }
@@ -486,10 +546,10 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             channel,
             received_on,
         } => {
-            let published = scheme_of(p, household_id)?;
+            since_registration(p, household_id, "received_on", *received_on)?;
+            let published = scheme_of(p, household_id, "received_on", *received_on)?;
             let scheme = &published.scheme;
             check_amount(scheme, *amount)?;
-            since_registration(p, household_id, "received_on", *received_on)?;
             fresh_receipt(p, receipt_id)?;
             if let Some(m) = member_id {
                 match p.registry.members.get(m) {
@@ -545,9 +605,9 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             amount,
             received_on,
         } => {
-            let published = scheme_of(p, household_id)?;
-            check_amount(&published.scheme, *amount)?;
             since_registration(p, household_id, "received_on", *received_on)?;
+            let published = scheme_of(p, household_id, "received_on", *received_on)?;
+            check_amount(&published.scheme, *amount)?;
             fresh_receipt(p, receipt_id)?;
             if !published.scheme.sponsors.contains_key(sponsor_id) {
                 return Err(Rejection::UnknownSponsor(sponsor_id.clone()));
@@ -603,7 +663,14 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             let household_id = member
                 .map(|m| m.household_id.clone())
                 .ok_or_else(|| Rejection::UnknownMember(member_id.clone()))?;
-            let published = scheme_of(p, &household_id)?;
+            // The version in force on the service date (the last day of care).
+            let service_date = date_to.unwrap_or(*date_from);
+            let field = if date_to.is_some() {
+                "date_to"
+            } else {
+                "date_from"
+            };
+            let published = scheme_of(p, &household_id, field, service_date)?;
             let scheme = &published.scheme;
             for (i, line) in lines.iter().enumerate() {
                 if let Some(price) = line.asked_unit_price
@@ -644,7 +711,6 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 .map(|m| u64::from(m.frequency_days))
                 .max()
                 .unwrap_or(0);
-            let service_date = date_to.unwrap_or(*date_from);
             let prior = p.claims.prior_claims(
                 member_id,
                 lines.iter().map(|l| &l.code),
@@ -722,6 +788,8 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                         claim_id: claim_id.clone(),
                         reason: reason.clone(),
                         reversed_on: *reversed_on,
+                        // Everything the member paid towards the claim goes back.
+                        copay_refunded: record.copay_paid.filter(|paid| paid.is_positive()),
                     }),
                 ),
                 subject: Subject::Claim(claim_id.clone()),
@@ -740,7 +808,11 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 .ok_or_else(|| Rejection::UnknownClaim(claim_id.clone()))?;
             let member = &record.submitted.member_id;
             let household = &record.submitted.household_id;
-            let published = scheme_of(p, household)?;
+            let service_date = record
+                .submitted
+                .date_to
+                .unwrap_or(record.submitted.date_from);
+            let published = scheme_of(p, household, "claim_id", service_date)?;
             check_amount(&published.scheme, *amount)?;
             not_before(
                 "collected_on",
@@ -749,13 +821,14 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 "the claim's service date",
             )?;
             fresh_receipt(p, receipt_id)?;
-            let copay = record
-                .total_copay
+            // What is still owed: the copay as decided or reviewed, less what was paid.
+            let outstanding = record
+                .copay_outstanding()
                 .unwrap_or(Amount::zero(published.scheme.currency));
-            if amount.minor_units() > copay.minor_units() {
+            if amount.minor_units() > outstanding.minor_units() {
                 return Err(Rejection::Overpayment {
                     amount: *amount,
-                    outstanding: copay,
+                    outstanding,
                 });
             }
             let balance = p.balances.wallet(household, published.scheme.currency);
@@ -915,10 +988,10 @@ fn pay_premium(
     source: PremiumSource,
     paid_on: Date,
 ) -> Result<Decided, Rejection> {
-    let published = scheme_of(p, household_id)?;
+    since_registration(p, household_id, "paid_on", paid_on)?;
+    let published = scheme_of(p, household_id, "paid_on", paid_on)?;
     let scheme = &published.scheme;
     check_amount(scheme, amount)?;
-    since_registration(p, household_id, "paid_on", paid_on)?;
     fresh_receipt(p, receipt_id)?;
     let product = scheme
         .product(product_id)
@@ -1150,10 +1223,12 @@ fn review(
         line.findings.push(format!("reviewed by {reviewer}"));
         changed.push(line.clone());
     }
-    let currency = record
-        .total_payer
-        .map(|a| a.currency())
-        .unwrap_or(ledger::Currency::USD);
+    // Every version of a scheme has the same currency (publishing checks it).
+    let currency = p
+        .registry
+        .household_scheme(&record.submitted.household_id)
+        .map(|s| s.scheme.currency)
+        .ok_or_else(|| Rejection::UnknownHousehold(record.submitted.household_id.clone()))?;
     let total_payer = Amount::checked_sum(currency, lines.iter().map(|l| l.payer))?;
     let total_copay = Amount::checked_sum(currency, lines.iter().map(|l| l.copay))?;
     Ok(Decided {
@@ -1167,6 +1242,7 @@ fn review(
                 comment: comment.to_owned(),
                 total_payer,
                 total_copay,
+                copay_refunded: copay_beyond(record.copay_paid, total_copay)?,
             }),
         ),
         subject: Subject::Claim(claim_id.clone()),
@@ -1233,6 +1309,12 @@ mod tests {
                 facility: "f".parse().unwrap(),
                 period: "p".parse().unwrap(),
             },
+            Rejection::SchemeNotInForce {
+                scheme: "s".parse().unwrap(),
+                field: "paid_on",
+                on: Date::MIN,
+            },
+            Rejection::SchemeVersionOutOfOrder { reason: "x".into() },
             Rejection::Overpayment {
                 amount: kes(2),
                 outstanding: kes(1),

@@ -113,6 +113,8 @@ fn rejection_status(r: &Rejection) -> Status {
         | Rejection::InsufficientWallet { .. }
         | Rejection::PolicyNotPayable(_)
         | Rejection::ClaimState { .. }
+        | Rejection::SchemeNotInForce { .. }
+        | Rejection::SchemeVersionOutOfOrder { .. }
         | Rejection::StatementIncomplete { .. }
         | Rejection::Overpayment { .. } => Code::FailedPrecondition,
     };
@@ -219,6 +221,10 @@ fn claim_pb(c: &projections::claims::ClaimRecord) -> pb::GetClaimResponse {
         status: format!("{:?}", c.status).to_uppercase(),
         total_payer: c.total_payer.map(money_to_pb),
         total_copay: c.total_copay.map(money_to_pb),
+        copay_paid: c
+            .total_copay
+            .map(|due| money_to_pb(c.copay_paid.unwrap_or(Amount::zero(due.currency())))),
+        copay_outstanding: c.copay_outstanding().map(money_to_pb),
     }
 }
 
@@ -698,10 +704,17 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let state = self.service.read().await.map_err(command_status)?;
         let p = &state.projections;
         let member = p.registry.members.get(&member_id);
-        let Some(published) = member.and_then(|m| p.registry.household_scheme(&m.household_id))
-        else {
+        let Some(household) = member.map(|m| &m.household_id) else {
             return Ok(Response::new(pb::CheckEligibilityResponse {
                 member_known: false,
+                covered: false,
+                products: Vec::new(),
+            }));
+        };
+        // The version in force on the date asked about; none in force: nothing covers.
+        let Some(published) = p.registry.household_scheme_on(household, on) else {
+            return Ok(Response::new(pb::CheckEligibilityResponse {
+                member_known: true,
                 covered: false,
                 products: Vec::new(),
             }));

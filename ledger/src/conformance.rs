@@ -673,11 +673,13 @@ pub fn sample_events() -> Vec<Event> {
             comment: "price above the county tariff".into(),
             total_payer: kes(72_000),
             total_copay: kes(18_000),
+            copay_refunded: Some(kes(2_000)),
         }),
         Event::ClaimReversed(ClaimReversed {
             claim_id: claim.clone(),
             reason: "duplicate entry at the facility".into(),
             reversed_on: d(3, 20),
+            copay_refunded: Some(kes(18_000)),
         }),
         Event::CopayRecorded(CopayRecorded {
             receipt_id: ReceiptId::new("MPESA:COPAY01").unwrap(),

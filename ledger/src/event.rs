@@ -427,6 +427,8 @@ pub struct ClaimReviewed {
     /// The claim's totals after the review.
     pub total_payer: Amount,
     pub total_copay: Amount,
+    /// Copay the member had paid beyond the reviewed copay, given back to the wallet.
+    pub copay_refunded: Option<Amount>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -435,6 +437,8 @@ pub struct ClaimReversed {
     pub claim_id: ClaimId,
     pub reason: String,
     pub reversed_on: Date,
+    /// The copay the member had paid, given back to the wallet.
+    pub copay_refunded: Option<Amount>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -864,9 +868,20 @@ impl Event {
                 }
                 non_negative("total_payer", e.total_payer)?;
                 non_negative("total_copay", e.total_copay)?;
-                currency_is("total_copay", e.total_copay, currency)
+                currency_is("total_copay", e.total_copay, currency)?;
+                match e.copay_refunded {
+                    Some(refund) => {
+                        positive("copay_refunded", refund)?;
+                        currency_is("copay_refunded", refund, currency)
+                    }
+                    None => Ok(()),
+                }
             }
-            Event::ClaimReversed(e) => text("reason", &e.reason),
+            Event::ClaimReversed(e) => {
+                text("reason", &e.reason)?;
+                e.copay_refunded
+                    .map_or(Ok(()), |refund| positive("copay_refunded", refund))
+            }
             Event::CopayRecorded(e) => positive("amount", e.amount),
             Event::StockVisitRecorded(e) => {
                 bounds::stock_units("stock_found", e.stock_found)?;

@@ -36,6 +36,8 @@ pub struct ClaimRecord {
     /// None until decided.
     pub total_payer: Option<Amount>,
     pub total_copay: Option<Amount>,
+    /// Copay the member has paid (less what was given back); None until any is paid.
+    pub copay_paid: Option<Amount>,
 }
 
 impl ClaimRecord {
@@ -46,6 +48,17 @@ impl ClaimRecord {
             (None, Some(d)) => &d.lines,
             (None, None) => &[],
         }
+    }
+
+    /// The copay still owed: the claim's copay (as reviewed) less what was paid, never below
+    /// zero; None until decided.
+    pub fn copay_outstanding(&self) -> Option<Amount> {
+        let due = self.total_copay?;
+        let paid = self.copay_paid.map_or(0, |p| p.minor_units());
+        Some(Amount::new(
+            due.minor_units().saturating_sub(paid).max(0),
+            due.currency(),
+        ))
     }
 
     pub fn category(&self) -> ClaimCategory {
@@ -124,6 +137,7 @@ impl Claims {
             status: ClaimStatus::Submitted,
             total_payer: None,
             total_copay: None,
+            copay_paid: None,
         };
         let seq = match self.seq_of.get(&e.claim_id) {
             // The same claim id again (not something the command side writes): the later
@@ -199,6 +213,16 @@ impl Claims {
             c.total_payer = Some(e.total_payer);
             c.total_copay = Some(e.total_copay);
         }
+    }
+
+    /// Copay paid on a claim (negative: given back).
+    pub(crate) fn copay_paid(&mut self, claim: &ClaimId, amount: Amount) -> Result<(), String> {
+        let c = self
+            .get_mut(claim)
+            .ok_or_else(|| format!("claim {claim} was never submitted"))?;
+        let paid = c.copay_paid.unwrap_or(Amount::zero(amount.currency()));
+        c.copay_paid = Some(paid.checked_add(amount).map_err(|e| e.to_string())?);
+        Ok(())
     }
 
     pub(crate) fn reversed(&mut self, e: &ClaimReversed) {

@@ -175,6 +175,34 @@ impl Projections {
         )
     }
 
+    /// Copay given back to the member's wallet: the facility is owed that much less (a
+    /// negative accrual against the wallet), and the claim's paid copay drops by it.
+    fn refund_copay(
+        &mut self,
+        position: u64,
+        date: ledger::Date,
+        claim: &ledger::event::ClaimSubmitted,
+        refund: Amount,
+    ) -> Result<(), String> {
+        let negative = refund.checked_neg().map_err(|err| err.to_string())?;
+        self.claims.copay_paid(&claim.claim_id, negative)?;
+        self.owe_facility(
+            position,
+            date,
+            Account::Wallet(claim.household_id.clone()),
+            Owed {
+                facility: &claim.facility_id,
+                reference: claim.claim_id.as_str(),
+                description: format!(
+                    "copay for claim {} given back to the wallet",
+                    claim.claim_id
+                ),
+                quantity: 1,
+                amount: negative,
+            },
+        )
+    }
+
     /// Something becomes owed to a facility (a negative amount: less is owed): debits
     /// `from`, credits what is payable to the facility, and accrues a line for its next
     /// statement.
@@ -360,6 +388,9 @@ impl Projections {
                     format!("review of claim {}", e.claim_id),
                     delta,
                 )?;
+                if let Some(refund) = e.copay_refunded {
+                    self.refund_copay(position, e.reviewed_on, &claim, refund)?;
+                }
             }
             Event::ClaimReversed(e) => {
                 let record = self
@@ -375,6 +406,9 @@ impl Projections {
                     .record_lines(&claim, &category, &before, &[])
                     .map_err(|err| err.to_string())?;
                 self.claims.reversed(e);
+                if let Some(refund) = e.copay_refunded {
+                    self.refund_copay(position, e.reversed_on, &claim, refund)?;
+                }
                 if let (Some(scheme_id), Some(payer)) = (scheme_id, payer) {
                     let negative = payer.checked_neg().map_err(|err| err.to_string())?;
                     self.owe_for_claim(
@@ -389,6 +423,7 @@ impl Projections {
             }
             Event::CopayRecorded(e) => {
                 self.registry.receipts.insert(e.receipt_id.clone());
+                self.claims.copay_paid(&e.claim_id, e.amount)?;
                 let household = self
                     .registry
                     .members

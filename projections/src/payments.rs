@@ -2,7 +2,7 @@
 //! from wallets, consumption under the Informed Push Model), period statements, payouts, and
 //! stock levels with the suggested top-up.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use ledger::event::{
     FacilityPaid, FacilityStatementIssued, PaymentMethod, PaymentPeriodClosed, StatementLine,
@@ -224,11 +224,34 @@ impl Payments {
                 e.part, e.facility_id, e.period_id
             ));
         }
-        // The accruals the statement lists are settled; any it left out stay open.
-        // (A set: a statement of a busy facility lists thousands of claims.)
+        // The accruals the part lists are settled, one for each line (the earliest open one
+        // with its reference and amount: a claim, its copay and a refund share a reference and
+        // may fall in different parts); any it left out stay open. (Counted in a map: a
+        // statement of a busy facility lists thousands of claims.)
         if let Some(accruals) = self.accruals.get_mut(&e.facility_id) {
-            let settled: HashSet<&str> = e.lines.iter().map(|l| l.reference.as_str()).collect();
-            accruals.retain(|a| a.date > end || !settled.contains(a.reference.as_str()));
+            let mut settled: HashMap<&str, HashMap<i64, usize>> = HashMap::new();
+            for l in &e.lines {
+                *settled
+                    .entry(l.reference.as_str())
+                    .or_default()
+                    .entry(l.amount.minor_units())
+                    .or_default() += 1;
+            }
+            accruals.retain(|a| {
+                if a.date > end {
+                    return true;
+                }
+                let count = settled
+                    .get_mut(a.reference.as_str())
+                    .and_then(|amounts| amounts.get_mut(&a.amount.minor_units()));
+                match count {
+                    Some(n) if *n > 0 => {
+                        *n -= 1;
+                        false
+                    }
+                    _ => true,
+                }
+            });
         }
         match self.statements.get_mut(&key) {
             Some(s) => {

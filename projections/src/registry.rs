@@ -101,16 +101,34 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The latest published version of a scheme.
+    /// The latest published version of a scheme: for what every version shares (its
+    /// currency) and for what is current (its facilities). What a version decides (prices,
+    /// rules, premiums, matches) comes from [`Registry::scheme_on`].
     pub fn scheme(&self, id: &SchemeId) -> Option<&Published> {
         self.schemes.get(id).and_then(|v| v.last())
     }
 
-    /// The version in force for a household's scheme.
+    /// The version of a scheme in force on `date`: the latest with `effective_from` on or
+    /// before it (versions are published in order of `effective_from`). None before the
+    /// first version takes effect.
+    pub fn scheme_on(&self, id: &SchemeId, date: Date) -> Option<&Published> {
+        self.schemes
+            .get(id)
+            .and_then(|v| v.iter().rev().find(|p| p.effective_from <= date))
+    }
+
+    /// The latest version of a household's scheme.
     pub fn household_scheme(&self, household: &HouseholdId) -> Option<&Published> {
         self.households
             .get(household)
             .and_then(|h| self.scheme(&h.scheme_id))
+    }
+
+    /// The version of a household's scheme in force on `date`.
+    pub fn household_scheme_on(&self, household: &HouseholdId, date: Date) -> Option<&Published> {
+        self.households
+            .get(household)
+            .and_then(|h| self.scheme_on(&h.scheme_id, date))
     }
 
     /// Members registered with a facility (for capitation).

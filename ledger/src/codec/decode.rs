@@ -651,7 +651,7 @@ fn decode_body(tag: u32, b: &[u8]) -> (&'static str, Result<Event>) {
         10 => (
             "claim_reviewed",
             (|| {
-                let x = Body::read(b, "claim_reviewed", &[1, 2, 5], &[3, 6, 7], &[4])?;
+                let x = Body::read(b, "claim_reviewed", &[1, 2, 5], &[3, 6, 7, 8], &[4])?;
                 Ok(Event::ClaimReviewed(ClaimReviewed {
                     claim_id: x.s[1].id("claim_id")?,
                     reviewer: x.s[2].text(),
@@ -660,17 +660,19 @@ fn decode_body(tag: u32, b: &[u8]) -> (&'static str, Result<Event>) {
                     comment: x.s[5].text(),
                     total_payer: x.m[6].money("total_payer")?,
                     total_copay: x.m[7].money("total_copay")?,
+                    copay_refunded: x.m[8].opt_money("copay_refunded")?,
                 }))
             })(),
         ),
         11 => (
             "claim_reversed",
             (|| {
-                let x = Body::read(b, "claim_reversed", &[1, 2], &[3], &[])?;
+                let x = Body::read(b, "claim_reversed", &[1, 2], &[3, 4], &[])?;
                 Ok(Event::ClaimReversed(ClaimReversed {
                     claim_id: x.s[1].id("claim_id")?,
                     reason: x.s[2].text(),
                     reversed_on: x.m[3].date("reversed_on")?,
+                    copay_refunded: x.m[4].opt_money("copay_refunded")?,
                 }))
             })(),
         ),

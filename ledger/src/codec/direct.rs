@@ -320,12 +320,18 @@ fn encode_body(event: &Event, o: &mut Vec<u8>) -> u32 {
             string_field(o, 5, &e.comment);
             money(o, 6, e.total_payer);
             money(o, 7, e.total_copay);
+            if let Some(refund) = e.copay_refunded {
+                money(o, 8, refund);
+            }
             10
         }
         Event::ClaimReversed(e) => {
             string_field(o, 1, e.claim_id.as_str());
             string_field(o, 2, &e.reason);
             date(o, 3, e.reversed_on);
+            if let Some(refund) = e.copay_refunded {
+                money(o, 4, refund);
+            }
             11
         }
         Event::CopayRecorded(e) => {

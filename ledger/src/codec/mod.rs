@@ -366,11 +366,13 @@ impl Wire for Event {
                 comment: e.comment.clone(),
                 total_payer: Some(money_to_pb(e.total_payer)),
                 total_copay: Some(money_to_pb(e.total_copay)),
+                copay_refunded: e.copay_refunded.map(money_to_pb),
             }),
             Event::ClaimReversed(e) => Body::ClaimReversed(pb::ClaimReversed {
                 claim_id: e.claim_id.to_string(),
                 reason: e.reason.clone(),
                 reversed_on: Some(date_to_pb(e.reversed_on)),
+                copay_refunded: e.copay_refunded.map(money_to_pb),
             }),
             Event::CopayRecorded(e) => Body::CopayRecorded(pb::CopayRecorded {
                 receipt_id: e.receipt_id.to_string(),
@@ -582,6 +584,7 @@ impl Wire for Event {
                         comment: e.comment,
                         total_payer: money_from_pb("total_payer", e.total_payer)?,
                         total_copay: money_from_pb("total_copay", e.total_copay)?,
+                        copay_refunded: opt_money_from_pb("copay_refunded", e.copay_refunded)?,
                     }))
                 })(),
             ),
@@ -592,6 +595,7 @@ impl Wire for Event {
                         claim_id: id_from_pb("claim_id", &e.claim_id)?,
                         reason: e.reason,
                         reversed_on: date_from_pb("reversed_on", e.reversed_on)?,
+                        copay_refunded: opt_money_from_pb("copay_refunded", e.copay_refunded)?,
                     }))
                 })(),
             ),

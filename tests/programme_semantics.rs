@@ -1,0 +1,233 @@
+//! What the seed programmes need, through gRPC on the real binary, with figures computed by
+//! hand in the comments: scheme versions in force by date; copays owed, paid and given back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Server, date, kes, visit_claim};
+use pb::ledger_service_client::LedgerServiceClient;
+use pb::query_service_client::QueryServiceClient;
+use proto::v1 as pb;
+use tonic::Code;
+
+/// The field a refusal names in its ErrorInfo.
+fn field(status: &tonic::Status) -> String {
+    tonic_types::StatusExt::get_details_error_info(status)
+        .and_then(|mut i| i.metadata.remove("field"))
+        .unwrap_or_default()
+}
+
+fn reason(status: &tonic::Status) -> String {
+    tonic_types::StatusExt::get_details_error_info(status)
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}
+
+/// iPUSH as version `version`, with the outpatient visit at `visit` KES.
+fn ipush_version(version: u32, visit: &str) -> String {
+    adjudicator::examples::IPUSH_KE
+        .replace("version = 1", &format!("version = {version}"))
+        .replace(
+            "{ code = \"OPD-VISIT\", price = \"1200 KES\"",
+            &format!("{{ code = \"OPD-VISIT\", price = \"{visit} KES\""),
+        )
+}
+
+fn publish(request: &str, document: String, y: i32, m: i32, d: i32) -> pb::PublishSchemeRequest {
+    pb::PublishSchemeRequest {
+        request_id: request.into(),
+        document,
+        effective_from: date(y, m, d),
+    }
+}
+
+/// A visit claim (OPD visit + 2 iron/folate at 80%) on `month`/`day` of 2026.
+fn claim_on(request: &str, code: &str, month: i32, day: i32) -> pb::SubmitClaimRequest {
+    pb::SubmitClaimRequest {
+        date_from: date(2026, month, day),
+        claim_date: date(2026, month, day),
+        decided_on: date(2026, month, day),
+        ..visit_claim(request, code, day)
+    }
+}
+
+#[tokio::test]
+async fn each_claim_is_decided_by_the_scheme_version_in_force_on_its_service_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let mut ledger = LedgerServiceClient::new(server.channel(None).await);
+    common::setup_household(&mut ledger).await;
+    // Version 2, published now for April: the visit goes from 1,200 to 1,500 KES.
+    ledger
+        .publish_scheme(publish("v2", ipush_version(2, "1500"), 2026, 4, 1))
+        .await
+        .unwrap();
+
+    // A March claim is decided by version 1: 1,200 + 2 x 350 x 80% = 1,760 KES payer.
+    let march = ledger
+        .submit_claim(claim_on("c-march", "V-MAR", 3, 10))
+        .await
+        .unwrap()
+        .into_inner()
+        .decision
+        .unwrap();
+    assert_eq!(march.scheme_version, 1);
+    assert_eq!(march.total_payer.unwrap().minor_units, 176_000);
+    // An April claim by version 2: 1,500 + 560 = 2,060 KES.
+    let april = ledger
+        .submit_claim(claim_on("c-april", "V-APR", 4, 10))
+        .await
+        .unwrap()
+        .into_inner()
+        .decision
+        .unwrap();
+    assert_eq!(april.scheme_version, 2);
+    assert_eq!(april.total_payer.unwrap().minor_units, 206_000);
+
+    // A version taking effect before the latest one is refused; so is another currency.
+    let early = ledger
+        .publish_scheme(publish("v3-early", ipush_version(3, "1600"), 2026, 3, 15))
+        .await
+        .unwrap_err();
+    assert_eq!(early.code(), Code::FailedPrecondition, "{early:?}");
+    assert_eq!(
+        (reason(&early).as_str(), field(&early).as_str()),
+        ("SCHEME_VERSION_OUT_OF_ORDER", "effective_from")
+    );
+    let xof = ipush_version(3, "1600").replace("currency = \"KES\"", "currency = \"XOF\"");
+    let other_currency = ledger
+        .publish_scheme(publish("v3-xof", xof, 2026, 5, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(other_currency.code(), Code::InvalidArgument);
+    assert!(
+        other_currency.message().contains("currency"),
+        "{other_currency:?}"
+    );
+    server.stop();
+}
+
+fn copay(request: &str, claim: &str, minor: i64) -> pb::RecordCopaymentRequest {
+    pb::RecordCopaymentRequest {
+        request_id: request.into(),
+        receipt_id: format!("R-{request}"),
+        claim_id: claim.into(),
+        amount: kes(minor),
+        collected_on: date(2026, 3, 12),
+    }
+}
+
+/// (due, paid, outstanding) of a claim's copay, in minor units.
+async fn copay_of(query: &mut QueryServiceClient<common::Channel>, claim: &str) -> (i64, i64, i64) {
+    let c = query
+        .get_claim(pb::GetClaimRequest {
+            claim_id: claim.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let minor = |m: Option<pb::Money>| m.unwrap().minor_units;
+    (
+        minor(c.total_copay),
+        minor(c.copay_paid),
+        minor(c.copay_outstanding),
+    )
+}
+
+async fn trial_balance_is_zero(query: &mut QueryServiceClient<common::Channel>) {
+    let totals = query
+        .get_trial_balance(pb::GetTrialBalanceRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .totals;
+    assert!(
+        totals.iter().all(|t| t.sum_minor_units == "0"),
+        "{totals:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_copay_is_collected_once_and_given_back_by_reviews_and_reversals() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let mut ledger = LedgerServiceClient::new(server.channel(None).await);
+    let mut query = QueryServiceClient::new(server.channel(None).await);
+    common::setup_household(&mut ledger).await;
+    // Visit (100%) + 2 iron/folate at 350 KES, 80% covered: the copay is 2 x 70 = 140 KES.
+    let claim = ledger
+        .submit_claim(visit_claim("c-1", "V-1", 10))
+        .await
+        .unwrap()
+        .into_inner()
+        .claim_id;
+    assert_eq!(copay_of(&mut query, &claim).await, (14_000, 0, 14_000));
+
+    // 100 paid, 40 outstanding; 50 more is refused with what is outstanding; 40 settles it.
+    let wallet = common::wallet(&mut query, "HH-1").await;
+    ledger
+        .record_copayment(copay("cp-1", &claim, 10_000))
+        .await
+        .unwrap();
+    assert_eq!(copay_of(&mut query, &claim).await, (14_000, 10_000, 4_000));
+    let over = ledger
+        .record_copayment(copay("cp-2", &claim, 5_000))
+        .await
+        .unwrap_err();
+    assert_eq!(over.code(), Code::FailedPrecondition, "{over:?}");
+    assert_eq!(
+        (reason(&over).as_str(), field(&over).as_str()),
+        ("OVERPAYMENT", "amount")
+    );
+    assert!(over.message().contains("40.00 KES outstanding"), "{over:?}");
+    ledger
+        .record_copayment(copay("cp-3", &claim, 4_000))
+        .await
+        .unwrap();
+    assert_eq!(copay_of(&mut query, &claim).await, (14_000, 14_000, 0));
+    // The copay again, under a fresh receipt: refused, the wallet debited once.
+    let again = ledger
+        .record_copayment(copay("cp-4", &claim, 14_000))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&again), "OVERPAYMENT");
+    assert_eq!(common::wallet(&mut query, "HH-1").await, wallet - 14_000);
+
+    // A review approves one iron/folate: the copay is 70, and the 70 paid beyond it goes
+    // back to the wallet.
+    ledger
+        .review_claim(pb::ReviewClaimRequest {
+            request_id: "rv-1".into(),
+            claim_id: claim.clone(),
+            reviewer: "medical officer".into(),
+            reviewed_on: date(2026, 3, 13),
+            changes: vec![pb::LineReview {
+                line_no: 2,
+                approved_quantity: Some(1),
+                unit_price: None,
+                reject: false,
+            }],
+            comment: "one pack dispensed".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(copay_of(&mut query, &claim).await, (7_000, 7_000, 0));
+    assert_eq!(common::wallet(&mut query, "HH-1").await, wallet - 7_000);
+
+    // A reversal gives back everything paid: the wallet is where it was before the copays.
+    ledger
+        .reverse_claim(pb::ReverseClaimRequest {
+            request_id: "rev-1".into(),
+            claim_id: claim.clone(),
+            reason: "billed in error".into(),
+            reversed_on: date(2026, 3, 14),
+        })
+        .await
+        .unwrap();
+    assert_eq!(copay_of(&mut query, &claim).await, (0, 0, 0));
+    assert_eq!(common::wallet(&mut query, "HH-1").await, wallet);
+    trial_balance_is_zero(&mut query).await;
+    drop((ledger, query));
+    server.stop();
+}
