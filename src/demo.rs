@@ -726,7 +726,8 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         let _ = writeln!(
             w,
             "  trial balance {}: {} (debits minus credits over every account)",
-            t.currency_code, t.sum_minor_units
+            t.currency_code,
+            t.sum.as_ref().map_or(i64::MIN, |m| m.minor_units)
         );
     }
 

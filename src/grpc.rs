@@ -210,6 +210,7 @@ fn page_size(n: u32) -> Result<usize, Status> {
     }
 }
 
+#[allow(deprecated)] // fills the deprecated text status too, for older clients
 fn claim_pb(c: &projections::claims::ClaimRecord) -> pb::GetClaimResponse {
     let claim = match Event::ClaimSubmitted(c.submitted.clone()).to_pb().body {
         Some(pb::event::Body::ClaimSubmitted(s)) => Some(s),
@@ -219,12 +220,24 @@ fn claim_pb(c: &projections::claims::ClaimRecord) -> pb::GetClaimResponse {
         claim,
         decision: c.decision.as_ref().and_then(adjudicated_pb),
         status: format!("{:?}", c.status).to_uppercase(),
+        claim_status: claim_status_pb(c.status) as i32,
         total_payer: c.total_payer.map(money_to_pb),
         total_copay: c.total_copay.map(money_to_pb),
         copay_paid: c
             .total_copay
             .map(|due| money_to_pb(c.copay_paid.unwrap_or(Amount::zero(due.currency())))),
         copay_outstanding: c.copay_outstanding().map(money_to_pb),
+    }
+}
+
+fn claim_status_pb(s: projections::claims::ClaimStatus) -> pb::ClaimStatus {
+    use projections::claims::ClaimStatus as S;
+    match s {
+        S::Submitted => pb::ClaimStatus::Submitted,
+        S::Accepted => pb::ClaimStatus::Accepted,
+        S::Partial => pb::ClaimStatus::Partial,
+        S::Rejected => pb::ClaimStatus::Rejected,
+        S::Reversed => pb::ClaimStatus::Reversed,
     }
 }
 
@@ -668,6 +681,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         }))
     }
 
+    #[allow(deprecated)] // fills the deprecated text sum too, for older clients
     async fn get_trial_balance(
         &self,
         _request: Request<pb::GetTrialBalanceRequest>,
@@ -681,12 +695,16 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
                 .map(|c| pb::get_trial_balance_response::CurrencyTotal {
                     currency_code: c.code().to_owned(),
                     sum_minor_units: b.trial_balance(c).to_string(),
+                    sum: i64::try_from(b.trial_balance(c))
+                        .ok()
+                        .map(|sum| money_to_pb(Amount::new(sum, c))),
                 })
                 .collect(),
             position: state.projections.position(),
         }))
     }
 
+    #[allow(deprecated)] // fills the deprecated text status too, for older clients
     async fn check_eligibility(
         &self,
         request: Request<pb::CheckEligibilityRequest>,
@@ -736,29 +754,40 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             .products
             .iter()
             .map(|pe| {
+                use pb::CoverageStatus as P;
                 let (status, from) = match pe.status {
-                    CoverageStatus::Active => ("ACTIVE", None),
-                    CoverageStatus::Waiting { until } => ("WAITING", Some(until)),
-                    CoverageStatus::Idle => ("IDLE", None),
-                    CoverageStatus::Suspended => ("SUSPENDED", None),
-                    CoverageStatus::NotYetEffective { from } => ("NOT_YET_EFFECTIVE", Some(from)),
-                    CoverageStatus::Expired { .. } => ("EXPIRED", None),
+                    CoverageStatus::Active => (P::Active, None),
+                    CoverageStatus::Waiting { until } => (P::Waiting, Some(until)),
+                    CoverageStatus::Idle => (P::Idle, None),
+                    CoverageStatus::Suspended => (P::Suspended, None),
+                    CoverageStatus::NotYetEffective { from } => (P::NotYetEffective, Some(from)),
+                    CoverageStatus::Expired { .. } => (P::Expired, None),
                 };
+                let money = |m: Option<Amount>| m.map(money_to_pb);
                 pb::ProductEligibility {
                     policy_id: pe.policy_id.to_string(),
                     product_id: pe.product_id.to_string(),
-                    status: status.to_owned(),
+                    status: status
+                        .as_str_name()
+                        .trim_start_matches("COVERAGE_STATUS_")
+                        .to_owned(),
+                    coverage_status: status as i32,
                     from: from.map(date_to_pb),
                     expires_on: Some(date_to_pb(pe.expires_on)),
-                    ceiling_left_member: pe.ceiling_left_outpatient.per_member.map(money_to_pb),
-                    ceiling_left_household: pe
-                        .ceiling_left_outpatient
-                        .per_household
-                        .map(money_to_pb),
-                    deductible_left_member: pe
-                        .deductible_left_outpatient
-                        .per_member
-                        .map(money_to_pb),
+                    ceiling_left_member: money(pe.ceiling_left_outpatient.per_member),
+                    ceiling_left_household: money(pe.ceiling_left_outpatient.per_household),
+                    deductible_left_member: money(pe.deductible_left_outpatient.per_member),
+                    deductible_left_household: money(pe.deductible_left_outpatient.per_household),
+                    ceiling_left_member_inpatient: money(pe.ceiling_left_inpatient.per_member),
+                    ceiling_left_household_inpatient: money(
+                        pe.ceiling_left_inpatient.per_household,
+                    ),
+                    deductible_left_member_inpatient: money(
+                        pe.deductible_left_inpatient.per_member,
+                    ),
+                    deductible_left_household_inpatient: money(
+                        pe.deductible_left_inpatient.per_household,
+                    ),
                     counts_left: pe
                         .counts_left
                         .iter()

@@ -156,7 +156,11 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
         .into_inner();
     assert!(eligibility.covered);
     let product = &eligibility.products[0];
-    assert_eq!(product.status, "ACTIVE");
+    assert_eq!(product.coverage_status(), pb::CoverageStatus::Active);
+    // The deprecated text status says the same, for older clients.
+    #[allow(deprecated)]
+    let text = product.status.clone();
+    assert_eq!(text, "ACTIVE");
     assert!(
         product
             .counts_left
@@ -197,7 +201,7 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(fetched.status, "ACCEPTED");
+    assert_eq!(fetched.claim_status(), pb::ClaimStatus::Accepted);
 
     // Auditors: the whole history, and a verified chain whose head hash is the last event's.
     let mut stream = audit
@@ -228,7 +232,12 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
         .await
         .unwrap()
         .into_inner();
-    assert!(totals.totals.iter().all(|t| t.sum_minor_units == "0"));
+    assert!(
+        totals
+            .totals
+            .iter()
+            .all(|t| t.sum.as_ref().is_some_and(|m| m.minor_units == 0))
+    );
 
     // Graceful restart: everything is still there, and old request ids still answer.
     drop((ledger, query, audit));
@@ -378,7 +387,10 @@ async fn batches_reviews_statements_payouts_subscriptions_and_digests() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(reviewed.claim.unwrap().status, "PARTIAL");
+    assert_eq!(
+        reviewed.claim.unwrap().claim_status(),
+        pb::ClaimStatus::Partial
+    );
     ledger
         .reverse_claim(pb::ReverseClaimRequest {
             request_id: "rv-2".into(),

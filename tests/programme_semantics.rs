@@ -143,7 +143,9 @@ async fn trial_balance_is_zero(query: &mut QueryServiceClient<common::Channel>) 
         .into_inner()
         .totals;
     assert!(
-        totals.iter().all(|t| t.sum_minor_units == "0"),
+        totals
+            .iter()
+            .all(|t| t.sum.as_ref().is_some_and(|m| m.minor_units == 0)),
         "{totals:?}"
     );
 }

@@ -212,7 +212,12 @@ impl Client {
             .totals;
         assert!(!totals.is_empty());
         for t in totals {
-            assert_eq!(t.sum_minor_units, "0", "{}", t.currency_code);
+            assert_eq!(
+                t.sum.as_ref().map(|m| m.minor_units),
+                Some(0),
+                "{}",
+                t.currency_code
+            );
         }
     }
 }
@@ -451,6 +456,29 @@ async fn openimis(c: &mut Client) -> String {
     )
     .await
     .unwrap();
+    // Eligibility reports inpatient limits too: the inpatient deductible of 10,000 TZS per
+    // member is whole before any claim, and there is no outpatient deductible.
+    let eligibility = c
+        .query
+        .check_eligibility(pb::CheckEligibilityRequest {
+            member_id: "T-2".into(),
+            date: ymd("2026-03-20"),
+            codes: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let product = &eligibility.products[0];
+    assert_eq!(product.coverage_status(), pb::CoverageStatus::Active);
+    assert_eq!(
+        product.deductible_left_member_inpatient,
+        money(1_000_000, "TZS")
+    );
+    assert_eq!(product.deductible_left_member, None);
+    assert_eq!(
+        product.ceiling_left_member_inpatient,
+        money(50_000_000, "TZS")
+    );
     let (claim, status, reason, payer) = c
         .claim(
             "T-1",
@@ -495,8 +523,8 @@ async fn openimis(c: &mut Client) -> String {
         .claim
         .unwrap();
     assert_eq!(
-        (reviewed.status.as_str(), reviewed.total_payer),
-        ("PARTIAL", money(180_000, "TZS"))
+        (reviewed.claim_status(), reviewed.total_payer),
+        (pb::ClaimStatus::Partial, money(180_000, "TZS"))
     );
     let request_id = c.request_id();
     c.ledger
@@ -541,11 +569,15 @@ async fn openimis(c: &mut Client) -> String {
 async fn figures_hold(c: &mut Client, pesinet_claim: &str, openimis_claim: &str) {
     let p = c.claim_record(pesinet_claim).await;
     assert_eq!(
-        (p.status.as_str(), p.total_payer, p.total_copay),
-        ("ACCEPTED", money(1950, "XOF"), money(451, "XOF"))
+        (p.claim_status(), p.total_payer, p.total_copay),
+        (
+            pb::ClaimStatus::Accepted,
+            money(1950, "XOF"),
+            money(451, "XOF")
+        )
     );
     let o = c.claim_record(openimis_claim).await;
-    assert_eq!(o.status, "REVERSED");
+    assert_eq!(o.claim_status(), pb::ClaimStatus::Reversed);
     assert_eq!(
         c.statement("CSCOM-BKO-BANCONI", "2026-08").await.amount_due,
         money(3450, "XOF")

@@ -114,7 +114,7 @@ def main():
     assert d.total_payer.minor_units == 56000, d.total_payer
     assert d.total_copay.minor_units == 14000, d.total_copay
     fetched = query.GetClaim(sv.GetClaimRequest(claim_id=claim.claim_id))
-    assert fetched.status == "ACCEPTED", fetched.status
+    assert fetched.claim_status == sv.CLAIM_STATUS_ACCEPTED, fetched.claim_status
     undated = sv.SubmitClaimRequest()
     undated.CopyFrom(visit)
     undated.ClearField("decided_on")
