@@ -380,17 +380,36 @@ async fn cbhi(c: &mut Client) {
             "R-2",
             "RW-HC-KIMIRONKO",
             "K-2",
-            "2026-08-04",
+            "2026-08-24",
             &[(Service, "HC-CONSULT", 1)],
         )
         .await;
-    assert_eq!(reason, 17, "waiting until 5 August");
+    // The month of waiting counts from the effective date, 25 July (the payment that
+    // completed the premium), not from the first instalment on 5 July (openIMIS R17).
+    assert_eq!(reason, 17, "waiting until 25 August");
+    let waiting = c
+        .query
+        .check_eligibility(pb::CheckEligibilityRequest {
+            member_id: "R-2".into(),
+            date: ymd("2026-08-24"),
+            codes: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            waiting.products[0].coverage_status(),
+            waiting.products[0].from
+        ),
+        (pb::CoverageStatus::Waiting, ymd("2026-08-25"))
+    );
     let (_, status, _, payer) = c
         .claim(
             "R-2",
             "RW-HC-KIMIRONKO",
             "K-3",
-            "2026-08-05",
+            "2026-08-25",
             &[(Service, "HC-CONSULT", 1)],
         )
         .await;

@@ -647,13 +647,14 @@ async fn cbhi_premium_in_instalments_then_waiting_period() {
         );
         assert_eq!(p.as_of(d("2026-07-21")).unwrap().status, PolicyStatus::Idle);
     }
-    // New policy: one month of waiting from the period start (5 July -> 5 August).
+    // New policy: one month of waiting from the effective date (openIMIS R17: 25 July -> 25
+    // August), not from the period start on 5 July.
     let waiting = h
         .claim(
             "R-2",
             "RW-HC-KIMIRONKO",
             "K-2",
-            "2026-08-04",
+            "2026-08-24",
             &[svc(LineKind::Service, "HC-CONSULT", 1)],
         )
         .await;
@@ -663,7 +664,7 @@ async fn cbhi_premium_in_instalments_then_waiting_period() {
             "R-2",
             "RW-HC-KIMIRONKO",
             "K-3",
-            "2026-08-05",
+            "2026-08-25",
             &[svc(LineKind::Service, "HC-CONSULT", 1)],
         )
         .await;

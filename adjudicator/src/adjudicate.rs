@@ -939,29 +939,21 @@ fn product_check(
     running: &Running,
     service_date: Date,
 ) -> Result<(u32, Option<Finding>), (i32, Finding)> {
-    let policy = &pc.policy;
-    let added_later = member.enrolled_on > policy.start_date;
-    if !policy.renewal || added_later {
-        let months = if adult {
-            product.waiting_months_adult
-        } else {
-            product.waiting_months_child
-        };
-        if months > 0 {
-            let from = policy.start_date.max(member.enrolled_on);
-            let until = from
-                .checked_add_months(chrono::Months::new(months))
-                .unwrap_or(Date::MAX);
-            if service_date < until {
-                return Err((
-                    reason::WAITING_PERIOD,
-                    Finding::Waiting {
-                        product: product.id.clone(),
-                        until,
-                    },
-                ));
-            }
-        }
+    let months = if adult {
+        product.waiting_months_adult
+    } else {
+        product.waiting_months_child
+    };
+    if let Some(until) = pc.policy.waiting_until(member.enrolled_on, months)
+        && service_date < until
+    {
+        return Err((
+            reason::WAITING_PERIOD,
+            Finding::Waiting {
+                product: product.id.clone(),
+                until,
+            },
+        ));
     }
     match cover.max_quantity {
         None => Ok((line.quantity, None)),

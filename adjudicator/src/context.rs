@@ -52,6 +52,24 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The end of a member's waiting period of `months` under this policy, or None when none
+    /// applies (no months; or a renewal, for a member covered before it). It counts from the
+    /// member's effective date in the policy (openIMIS R17): the later of the policy's first
+    /// day of cover (the completing payment) and the member's enrolment; not from the first
+    /// instalment.
+    pub fn waiting_until(&self, member_enrolled_on: Date, months: u32) -> Option<Date> {
+        let added_later = member_enrolled_on > self.start_date;
+        if months == 0 || (self.renewal && !added_later) {
+            return None;
+        }
+        Some(
+            self.effective_from
+                .max(member_enrolled_on)
+                .checked_add_months(chrono::Months::new(months))
+                .unwrap_or(Date::MAX),
+        )
+    }
+
     /// Does this policy pay for care given on `date`? Active policies and expired ones (for care
     /// inside their window) do; idle and suspended ones do not.
     pub fn covers(&self, date: Date) -> bool {

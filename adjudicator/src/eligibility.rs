@@ -125,22 +125,15 @@ fn status(pc: &PolicyContext, product: &Product, member: &Member, date: Date) ->
     if date > p.expires_on {
         return CoverageStatus::Expired { on: p.expires_on };
     }
-    if !p.renewal || member.enrolled_on > p.start_date {
-        let months = if member.is_adult_on(date) {
-            product.waiting_months_adult
-        } else {
-            product.waiting_months_child
-        };
-        let until = p
-            .start_date
-            .max(member.enrolled_on)
-            .checked_add_months(chrono::Months::new(months))
-            .unwrap_or(Date::MAX);
-        if months > 0 && date < until {
-            return CoverageStatus::Waiting { until };
-        }
+    let months = if member.is_adult_on(date) {
+        product.waiting_months_adult
+    } else {
+        product.waiting_months_child
+    };
+    match p.waiting_until(member.enrolled_on, months) {
+        Some(until) if date < until => CoverageStatus::Waiting { until },
+        _ => CoverageStatus::Active,
     }
-    CoverageStatus::Active
 }
 
 /// The member's coverage on `date` and what is left of each benefit, with the remaining
