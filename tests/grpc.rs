@@ -412,15 +412,16 @@ async fn batches_reviews_statements_payouts_subscriptions_and_digests() {
         .unwrap();
 
     // Close March: the statement holds what is owed; a payout settles it.
+    let close_march = pb::ClosePaymentPeriodRequest {
+        request_id: "pp-1".into(),
+        period_id: "2026-03".into(),
+        scheme_id: "ipush-ke".into(),
+        starts_on: date(2026, 3, 1),
+        ends_on: date(2026, 3, 31),
+        closed_on: date(2026, 4, 1),
+    };
     let closed = ledger
-        .close_payment_period(pb::ClosePaymentPeriodRequest {
-            request_id: "pp-1".into(),
-            period_id: "2026-03".into(),
-            scheme_id: "ipush-ke".into(),
-            starts_on: date(2026, 3, 1),
-            ends_on: date(2026, 3, 31),
-            closed_on: date(2026, 4, 1),
-        })
+        .close_payment_period(close_march.clone())
         .await
         .unwrap()
         .into_inner();
@@ -439,14 +440,7 @@ async fn batches_reviews_statements_payouts_subscriptions_and_digests() {
     assert_eq!(closed.facilities_pending, 0);
     assert!(closed.statements.iter().all(|s| s.complete));
     let again = ledger
-        .close_payment_period(pb::ClosePaymentPeriodRequest {
-            request_id: "pp-1".into(),
-            period_id: "2026-03".into(),
-            scheme_id: "ipush-ke".into(),
-            starts_on: date(2026, 3, 1),
-            ends_on: date(2026, 3, 31),
-            closed_on: date(2026, 4, 1),
-        })
+        .close_payment_period(close_march)
         .await
         .unwrap()
         .into_inner();
