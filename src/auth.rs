@@ -142,6 +142,7 @@ pub const METHODS: &[(&str, Access)] = &[
         "/ledger.v1.QueryService/ListFacilityStatements",
         Access::FacilityQuery,
     ),
+    ("/ledger.v1.QueryService/GetStock", Access::FacilityQuery),
     ("/ledger.v1.AuditService/ReadEvents", Access::Audit),
     ("/ledger.v1.AuditService/SubscribeEvents", Access::Audit),
     ("/ledger.v1.AuditService/VerifyLog", Access::Audit),

@@ -105,7 +105,8 @@ pub enum Command {
         stock_found: u64,
         losses: u64,
         delivered: u64,
-        unit_price: Amount,
+        /// None: the price list's; given: must be the price list's.
+        unit_price: Option<Amount>,
     },
     ClosePaymentPeriod {
         period_id: PeriodId,
@@ -859,29 +860,18 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             losses,
             delivered,
             unit_price,
-        } => {
-            let known = p
-                .registry
-                .schemes
-                .values()
-                .filter_map(|v| v.last())
-                .any(|s| s.scheme.facilities.contains_key(facility_id));
-            if !known {
-                return Err(Rejection::UnknownFacility(facility_id.clone()));
-            }
-            Ok(decided(single(
-                StreamId::facility(facility_id),
-                Event::StockVisitRecorded(StockVisitRecorded {
-                    facility_id: facility_id.clone(),
-                    product_code: product_code.clone(),
-                    visited_on: *visited_on,
-                    stock_found: *stock_found,
-                    losses: *losses,
-                    delivered: *delivered,
-                    unit_price: *unit_price,
-                }),
-            )))
-        }
+        } => crate::stock_visit::record_stock_visit(
+            p,
+            &crate::stock_visit::Visit {
+                facility_id,
+                product_code,
+                visited_on: *visited_on,
+                stock_found: *stock_found,
+                losses: *losses,
+                delivered: *delivered,
+                unit_price: *unit_price,
+            },
+        ),
         Command::ClosePaymentPeriod {
             period_id,
             scheme_id,

@@ -480,15 +480,22 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let command = requests::record_stock_visit(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
         let state = self.service.read().await.map_err(command_status)?;
-        let stock = state
-            .projections
-            .payments
-            .stock
-            .get(&(facility_id, product_code));
+        let p = &state.projections;
+        let months = p.months_of_stock(&facility_id, &product_code);
+        let stock = p.payments.stock.get(&(facility_id, product_code));
+        let consumed = stock.and_then(|s| s.visits.last()).and_then(|v| v.consumed);
+        let amount_owed = match (stock, consumed) {
+            (Some(s), Some(c)) => i64::try_from(c)
+                .ok()
+                .and_then(|c| s.unit_price.checked_mul(c).ok())
+                .map(money_to_pb),
+            _ => None,
+        };
         Ok(Response::new(pb::RecordStockVisitResponse {
             receipt: Some(receipt_pb(&receipt)),
-            consumed: stock.and_then(|s| s.visits.last()).and_then(|v| v.consumed),
-            suggested_top_up: stock.map_or(0, |s| s.suggested_top_up()),
+            consumed,
+            suggested_top_up: stock.map_or(0, |s| s.suggested_top_up(months)),
+            amount_owed,
         }))
     }
 
@@ -960,6 +967,43 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
                 })
             })?;
         Ok(Response::new(statement_pb(&facility, &period, s)))
+    }
+
+    async fn get_stock(
+        &self,
+        request: Request<pb::GetStockRequest>,
+    ) -> Result2<pb::GetStockResponse> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let facility: ledger::ids::FacilityId = id("facility_id", &r.facility_id)?;
+        own_facility(&caller, "facility_id", &facility)?;
+        let product: ledger::ids::Code = id("product_code", &r.product_code)?;
+        let state = self.service.read().await.map_err(command_status)?;
+        let p = &state.projections;
+        let months = p.months_of_stock(&facility, &product);
+        let stock = p
+            .payments
+            .stock
+            .get(&(facility.clone(), product.clone()))
+            .ok_or_else(|| {
+                error(
+                    Code::NotFound,
+                    "NO_STOCK_VISIT",
+                    "product_code",
+                    format!("product_code: no stock visit of {product} at {facility}"),
+                )
+            })?;
+        Ok(Response::new(pb::GetStockResponse {
+            facility_id: facility.to_string(),
+            product_code: product.to_string(),
+            on_hand: stock.after_delivery().unwrap_or(0),
+            average_monthly_consumption: stock.average_consumption(),
+            months_of_stock: months,
+            suggested_top_up: stock.suggested_top_up(months),
+            last_visit: stock.visits.last().map(|v| date_to_pb(v.date)),
+            unit_price: Some(money_to_pb(stock.unit_price)),
+            visits: stock.visits.len() as u32,
+        }))
     }
 
     async fn list_facility_statements(

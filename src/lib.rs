@@ -15,6 +15,7 @@
 //!   hash-checked import.
 //! - [`recovery`]: after a storage failure, waiting for writable storage, then a restart.
 //! - [`requests`]: gRPC requests to commands, every field parsed and bounded (pure).
+//! - [`stock_visit`]: a stock visit priced from the facility's price list.
 //! - [`rng`]: a seedable generator for synthetic data and reproducible test schedules.
 //! - [`checkpoint`]: projection checkpoints (bincode 2, in sled), so a restart replays only
 //!   the tail of the log.
@@ -32,4 +33,5 @@ pub mod retry;
 pub mod rng;
 pub mod server;
 pub mod status;
+pub mod stock_visit;
 pub mod transfer;

@@ -196,7 +196,11 @@ pub fn record_stock_visit(r: &pb::RecordStockVisitRequest) -> Result<Command, St
         stock_found: r.stock_found,
         losses: r.losses,
         delivered: r.delivered,
-        unit_price: money("unit_price", r.unit_price.clone())?,
+        unit_price: r
+            .unit_price
+            .clone()
+            .map(|m| money("unit_price", Some(m)))
+            .transpose()?,
     })
 }
 

@@ -204,7 +204,7 @@ pub fn recorded_by(command: &Command, events: &[Event]) -> bool {
                 && &e.stock_found == stock_found
                 && &e.losses == losses
                 && &e.delivered == delivered
-                && &e.unit_price == unit_price
+                && unit_price.is_none_or(|p| p == e.unit_price)
         }
         (
             Command::ClosePaymentPeriod {

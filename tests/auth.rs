@@ -37,6 +37,7 @@ fn allowed(role: &str, service: &str, method: &str) -> bool {
                 | "ListClaims"
                 | "GetFacilityStatement"
                 | "ListFacilityStatements"
+                | "GetStock"
         ),
         _ => unreachable!(),
     }
@@ -107,7 +108,7 @@ async fn the_role_matrix_holds_for_every_rpc() {
     let methods = methods();
     assert_eq!(
         methods.len(),
-        25,
+        26,
         "a method was added or removed: update auth::METHODS and this test's table"
     );
     let mut channels = Vec::new();
@@ -147,7 +148,7 @@ async fn the_role_matrix_holds_for_every_rpc() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 25 * 4);
+    assert_eq!(checked, 26 * 4);
 
     // Health checking and reflection need no token.
     let mut health = tonic_health::pb::health_client::HealthClient::new(anonymous.clone());
@@ -353,6 +354,14 @@ async fn a_facility_token_sees_and_submits_only_its_own_claims() {
         .list_facility_statements(pb::ListFacilityStatementsRequest {
             facility_id: "KE-KSM-LUMUMBA".into(),
             ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let denied = clinic_query
+        .get_stock(pb::GetStockRequest {
+            facility_id: "KE-KSM-LUMUMBA".into(),
+            product_code: "FEFOL-60".into(),
         })
         .await
         .unwrap_err();

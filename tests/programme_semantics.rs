@@ -1,5 +1,6 @@
 //! What the seed programmes need, through gRPC on the real binary, with figures computed by
-//! hand in the comments: scheme versions in force by date; copays owed, paid and given back.
+//! hand in the comments: scheme versions in force by date; copays owed, paid and given back;
+//! Informed Push Model stock with the scheme's months of stock and price list.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -230,6 +231,127 @@ async fn a_copay_is_collected_once_and_given_back_by_reviews_and_reversals() {
     assert_eq!(copay_of(&mut query, &claim).await, (0, 0, 0));
     assert_eq!(common::wallet(&mut query, "HH-1").await, wallet);
     trial_balance_is_zero(&mut query).await;
+    drop((ledger, query));
+    server.stop();
+}
+
+fn stock_visit(
+    request: &str,
+    month: i32,
+    found: u64,
+    delivered: u64,
+) -> pb::RecordStockVisitRequest {
+    pb::RecordStockVisitRequest {
+        request_id: request.into(),
+        facility_id: "SN-PS-THIAROYE".into(),
+        product_code: "DMPA-SC".into(),
+        visited_on: date(2026, month, 5),
+        stock_found: found,
+        losses: 0,
+        delivered,
+        unit_price: None,
+    }
+}
+
+fn xof(minor: i64) -> Option<pb::Money> {
+    Some(pb::Money {
+        minor_units: minor,
+        currency_code: "XOF".into(),
+    })
+}
+
+#[tokio::test]
+async fn ipm_top_ups_use_the_schemes_months_of_stock_and_its_price_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let mut ledger = LedgerServiceClient::new(server.channel(None).await);
+    let mut query = QueryServiceClient::new(server.channel(None).await);
+    ledger
+        .publish_scheme(publish(
+            "ipm",
+            adjudicator::examples::IPM_SN.into(),
+            2026,
+            1,
+            1,
+        ))
+        .await
+        .unwrap();
+    // January: 100 on the shelf after the delivery (none found, 100 delivered).
+    let first = ledger
+        .record_stock_visit(stock_visit("v-1", 1, 0, 100))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((first.consumed, first.amount_owed), (None, None));
+    // February: 40 found after 60 consumed: 3 months x 60 - 40 = 140 to top up; the 60 are
+    // owed at the price list's 250 XOF: 15,000 XOF.
+    let feb = ledger
+        .record_stock_visit(stock_visit("v-2", 2, 40, 140))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (feb.consumed, feb.suggested_top_up, feb.amount_owed),
+        (Some(60), 140, xof(15_000))
+    );
+    // March: 180 on the shelf, 100 found after 80 consumed; average (60 + 80) / 2 = 70:
+    // 3 x 70 - 100 = 110.
+    let mar = ledger
+        .record_stock_visit(stock_visit("v-3", 3, 100, 110))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (mar.consumed, mar.suggested_top_up, mar.amount_owed),
+        (Some(80), 110, xof(20_000))
+    );
+    let stock = query
+        .get_stock(pb::GetStockRequest {
+            facility_id: "SN-PS-THIAROYE".into(),
+            product_code: "DMPA-SC".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            stock.on_hand,
+            stock.average_monthly_consumption,
+            stock.months_of_stock,
+            stock.suggested_top_up,
+            stock.visits
+        ),
+        (210, Some(70), 3, 110, 3)
+    );
+    assert_eq!(
+        (stock.last_visit, stock.unit_price),
+        (date(2026, 3, 5), xof(250))
+    );
+
+    // A price other than the list's is refused, naming the field; so is a product the price
+    // list does not have.
+    let wrong_price = ledger
+        .record_stock_visit(pb::RecordStockVisitRequest {
+            unit_price: xof(300),
+            ..stock_visit("v-4", 4, 50, 0)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (wrong_price.code(), field(&wrong_price).as_str()),
+        (Code::InvalidArgument, "unit_price")
+    );
+    let unknown = ledger
+        .record_stock_visit(pb::RecordStockVisitRequest {
+            product_code: "CONDOM-M".into(),
+            ..stock_visit("v-5", 4, 50, 0)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (unknown.code(), field(&unknown).as_str()),
+        (Code::InvalidArgument, "product_code")
+    );
     drop((ledger, query));
     server.stop();
 }

@@ -694,7 +694,8 @@ async fn informed_push_model_pays_for_consumption_and_suggests_top_ups() {
         stock_found: found,
         losses,
         delivered,
-        unit_price: a("250 XOF"),
+        // The price list's 250 XOF (a given price must be it).
+        unit_price: found.is_multiple_of(2).then(|| a("250 XOF")),
     };
     // January: 20 found, 30 delivered -> 50 on the shelf.
     h.run(visit("2026-01-05", 20, 0, 30)).await;
@@ -706,8 +707,12 @@ async fn informed_push_model_pays_for_consumption_and_suggests_top_ups() {
         let st = h.svc.state().await;
         let stock = &st.projections.payments.stock[&(id("SN-PS-THIAROYE"), id("DMPA-SC"))];
         assert_eq!(stock.average_consumption(), Some(38));
-        // Two months of stock: 2 x 38 - 12 found = 64.
-        assert_eq!(stock.suggested_top_up(), 64);
+        // Three months of stock (the scheme's): 3 x 38 - 12 found = 102.
+        let months = st
+            .projections
+            .months_of_stock(&id("SN-PS-THIAROYE"), &id("DMPA-SC"));
+        assert_eq!(months, 3);
+        assert_eq!(stock.suggested_top_up(months), 102);
     }
     // April: a stockout (nothing found): 52 consumed, but the month is left out of the average.
     h.run(visit("2026-04-05", 0, 0, 80)).await;
@@ -715,7 +720,7 @@ async fn informed_push_model_pays_for_consumption_and_suggests_top_ups() {
         let st = h.svc.state().await;
         let stock = &st.projections.payments.stock[&(id("SN-PS-THIAROYE"), id("DMPA-SC"))];
         assert_eq!(stock.average_consumption(), Some(38));
-        assert_eq!(stock.suggested_top_up(), 76);
+        assert_eq!(stock.suggested_top_up(3), 114);
     }
     h.run(close("2026-Q1", "ipm-sn", "2026-01-01", "2026-03-31"))
         .await;

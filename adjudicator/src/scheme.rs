@@ -65,7 +65,15 @@ pub struct Medical {
     /// Minimum days between two passed uses by one member; 0 = no limit.
     pub frequency_days: u32,
     pub category: ServiceCategory,
+    /// Informed Push Model: months of average consumption a facility's stock of the item is
+    /// topped up to (`months_of_stock`, [`MONTHS_OF_STOCK_DEFAULT`] unless the scheme says).
+    pub months_of_stock: u32,
 }
+
+/// Months of stock a top-up aims for when the scheme does not say (IPM practice: two).
+pub const MONTHS_OF_STOCK_DEFAULT: u32 = 2;
+/// Most months of stock a scheme may ask for.
+pub const MONTHS_OF_STOCK_MAX: u32 = 24;
 
 /// How a product shares the cost of a covered item or service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,6 +337,8 @@ struct RawMedical {
     frequency_days: u32,
     #[serde(default)]
     category: Option<String>,
+    #[serde(default)]
+    months_of_stock: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -695,6 +705,13 @@ impl Scheme {
                         ServiceCategory::Other
                     }
                 };
+                let months_of_stock = m.months_of_stock.unwrap_or(MONTHS_OF_STOCK_DEFAULT);
+                if !(1..=MONTHS_OF_STOCK_MAX).contains(&months_of_stock) {
+                    c.problem(
+                        format!("{path}.months_of_stock"),
+                        format!("is {months_of_stock}, must be 1 to {MONTHS_OF_STOCK_MAX}"),
+                    );
+                }
                 if let Some(care_type) = care_type {
                     medical.insert(
                         code.clone(),
@@ -706,6 +723,7 @@ impl Scheme {
                             patients: PatientMask(mask),
                             frequency_days: m.frequency_days,
                             category,
+                            months_of_stock,
                         },
                     );
                 }

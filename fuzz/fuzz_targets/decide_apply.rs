@@ -125,7 +125,7 @@ fn command(b: &mut Bytes) -> Command {
             stock_found: b.u64(),
             losses: b.u64() % 100,
             delivered: b.u64(),
-            unit_price: b.amount(),
+            unit_price: (b.u8() % 2 == 0).then(|| b.amount()),
         },
         4 => {
             let (starts_on, ends_on) = (b.date(), b.date());

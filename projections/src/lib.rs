@@ -231,6 +231,24 @@ impl Projections {
         Ok(())
     }
 
+    /// Months of stock `product` is topped up to at `facility`: the scheme listing the facility
+    /// says, per item (two when it does not).
+    pub fn months_of_stock(
+        &self,
+        facility: &ledger::ids::FacilityId,
+        product: &ledger::ids::Code,
+    ) -> u32 {
+        self.registry
+            .schemes
+            .values()
+            .filter_map(|v| v.last())
+            .find(|p| p.scheme.facilities.contains_key(facility))
+            .and_then(|p| p.scheme.medical.get(product))
+            .map_or(adjudicator::scheme::MONTHS_OF_STOCK_DEFAULT, |m| {
+                m.months_of_stock
+            })
+    }
+
     /// The payment method of a facility, from the scheme that lists it (fee-for-service when
     /// no scheme does).
     pub fn payment_method(&self, facility: &ledger::ids::FacilityId) -> PaymentMethod {

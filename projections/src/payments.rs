@@ -11,8 +11,6 @@ use ledger::event::{
 use ledger::ids::{Code, FacilityId, PeriodId, SchemeId};
 use ledger::{Amount, Date, MoneyError};
 
-/// Months of stock a top-up aims for (Informed Push Model practice: two months).
-pub const MONTHS_OF_STOCK_MAX: u64 = 2;
 /// Visits averaged for the monthly consumption.
 pub const CONSUMPTION_VISITS_AVERAGED: usize = 3;
 
@@ -103,11 +101,12 @@ impl StockRecord {
         }
     }
 
-    /// max(0, months of stock x average consumption - stock found at the last visit).
-    pub fn suggested_top_up(&self) -> u64 {
+    /// max(0, `months` of stock x average consumption - stock found at the last visit).
+    pub fn suggested_top_up(&self, months: u32) -> u64 {
         let found = self.visits.last().map_or(0, |v| v.found);
-        self.average_consumption()
-            .map_or(0, |avg| (MONTHS_OF_STOCK_MAX * avg).saturating_sub(found))
+        self.average_consumption().map_or(0, |avg| {
+            u64::from(months).saturating_mul(avg).saturating_sub(found)
+        })
     }
 }
 
