@@ -143,6 +143,8 @@ pub const METHODS: &[(&str, Access)] = &[
         Access::FacilityQuery,
     ),
     ("/ledger.v1.QueryService/GetStock", Access::FacilityQuery),
+    ("/ledger.v1.QueryService/ListAccounts", Access::Query),
+    ("/ledger.v1.QueryService/GetAccountBalance", Access::Query),
     ("/ledger.v1.AuditService/ReadEvents", Access::Audit),
     ("/ledger.v1.AuditService/SubscribeEvents", Access::Audit),
     ("/ledger.v1.AuditService/VerifyLog", Access::Audit),

@@ -708,7 +708,7 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
     sorted.sort_unstable();
     let trial = query
         .clone()
-        .get_trial_balance(pb::GetTrialBalanceRequest {})
+        .get_trial_balance(pb::GetTrialBalanceRequest::default())
         .await?
         .into_inner();
     let _ = writeln!(w, "\nBalances");

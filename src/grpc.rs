@@ -691,10 +691,22 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
     #[allow(deprecated)] // fills the deprecated text sum too, for older clients
     async fn get_trial_balance(
         &self,
-        _request: Request<pb::GetTrialBalanceRequest>,
+        request: Request<pb::GetTrialBalanceRequest>,
     ) -> Result2<pb::GetTrialBalanceResponse> {
+        let r = request.into_inner();
+        let size = page_size(r.page_size)?;
         let state = self.service.read().await.map_err(command_status)?;
         let b = &state.projections.balances;
+        let (accounts, next_page_token) = crate::accounts::page(
+            b,
+            &crate::accounts::Page {
+                kind: None,
+                currency: None,
+                as_of: None,
+                size,
+                token: &r.page_token,
+            },
+        )?;
         Ok(Response::new(pb::GetTrialBalanceResponse {
             totals: b
                 .currencies()
@@ -708,7 +720,71 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
                 })
                 .collect(),
             position: state.projections.position(),
+            accounts,
+            next_page_token,
         }))
+    }
+
+    async fn list_accounts(
+        &self,
+        request: Request<pb::ListAccountsRequest>,
+    ) -> Result2<pb::ListAccountsResponse> {
+        let r = request.into_inner();
+        let size = page_size(r.page_size)?;
+        let kind = (!r.kind.is_empty()).then_some(r.kind.as_str());
+        if let Some(k) = kind
+            && !projections::balances::ACCOUNT_KINDS.contains(&k)
+        {
+            return Err(crate::status::invalid(
+                "kind",
+                format!(
+                    "kind: {k:?} is not one of {}",
+                    projections::balances::ACCOUNT_KINDS.join(", ")
+                ),
+            ));
+        }
+        let currency = if r.currency_code.is_empty() {
+            None
+        } else {
+            Some(r.currency_code.parse().map_err(|e| {
+                crate::status::invalid("currency_code", format!("currency_code: {e}"))
+            })?)
+        };
+        let as_of = r
+            .as_of_date
+            .map(|d| date("as_of_date", Some(d)))
+            .transpose()?;
+        let state = self.service.read().await.map_err(command_status)?;
+        let (accounts, next_page_token) = crate::accounts::page(
+            &state.projections.balances,
+            &crate::accounts::Page {
+                kind,
+                currency,
+                as_of,
+                size,
+                token: &r.page_token,
+            },
+        )?;
+        Ok(Response::new(pb::ListAccountsResponse {
+            accounts,
+            next_page_token,
+            position: state.projections.position(),
+        }))
+    }
+
+    async fn get_account_balance(
+        &self,
+        request: Request<pb::GetAccountBalanceRequest>,
+    ) -> Result2<pb::AccountBalance> {
+        let r = request.into_inner();
+        let as_of = r
+            .as_of_date
+            .map(|d| date("as_of_date", Some(d)))
+            .transpose()?;
+        let state = self.service.read().await.map_err(command_status)?;
+        let b = &state.projections.balances;
+        let (account, currency) = crate::accounts::named(b, &r.account, &r.currency_code)?;
+        crate::accounts::balance_pb(b, &account, currency, as_of).map(Response::new)
     }
 
     #[allow(deprecated)] // fills the deprecated text status too, for older clients

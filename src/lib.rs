@@ -5,6 +5,7 @@
 //! - [`processor`]: one writer that takes commands in batches, decides them, appends their
 //!   events with one fsync, and answers; queries read the same projections.
 //! - [`grpc`]: the gRPC services (LedgerService, QueryService, AuditService) over a processor.
+//! - [`accounts`]: account balances with debit and credit totals, paged, for the queries.
 //! - [`auth`]: bearer tokens, roles, and which role may call which method.
 //! - [`server`]: configuration, the gate in front of every call (authentication, roles,
 //!   latency metrics), TLS, the Prometheus endpoint, graceful shutdown.
@@ -20,6 +21,7 @@
 //! - [`checkpoint`]: projection checkpoints (bincode 2, in sled), so a restart replays only
 //!   the tail of the log.
 
+pub mod accounts;
 pub mod auth;
 pub mod checkpoint;
 pub mod commands;

@@ -328,6 +328,23 @@ async fn check(w: &World) {
     let st = w.svc.state().await;
     let p = &st.projections;
     assert_eq!(p.balances.trial_balance(Currency::KES), 0);
+    // The trial balance as listed, account by account, page by page: debits less credits
+    // sum to zero too.
+    let mut after: Option<(String, Currency)> = None;
+    let mut listed = 0i128;
+    loop {
+        let from = after.as_ref().map(|(n, c)| (n.as_str(), c.code()));
+        let (page, more) = p.balances.list(None, None, from, 7);
+        for (_, account, currency) in &page {
+            let (debits, credits) = p.balances.totals(account, *currency, None);
+            listed += debits - credits;
+        }
+        after = page.last().map(|(n, _, c)| (n.clone(), *c));
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(listed, 0);
     for h in 0..HOUSEHOLDS {
         let wallet = p.balances.wallet(&id(&format!("HH-{h}")), Currency::KES);
         assert!(!wallet.is_negative(), "HH-{h} wallet {wallet}");

@@ -228,7 +228,7 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
     assert_eq!(verified.head_position, events.len() as u64);
     assert_eq!(verified.last_hash, events.last().unwrap().hash);
     let totals = query
-        .get_trial_balance(pb::GetTrialBalanceRequest {})
+        .get_trial_balance(pb::GetTrialBalanceRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -573,7 +573,7 @@ async fn oversized_and_malformed_messages_are_refused_and_the_server_keeps_servi
     let head = |q: &mut QueryServiceClient<Channel>| {
         let mut q = q.clone();
         async move {
-            q.get_trial_balance(pb::GetTrialBalanceRequest {})
+            q.get_trial_balance(pb::GetTrialBalanceRequest::default())
                 .await
                 .unwrap()
                 .into_inner()

@@ -1,6 +1,7 @@
 //! What the seed programmes need, through gRPC on the real binary, with figures computed by
 //! hand in the comments: scheme versions in force by date; copays owed, paid and given back;
-//! Informed Push Model stock with the scheme's months of stock and price list.
+//! Informed Push Model stock with the scheme's months of stock and price list; every account
+//! of the chart queryable, and the trial balance listed account by account.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -138,7 +139,7 @@ async fn copay_of(query: &mut QueryServiceClient<common::Channel>, claim: &str) 
 
 async fn trial_balance_is_zero(query: &mut QueryServiceClient<common::Channel>) {
     let totals = query
-        .get_trial_balance(pb::GetTrialBalanceRequest {})
+        .get_trial_balance(pb::GetTrialBalanceRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -351,6 +352,151 @@ async fn ipm_top_ups_use_the_schemes_months_of_stock_and_its_price_list() {
     assert_eq!(
         (unknown.code(), field(&unknown).as_str()),
         (Code::InvalidArgument, "product_code")
+    );
+    drop((ledger, query));
+    server.stop();
+}
+
+/// (account, balance, debits, credits) in minor units.
+fn row(a: &pb::AccountBalance) -> (String, i64, i64, i64) {
+    let minor = |m: &Option<pb::Money>| m.as_ref().unwrap().minor_units;
+    (
+        a.account.clone(),
+        minor(&a.balance),
+        minor(&a.debits),
+        minor(&a.credits),
+    )
+}
+
+#[tokio::test]
+async fn every_account_is_queryable_and_the_trial_balance_lists_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let mut ledger = LedgerServiceClient::new(server.channel(None).await);
+    let mut query = QueryServiceClient::new(server.channel(None).await);
+    // 10,000 KES saved on 1 February: the county matches 100% up to 3,000 a year, the donor
+    // 50% (5,000): 18,000 in the wallet; the 6,000 premium from the wallet on 10 February.
+    common::setup_household(&mut ledger).await;
+
+    // The sponsors' funding, per sponsor (debits: what each gave).
+    let sponsors = query
+        .list_accounts(pb::ListAccountsRequest {
+            kind: "sponsor-funding".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        sponsors.accounts.iter().map(row).collect::<Vec<_>>(),
+        vec![
+            (
+                "sponsor-funding/kisumu-county".to_owned(),
+                300_000,
+                300_000,
+                0
+            ),
+            ("sponsor-funding/phi-donor".to_owned(), 500_000, 500_000, 0),
+        ]
+    );
+    // Premium income (a credit), and the wallet now and before the premium.
+    let account = |name: &str, as_of: Option<pb::Date>| pb::GetAccountBalanceRequest {
+        account: name.into(),
+        currency_code: String::new(),
+        as_of_date: as_of,
+    };
+    let income = query
+        .get_account_balance(account("premium-income/NHIF-SUPA", None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        row(&income),
+        ("premium-income/NHIF-SUPA".into(), -600_000, 0, 600_000)
+    );
+    let wallet = query
+        .get_account_balance(account("wallet/HH-1", None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        row(&wallet),
+        ("wallet/HH-1".into(), -1_200_000, 600_000, 1_800_000)
+    );
+    let before = query
+        .get_account_balance(account("wallet/HH-1", date(2026, 2, 5)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(row(&before).1, -1_800_000);
+
+    // The trial balance, two accounts a page: clearing 10,000 + sponsors 8,000 - premium
+    // income 6,000 - wallet 12,000 = 0, in name order, and its sum as Money.
+    let mut rows = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = query
+            .get_trial_balance(pb::GetTrialBalanceRequest {
+                page_size: 2,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        assert_eq!(page.totals[0].sum.as_ref().unwrap().minor_units, 0);
+        rows.extend(page.accounts.iter().map(row));
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(pages, 3);
+    let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "clearing/MobileMoney",
+            "premium-income/NHIF-SUPA",
+            "sponsor-funding/kisumu-county",
+            "sponsor-funding/phi-donor",
+            "wallet/HH-1"
+        ]
+    );
+    assert_eq!(rows.iter().map(|r| r.1).sum::<i64>(), 0);
+    assert_eq!(rows.iter().map(|r| r.2 - r.3).sum::<i64>(), 0);
+
+    // Refused by field: an unknown kind, an account name that is not one, a bogus token.
+    let kind = query
+        .list_accounts(pb::ListAccountsRequest {
+            kind: "bogus".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (kind.code(), field(&kind).as_str()),
+        (Code::InvalidArgument, "kind")
+    );
+    let name = query
+        .get_account_balance(account("nope", None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (name.code(), field(&name).as_str()),
+        (Code::InvalidArgument, "account")
+    );
+    let token = query
+        .list_accounts(pb::ListAccountsRequest {
+            page_token: "wallet/HH-404 KES".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (token.code(), field(&token).as_str()),
+        (Code::InvalidArgument, "page_token")
     );
     drop((ledger, query));
     server.stop();

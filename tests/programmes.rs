@@ -205,7 +205,7 @@ impl Client {
     async fn trial_balance_is_zero(&mut self) {
         let totals = self
             .query
-            .get_trial_balance(pb::GetTrialBalanceRequest {})
+            .get_trial_balance(pb::GetTrialBalanceRequest::default())
             .await
             .unwrap()
             .into_inner()

@@ -55,14 +55,14 @@ async fn tls_from_the_config_file_serves_authenticated_clients() {
         bearer(Some("tls-insurer-token")),
     ));
     let trial = query
-        .get_trial_balance(pb::GetTrialBalanceRequest {})
+        .get_trial_balance(pb::GetTrialBalanceRequest::default())
         .await
         .unwrap()
         .into_inner();
     assert_eq!(trial.position, 0);
     // Over TLS, a missing token is still refused.
     let anonymous = QueryServiceClient::new(InterceptedService::new(channel, bearer(None)))
-        .get_trial_balance(pb::GetTrialBalanceRequest {})
+        .get_trial_balance(pb::GetTrialBalanceRequest::default())
         .await
         .unwrap_err();
     assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
@@ -78,7 +78,7 @@ async fn tls_from_the_config_file_serves_authenticated_clients() {
             channel,
             bearer(Some("tls-insurer-token")),
         ))
-        .get_trial_balance(pb::GetTrialBalanceRequest {})
+        .get_trial_balance(pb::GetTrialBalanceRequest::default())
         .await
         .map_err(|e| e.to_string())
     };
@@ -114,7 +114,7 @@ async fn prometheus_metrics_count_appends_commits_and_rpcs() {
     let mut ledger = LedgerServiceClient::new(server.channel(None).await);
     register_member(&mut ledger).await;
     let head = QueryServiceClient::new(server.channel(None).await)
-        .get_trial_balance(pb::GetTrialBalanceRequest {})
+        .get_trial_balance(pb::GetTrialBalanceRequest::default())
         .await
         .unwrap()
         .into_inner()

@@ -54,6 +54,84 @@ impl fmt::Display for Account {
     }
 }
 
+/// The kinds of account, as their names start (`wallet/HH-1`, `claims-expense/ipush-ke`).
+pub const ACCOUNT_KINDS: [&str; 9] = [
+    "wallet",
+    "clearing",
+    "sponsor-funding",
+    "premium-income",
+    "claims-expense",
+    "capitation-expense",
+    "consumption-expense",
+    "facility-payable",
+    "payouts",
+];
+
+impl Account {
+    /// The account's kind: the part of its name before the `/`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Account::Wallet(_) => ACCOUNT_KINDS[0],
+            Account::Clearing(_) => ACCOUNT_KINDS[1],
+            Account::SponsorFunding(_) => ACCOUNT_KINDS[2],
+            Account::PremiumIncome(_) => ACCOUNT_KINDS[3],
+            Account::ClaimsExpense(_) => ACCOUNT_KINDS[4],
+            Account::CapitationExpense(_) => ACCOUNT_KINDS[5],
+            Account::ConsumptionExpense(_) => ACCOUNT_KINDS[6],
+            Account::FacilityPayable(_) => ACCOUNT_KINDS[7],
+            Account::Payouts(_) => ACCOUNT_KINDS[8],
+        }
+    }
+}
+
+fn channel(name: &str) -> Option<PaymentChannel> {
+    [
+        PaymentChannel::MobileMoney,
+        PaymentChannel::Cash,
+        PaymentChannel::Bank,
+        PaymentChannel::Payroll,
+    ]
+    .into_iter()
+    .find(|c| format!("{c:?}") == name)
+}
+
+impl std::str::FromStr for Account {
+    type Err = String;
+
+    /// An account from its name, as `Display` writes it.
+    fn from_str(name: &str) -> Result<Account, String> {
+        let (kind, id) = name
+            .split_once('/')
+            .ok_or_else(|| format!("{name:?} is not <kind>/<id>"))?;
+        let bad = |e: ledger::ids::IdError| format!("{name:?}: {e}");
+        Ok(match kind {
+            "wallet" => Account::Wallet(id.parse().map_err(bad)?),
+            "clearing" | "payouts" => {
+                let c = channel(id).ok_or_else(|| {
+                    format!("{name:?}: {id:?} is not MobileMoney, Cash, Bank or Payroll")
+                })?;
+                if kind == "clearing" {
+                    Account::Clearing(c)
+                } else {
+                    Account::Payouts(c)
+                }
+            }
+            "sponsor-funding" => Account::SponsorFunding(id.parse().map_err(bad)?),
+            "premium-income" => Account::PremiumIncome(id.parse().map_err(bad)?),
+            "claims-expense" => Account::ClaimsExpense(id.parse().map_err(bad)?),
+            "capitation-expense" => Account::CapitationExpense(id.parse().map_err(bad)?),
+            "consumption-expense" => Account::ConsumptionExpense(id.parse().map_err(bad)?),
+            "facility-payable" => Account::FacilityPayable(id.parse().map_err(bad)?),
+            other => {
+                return Err(format!(
+                    "{name:?}: {other:?} is not a kind of account ({})",
+                    ACCOUNT_KINDS.join(", ")
+                ));
+            }
+        })
+    }
+}
+
 /// One side of a journal entry.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Posting {
@@ -280,6 +358,57 @@ impl Balances {
             .sorted()
             .into_iter()
             .map(|((a, c), l)| (a, *c, Amount::new(saturated(l.balance), *c)))
+    }
+
+    /// Every account (in `currency`, if given) of `kind` (if given), by name, from after
+    /// `after` (a name and currency code, exclusive), at most `max`; and whether more follow.
+    pub fn list(
+        &self,
+        kind: Option<&str>,
+        currency: Option<Currency>,
+        after: Option<(&str, &str)>,
+        max: usize,
+    ) -> (Vec<(String, &Account, Currency)>, bool) {
+        let mut named: Vec<(String, &Account, Currency)> = self
+            .accounts
+            .iter()
+            .filter(|((a, c), _)| {
+                kind.is_none_or(|k| a.kind() == k) && currency.is_none_or(|x| x == *c)
+            })
+            .map(|((a, c), _)| (a.to_string(), a, *c))
+            .filter(|(name, _, c)| {
+                after.is_none_or(|(n, code)| (name.as_str(), c.code()) > (n, code))
+            })
+            .collect();
+        named.sort_by(|x, y| (x.0.as_str(), x.2.code()).cmp(&(y.0.as_str(), y.2.code())));
+        let more = named.len() > max;
+        named.truncate(max);
+        (named, more)
+    }
+
+    /// An account's debit and credit totals (credits as a positive sum), exactly, up to the
+    /// end of `as_of` when given.
+    pub fn totals(
+        &self,
+        account: &Account,
+        currency: Currency,
+        as_of: Option<Date>,
+    ) -> (i128, i128) {
+        self.accounts
+            .get(&(account.clone(), currency))
+            .map_or((0, 0), |ledger| {
+                ledger
+                    .movements
+                    .iter()
+                    .filter(|m| as_of.is_none_or(|d| m.date <= d))
+                    .fold((0, 0), |(debits, credits), m| {
+                        if m.delta >= 0 {
+                            (debits + i128::from(m.delta), credits)
+                        } else {
+                            (debits, credits - i128::from(m.delta))
+                        }
+                    })
+            })
     }
 
     /// The currencies that have postings.

@@ -1,0 +1,124 @@
+//! The chart of accounts over gRPC: account balances with their debit and credit totals, a
+//! page at a time (`ListAccounts`, `GetTrialBalance`) or one account (`GetAccountBalance`).
+
+use ledger::codec::money_to_pb;
+use ledger::{Amount, Currency, Date};
+use projections::balances::{Account, Balances};
+use proto::v1 as pb;
+use tonic::{Code, Status};
+
+use crate::status::{error, invalid};
+
+/// What to list and from where.
+pub struct Page<'a> {
+    pub kind: Option<&'a str>,
+    pub currency: Option<Currency>,
+    pub as_of: Option<Date>,
+    pub size: usize,
+    /// The page token of the previous page, if any.
+    pub token: &'a str,
+}
+
+/// One page of accounts and the token of the next ("" after the last).
+pub fn page(b: &Balances, page: &Page<'_>) -> Result<(Vec<pb::AccountBalance>, String), Status> {
+    let after = after(b, page.token)?;
+    let after_ref = after.as_ref().map(|(n, c)| (n.as_str(), c.code()));
+    let (accounts, more) = b.list(page.kind, page.currency, after_ref, page.size);
+    let next = match (more, accounts.last()) {
+        (true, Some((name, _, c))) => format!("{name} {}", c.code()),
+        _ => String::new(),
+    };
+    let accounts = accounts
+        .iter()
+        .map(|(_, account, c)| balance_pb(b, account, *c, page.as_of))
+        .collect::<Result<_, _>>()?;
+    Ok((accounts, next))
+}
+
+/// The account and currency a page token names ("<account> <currency>"): one this server
+/// issued, so the account exists.
+fn after(b: &Balances, token: &str) -> Result<Option<(String, Currency)>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || {
+        invalid(
+            "page_token",
+            format!("page_token: {token:?} is not a page token this server issued"),
+        )
+    };
+    let (name, code) = token.split_once(' ').ok_or_else(bad)?;
+    let account: Account = name.parse().map_err(|_| bad())?;
+    let currency: Currency = code.parse().map_err(|_| bad())?;
+    if b.totals(&account, currency, None) == (0, 0) {
+        return Err(bad());
+    }
+    Ok(Some((name.to_owned(), currency)))
+}
+
+/// One account's balance and totals in `currency`, as of the end of `as_of` if given.
+pub fn balance_pb(
+    b: &Balances,
+    account: &Account,
+    currency: Currency,
+    as_of: Option<Date>,
+) -> Result<pb::AccountBalance, Status> {
+    let (debits, credits) = b.totals(account, currency, as_of);
+    let money = |value: i128| {
+        i64::try_from(value)
+            .map(|minor| Some(money_to_pb(Amount::new(minor, currency))))
+            .map_err(|_| {
+                error(
+                    Code::OutOfRange,
+                    "BALANCE_OUT_OF_RANGE",
+                    "account",
+                    format!(
+                        "account: {account} holds {value} minor units of {currency}, beyond int64"
+                    ),
+                )
+            })
+    };
+    Ok(pb::AccountBalance {
+        account: account.to_string(),
+        kind: account.kind().to_owned(),
+        balance: money(debits - credits)?,
+        debits: money(debits)?,
+        credits: money(credits)?,
+    })
+}
+
+/// The account a request names, and its currency: the one given, or the account's only one.
+pub fn named(b: &Balances, name: &str, currency_code: &str) -> Result<(Account, Currency), Status> {
+    let account: Account = name
+        .parse()
+        .map_err(|e| invalid("account", format!("account: {e}")))?;
+    let held: Vec<Currency> = b
+        .currencies()
+        .into_iter()
+        .filter(|c| b.totals(&account, *c, None) != (0, 0))
+        .collect();
+    let currency = if currency_code.is_empty() {
+        match held.as_slice() {
+            [only] => *only,
+            [] => {
+                return Err(error(
+                    Code::NotFound,
+                    "UNKNOWN_ACCOUNT",
+                    "account",
+                    format!("account: {account} has no postings"),
+                ));
+            }
+            _ => {
+                return Err(invalid(
+                    "currency_code",
+                    format!("currency_code: {account} holds several currencies; name one"),
+                ));
+            }
+        }
+    } else {
+        currency_code
+            .parse()
+            .map_err(|e| invalid("currency_code", format!("currency_code: {e}")))?
+    };
+    Ok((account, currency))
+}
