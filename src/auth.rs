@@ -144,6 +144,7 @@ pub const METHODS: &[(&str, Access)] = &[
     ),
     ("/ledger.v1.QueryService/GetStock", Access::FacilityQuery),
     ("/ledger.v1.QueryService/ListAccounts", Access::Query),
+    ("/ledger.v1.QueryService/GetSponsor", Access::Query),
     ("/ledger.v1.QueryService/GetAccountBalance", Access::Query),
     ("/ledger.v1.AuditService/ReadEvents", Access::Audit),
     ("/ledger.v1.AuditService/SubscribeEvents", Access::Audit),

@@ -2,7 +2,9 @@
 //! to append (or a typed rejection naming the field or state) out. Pure: no IO, no clock
 //! (business dates come with the commands).
 
-use adjudicator::premium::{Terms, apply_payment, expiry, policy_price, sponsor_match};
+use adjudicator::premium::{
+    SponsorGiven, Terms, apply_payment, expiry, policy_price, sponsor_match,
+};
 use adjudicator::{Scheme, adjudicate};
 use ledger::event::*;
 use ledger::ids::*;
@@ -576,13 +578,19 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                     received_on: *received_on,
                 }),
             );
-            // Sponsors match the household's savings under their rule (and yearly cap).
+            // Sponsors match the household's savings under their rule, caps and budget.
             let mut sponsors: Vec<_> = scheme.sponsors.values().collect();
             sponsors.sort_by(|a, b| a.id.cmp(&b.id));
             for sponsor in sponsors {
-                let matched_this_year =
-                    sponsor_matched(p, &sponsor.id, household_id, *received_on, scheme.currency)?;
-                let share = sponsor_match(scheme, sponsor, *amount, matched_this_year)?;
+                let given = sponsor_given(
+                    p,
+                    &sponsor.id,
+                    household_id,
+                    member_id.as_ref(),
+                    *received_on,
+                    scheme.currency,
+                );
+                let share = sponsor_match(scheme, sponsor, *amount, &given)?.amount;
                 if share.is_positive() {
                     events.push(NewEvent {
                         stream: s.clone(),
@@ -593,6 +601,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                             amount: share,
                             matched_receipt_id: Some(receipt_id.clone()),
                             received_on: *received_on,
+                            member_id: member_id.clone(),
                         }),
                     });
                 }
@@ -622,6 +631,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                     amount: *amount,
                     matched_receipt_id: None,
                     received_on: *received_on,
+                    member_id: None,
                 }),
             )))
         }
@@ -946,26 +956,31 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
     }
 }
 
-/// What a sponsor has given a household in the year of `since` (matches and direct
-/// subsidies alike count against the sponsor's yearly cap).
-fn sponsor_matched(
+/// What a sponsor has given, in the year and month of `on`, to the household, to the member
+/// (if the saving names one) and to everyone: matches and direct subsidies alike count.
+fn sponsor_given(
     p: &Projections,
     sponsor: &SponsorId,
     household: &HouseholdId,
-    since: Date,
+    member: Option<&MemberId>,
+    on: Date,
     currency: ledger::Currency,
-) -> Result<Amount, Rejection> {
-    use chrono::Datelike;
-    let given = p
-        .registry
-        .sponsored
-        .get(&(sponsor.clone(), household.clone(), since.year()))
-        .copied()
-        .unwrap_or(0);
-    Ok(Amount::new(
-        projections::balances::saturated(given),
-        currency,
-    ))
+) -> SponsorGiven {
+    use projections::registry::{Recipient, Span};
+    let given = |to: Recipient, span: Span| {
+        Amount::new(
+            projections::balances::saturated(p.registry.sponsored(sponsor, to, span)),
+            currency,
+        )
+    };
+    let (year, month) = (Span::year_of(on), Span::month_of(on));
+    SponsorGiven {
+        household_year: given(Recipient::Household(household.clone()), year),
+        household_month: given(Recipient::Household(household.clone()), month),
+        member_year: member.map(|m| given(Recipient::Member(m.clone()), year)),
+        member_month: member.map(|m| given(Recipient::Member(m.clone()), month)),
+        all_year: given(Recipient::All, year),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

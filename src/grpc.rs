@@ -330,9 +330,28 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
     ) -> Result2<pb::RecordContributionResponse> {
         let r = request.into_inner();
         let command = requests::record_contribution(&r)?;
-        let receipt = self.execute(&r.request_id, command).await?;
+        let Command::RecordContribution {
+            household_id,
+            received_on,
+            ..
+        } = &command
+        else {
+            return Err(internal("a contribution request made another command"));
+        };
+        let (household_id, received_on) = (household_id.clone(), *received_on);
+        let executed = self.execute_with_events(&r.request_id, command).await?;
+        let events = self
+            .recorded_events(executed.receipt.clone(), executed.events)
+            .await?;
+        let state = self.service.read().await.map_err(command_status)?;
         Ok(Response::new(pb::RecordContributionResponse {
-            receipt: Some(receipt_pb(&receipt)),
+            receipt: Some(receipt_pb(&executed.receipt)),
+            sponsors: crate::sponsors::shares(
+                &state.projections,
+                &household_id,
+                received_on,
+                &events,
+            ),
         }))
     }
 
@@ -508,19 +527,8 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let scheme_id: ledger::ids::SchemeId = id("scheme_id", &r.scheme_id)?;
         let command = requests::close_payment_period(&r)?;
         let Executed { receipt, events } = self.execute_with_events(&r.request_id, command).await?;
-        // A retry answers with the statements its first call issued: read them from the log.
-        let events = if receipt.already_done && events.is_empty() {
-            self.service
-                .log()
-                .read(receipt.first_position, receipt.count as usize)
-                .await
-                .map_err(|e| Status::unavailable(e.to_string()))?
-                .into_iter()
-                .map(|e| e.event)
-                .collect()
-        } else {
-            events
-        };
+        // A retry answers with the statements its first call issued.
+        let events = self.recorded_events(receipt.clone(), events).await?;
         let state = self.service.read().await.map_err(command_status)?;
         let payments = &state.projections.payments;
         let statements = issued_statements(&events)
@@ -578,6 +586,27 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
 }
 
 impl<L: EventLog> Api<L> {
+    /// The events a command appended: `events` as executed, or, for a retry answered with its
+    /// first receipt, read back from the log.
+    async fn recorded_events(
+        &self,
+        receipt: Receipt,
+        events: Vec<Event>,
+    ) -> Result<Vec<Event>, Status> {
+        if !(receipt.already_done && events.is_empty()) {
+            return Ok(events);
+        }
+        Ok(self
+            .service
+            .log()
+            .read(receipt.first_position, receipt.count as usize)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?
+            .into_iter()
+            .map(|e| e.event)
+            .collect())
+    }
+
     /// Submits one claim (SubmitClaim, and each claim of SubmitClaims).
     async fn submit(
         &self,
@@ -1080,6 +1109,30 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             unit_price: Some(money_to_pb(stock.unit_price)),
             visits: stock.visits.len() as u32,
         }))
+    }
+
+    async fn get_sponsor(
+        &self,
+        request: Request<pb::GetSponsorRequest>,
+    ) -> Result2<pb::GetSponsorResponse> {
+        let r = request.into_inner();
+        let scheme_id: ledger::ids::SchemeId = id("scheme_id", &r.scheme_id)?;
+        let sponsor_id: ledger::ids::SponsorId = id("sponsor_id", &r.sponsor_id)?;
+        let year = if r.year == 0 {
+            chrono::Datelike::year(&today())
+        } else {
+            r.year
+        };
+        if !(1900..=2199).contains(&year) {
+            return Err(crate::status::invalid(
+                "year",
+                format!("year: {year} is outside 1900..2199"),
+            ));
+        }
+        let state = self.service.read().await.map_err(command_status)?;
+        crate::sponsors::sponsor_pb(&state.projections, &scheme_id, &sponsor_id, year)
+            .map(Response::new)
+            .ok_or_else(|| rejection_status(&Rejection::UnknownSponsor(sponsor_id)))
     }
 
     async fn list_facility_statements(

@@ -9,6 +9,7 @@
 //! - [`auth`]: bearer tokens, roles, and which role may call which method.
 //! - [`server`]: configuration, the gate in front of every call (authentication, roles,
 //!   latency metrics), TLS, the Prometheus endpoint, graceful shutdown.
+//! - [`sponsors`]: what sponsors added to a saving, and a sponsor's giving in a year.
 //! - [`status`]: the one shape of every API error (code, field-first message, google.rpc
 //!   ErrorInfo and BadRequest details).
 //! - [`demo`]: the `demo` subcommand: a synthetic programme through the real gRPC API.
@@ -34,6 +35,7 @@ pub mod requests;
 pub mod retry;
 pub mod rng;
 pub mod server;
+pub mod sponsors;
 pub mod status;
 pub mod stock_visit;
 pub mod transfer;

@@ -1,7 +1,8 @@
 //! What the seed programmes need, through gRPC on the real binary, with figures computed by
 //! hand in the comments: scheme versions in force by date; copays owed, paid and given back;
 //! Informed Push Model stock with the scheme's months of stock and price list; every account
-//! of the chart queryable, and the trial balance listed account by account.
+//! of the chart queryable, and the trial balance listed account by account; sponsor caps per
+//! month, match ratios and a budget that runs out.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -498,6 +499,135 @@ async fn every_account_is_queryable_and_the_trial_balance_lists_them() {
         (token.code(), field(&token).as_str()),
         (Code::InvalidArgument, "page_token")
     );
+    drop((ledger, query));
+    server.stop();
+}
+
+/// iPUSH with the county matching 1:1 up to 250 KES a household a month (and 3,000 a year),
+/// the donor 0.5:1 within a budget of 400 KES a year.
+fn ipush_sponsors() -> String {
+    adjudicator::examples::IPUSH_KE
+        .replace(
+            "cap_per_household_per_year = \"3000 KES\"",
+            "cap_per_household_per_year = \"3000 KES\"\ncap_per_household_per_month = \"250 KES\"",
+        )
+        .replace(
+            "match_percent = 50",
+            "match_ratio = 0.5\nbudget_per_year = \"400 KES\"",
+        )
+}
+
+fn saving(request: &str, minor: i64, month: i32, day: i32) -> pb::RecordContributionRequest {
+    pb::RecordContributionRequest {
+        request_id: request.into(),
+        receipt_id: format!("MPESA-{request}"),
+        household_id: "HH-1".into(),
+        member_id: "M-1".into(),
+        amount: kes(minor),
+        channel: pb::PaymentChannel::MobileMoney as i32,
+        received_on: date(2026, month, day),
+    }
+}
+
+/// (county, donor) matches of a saving, and whether the donor's budget ran out.
+fn matched(r: &pb::RecordContributionResponse) -> (i64, i64, bool) {
+    let share = |id: &str| r.sponsors.iter().find(|s| s.sponsor_id == id).unwrap();
+    let county = share("kisumu-county");
+    let donor = share("phi-donor");
+    (
+        county.amount.as_ref().unwrap().minor_units,
+        donor.amount.as_ref().unwrap().minor_units,
+        donor.budget_exhausted,
+    )
+}
+
+#[tokio::test]
+async fn sponsors_cap_per_month_match_by_ratio_and_stop_when_their_budget_runs_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let mut ledger = LedgerServiceClient::new(server.channel(None).await);
+    let mut query = QueryServiceClient::new(server.channel(None).await);
+    ledger
+        .publish_scheme(publish("s", ipush_sponsors(), 2026, 1, 1))
+        .await
+        .unwrap();
+    ledger
+        .register_household(pb::RegisterHouseholdRequest {
+            request_id: "h".into(),
+            household_id: "HH-1".into(),
+            scheme_id: "ipush-ke".into(),
+            location_code: "KSM".into(),
+            socio_economic_category: String::new(),
+            registered_on: date(2026, 1, 2),
+        })
+        .await
+        .unwrap();
+    ledger
+        .enroll_member(pb::EnrollMemberRequest {
+            request_id: "m".into(),
+            member_id: "M-1".into(),
+            household_id: "HH-1".into(),
+            gender: pb::Gender::Female as i32,
+            birth_date: date(1990, 1, 1),
+            is_head: true,
+            facility_id: String::new(),
+            enrolled_on: date(2026, 1, 2),
+        })
+        .await
+        .unwrap();
+    let mut save = async |request: &str, minor: i64, month: i32, day: i32| {
+        let r = ledger
+            .record_contribution(saving(request, minor, month, day))
+            .await
+            .unwrap()
+            .into_inner();
+        matched(&r)
+    };
+    // 1 March, 200 saved: the county 200 (of its 250 for March), the donor 100 (300 of its
+    // budget left).
+    assert_eq!(save("s1", 20_000, 3, 1).await, (20_000, 10_000, false));
+    // 10 March, 200 more: the county has 50 left for March; the donor 100 (200 left).
+    assert_eq!(save("s2", 20_000, 3, 10).await, (5_000, 10_000, false));
+    // 2 April: a new month, matched again in full; the donor 100 (100 left).
+    assert_eq!(save("s3", 20_000, 4, 2).await, (20_000, 10_000, false));
+    // 3 April, 400: the county 50 (April's rest); the donor's 200 cut to its last 100, and
+    // the receipt says the budget ran out.
+    assert_eq!(save("s4", 40_000, 4, 3).await, (5_000, 10_000, true));
+    // 4 April: nothing left of either.
+    assert_eq!(save("s5", 10_000, 4, 4).await, (0, 0, true));
+
+    // Savings 1,100 + county 500 + donor 400 = 2,000 KES in the wallet.
+    assert_eq!(common::wallet(&mut query, "HH-1").await, 200_000);
+    let sponsor = |id: &str| pb::GetSponsorRequest {
+        scheme_id: "ipush-ke".into(),
+        sponsor_id: id.into(),
+        year: 2026,
+    };
+    let donor = query
+        .get_sponsor(sponsor("phi-donor"))
+        .await
+        .unwrap()
+        .into_inner();
+    let minor = |m: &Option<pb::Money>| m.as_ref().map(|m| m.minor_units);
+    assert_eq!(
+        (
+            minor(&donor.given),
+            minor(&donor.budget),
+            minor(&donor.remaining)
+        ),
+        (Some(40_000), Some(40_000), Some(0))
+    );
+    assert_eq!(donor.match_percent, "50");
+    let county = query
+        .get_sponsor(sponsor("kisumu-county"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (minor(&county.given), minor(&county.budget)),
+        (Some(50_000), None)
+    );
+    trial_balance_is_zero(&mut query).await;
     drop((ledger, query));
     server.stop();
 }

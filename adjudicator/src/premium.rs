@@ -131,24 +131,89 @@ pub fn apply_payment(
     })
 }
 
-/// What a sponsor adds to a household's own contribution under its match rule, given what it
-/// has already matched for the household this year.
+/// What a sponsor has already given, in the calendar year and month of a new saving: to its
+/// household, to its member (when the saving names one), and to everyone (for the budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SponsorGiven {
+    pub household_year: Amount,
+    pub household_month: Amount,
+    pub member_year: Option<Amount>,
+    pub member_month: Option<Amount>,
+    pub all_year: Amount,
+}
+
+/// What stopped a match short of the sponsor's ratio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchLimit {
+    HouseholdYearCap,
+    HouseholdMonthCap,
+    MemberYearCap,
+    MemberMonthCap,
+    Budget,
+}
+
+/// A sponsor's match of one saving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SponsorMatch {
+    pub amount: Amount,
+    /// The cap or budget that cut the match, if one did.
+    pub limited_by: Option<MatchLimit>,
+}
+
+/// What a sponsor adds to a household's own saving: the saving times the sponsor's ratio
+/// (rounded once, with the scheme's rounding), cut to what is left of each of its caps and of
+/// its yearly budget, given what it already gave. Member caps count only savings that name
+/// their member.
 pub fn sponsor_match(
     scheme: &Scheme,
     sponsor: &Sponsor,
     contribution: Amount,
-    matched_this_year: Amount,
-) -> Result<Amount, MoneyError> {
-    let matched = scheme.apply_percent(contribution, sponsor.match_percent);
-    match sponsor.cap_per_household_per_year {
-        Some(cap) => {
-            let left = cap.checked_sub(matched_this_year)?;
-            if left.is_negative() {
-                Ok(Amount::zero(cap.currency()))
-            } else {
-                matched.checked_min(left)
-            }
+    given: &SponsorGiven,
+) -> Result<SponsorMatch, MoneyError> {
+    let mut m = SponsorMatch {
+        amount: scheme.apply_percent(contribution, sponsor.match_percent),
+        limited_by: None,
+    };
+    let caps = &sponsor.caps;
+    let limits = [
+        (
+            caps.per_household_per_year,
+            Some(given.household_year),
+            MatchLimit::HouseholdYearCap,
+        ),
+        (
+            caps.per_household_per_month,
+            Some(given.household_month),
+            MatchLimit::HouseholdMonthCap,
+        ),
+        (
+            caps.per_member_per_year,
+            given.member_year,
+            MatchLimit::MemberYearCap,
+        ),
+        (
+            caps.per_member_per_month,
+            given.member_month,
+            MatchLimit::MemberMonthCap,
+        ),
+        (
+            sponsor.budget_per_year,
+            Some(given.all_year),
+            MatchLimit::Budget,
+        ),
+    ];
+    for (limit, given, why) in limits {
+        let (Some(limit), Some(given)) = (limit, given) else {
+            continue;
+        };
+        let left = limit.checked_sub(given)?;
+        let left = Amount::new(left.minor_units().max(0), left.currency());
+        if left.minor_units() < m.amount.minor_units() {
+            m = SponsorMatch {
+                amount: left,
+                limited_by: Some(why),
+            };
         }
-        None => Ok(matched),
     }
+    Ok(m)
 }

@@ -232,14 +232,26 @@ impl PriceList {
     }
 }
 
-/// A sponsor's rule: match a household's own contributions at `match_percent`, up to a cap
-/// per household per year.
+/// A sponsor's rule: match a household's own savings at `match_percent` (100: 1:1; the
+/// document may say `match_ratio = 2` for 2:1 or `0.5` for 0.5:1), within its caps, and
+/// within its budget for the calendar year.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sponsor {
     pub id: SponsorId,
     pub name: String,
     pub match_percent: Decimal,
-    pub cap_per_household_per_year: Option<Amount>,
+    pub caps: SponsorCaps,
+    /// What the sponsor gives at most in a calendar year, over every household.
+    pub budget_per_year: Option<Amount>,
+}
+
+/// The most a sponsor gives one household or one member in a calendar year or month.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SponsorCaps {
+    pub per_household_per_year: Option<Amount>,
+    pub per_household_per_month: Option<Amount>,
+    pub per_member_per_year: Option<Amount>,
+    pub per_member_per_month: Option<Amount>,
 }
 
 /// A validated scheme.
@@ -463,8 +475,19 @@ struct RawFacility {
 struct RawSponsor {
     id: String,
     name: String,
-    match_percent: Decimal,
+    #[serde(default)]
+    match_percent: Option<Decimal>,
+    #[serde(default)]
+    match_ratio: Option<Decimal>,
     cap_per_household_per_year: Option<String>,
+    #[serde(default)]
+    cap_per_household_per_month: Option<String>,
+    #[serde(default)]
+    cap_per_member_per_year: Option<String>,
+    #[serde(default)]
+    cap_per_member_per_month: Option<String>,
+    #[serde(default)]
+    budget_per_year: Option<String>,
 }
 
 /// Collects problems while converting the raw document.
@@ -853,24 +876,50 @@ impl Scheme {
         for (i, s) in raw.sponsors.iter().enumerate() {
             let path = format!("sponsors[{i}]");
             let id = c.id::<SponsorId>(&format!("{path}.id"), &s.id);
-            if s.match_percent.is_sign_negative() || s.match_percent > Decimal::from(1000) {
+            let match_percent = match (s.match_percent, s.match_ratio) {
+                (Some(percent), None) => percent,
+                (None, Some(ratio)) => ratio * Decimal::ONE_HUNDRED,
+                _ => {
+                    c.problem(
+                        format!("{path}.match_percent"),
+                        "give match_percent or match_ratio, one of them",
+                    );
+                    Decimal::ZERO
+                }
+            };
+            if match_percent.is_sign_negative() || match_percent > Decimal::from(1000) {
                 c.problem(
                     format!("{path}.match_percent"),
-                    format!("{} is not between 0 and 1000", s.match_percent),
+                    format!("{match_percent} is not between 0 and 1000 (a ratio of 0 to 10)"),
                 );
             }
-            let cap = c.opt_amount(
-                &format!("{path}.cap_per_household_per_year"),
-                &s.cap_per_household_per_year,
-            );
+            let mut amount =
+                |key: &str, text: &Option<String>| c.opt_amount(&format!("{path}.{key}"), text);
+            let caps = SponsorCaps {
+                per_household_per_year: amount(
+                    "cap_per_household_per_year",
+                    &s.cap_per_household_per_year,
+                ),
+                per_household_per_month: amount(
+                    "cap_per_household_per_month",
+                    &s.cap_per_household_per_month,
+                ),
+                per_member_per_year: amount("cap_per_member_per_year", &s.cap_per_member_per_year),
+                per_member_per_month: amount(
+                    "cap_per_member_per_month",
+                    &s.cap_per_member_per_month,
+                ),
+            };
+            let budget_per_year = amount("budget_per_year", &s.budget_per_year);
             if let Some(id) = id {
                 sponsors.insert(
                     id.clone(),
                     Sponsor {
                         id,
                         name: s.name.clone(),
-                        match_percent: s.match_percent,
-                        cap_per_household_per_year: cap,
+                        match_percent,
+                        caps,
+                        budget_per_year,
                     },
                 );
             }

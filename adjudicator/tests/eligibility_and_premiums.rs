@@ -5,8 +5,10 @@
 use adjudicator::context::Member;
 use adjudicator::eligibility::{CoverageStatus, Left};
 use adjudicator::premium::{
-    PremiumError, Terms, apply_payment, expiry, policy_price, sponsor_match,
+    MatchLimit, PremiumError, SponsorGiven, Terms, apply_payment, expiry, policy_price,
+    sponsor_match,
 };
+use adjudicator::scheme::Sponsor;
 use adjudicator::{MemberContext, Policy, PolicyContext, Scheme, Usage, eligibility, examples};
 use ledger::event::{ClaimCategory, Gender, PolicyStatus};
 use ledger::ids::*;
@@ -213,27 +215,79 @@ fn payments_accumulate_and_activate_within_or_after_grace() {
     assert_eq!(expiry(d("2026-01-31"), 1), d("2026-02-27"));
 }
 
+/// What a sponsor gave: `household_year` to the household this year, `all_year` to everyone.
+fn given(household_year: &str, all_year: &str) -> SponsorGiven {
+    let kes = |s: &str| s.parse::<Amount>().unwrap();
+    SponsorGiven {
+        household_year: kes(household_year),
+        household_month: kes("0 KES"),
+        member_year: None,
+        member_month: None,
+        all_year: kes(all_year),
+    }
+}
+
 #[test]
 fn sponsors_match_savings_up_to_their_cap() {
     let ke = Scheme::parse(examples::IPUSH_KE).unwrap();
     let county = &ke.sponsors[&SponsorId::new("kisumu-county").unwrap()];
     let donor = &ke.sponsors[&SponsorId::new("phi-donor").unwrap()];
     let kes = |s: &str| s.parse::<Amount>().unwrap();
+    let amount = |s: &Sponsor, saved: &str, g: SponsorGiven| {
+        sponsor_match(&ke, s, kes(saved), &g).unwrap().amount
+    };
     assert_eq!(
-        sponsor_match(&ke, county, kes("500 KES"), kes("0 KES")).unwrap(),
+        amount(county, "500 KES", given("0 KES", "0 KES")),
         kes("500 KES")
     );
     assert_eq!(
-        sponsor_match(&ke, county, kes("500 KES"), kes("2800 KES")).unwrap(),
+        amount(county, "500 KES", given("2800 KES", "0 KES")),
         kes("200 KES")
     );
     assert_eq!(
-        sponsor_match(&ke, county, kes("500 KES"), kes("3000 KES")).unwrap(),
+        amount(county, "500 KES", given("3000 KES", "0 KES")),
         kes("0 KES")
     );
     // 50% of 333.33 KES = 166.665 -> 166.66 (half-even), no cap.
     assert_eq!(
-        sponsor_match(&ke, donor, kes("333.33 KES"), kes("99999 KES")).unwrap(),
+        amount(donor, "333.33 KES", given("99999 KES", "0 KES")),
         kes("166.66 KES")
     );
+}
+
+#[test]
+fn sponsor_ratios_caps_per_member_and_month_and_budgets() {
+    let doc = examples::IPUSH_KE.replace(
+        "match_percent = 50",
+        "match_ratio = 2\ncap_per_member_per_month = \"700 KES\"\nbudget_per_year = \"1000 KES\"",
+    );
+    let ke = Scheme::parse(&doc).unwrap();
+    let donor = &ke.sponsors[&SponsorId::new("phi-donor").unwrap()];
+    let kes = |s: &str| s.parse::<Amount>().unwrap();
+    assert_eq!(donor.match_percent, rust_decimal::Decimal::from(200));
+    // 2:1 of 300 = 600, within the member's 700 a month.
+    let mut g = given("0 KES", "0 KES");
+    g.member_month = Some(kes("0 KES"));
+    let m = sponsor_match(&ke, donor, kes("300 KES"), &g).unwrap();
+    assert_eq!((m.amount, m.limited_by), (kes("600 KES"), None));
+    // The member had 600 this month: 100 left of the cap.
+    g.member_month = Some(kes("600 KES"));
+    let m = sponsor_match(&ke, donor, kes("300 KES"), &g).unwrap();
+    assert_eq!(
+        (m.amount, m.limited_by),
+        (kes("100 KES"), Some(MatchLimit::MemberMonthCap))
+    );
+    // 950 of the 1,000 budget given: 50 left, whatever the caps allow.
+    g.member_month = Some(kes("0 KES"));
+    g.all_year = kes("950 KES");
+    let m = sponsor_match(&ke, donor, kes("300 KES"), &g).unwrap();
+    assert_eq!(
+        (m.amount, m.limited_by),
+        (kes("50 KES"), Some(MatchLimit::Budget))
+    );
+    // A saving that names no member is not held to the member caps.
+    g.member_month = None;
+    g.all_year = kes("0 KES");
+    let m = sponsor_match(&ke, donor, kes("300 KES"), &g).unwrap();
+    assert_eq!(m.amount, kes("600 KES"));
 }

@@ -598,6 +598,7 @@ pub fn sample_events() -> Vec<Event> {
             amount: kes(50_000),
             matched_receipt_id: Some(ReceiptId::new("MPESA:QK12AB34").unwrap()),
             received_on: d(2, 1),
+            member_id: Some(MemberId::new("M-000123-01").unwrap()),
         }),
         Event::PremiumPaid(PremiumPaid {
             receipt_id: ReceiptId::new("PREM-0001").unwrap(),

@@ -313,6 +313,8 @@ pub struct SponsorContributionReceived {
     pub amount: Amount,
     pub matched_receipt_id: Option<ReceiptId>,
     pub received_on: Date,
+    /// The member whose saving a match is for (counts against the sponsor's member caps).
+    pub member_id: Option<MemberId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -316,15 +316,13 @@ impl Projections {
             }
             Event::SponsorContributionReceived(e) => {
                 self.registry.receipts.insert(e.receipt_id.clone());
-                let year = chrono::Datelike::year(&e.received_on);
-                let given = self
-                    .registry
-                    .sponsored
-                    .entry((e.sponsor_id.clone(), e.household_id.clone(), year))
-                    .or_insert(0);
-                *given = given
-                    .checked_add(i128::from(e.amount.minor_units()))
-                    .ok_or_else(|| "sponsor total overflows".to_string())?;
+                self.registry.count_sponsored(
+                    &e.sponsor_id,
+                    &e.household_id,
+                    e.member_id.as_ref(),
+                    e.received_on,
+                    e.amount.minor_units(),
+                )?;
                 self.post(Entry::transfer(
                     position,
                     e.received_on,

@@ -96,11 +96,78 @@ pub struct Registry {
     /// Every external receipt id used (contributions, premiums, copays): unique.
     pub receipts: KeyedSet<ReceiptId>,
     pub payouts: KeyedSet<PayoutId>,
-    /// What each sponsor gave each household, per calendar year (minor units).
-    pub sponsored: Keyed<(SponsorId, HouseholdId, i32), i128>,
+    /// What each sponsor gave, to whom, per calendar year and month (minor units): for its
+    /// caps and its budget.
+    pub sponsored: Keyed<(SponsorId, Recipient, Span), i128>,
+}
+
+/// Who a sponsor's gift is counted for.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum Recipient {
+    Household(HouseholdId),
+    Member(MemberId),
+    /// Everyone: the sponsor's total, for its budget.
+    All,
+}
+
+/// A calendar year or month.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum Span {
+    Year(i32),
+    Month(i32, u32),
+}
+
+impl Span {
+    pub fn year_of(date: Date) -> Span {
+        Span::Year(chrono::Datelike::year(&date))
+    }
+
+    pub fn month_of(date: Date) -> Span {
+        Span::Month(
+            chrono::Datelike::year(&date),
+            chrono::Datelike::month(&date),
+        )
+    }
 }
 
 impl Registry {
+    /// What `sponsor` gave `to` in `span`, exactly.
+    pub fn sponsored(&self, sponsor: &SponsorId, to: Recipient, span: Span) -> i128 {
+        self.sponsored
+            .get(&(sponsor.clone(), to, span))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Counts a gift of `amount` minor units on `date` against every tally it belongs to.
+    pub(crate) fn count_sponsored(
+        &mut self,
+        sponsor: &SponsorId,
+        household: &HouseholdId,
+        member: Option<&MemberId>,
+        date: Date,
+        amount: i64,
+    ) -> Result<(), String> {
+        let mut recipients = vec![Recipient::Household(household.clone()), Recipient::All];
+        recipients.extend(member.map(|m| Recipient::Member(m.clone())));
+        for to in recipients {
+            for span in [Span::year_of(date), Span::month_of(date)] {
+                let given = self
+                    .sponsored
+                    .entry((sponsor.clone(), to.clone(), span))
+                    .or_insert(0);
+                *given = given
+                    .checked_add(i128::from(amount))
+                    .ok_or_else(|| "sponsor total overflows".to_string())?;
+            }
+        }
+        Ok(())
+    }
+
     /// The latest published version of a scheme: for what every version shares (its
     /// currency) and for what is current (its facilities). What a version decides (prices,
     /// rules, premiums, matches) comes from [`Registry::scheme_on`].

@@ -538,7 +538,7 @@ fn decode_body(tag: u32, b: &[u8]) -> (&'static str, Result<Event>) {
                 let x = Body::read(
                     b,
                     "sponsor_contribution_received",
-                    &[1, 2, 3, 5],
+                    &[1, 2, 3, 5, 7],
                     &[4, 6],
                     &[],
                 )?;
@@ -550,6 +550,7 @@ fn decode_body(tag: u32, b: &[u8]) -> (&'static str, Result<Event>) {
                         amount: x.m[4].money("amount")?,
                         matched_receipt_id: x.s[5].opt_id("matched_receipt_id")?,
                         received_on: x.m[6].date("received_on")?,
+                        member_id: x.s[7].opt_id("member_id")?,
                     },
                 ))
             })(),

@@ -248,6 +248,7 @@ fn encode_body(event: &Event, o: &mut Vec<u8>) -> u32 {
             money(o, 4, e.amount);
             string_field(o, 5, opt_id(&e.matched_receipt_id));
             date(o, 6, e.received_on);
+            string_field(o, 7, opt_id(&e.member_id));
             5
         }
         Event::PremiumPaid(e) => {

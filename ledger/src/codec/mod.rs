@@ -308,6 +308,7 @@ impl Wire for Event {
                     amount: Some(money_to_pb(e.amount)),
                     matched_receipt_id: opt_id_to_pb(&e.matched_receipt_id),
                     received_on: Some(date_to_pb(e.received_on)),
+                    member_id: opt_id_to_pb(&e.member_id),
                 })
             }
             Event::PremiumPaid(e) => Body::PremiumPaid(pb::PremiumPaid {
@@ -493,6 +494,7 @@ impl Wire for Event {
                                 &e.matched_receipt_id,
                             )?,
                             received_on: date_from_pb("received_on", e.received_on)?,
+                            member_id: opt_id_from_pb("member_id", &e.member_id)?,
                         },
                     ))
                 })(),

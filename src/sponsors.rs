@@ -1,0 +1,88 @@
+//! Sponsors over gRPC: what each sponsor added to a saving (with what is left of its budget),
+//! and a sponsor's giving in a year.
+
+use ledger::codec::money_to_pb;
+use ledger::event::Event;
+use ledger::ids::{HouseholdId, SchemeId, SponsorId};
+use ledger::{Amount, Date};
+use projections::Projections;
+use projections::balances::saturated;
+use projections::registry::{Recipient, Span};
+use proto::v1 as pb;
+
+/// What each sponsor of the household's scheme added to the saving of `received_on`, from the
+/// events the saving appended, and what is left of each budget for that year.
+pub fn shares(
+    p: &Projections,
+    household: &HouseholdId,
+    received_on: Date,
+    events: &[Event],
+) -> Vec<pb::SponsorShare> {
+    let Some(published) = p.registry.household_scheme_on(household, received_on) else {
+        return Vec::new();
+    };
+    let scheme = &published.scheme;
+    let mut sponsors: Vec<_> = scheme.sponsors.values().collect();
+    sponsors.sort_by(|a, b| a.id.cmp(&b.id));
+    sponsors
+        .into_iter()
+        .map(|sponsor| {
+            let amount = events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::SponsorContributionReceived(s) if s.sponsor_id == sponsor.id => {
+                        Some(s.amount.minor_units())
+                    }
+                    _ => None,
+                })
+                .sum();
+            let left = budget_left(p, &sponsor.id, sponsor.budget_per_year, received_on);
+            pb::SponsorShare {
+                sponsor_id: sponsor.id.to_string(),
+                amount: Some(money_to_pb(Amount::new(amount, scheme.currency))),
+                budget_left: left.map(money_to_pb),
+                budget_exhausted: left.is_some_and(|l| !l.is_positive()),
+            }
+        })
+        .collect()
+}
+
+/// What is left of a yearly `budget` in the year of `on` (None: no budget).
+fn budget_left(
+    p: &Projections,
+    sponsor: &SponsorId,
+    budget: Option<Amount>,
+    on: Date,
+) -> Option<Amount> {
+    let budget = budget?;
+    let given = p
+        .registry
+        .sponsored(sponsor, Recipient::All, Span::year_of(on));
+    let left = i128::from(budget.minor_units()) - given;
+    Some(Amount::new(saturated(left.max(0)), budget.currency()))
+}
+
+/// A sponsor's giving in `year`, or None if the scheme has no such sponsor.
+pub fn sponsor_pb(
+    p: &Projections,
+    scheme_id: &SchemeId,
+    sponsor_id: &SponsorId,
+    year: i32,
+) -> Option<pb::GetSponsorResponse> {
+    let published = p.registry.scheme(scheme_id)?;
+    let sponsor = published.scheme.sponsors.get(sponsor_id)?;
+    let currency = published.scheme.currency;
+    let given = p
+        .registry
+        .sponsored(sponsor_id, Recipient::All, Span::Year(year));
+    let first_day = Date::from_ymd_opt(year, 1, 1)?;
+    Some(pb::GetSponsorResponse {
+        sponsor_id: sponsor_id.to_string(),
+        name: sponsor.name.clone(),
+        year,
+        given: Some(money_to_pb(Amount::new(saturated(given), currency))),
+        budget: sponsor.budget_per_year.map(money_to_pb),
+        remaining: budget_left(p, sponsor_id, sponsor.budget_per_year, first_day).map(money_to_pb),
+        match_percent: sponsor.match_percent.normalize().to_string(),
+    })
+}
