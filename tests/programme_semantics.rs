@@ -551,30 +551,7 @@ async fn sponsors_cap_per_month_match_by_ratio_and_stop_when_their_budget_runs_o
         .publish_scheme(publish("s", ipush_sponsors(), 2026, 1, 1))
         .await
         .unwrap();
-    ledger
-        .register_household(pb::RegisterHouseholdRequest {
-            request_id: "h".into(),
-            household_id: "HH-1".into(),
-            scheme_id: "ipush-ke".into(),
-            location_code: "KSM".into(),
-            socio_economic_category: String::new(),
-            registered_on: date(2026, 1, 2),
-        })
-        .await
-        .unwrap();
-    ledger
-        .enroll_member(pb::EnrollMemberRequest {
-            request_id: "m".into(),
-            member_id: "M-1".into(),
-            household_id: "HH-1".into(),
-            gender: pb::Gender::Female as i32,
-            birth_date: date(1990, 1, 1),
-            is_head: true,
-            facility_id: String::new(),
-            enrolled_on: date(2026, 1, 2),
-        })
-        .await
-        .unwrap();
+    common::household_with_member(&mut ledger).await;
     let mut save = async |request: &str, minor: i64, month: i32, day: i32| {
         let r = ledger
             .record_contribution(saving(request, minor, month, day))

@@ -175,6 +175,11 @@ pub async fn register_member(ledger: &mut LedgerServiceClient<Channel>) {
         })
         .await
         .unwrap();
+    household_with_member(ledger).await;
+}
+
+/// Registers household HH-1 (iPUSH, 2 January 2026) and enrols member M-1 in it.
+pub async fn household_with_member(ledger: &mut LedgerServiceClient<Channel>) {
     ledger
         .register_household(pb::RegisterHouseholdRequest {
             request_id: "setup-2".into(),
