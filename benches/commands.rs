@@ -69,6 +69,7 @@ fn household_commands(h: usize) -> Vec<Command> {
         });
     }
     c.push(Command::PayPremium {
+        period_start: None,
         receipt_id: id(&format!("PR-{h}")),
         household_id: id(&hh),
         product_id: id("NHIF-SUPA"),

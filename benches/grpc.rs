@@ -93,6 +93,7 @@ async fn setup(service: &Service<SledLog>) {
         })
         .await;
         run(Command::PayPremium {
+            period_start: None,
             receipt_id: id(&format!("PR-{h}")),
             household_id: id(&hh),
             product_id: id("NHIF-SUPA"),

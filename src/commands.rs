@@ -64,6 +64,10 @@ pub enum Command {
         amount: Amount,
         source: PremiumSource,
         paid_on: Date,
+        /// The period the payment is for: a start of the product's cycle (or, for a product
+        /// whose periods start with payment, any day). None: the period that contains
+        /// `paid_on` (or the one being paid). Prepaying the next period names it.
+        period_start: Option<Date>,
     },
     /// A facility's claim; adjudicated once, here, and the decision recorded in full.
     SubmitClaim {
@@ -642,14 +646,18 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             amount,
             source,
             paid_on,
+            period_start,
         } => pay_premium(
             p,
-            receipt_id,
-            household_id,
-            product_id,
-            *amount,
-            *source,
-            *paid_on,
+            &Premium {
+                receipt_id,
+                household_id,
+                product_id,
+                amount: *amount,
+                source: *source,
+                paid_on: *paid_on,
+                period_start: *period_start,
+            },
         ),
         Command::SubmitClaim {
             claim_code,
@@ -983,16 +991,56 @@ fn sponsor_given(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn pay_premium(
-    p: &Projections,
-    receipt_id: &ReceiptId,
-    household_id: &HouseholdId,
-    product_id: &ProductId,
+/// A premium payment, as the command gives it.
+struct Premium<'a> {
+    receipt_id: &'a ReceiptId,
+    household_id: &'a HouseholdId,
+    product_id: &'a ProductId,
     amount: Amount,
     source: PremiumSource,
     paid_on: Date,
-) -> Result<Decided, Rejection> {
+    period_start: Option<Date>,
+}
+
+/// The start of the period a payment is for: the one named (a start of the product's cycle),
+/// or the cycle period containing the pay date; for a product whose periods start with
+/// payment, the period being paid or covering the pay date, else the pay date.
+fn target_period(
+    product: &adjudicator::scheme::Product,
+    periods: &[(&PolicyId, &projections::coverage::PolicyRecord)],
+    paid_on: Date,
+    period_start: Option<Date>,
+) -> Result<Date, Rejection> {
+    if let Some(start) = period_start {
+        if let Some(cycle_start) = product.cycle.period_containing(start)
+            && cycle_start != start
+        {
+            return Err(Rejection::Invalid(FieldError::new(
+                "period_start",
+                format!(
+                    "{start} does not start a period of the product's cycle ({cycle_start} does)"
+                ),
+            )));
+        }
+        return Ok(start);
+    }
+    if let Some(start) = product.cycle.period_containing(paid_on) {
+        return Ok(start);
+    }
+    Ok(periods
+        .iter()
+        .filter(|(_, r)| {
+            r.current().status == PolicyStatus::Idle
+                || (r.period_start <= paid_on && paid_on <= r.current().expires_on)
+        })
+        .map(|(_, r)| r.period_start)
+        .max()
+        .unwrap_or(paid_on.max(product.valid_from)))
+}
+
+fn pay_premium(p: &Projections, pay: &Premium<'_>) -> Result<Decided, Rejection> {
+    let (receipt_id, household_id, product_id) = (pay.receipt_id, pay.household_id, pay.product_id);
+    let (amount, source, paid_on) = (pay.amount, pay.source, pay.paid_on);
     since_registration(p, household_id, "paid_on", paid_on)?;
     let published = scheme_of(p, household_id, "paid_on", paid_on)?;
     let scheme = &published.scheme;
@@ -1017,28 +1065,42 @@ fn pay_premium(
             "the household has no members".into(),
         ));
     }
-    // The household's latest period of this product.
     let periods: Vec<_> = p
         .coverage
         .household_policies(household_id)
         .filter(|(_, r)| &r.product_id == product_id)
         .collect();
-    let latest = periods.iter().max_by_key(|(_, r)| r.period_start);
+    let target = target_period(product, &periods, paid_on, pay.period_start)?;
     let s = StreamId::household(household_id);
     let mut events = Vec::new();
-    let (policy_id, price, paid_before, start, renewal) = match latest {
-        // An idle period is still being paid.
+    let existing = periods.iter().find(|(_, r)| r.period_start == target);
+    let (policy_id, price, paid_before, start, renewal) = match existing {
+        // A period still being paid: the payment adds to it.
         Some((id, r)) if r.current().status == PolicyStatus::Idle => {
             ((*id).clone(), r.price, r.paid, r.period_start, r.renewal)
         }
-        other => {
-            let renewal = other.is_some();
-            let start = match other {
-                Some((_, r)) if r.current().expires_on >= paid_on => {
-                    r.current().expires_on.succ_opt().unwrap_or(Date::MAX)
-                }
-                _ => paid_on.max(product.valid_from),
-            };
+        Some((_, r)) => {
+            return Err(Rejection::PolicyNotPayable(format!(
+                "the period from {target} to {} is paid; name period_start to pay another",
+                r.current().expires_on
+            )));
+        }
+        None => {
+            let expires_on = expiry(target, product.insurance_period_months);
+            if let Some((_, r)) = periods
+                .iter()
+                .find(|(_, r)| r.period_start <= expires_on && target <= r.current().expires_on)
+            {
+                return Err(Rejection::PolicyNotPayable(format!(
+                    "a period from {target} overlaps the one from {} to {}",
+                    r.period_start,
+                    r.current().expires_on
+                )));
+            }
+            // A renewal follows a period that was paid: its original members wait no more.
+            let renewal = periods
+                .iter()
+                .any(|(_, r)| r.period_start < target && r.current().status != PolicyStatus::Idle);
             let price = policy_price(
                 product,
                 household.members.len() as u32,
@@ -1050,7 +1112,6 @@ fn pay_premium(
                 "POL.{household_id}.{product_id}.{}",
                 periods.len() + 1
             ));
-            let expires_on = expiry(start, product.insurance_period_months);
             events.push(NewEvent {
                 stream: s.clone(),
                 event: Event::CoverageChanged(CoverageChanged {
@@ -1058,10 +1119,10 @@ fn pay_premium(
                     household_id: household_id.clone(),
                     product_id: product_id.clone(),
                     status: PolicyStatus::Idle,
-                    effective_from: start,
+                    effective_from: target,
                     expires_on,
                     changed_on: paid_on,
-                    period_start: start,
+                    period_start: target,
                     renewal,
                     price,
                 }),
@@ -1070,7 +1131,7 @@ fn pay_premium(
                 policy_id,
                 price,
                 Amount::zero(scheme.currency),
-                start,
+                target,
                 renewal,
             )
         }

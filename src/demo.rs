@@ -439,6 +439,7 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
             let hh = &hs[h];
             let extra = hh.members.len().saturating_sub(6) as i64;
             l.pay_premium(pb::PayPremiumRequest {
+                period_start: None,
                 request_id: format!("premium-{}", hh.id),
                 receipt_id: format!("PREM-{}", hh.id),
                 household_id: hh.id.clone(),

@@ -362,13 +362,19 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let r = request.into_inner();
         let command = requests::pay_premium(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
-        let policy_id = match &receipt.subject {
-            Subject::Policy(p) => p.to_string(),
-            _ => String::new(),
+        let Subject::Policy(policy_id) = &receipt.subject else {
+            return Err(internal("a premium answered without a policy"));
         };
+        let state = self.service.read().await.map_err(command_status)?;
+        let policy = state.projections.coverage.policies.get(policy_id);
+        let active = policy.filter(|p| p.current().status != ledger::event::PolicyStatus::Idle);
         Ok(Response::new(pb::PayPremiumResponse {
             receipt: Some(receipt_pb(&receipt)),
-            policy_id,
+            policy_id: policy_id.to_string(),
+            period_start: policy.map(|p| date_to_pb(p.period_start)),
+            effective_from: active.map(|p| date_to_pb(p.current().effective_from)),
+            expires_on: policy.map(|p| date_to_pb(p.current().expires_on)),
+            outstanding: policy.map(|p| money_to_pb(p.outstanding())),
         }))
     }
 

@@ -107,6 +107,10 @@ pub fn pay_premium(r: &pb::PayPremiumRequest) -> Result<Command, Status> {
         amount: money("amount", r.amount.clone())?,
         source: enumeration("source", r.source, PremiumSource::from_pb)?,
         paid_on: date("paid_on", r.paid_on)?,
+        period_start: r
+            .period_start
+            .map(|d| date("period_start", Some(d)))
+            .transpose()?,
     })
 }
 

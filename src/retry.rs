@@ -110,6 +110,9 @@ pub fn recorded_by(command: &Command, events: &[Event]) -> bool {
                 amount,
                 source,
                 paid_on,
+                // The period a payment is for is decided from it; the payment itself is
+                // what the first command recorded.
+                period_start: _,
             },
             _,
         ) => events.iter().any(|event| match event {

@@ -200,6 +200,7 @@ fn contribution(n: &str) -> pb::RecordContributionRequest {
 
 fn premium() -> pb::PayPremiumRequest {
     pb::PayPremiumRequest {
+        period_start: None,
         request_id: "bad-premium".into(),
         receipt_id: "PREM-BAD".into(),
         household_id: "HH-1".into(),

@@ -182,6 +182,7 @@ async fn apply(w: &mut World, op: &Op) {
             wallet,
         } => {
             w.send(Command::PayPremium {
+                period_start: None,
                 receipt_id: id(&format!("PR-{n}")),
                 household_id: id(&format!("HH-{hh}")),
                 product_id: id("NHIF-SUPA"),
@@ -389,7 +390,7 @@ async fn check(w: &World) {
     for f in FACILITIES {
         let facility: FacilityId = id(f);
         // Owed = payer amounts of its claims (as reviewed; reversed ones count zero) + wallet
-        // copays - payouts.
+        // copays (less any given back) + stock consumed (stock visits) - payouts.
         let claims: i64 = p
             .claims
             .list(
@@ -412,7 +413,7 @@ async fn check(w: &World) {
             .payments
             .statements_of(&facility)
             .flat_map(|(_, s)| s.lines.iter())
-            .filter(|l| l.description.starts_with("copay"))
+            .filter(|l| l.description.starts_with("copay") || l.description.ends_with(" consumed"))
             .map(|l| l.amount.minor_units())
             .sum();
         let copays_open: i64 = p
@@ -421,7 +422,7 @@ async fn check(w: &World) {
             .get(&facility)
             .into_iter()
             .flatten()
-            .filter(|a| a.description.starts_with("copay"))
+            .filter(|a| a.description.starts_with("copay") || a.description.ends_with(" consumed"))
             .map(|a| a.amount.minor_units())
             .sum();
         let copays = copays_billed + copays_open;
@@ -537,6 +538,7 @@ fn extreme_command() -> impl Strategy<Value = Command> {
             0u32..1_000_000
         )
             .prop_map(move |(hh, minor, on, n)| Command::PayPremium {
+                period_start: None,
                 receipt_id: id(&format!("XP-{n}")),
                 household_id: id(&format!("HH-{hh}")),
                 product_id: id("NHIF-SUPA"),

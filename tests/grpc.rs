@@ -91,6 +91,7 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
     assert_eq!(violation.field, "amount.currency_code");
     let err = ledger
         .pay_premium(pb::PayPremiumRequest {
+            period_start: None,
             request_id: "r-5".into(),
             receipt_id: "P-1".into(),
             household_id: "HH-1".into(),
@@ -130,6 +131,7 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
 
     let premium = ledger
         .pay_premium(pb::PayPremiumRequest {
+            period_start: None,
             request_id: "r-7".into(),
             receipt_id: "P-1".into(),
             household_id: "HH-1".into(),

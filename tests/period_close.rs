@@ -146,6 +146,7 @@ async fn insured_member(svc: &Service<MemoryLog>) {
         svc,
         "premium",
         Command::PayPremium {
+            period_start: None,
             receipt_id: id("P-1"),
             household_id: id("HH-1"),
             product_id: id("NHIF-SUPA"),

@@ -2,7 +2,7 @@
 //! hand in the comments: scheme versions in force by date; copays owed, paid and given back;
 //! Informed Push Model stock with the scheme's months of stock and price list; every account
 //! of the chart queryable, and the trial balance listed account by account; sponsor caps per
-//! month, match ratios and a budget that runs out.
+//! month, match ratios and a budget that runs out; premiums that name the period they pay.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -606,5 +606,139 @@ async fn sponsors_cap_per_month_match_by_ratio_and_stop_when_their_budget_runs_o
     );
     trial_balance_is_zero(&mut query).await;
     drop((ledger, query));
+    server.stop();
+}
+
+/// Pesinet's child subscription as a calendar month product with no grace days.
+fn pesinet_monthly() -> String {
+    adjudicator::examples::PESINET_ML.replace(
+        "grace_period_days = 5",
+        "grace_period_days = 0\ncycle = \"calendar_month\"",
+    )
+}
+
+fn monthly_premium(
+    request: &str,
+    minor: i64,
+    paid_on: (i32, i32),
+    period_start: Option<pb::Date>,
+) -> pb::PayPremiumRequest {
+    pb::PayPremiumRequest {
+        request_id: request.into(),
+        receipt_id: format!("OM-{request}"),
+        household_id: "ML-HH-1".into(),
+        product_id: "PESINET-CHILD".into(),
+        amount: xof(minor),
+        source: pb::PremiumSource::Direct as i32,
+        paid_on: date(2026, paid_on.0, paid_on.1),
+        period_start,
+    }
+}
+
+/// (period start, effective from, expires on, outstanding) of a premium's answer.
+fn period(
+    r: &pb::PayPremiumResponse,
+) -> (Option<pb::Date>, Option<pb::Date>, Option<pb::Date>, i64) {
+    (
+        r.period_start,
+        r.effective_from,
+        r.expires_on,
+        r.outstanding.as_ref().unwrap().minor_units,
+    )
+}
+
+#[tokio::test]
+async fn a_monthly_premium_pays_the_calendar_month_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let mut ledger = LedgerServiceClient::new(server.channel(None).await);
+    ledger
+        .publish_scheme(publish("p", pesinet_monthly(), 2026, 1, 1))
+        .await
+        .unwrap();
+    ledger
+        .register_household(pb::RegisterHouseholdRequest {
+            request_id: "h".into(),
+            household_id: "ML-HH-1".into(),
+            scheme_id: "pesinet-ml".into(),
+            location_code: "BKO".into(),
+            socio_economic_category: String::new(),
+            registered_on: date(2026, 1, 1),
+        })
+        .await
+        .unwrap();
+    ledger
+        .enroll_member(pb::EnrollMemberRequest {
+            request_id: "m".into(),
+            member_id: "ML-C-1".into(),
+            household_id: "ML-HH-1".into(),
+            gender: pb::Gender::Female as i32,
+            birth_date: date(2024, 5, 1),
+            is_head: false,
+            facility_id: String::new(),
+            enrolled_on: date(2026, 1, 1),
+        })
+        .await
+        .unwrap();
+    // 500 XOF on 2 January pays January: cover from the payment to the end of the month.
+    let jan = ledger
+        .pay_premium(monthly_premium("jan", 500, (1, 2), None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        period(&jan),
+        (date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 31), 0)
+    );
+    // A second payment in January does not silently buy February: January is paid.
+    let again = ledger
+        .pay_premium(monthly_premium("jan-2", 500, (1, 20), None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (again.code(), reason(&again).as_str()),
+        (Code::FailedPrecondition, "POLICY_NOT_PAYABLE")
+    );
+    // Prepaying February names it: cover for the whole of February.
+    let feb = ledger
+        .pay_premium(monthly_premium("feb", 500, (1, 20), date(2026, 2, 1)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        period(&feb),
+        (date(2026, 2, 1), date(2026, 2, 1), date(2026, 2, 28), 0)
+    );
+    // A period must start the cycle: 15 February does not.
+    let mid = ledger
+        .pay_premium(monthly_premium("mid", 500, (1, 20), date(2026, 2, 15)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (mid.code(), field(&mid).as_str()),
+        (Code::InvalidArgument, "period_start")
+    );
+    // March in two instalments: 200 on 3 March leaves 300 due; 300 on 5 March completes it,
+    // and cover starts on the completing payment.
+    let part = ledger
+        .pay_premium(monthly_premium("mar-1", 200, (3, 3), None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        period(&part),
+        (date(2026, 3, 1), None, date(2026, 3, 31), 300)
+    );
+    let rest = ledger
+        .pay_premium(monthly_premium("mar-2", 300, (3, 5), None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        period(&rest),
+        (date(2026, 3, 1), date(2026, 3, 5), date(2026, 3, 31), 0)
+    );
+    assert_eq!(part.policy_id, rest.policy_id);
+    drop(ledger);
     server.stop();
 }

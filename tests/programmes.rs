@@ -108,6 +108,7 @@ impl Client {
         let request_id = self.request_id();
         self.ledger
             .pay_premium(pb::PayPremiumRequest {
+                period_start: None,
                 request_id,
                 receipt_id: receipt.into(),
                 household_id: hh.into(),

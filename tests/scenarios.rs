@@ -184,6 +184,7 @@ fn premium(
     on: &str,
 ) -> Command {
     Command::PayPremium {
+        period_start: None,
         receipt_id: id(receipt),
         household_id: id(hh),
         product_id: id(product),

@@ -196,6 +196,43 @@ pub struct Product {
     /// Most the scheme pays for one claim of a category.
     pub claim_caps: HashMap<ClaimCategory, Amount>,
     pub covers: HashMap<Code, Cover>,
+    /// When the product's periods start.
+    pub cycle: Cycle,
+}
+
+/// When a product's periods start (openIMIS cycle start dates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cycle {
+    /// A period starts with its first payment (or the day after the period it renews).
+    FirstPayment,
+    /// On the first of every month.
+    CalendarMonth,
+    /// On fixed days of the year, (month, day), sorted: Rwanda's CBHI year starts on 1 July;
+    /// a calendar year is [(1, 1)]. At most [`CYCLE_START_DATES_MAX`].
+    StartDates(Vec<(u32, u32)>),
+}
+
+/// Most fixed cycle start dates a product may have (openIMIS: four).
+pub const CYCLE_START_DATES_MAX: usize = 4;
+
+impl Cycle {
+    /// The start of the cycle period that contains `date` (None: periods start with payment).
+    pub fn period_containing(&self, date: Date) -> Option<Date> {
+        use chrono::Datelike;
+        match self {
+            Cycle::FirstPayment => None,
+            Cycle::CalendarMonth => date.with_day(1),
+            Cycle::StartDates(starts) => [date.year(), date.year() - 1]
+                .into_iter()
+                .flat_map(|y| {
+                    starts
+                        .iter()
+                        .rev()
+                        .filter_map(move |(m, d)| Date::from_ymd_opt(y, *m, *d))
+                })
+                .find(|start| *start <= date),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -378,6 +415,10 @@ struct RawProduct {
     max_counts: RawCounts,
     #[serde(default)]
     claim_caps: BTreeMap<String, String>,
+    #[serde(default)]
+    cycle: Option<String>,
+    #[serde(default)]
+    cycle_start_dates: Option<Vec<String>>,
     #[serde(default)]
     items: BTreeMap<String, RawCover>,
     #[serde(default)]
@@ -1191,5 +1232,55 @@ fn product(
         },
         claim_caps,
         covers,
+        cycle: cycle(c, path, p),
     })
+}
+
+/// A product's cycle: `cycle = "first_payment" | "calendar_month" | "calendar_year"`, or
+/// `cycle_start_dates = ["07-01", ...]` (MM-DD, days 1-28 so every year has them).
+fn cycle(c: &mut Checker, path: &str, p: &RawProduct) -> Cycle {
+    match (p.cycle.as_deref(), &p.cycle_start_dates) {
+        (None | Some("first_payment"), None) => Cycle::FirstPayment,
+        (Some("calendar_month"), None) => Cycle::CalendarMonth,
+        (Some("calendar_year"), None) => Cycle::StartDates(vec![(1, 1)]),
+        (None, Some(dates)) => {
+            let mut starts = Vec::new();
+            for (i, d) in dates.iter().enumerate() {
+                let parsed = d
+                    .split_once('-')
+                    .and_then(|(m, d)| Some((m.parse::<u32>().ok()?, d.parse::<u32>().ok()?)))
+                    .filter(|(m, d)| (1..=12).contains(m) && (1..=28).contains(d));
+                match parsed {
+                    Some(md) => starts.push(md),
+                    None => c.problem(
+                        format!("{path}.cycle_start_dates[{i}]"),
+                        format!("{d:?} is not MM-DD with a day of 1 to 28"),
+                    ),
+                }
+            }
+            starts.sort_unstable();
+            starts.dedup();
+            if starts.is_empty() || starts.len() > CYCLE_START_DATES_MAX {
+                c.problem(
+                    format!("{path}.cycle_start_dates"),
+                    format!("needs 1 to {CYCLE_START_DATES_MAX} dates"),
+                );
+            }
+            Cycle::StartDates(starts)
+        }
+        (Some(other), None) => {
+            c.problem(
+                format!("{path}.cycle"),
+                format!("{other:?} is not first_payment, calendar_month or calendar_year"),
+            );
+            Cycle::FirstPayment
+        }
+        (Some(_), Some(_)) => {
+            c.problem(
+                format!("{path}.cycle"),
+                "give cycle or cycle_start_dates, not both",
+            );
+            Cycle::FirstPayment
+        }
+    }
 }

@@ -291,3 +291,42 @@ fn sponsor_ratios_caps_per_member_and_month_and_budgets() {
     let m = sponsor_match(&ke, donor, kes("300 KES"), &g).unwrap();
     assert_eq!(m.amount, kes("600 KES"));
 }
+
+#[test]
+fn product_cycles_place_a_date_in_its_period() {
+    use adjudicator::scheme::Cycle;
+    // Rwanda's CBHI year starts on 1 July: 10 January 2027 is in the year from 1 July 2026.
+    let cbhi = Cycle::StartDates(vec![(7, 1)]);
+    assert_eq!(
+        cbhi.period_containing(d("2027-01-10")),
+        Some(d("2026-07-01"))
+    );
+    assert_eq!(
+        cbhi.period_containing(d("2026-07-01")),
+        Some(d("2026-07-01"))
+    );
+    // Four fixed dates a year, as openIMIS allows.
+    let quarters = Cycle::StartDates(vec![(1, 1), (4, 1), (7, 1), (10, 1)]);
+    assert_eq!(
+        quarters.period_containing(d("2026-05-31")),
+        Some(d("2026-04-01"))
+    );
+    assert_eq!(
+        Cycle::CalendarMonth.period_containing(d("2026-02-28")),
+        Some(d("2026-02-01"))
+    );
+    assert_eq!(Cycle::FirstPayment.period_containing(d("2026-02-28")), None);
+    // A scheme names its cycle; a bad one is refused with its path.
+    let yearly = examples::CBHI_RW.replace(
+        "insurance_period_months = 12",
+        "insurance_period_months = 12\ncycle_start_dates = [\"07-01\"]",
+    );
+    let scheme = Scheme::parse(&yearly).unwrap();
+    assert_eq!(scheme.products[0].cycle, Cycle::StartDates(vec![(7, 1)]));
+    let bad = examples::CBHI_RW.replace(
+        "insurance_period_months = 12",
+        "insurance_period_months = 12\ncycle_start_dates = [\"02-30\"]",
+    );
+    let problems = Scheme::parse(&bad).unwrap_err().to_string();
+    assert!(problems.contains("cycle_start_dates[0]"), "{problems}");
+}

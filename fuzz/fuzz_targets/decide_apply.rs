@@ -83,6 +83,7 @@ fn command(b: &mut Bytes) -> Command {
             received_on: b.date(),
         },
         1 => Command::PayPremium {
+ period_start: None,
             receipt_id: receipt,
             household_id: household,
             product_id: id("NHIF-SUPA"),

@@ -222,6 +222,7 @@ pub async fn setup_household(ledger: &mut LedgerServiceClient<Channel>) {
         .unwrap();
     ledger
         .pay_premium(pb::PayPremiumRequest {
+            period_start: None,
             request_id: "s-5".into(),
             receipt_id: "P-1".into(),
             household_id: "HH-1".into(),
