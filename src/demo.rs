@@ -786,6 +786,8 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         let s = query
             .clone()
             .get_facility_statement(pb::GetFacilityStatementRequest {
+                line_page_size: 0,
+                line_page_token: String::new(),
                 facility_id: s.facility_id.clone(),
                 period_id: "2026-03".into(),
             })

@@ -241,21 +241,65 @@ fn claim_status_pb(s: projections::claims::ClaimStatus) -> pb::ClaimStatus {
     }
 }
 
+/// Lines of a statement in one answer, unless a page size is asked for.
+pub const STATEMENT_LINES_PAGE_DEFAULT: usize = 1_000;
+/// Most lines of a statement in one answer.
+pub const STATEMENT_LINES_PAGE_MAX: u32 = 5_000;
+
+/// A statement with its first page of lines.
 fn statement_pb(
     facility: &ledger::ids::FacilityId,
     period: &ledger::ids::PeriodId,
     s: &projections::payments::Statement,
 ) -> pb::FacilityStatement {
+    statement_page_pb(facility, period, s, 0, STATEMENT_LINES_PAGE_DEFAULT)
+}
+
+/// A statement with `max` of its lines from line `from` (0-based), and the token of the rest.
+fn statement_page_pb(
+    facility: &ledger::ids::FacilityId,
+    period: &ledger::ids::PeriodId,
+    s: &projections::payments::Statement,
+    from: usize,
+    max: usize,
+) -> pb::FacilityStatement {
+    let end = s.lines.len().min(from.saturating_add(max));
     pb::FacilityStatement {
         facility_id: facility.to_string(),
         period_id: period.to_string(),
         method: s.method.to_pb(),
-        lines: s.lines.iter().map(Wire::to_pb).collect(),
+        lines: s.lines[from.min(end)..end]
+            .iter()
+            .map(Wire::to_pb)
+            .collect(),
         amount_due: Some(money_to_pb(s.due)),
         paid: Some(money_to_pb(s.paid)),
         outstanding: Some(money_to_pb(s.outstanding())),
         complete: !s.more,
+        line_count: s.lines.len() as u32,
+        next_line_page_token: if end < s.lines.len() {
+            format!("line:{end}")
+        } else {
+            String::new()
+        },
     }
+}
+
+/// The first line a statement page token names ("line:<n>", n within the statement).
+fn line_page_start(token: &str, lines: usize) -> Result<usize, Status> {
+    if token.is_empty() {
+        return Ok(0);
+    }
+    token
+        .strip_prefix("line:")
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| (1..lines).contains(n))
+        .ok_or_else(|| {
+            crate::status::invalid(
+                "line_page_token",
+                format!("line_page_token: {token:?} is not a token this statement issued"),
+            )
+        })
 }
 
 /// The lines each facility's statement got from `events` (a close call's), by facility in
@@ -544,7 +588,9 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
                     .statements
                     .get(&(facility.clone(), period_id.clone()))?;
                 let mut statement = statement_pb(&facility, &period_id, s);
+                // The lines this call added (bounded by the call's budget), not a page.
                 statement.lines = lines.iter().map(|l| l.to_pb()).collect();
+                statement.next_line_page_token = String::new();
                 Some(statement)
             })
             .collect();
@@ -1077,7 +1123,20 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
                     period: period.clone(),
                 })
             })?;
-        Ok(Response::new(statement_pb(&facility, &period, s)))
+        let size = match r.line_page_size {
+            0 => STATEMENT_LINES_PAGE_DEFAULT,
+            n if n > STATEMENT_LINES_PAGE_MAX => {
+                return Err(crate::status::invalid(
+                    "line_page_size",
+                    format!("line_page_size: {n} is above the maximum {STATEMENT_LINES_PAGE_MAX}"),
+                ));
+            }
+            n => n as usize,
+        };
+        let from = line_page_start(&r.line_page_token, s.lines.len())?;
+        Ok(Response::new(statement_page_pb(
+            &facility, &period, s, from, size,
+        )))
     }
 
     async fn get_stock(

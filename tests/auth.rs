@@ -336,6 +336,8 @@ async fn a_facility_token_sees_and_submits_only_its_own_claims() {
         .await
         .unwrap();
     let statement = |facility: &str| pb::GetFacilityStatementRequest {
+        line_page_size: 0,
+        line_page_token: String::new(),
         facility_id: facility.into(),
         period_id: "2026-03".into(),
     };

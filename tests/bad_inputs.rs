@@ -1434,6 +1434,8 @@ fn catalogue() -> Vec<Case> {
         "an unknown statement".into(),
         Insurer,
         Call::Statement(pb::GetFacilityStatementRequest {
+            line_page_size: 0,
+            line_page_token: String::new(),
             facility_id: "KE-KSM-NYALENDA".into(),
             period_id: "2030-01".into(),
         }),
@@ -1444,6 +1446,8 @@ fn catalogue() -> Vec<Case> {
         "a facility reads another facility's statement".into(),
         Facility,
         Call::Statement(pb::GetFacilityStatementRequest {
+            line_page_size: 0,
+            line_page_token: String::new(),
             facility_id: "KE-KSM-LUMUMBA".into(),
             period_id: "2026-03".into(),
         }),

@@ -450,6 +450,8 @@ async fn batches_reviews_statements_payouts_subscriptions_and_digests() {
     assert_eq!(again.statements, closed.statements);
     let statement = query
         .get_facility_statement(pb::GetFacilityStatementRequest {
+            line_page_size: 0,
+            line_page_token: String::new(),
             facility_id: "KE-KSM-NYALENDA".into(),
             period_id: "2026-03".into(),
         })
@@ -457,6 +459,40 @@ async fn batches_reviews_statements_payouts_subscriptions_and_digests() {
         .unwrap()
         .into_inner();
     assert_eq!(statement.amount_due.unwrap().minor_units, due);
+    // Its lines a page at a time: three a page, following the tokens, give every line once.
+    let mut lines = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = query
+            .get_facility_statement(pb::GetFacilityStatementRequest {
+                line_page_size: 3,
+                line_page_token: token,
+                facility_id: "KE-KSM-NYALENDA".into(),
+                period_id: "2026-03".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.lines.len() <= 3);
+        assert_eq!(page.line_count as usize, statement.lines.len());
+        lines.extend(page.lines);
+        token = page.next_line_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(lines, statement.lines);
+    assert!(statement.lines.len() > 3, "the statement spans pages");
+    let bogus = query
+        .get_facility_statement(pb::GetFacilityStatementRequest {
+            line_page_size: 3,
+            line_page_token: "line:999".into(),
+            facility_id: "KE-KSM-NYALENDA".into(),
+            period_id: "2026-03".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bogus.code(), tonic::Code::InvalidArgument);
     let paid = ledger
         .record_facility_payout(pb::RecordFacilityPayoutRequest {
             request_id: "po-1".into(),

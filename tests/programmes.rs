@@ -185,6 +185,8 @@ impl Client {
     async fn statement(&mut self, facility: &str, period: &str) -> pb::FacilityStatement {
         self.query
             .get_facility_statement(pb::GetFacilityStatementRequest {
+                line_page_size: 0,
+                line_page_token: String::new(),
                 facility_id: facility.into(),
                 period_id: period.into(),
             })
