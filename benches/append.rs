@@ -1,14 +1,17 @@
 //! Durable append throughput, side by side in one run:
 //!
-//! - `file`: write + fdatasync of the same encoded bytes to a plain file, one sync per batch
-//!   (the disk ceiling);
+//! - `file`: write + fdatasync of the same stored bytes (the framed records) to a plain file,
+//!   one sync per batch (the disk ceiling; at batch 1, one fsync per event);
 //! - `naive sled`: one sled key per event, one `apply_batch` + `flush` per batch (what a
 //!   straightforward design gets);
-//! - `sled store alone`: the ledger's own storage step (its segments, one atomic sled batch
-//!   and one flush per commit) with the same bytes and nothing else: the ceiling sled sets;
-//! - `ledger`: the sled log with full semantics (validation, protobuf encoding, hash chain,
-//!   idempotency and stream indexes), one append per batch, awaited in sequence;
-//! - `ledger x64`: the same with 64 concurrent appenders, so group commit merges batches.
+//! - `sled store alone`: the records in sled (`SledStore`, one atomic batch and one flush per
+//!   commit) and nothing else: the ceiling sled set for the ledger before segment files;
+//! - `segment store alone`: the same records through `FileStore::write_commit` (one vectored
+//!   write and one fdatasync per commit, sparse offset notes): the ceiling of our own store;
+//! - `ledger`: the segment-file log with full semantics (validation, protobuf encoding, hash
+//!   chain, CRCs, idempotency and stream indexes), one append per batch, awaited in sequence;
+//! - `ledger x64`: the same with 64 concurrent appenders, so group commit merges batches;
+//! - `ledger on sled`: the full semantics over `SledStore`, one appender (the design before).
 //!
 //! Run: `cargo bench --bench append` (`-- --quick` for a short smoke run, `-- --only 1024` for
 //! one batch size).
@@ -22,8 +25,10 @@ use std::time::{Duration, Instant};
 use ledger::codec::Envelope;
 use ledger::conformance::sample_events;
 use ledger::event::Event;
-use ledger::log::{SEGMENT_BYTES_TARGET, SledStore, Store};
-use ledger::{AppendRequest, EventLog, NewEvent, RequestId, SledLog, StreamId, StreamKind};
+use ledger::log::{FileStore, SEGMENT_BYTES_TARGET, SledStore, Store, frame};
+use ledger::{
+    AppendRequest, EventLog, FileLog, NewEvent, RequestId, SledLog, StreamId, StreamKind,
+};
 
 /// The allocator the server binary uses (src/main.rs).
 #[global_allocator]
@@ -39,15 +44,37 @@ struct Workload {
     batches: Vec<AppendRequest>,
     /// The stored bytes of every event, in append order (for the baselines).
     encoded: Vec<Vec<Vec<u8>>>,
+    /// Each batch as the log stores it: chunks of framed records, keyed by first position.
+    framed: Vec<Vec<(u64, Vec<u8>)>>,
     events: usize,
+    /// Stored bytes (framing, CRCs and chain hashes included).
     bytes: usize,
+}
+
+/// A batch's records framed as the stores keep them (a zero chain hash: its bytes count, not
+/// its value), in chunks of about `SEGMENT_BYTES_TARGET`.
+fn frame_batch(first: u64, batch: &[Vec<u8>]) -> Vec<(u64, Vec<u8>)> {
+    let mut chunks = vec![(first, Vec::new())];
+    let mut last_at = 0;
+    for (i, e) in batch.iter().enumerate() {
+        let position = first + i as u64;
+        let len = chunks.last().map_or(0, |(_, c)| c.len());
+        if len + e.len() + frame::OVERHEAD_BYTES > SEGMENT_BYTES_TARGET && len > 0 {
+            chunks.push((position, Vec::new()));
+        }
+        let (_, chunk) = chunks.last_mut().unwrap();
+        last_at = chunk.len();
+        frame::push(chunk, position, e, &[0u8; 32], false);
+    }
+    let (_, chunk) = chunks.last_mut().unwrap();
+    frame::mark_commit_end(chunk, last_at);
+    chunks
 }
 
 fn workload(batch: usize, total: usize) -> Workload {
     let mix = mix();
     let mut batches = Vec::new();
     let mut encoded = Vec::new();
-    let mut bytes = 0;
     let mut position = 0u64;
     for b in 0..total / batch {
         let mut events = Vec::with_capacity(batch);
@@ -68,7 +95,6 @@ fn workload(batch: usize, total: usize) -> Workload {
                 event: event.clone(),
             }
             .encode();
-            bytes += envelope.len();
             raw.push(envelope);
             events.push(NewEvent { stream, event });
             position += 1;
@@ -79,10 +105,17 @@ fn workload(batch: usize, total: usize) -> Workload {
         ));
         encoded.push(raw);
     }
+    let framed: Vec<_> = encoded
+        .iter()
+        .enumerate()
+        .map(|(b, raw)| frame_batch((b * batch) as u64, raw))
+        .collect();
+    let bytes = framed.iter().flatten().map(|(_, c)| c.len()).sum();
     Workload {
         events: batches.len() * batch,
         batches,
         encoded,
+        framed,
         bytes,
     }
 }
@@ -95,11 +128,10 @@ fn file_baseline(w: &Workload, dir: &std::path::Path) -> Duration {
         .unwrap();
     let start = Instant::now();
     let mut buf = Vec::new();
-    for batch in &w.encoded {
+    for batch in &w.framed {
         buf.clear();
-        for e in batch {
-            buf.extend_from_slice(&(e.len() as u32).to_le_bytes());
-            buf.extend_from_slice(e);
+        for (_, chunk) in batch {
+            buf.extend_from_slice(chunk);
         }
         file.write_all(&buf).unwrap();
         file.sync_data().unwrap();
@@ -128,39 +160,61 @@ fn naive_sled(w: &Workload, dir: &std::path::Path) -> Duration {
     start.elapsed()
 }
 
-/// The ledger's storage step alone: the same events framed as its segments (length, bytes,
-/// a 32-byte hash slot; a new segment past `SEGMENT_BYTES_TARGET`), written by its
-/// `SledStore` one commit at a time (one atomic sled batch and one flush each). No
-/// validation, encoding, hashing or indexes: the ceiling sled sets for the ledger.
+/// The records in sled, one commit at a time (one atomic sled batch and one flush each): no
+/// validation, encoding, hashing or indexes.
 fn sled_store(w: &Workload, dir: &std::path::Path) -> Duration {
     let store = SledStore::open(dir.join("store")).unwrap();
     let start = Instant::now();
-    let mut position = 0u64;
-    for batch in &w.encoded {
-        let mut segments = vec![(position, Vec::new())];
-        for e in batch {
-            let len = segments.last().map_or(0, |(_, s)| s.len());
-            if len + e.len() + 36 > SEGMENT_BYTES_TARGET && len > 0 {
-                segments.push((position, Vec::new()));
-            }
-            let (_, segment) = segments.last_mut().unwrap();
-            segment.extend_from_slice(&(e.len() as u32).to_le_bytes());
-            segment.extend_from_slice(e);
-            segment.extend_from_slice(&[0u8; 32]);
-            position += 1;
-        }
-        store.write_segments(segments).unwrap();
+    for batch in &w.framed {
+        store.write_commit(batch.clone()).unwrap();
     }
     start.elapsed()
 }
 
+/// The same records through the segment-file store (one write + fdatasync per commit).
+fn segment_store(w: &Workload, dir: &std::path::Path) -> Duration {
+    let (store, _) = FileStore::open(dir.join("segments")).unwrap();
+    let start = Instant::now();
+    for batch in &w.framed {
+        store.write_commit(batch.clone()).unwrap();
+    }
+    start.elapsed()
+}
+
+#[derive(Clone, Copy)]
+enum Backend {
+    Segments,
+    Sled,
+}
+
 fn ledger_run(w: &Workload, dir: &std::path::Path, concurrency: usize) -> Duration {
+    ledger_on(Backend::Segments, w, dir, concurrency)
+}
+
+fn ledger_on(
+    backend: Backend,
+    w: &Workload,
+    dir: &std::path::Path,
+    concurrency: usize,
+) -> Duration {
+    match backend {
+        Backend::Segments => {
+            run_appends(FileLog::open(dir.join("ledger")).unwrap(), w, concurrency)
+        }
+        Backend::Sled => run_appends(
+            SledLog::open(dir.join("ledger-sled")).unwrap(),
+            w,
+            concurrency,
+        ),
+    }
+}
+
+fn run_appends<L: EventLog>(log: L, w: &Workload, concurrency: usize) -> Duration {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
         .unwrap();
     runtime.block_on(async {
-        let log = SledLog::open(dir.join("ledger")).unwrap();
         let mut lanes: Vec<Vec<AppendRequest>> = vec![Vec::new(); concurrency];
         for (i, b) in w.batches.iter().enumerate() {
             lanes[i % concurrency].push(b.clone());
@@ -182,7 +236,7 @@ fn ledger_run(w: &Workload, dir: &std::path::Path, concurrency: usize) -> Durati
         }
         let elapsed = start.elapsed();
         assert_eq!(log.head().next_position as usize, w.events);
-        log.shutdown().await.unwrap();
+        drop(log);
         elapsed
     })
 }
@@ -228,9 +282,9 @@ fn main() {
         &[(1, 2_000), (64, 64_000), (1024, 409_600)]
     };
     println!(
-        "| batch | events | avg event bytes | file (disk ceiling) | naive sled | sled store alone | ledger | ledger x64 | ledger / file | ledger / naive sled | ledger / sled store | sled store / file | ledger x64 / file |"
+        "| batch | events | stored bytes/event | file (disk ceiling) | naive sled | sled store alone | segment store alone | ledger | ledger x64 | ledger on sled | ledger / file | ledger x64 / file | ledger / naive sled | ledger x64 / naive sled | segment store / file | sled store / file |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let only: Option<usize> = std::env::args()
         .skip_while(|a| a != "--only")
         .nth(1)
@@ -240,30 +294,34 @@ fn main() {
             continue;
         }
         let w = workload(batch, total);
-        let dir = tempfile::tempdir().unwrap();
         let rate = |d: Duration| w.events as f64 / d.as_secs_f64();
         let mbps = |d: Duration| w.bytes as f64 / d.as_secs_f64() / 1e6;
-        let file = file_baseline(&w, dir.path());
-        let naive = naive_sled(&w, dir.path());
-        let store = sled_store(&w, dir.path());
-        let ours = ledger_run(&w, dir.path(), 1);
-        let dir2 = tempfile::tempdir().unwrap();
-        let ours64 = ledger_run(&w, dir2.path(), 64);
+        let fresh = || tempfile::tempdir().unwrap();
+        let file = file_baseline(&w, fresh().path());
+        let naive = naive_sled(&w, fresh().path());
+        let sled_alone = sled_store(&w, fresh().path());
+        let segments_alone = segment_store(&w, fresh().path());
+        let ours = ledger_run(&w, fresh().path(), 1);
+        let ours64 = ledger_run(&w, fresh().path(), 64);
+        let on_sled = ledger_on(Backend::Sled, &w, fresh().path(), 1);
         let cell = |d: Duration| format!("{:.0} ev/s ({:.1} MB/s)", rate(d), mbps(d));
         println!(
-            "| {batch} | {} | {} | {} | {} | {} | {} | {} | {:.2}x | {:.1}x | {:.2}x | {:.2}x | {:.2}x |",
+            "| {batch} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2}x | {:.2}x | {:.1}x | {:.1}x | {:.2}x | {:.2}x |",
             w.events,
             w.bytes / w.events,
             cell(file),
             cell(naive),
-            cell(store),
+            cell(sled_alone),
+            cell(segments_alone),
             cell(ours),
             cell(ours64),
+            cell(on_sled),
             rate(ours) / rate(file),
-            rate(ours) / rate(naive),
-            rate(ours) / rate(store),
-            rate(store) / rate(file),
             rate(ours64) / rate(file),
+            rate(ours) / rate(naive),
+            rate(ours64) / rate(naive),
+            rate(segments_alone) / rate(file),
+            rate(sled_alone) / rate(file),
         );
     }
 }

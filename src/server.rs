@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use ledger::{EventLog, SledLog};
+use ledger::{EventLog, FileLog};
 use proto::v1::audit_service_server::AuditServiceServer;
 use proto::v1::ledger_service_server::LedgerServiceServer;
 use proto::v1::query_service_server::QueryServiceServer;
@@ -337,7 +337,7 @@ pub async fn serve(
     };
 
     std::fs::create_dir_all(&config.data_dir)?;
-    let log = SledLog::open(config.data_dir.join("log"))?;
+    let log = FileLog::open(config.data_dir.join("log"))?;
     let checkpoints = CheckpointStore::open_or_set_aside(config.data_dir.join("checkpoints"))?;
     let service = Service::start_with(log.clone(), Some(checkpoints)).await?;
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);

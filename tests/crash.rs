@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 
 use claims_ledger::rng::SplitMix64;
 use ledger::event::Event;
-use ledger::{EventLog, SledLog};
+use ledger::{EventLog, FileLog};
 
 struct Ack {
     request_id: String,
@@ -88,7 +88,7 @@ async fn sigkill_never_loses_acknowledged_appends_or_leaves_half_batches() {
         let kill_after = rng.range(1, 400);
         acknowledged.extend(run_child_and_kill(&path, &format!("r{round}"), kill_after));
 
-        let log = SledLog::open(&path)
+        let log = FileLog::open(&path)
             .unwrap_or_else(|e| panic!("round {round} (seed {seed}): reopen failed: {e}"));
         let head = log.head().next_position;
         let events = log.read(0, usize::MAX).await.unwrap();

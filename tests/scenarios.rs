@@ -8,7 +8,7 @@ use claims_ledger::commands::{Command, LineReview, Rejection, Subject};
 use claims_ledger::processor::{CommandError, Receipt, Service, rebuild};
 use ledger::event::*;
 use ledger::ids::*;
-use ledger::{Amount, Date, EventLog, MemoryLog, RequestId, SledLog};
+use ledger::{Amount, Date, EventLog, FileLog, MemoryLog, RequestId};
 use projections::balances::Account;
 use projections::claims::ClaimStatus;
 
@@ -961,12 +961,12 @@ async fn insured_with_a_claim<L: EventLog>(h: &mut Harness<L>) -> (Receipt, Rece
 }
 
 /// Stops the service and the log on `path`, and opens the log again (a restart).
-async fn reopen(h: Harness<SledLog>, log: SledLog, path: &std::path::Path) -> SledLog {
+async fn reopen(h: Harness<FileLog>, log: FileLog, path: &std::path::Path) -> FileLog {
     h.svc.shutdown().await;
     drop(h);
     log.shutdown().await.unwrap();
     drop(log);
-    SledLog::open(path).unwrap()
+    FileLog::open(path).unwrap()
 }
 
 /// Retries get the first receipt (what the request concerns included) and change nothing,
@@ -976,7 +976,7 @@ async fn reopen(h: Harness<SledLog>, log: SledLog, path: &std::path::Path) -> Sl
 async fn retries_rebuilds_and_restarts_give_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");
-    let log = SledLog::open(&path).unwrap();
+    let log = FileLog::open(&path).unwrap();
     let mut h = Harness::new(log.clone()).await;
     let saved = saver(&mut h).await;
     let (paid, claimed) = insured_with_a_claim(&mut h).await;
@@ -1058,7 +1058,7 @@ async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match(
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");
     let checkpoints = CheckpointStore::open(dir.path().join("checkpoints")).unwrap();
-    let log = SledLog::open(&path).unwrap();
+    let log = FileLog::open(&path).unwrap();
     let service = Service::start_with(log.clone(), Some(checkpoints.clone()))
         .await
         .unwrap();
@@ -1090,7 +1090,7 @@ async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match(
     cp.state.projections.registry.receipts.insert(id("MARKER"));
     checkpoints.save(&cp.state, cp.hash).unwrap();
 
-    let log = SledLog::open(&path).unwrap();
+    let log = FileLog::open(&path).unwrap();
     let svc = Service::start_with(log.clone(), Some(checkpoints.clone()))
         .await
         .unwrap();
@@ -1118,7 +1118,7 @@ async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match(
 
     // A checkpoint whose hash the log does not have (another history) is ignored.
     checkpoints.save(&cp.state, [7; 32]).unwrap();
-    let log = SledLog::open(&path).unwrap();
+    let log = FileLog::open(&path).unwrap();
     let svc = Service::start_with(log.clone(), Some(checkpoints))
         .await
         .unwrap();

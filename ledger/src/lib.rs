@@ -28,7 +28,7 @@ pub use event::{Date, Event, FieldError, StreamId, StreamKind};
 pub use ids::RequestId;
 #[cfg(feature = "log")]
 pub use log::{
-    AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, Head, Limits, LogError,
-    MemoryLog, NewEvent, RecordedEvent, SledLog, VerifyReport,
+    AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, FileLog, Head, Limits,
+    LogError, MemoryLog, NewEvent, RecordedEvent, SledLog, VerifyReport,
 };
 pub use money::{Amount, Currency, MoneyError};

@@ -105,14 +105,24 @@ async fn indexes_are_rebuilt_from_the_log() {
     assert_eq!(log.head().next_position, 12);
 }
 
-/// Flips one byte inside the event at `position` (single-event segments).
+/// Changes one byte inside the event at `position` (single-event segments) and reframes it
+/// with fresh CRCs, as a deliberate edit would: only the hash chain can tell.
 fn tamper(path: &std::path::Path, position: u64) {
     let (db, segments) = segments_tree(path);
     let key = position.to_be_bytes();
-    let mut value = segments.get(key).unwrap().unwrap().to_vec();
-    // magic (4) + count (4) + length (4), then the event bytes: change one inside them.
-    value[12 + 20] ^= 0x01;
-    segments.insert(key, value).unwrap();
+    let value = segments.get(key).unwrap().unwrap().to_vec();
+    let record = ledger::log::frame::parse(&value).unwrap();
+    let mut event = record.bytes.to_vec();
+    event[20] ^= 0x01;
+    let mut reframed = Vec::new();
+    ledger::log::frame::push(
+        &mut reframed,
+        record.offset,
+        &event,
+        record.hash,
+        record.commit_end,
+    );
+    segments.insert(key, reframed).unwrap();
     db.flush().unwrap();
 }
 

@@ -2,8 +2,11 @@
 //!
 //! - [`EventLog`] is the port. Its semantics are pinned by one conformance suite
 //!   (`crate::conformance`) that runs against every backend.
-//! - [`MemoryLog`] keeps segments in memory (tests, tools).
-//! - [`SledLog`] is the embedded, durable default: one sled value per group commit.
+//! - [`FileLog`] is the embedded, durable default: checksummed segment files of our own
+//!   (`files/`), one write and one fdatasync per group commit, indexes in sled.
+//! - [`SledLog`] keeps the records in sled as well, one value per chunk of a group commit (a
+//!   baseline for benchmarks and a second durable backend for the conformance suite).
+//! - [`MemoryLog`] keeps records in memory (tests, tools).
 //!
 //! Both embedded adapters share the same writer (`writer.rs`): validation and encoding happen
 //! on the caller's task, then one writer thread takes queued appends in a batch, checks
@@ -11,7 +14,11 @@
 //! and flushes once (group commit), and only then answers every caller.
 
 pub mod anchor;
+mod chunks;
+pub mod files;
+pub mod frame;
 mod segment;
+mod sled_store;
 mod store;
 mod subscription;
 mod writer;
@@ -21,8 +28,11 @@ use std::future::Future;
 use thiserror::Error;
 use tokio::sync::watch;
 
-pub use segment::{RecordRef, SEGMENT_BYTES_TARGET, SEGMENT_MAGIC, parse as parse_segment};
-pub use store::{MemoryStore, SEGMENTS_TREE, SledStore, Store, open_db};
+pub use files::FileStore;
+pub use frame::RecordRef;
+pub use segment::{SEGMENT_BYTES_TARGET, parse as parse_segment};
+pub use sled_store::{SEGMENTS_TREE, SledStore, open_db};
+pub use store::{MemoryStore, Store};
 pub use subscription::Subscription;
 pub use writer::Log;
 
@@ -30,7 +40,9 @@ use crate::chain::Hash;
 use crate::event::{Event, FieldError, StreamId};
 use crate::ids::RequestId;
 
-/// The embedded, durable log on sled.
+/// The embedded, durable log: segment files of our own, indexes in sled.
+pub type FileLog = Log<FileStore>;
+/// The log with its records in sled too (a baseline and a second durable backend).
 pub type SledLog = Log<SledStore>;
 /// The in-memory log (same writer and encoding, no durability).
 pub type MemoryLog = Log<MemoryStore>;

@@ -25,11 +25,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::anchor;
-use super::segment::{self, RecordRef, SegmentBuilder};
+use super::frame::RecordRef;
+use super::segment::{self, SegmentBuilder};
 use super::store::{IndexDelta, RequestRecord, Store};
 use super::{
-    AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, Head, Limits, LogError,
-    RecordedEvent, SledStore, VerifyReport,
+    AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, FileStore, Head, Limits,
+    LogError, RecordedEvent, SledStore, VerifyReport,
 };
 use crate::chain::{self, GENESIS, Hash};
 use crate::codec::{Envelope, encode_envelope, event_bytes};
@@ -138,6 +139,36 @@ impl Log<SledStore> {
     }
 }
 
+impl Log<FileStore> {
+    /// Opens (or creates) the durable log in directory `path`: segment files of our own,
+    /// default limits and segment size. A torn tail cut at open is logged.
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self, LogError> {
+        Self::open_segmented(path, super::files::SEGMENT_BYTES_DEFAULT, Limits::default())
+    }
+
+    /// Opens the log in `path` rolling segment files at `segment_bytes`, with `limits`.
+    pub fn open_segmented(
+        path: impl AsRef<std::path::Path>,
+        segment_bytes: u64,
+        limits: Limits,
+    ) -> Result<Self, LogError> {
+        let (store, recovery) = FileStore::open_with(path, segment_bytes)?;
+        if let Some(torn) = &recovery.torn {
+            tracing::warn!(
+                file = %torn.file.display(),
+                byte = torn.cut_at_byte,
+                bytes = torn.bytes,
+                kept_in = %torn.kept_in.display(),
+                "cut a torn tail: the last commit was written in part and never acknowledged"
+            );
+        }
+        if let Some(reason) = &recovery.index_rebuilt {
+            tracing::warn!(%reason, "the log's index was damaged: set aside and rebuilt");
+        }
+        Log::open_with(store, limits)
+    }
+}
+
 impl Log<super::MemoryStore> {
     /// A new, empty in-memory log.
     pub fn in_memory() -> Self {
@@ -153,7 +184,7 @@ impl<S: Store> Log<S> {
     /// Opens the log over `store`: recovers the head, verifies and re-indexes the unindexed
     /// tail, and starts the writer and indexer threads. Refuses to open a broken chain.
     pub fn open_with(store: S, limits: Limits) -> Result<Self, LogError> {
-        let head = recover_head(&store)?;
+        let head = store.stored_head()?;
         if let Some(anchored) = store.anchored_head()? {
             anchor::check(head, anchored, |position| hash_before(&store, position))?;
         }
@@ -429,56 +460,15 @@ fn decode_record(position: u64, record: RecordRef<'_>) -> Result<RecordedEvent, 
     })
 }
 
-/// Calls `f` for every record in `from..to`, in order, checking that segments are contiguous.
-/// `f` returns false to stop early.
+/// Calls `f` for every record in `from..to`, in order, with its position. `f` returns false
+/// to stop early.
 fn for_each_record<S: Store>(
     store: &S,
     from: u64,
     to: u64,
     mut f: impl FnMut(u64, RecordRef<'_>) -> Result<bool, LogError>,
 ) -> Result<(), LogError> {
-    if from >= to {
-        return Ok(());
-    }
-    let mut current = store.segment_containing(from)?;
-    let mut expected_first = None;
-    while let Some((first, bytes)) = current {
-        if expected_first.is_some_and(|e| e != first) {
-            return Err(LogError::Corrupt {
-                position: expected_first.unwrap_or(first),
-                reason: format!("segment starts at {first}, a gap or overlap"),
-            });
-        }
-        let records = segment::parse(bytes.as_ref()).map_err(|reason| LogError::Corrupt {
-            position: first,
-            reason,
-        })?;
-        let end = first + records.len() as u64;
-        if end <= from {
-            return Err(LogError::Corrupt {
-                position: from,
-                reason: format!("segment at {first} ends at {end}, before the position"),
-            });
-        }
-        for (i, record) in records.into_iter().enumerate() {
-            let position = first + i as u64;
-            if position < from {
-                continue;
-            }
-            if position >= to || !f(position, record)? {
-                return Ok(());
-            }
-        }
-        if end >= to {
-            return Ok(());
-        }
-        expected_first = Some(end);
-        current = store.segment_after(first)?;
-    }
-    Err(LogError::Corrupt {
-        position: expected_first.unwrap_or(from),
-        reason: "segment missing".into(),
-    })
+    store.for_each_record(from, to, &mut |record| f(record.offset, record))
 }
 
 fn hash_before<S: Store>(store: &S, position: u64) -> Result<Hash, LogError> {
@@ -493,27 +483,6 @@ fn hash_before<S: Store>(store: &S, position: u64) -> Result<Hash, LogError> {
     hash.ok_or(LogError::Corrupt {
         position: position - 1,
         reason: "event missing".into(),
-    })
-}
-
-fn recover_head<S: Store>(store: &S) -> Result<Head, LogError> {
-    let Some((first, bytes)) = store.last_segment()? else {
-        return Ok(Head {
-            next_position: 0,
-            hash: GENESIS,
-        });
-    };
-    let records = segment::parse(bytes.as_ref()).map_err(|reason| LogError::Corrupt {
-        position: first,
-        reason,
-    })?;
-    let last = records.last().ok_or(LogError::Corrupt {
-        position: first,
-        reason: "empty segment".into(),
-    })?;
-    Ok(Head {
-        next_position: first + records.len() as u64,
-        hash: *last.hash,
     })
 }
 
@@ -907,7 +876,7 @@ impl<S: Store> Sequencer<S> {
                     segments.push((segment_first, full.finish()));
                     segment_first = next;
                 }
-                segment.push(&scratch, &hash);
+                segment.push(next, &scratch, &hash);
                 next += 1;
             }
             let outcome = AppendOutcome {
@@ -928,6 +897,7 @@ impl<S: Store> Sequencer<S> {
         if segment.count() == 0 {
             return;
         }
+        segment.mark_commit_end();
         segments.push((segment_first, segment.finish()));
         let commit_first = self.head.next_position;
         self.head = Head {
@@ -1083,7 +1053,7 @@ impl<S: Store> Flusher<S> {
                 ));
             }
             if poisoned.is_none()
-                && let Err(e) = self.store.write_segments(sealed.segments)
+                && let Err(e) = self.store.write_commit(sealed.segments)
             {
                 *poisoned = Some(e.to_string());
             }

@@ -1,0 +1,321 @@
+//! sled under the log: the index tree every durable store keeps (stream versions, request
+//! ids, the sparse offset index of segment files, and how far the index reaches), and
+//! [`SledStore`], which keeps the records themselves in sled too (a baseline for benchmarks
+//! and a second backend for the conformance suite).
+
+use std::path::{Path, PathBuf};
+
+use super::chunks::{self, Chunks};
+use super::segment;
+use super::store::{IndexDelta, RecordVisitor, RequestRecord, Store};
+use super::{Head, LogError, anchor};
+
+const INDEX_STREAM: u8 = b's';
+const INDEX_REQUEST: u8 = b'r';
+const INDEX_OFFSET: u8 = b'o';
+const INDEX_UPTO: &[u8] = b"m:indexed_upto";
+
+fn prefixed(prefix: u8, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + key.len());
+    out.push(prefix);
+    out.extend_from_slice(key);
+    out
+}
+
+fn u64_value(bytes: &[u8]) -> Result<u64, LogError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| LogError::Storage(format!("index value of {} bytes", bytes.len())))
+}
+
+/// Where a record starts in the segment files: the segment's first offset and the byte, and
+/// whether the record is the first of its commit (where recovery may start a walk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    pub segment: u64,
+    pub byte: u64,
+    pub commit_start: bool,
+}
+
+/// The top bit of a stored location's byte: the record starts its commit.
+const COMMIT_START_BIT: u64 = 1 << 63;
+
+impl Location {
+    fn encode(&self) -> [u8; 16] {
+        let mut value = [0u8; 16];
+        let byte = self.byte
+            | if self.commit_start {
+                COMMIT_START_BIT
+            } else {
+                0
+            };
+        value[..8].copy_from_slice(&self.segment.to_be_bytes());
+        value[8..].copy_from_slice(&byte.to_be_bytes());
+        value
+    }
+
+    fn decode(value: &[u8]) -> Result<Self, LogError> {
+        if value.len() != 16 {
+            return Err(LogError::Storage("offset index entry is malformed".into()));
+        }
+        let byte = u64_value(&value[8..])?;
+        Ok(Location {
+            segment: u64_value(&value[..8])?,
+            byte: byte & !COMMIT_START_BIT,
+            commit_start: byte & COMMIT_START_BIT != 0,
+        })
+    }
+}
+
+/// The index tree: derived from the records, written off the append path.
+#[derive(Clone)]
+pub struct SledIndex {
+    tree: sled::Tree,
+}
+
+impl SledIndex {
+    pub fn open(db: &sled::Db) -> Result<Self, LogError> {
+        Ok(SledIndex {
+            tree: db.open_tree("index")?,
+        })
+    }
+
+    pub fn stream_version(&self, stream_key: &[u8]) -> Result<Option<u64>, LogError> {
+        self.tree
+            .get(prefixed(INDEX_STREAM, stream_key))?
+            .map(|v| u64_value(&v))
+            .transpose()
+    }
+
+    pub fn request(&self, request_id: &str) -> Result<Option<RequestRecord>, LogError> {
+        self.tree
+            .get(prefixed(INDEX_REQUEST, request_id.as_bytes()))?
+            .map(|v| RequestRecord::decode(&v))
+            .transpose()
+    }
+
+    /// Applies `delta` and these sparse offset entries in one atomic batch.
+    pub fn apply(&self, delta: &IndexDelta, offsets: &[(u64, Location)]) -> Result<(), LogError> {
+        let mut batch = sled::Batch::default();
+        for (key, version) in &delta.streams {
+            batch.insert(prefixed(INDEX_STREAM, key), &version.to_be_bytes());
+        }
+        for (id, record) in &delta.requests {
+            batch.insert(prefixed(INDEX_REQUEST, id.as_bytes()), &record.encode()[..]);
+        }
+        for (offset, at) in offsets {
+            batch.insert(
+                prefixed(INDEX_OFFSET, &offset.to_be_bytes()),
+                &at.encode()[..],
+            );
+        }
+        batch.insert(INDEX_UPTO, &delta.upto.to_be_bytes());
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// The sparse offset entry with the greatest offset <= `offset`.
+    pub fn offset_at_or_before(&self, offset: u64) -> Result<Option<(u64, Location)>, LogError> {
+        self.notes_back_from(offset).next().transpose()
+    }
+
+    /// The entry with the greatest offset <= `offset` that starts its commit.
+    pub fn commit_start_at_or_before(
+        &self,
+        offset: u64,
+    ) -> Result<Option<(u64, Location)>, LogError> {
+        for note in self.notes_back_from(offset) {
+            let (noted, at) = note?;
+            if at.commit_start {
+                return Ok(Some((noted, at)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The sparse entries at or before `offset`, greatest first.
+    fn notes_back_from(
+        &self,
+        offset: u64,
+    ) -> impl Iterator<Item = Result<(u64, Location), LogError>> + use<> {
+        let low = vec![INDEX_OFFSET];
+        let high = prefixed(INDEX_OFFSET, &offset.to_be_bytes());
+        self.tree.range(low..=high).rev().map(|entry| {
+            let (key, value) = entry?;
+            let key = key
+                .get(1..)
+                .ok_or_else(|| LogError::Storage("offset index key is malformed".into()))?;
+            Ok((u64_value(key)?, Location::decode(&value)?))
+        })
+    }
+
+    pub fn indexed_upto(&self) -> Result<u64, LogError> {
+        Ok(self
+            .tree
+            .get(INDEX_UPTO)?
+            .map(|v| u64_value(&v))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    pub fn clear(&self) -> Result<(), LogError> {
+        self.tree.clear()?;
+        Ok(())
+    }
+}
+
+fn keyed<B>(entry: Option<(sled::IVec, B)>) -> Result<Option<(u64, B)>, LogError> {
+    entry
+        .map(|(k, v)| {
+            segment::position_of_key(&k)
+                .map(|p| (p, v))
+                .map_err(LogError::Storage)
+        })
+        .transpose()
+}
+
+/// The sled tree holding the chunks, keyed by their first position (big-endian).
+pub const SEGMENTS_TREE: &str = "segments";
+
+/// Records in sled as well: a `segments` tree (one value per chunk of a group commit) and
+/// the `index` tree.
+#[derive(Clone)]
+pub struct SledStore {
+    dir: PathBuf,
+    db: sled::Db,
+    segments: sled::Tree,
+    index: SledIndex,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore").finish_non_exhaustive()
+    }
+}
+
+/// How long `open_db` waits for another handle in this process to release the directory:
+/// sled's background threads drop their handles shortly after the last `Db` drops.
+const OPEN_LOCK_WAIT_MS_MAX: u64 = 2_000;
+
+impl SledStore {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, LogError> {
+        let db = open_db(path.as_ref())?;
+        let segments = db.open_tree(SEGMENTS_TREE)?;
+        let index = SledIndex::open(&db)?;
+        Ok(SledStore {
+            dir: path.as_ref().to_path_buf(),
+            db,
+            segments,
+            index,
+        })
+    }
+}
+
+/// Opens a sled database the way the log uses it, waiting (boundedly) for a handle that is
+/// being released in this process. Tools and tests that open the files directly use this too.
+pub fn open_db(path: &Path) -> Result<sled::Db, LogError> {
+    const STEP_MS: u64 = 10;
+    let mut waited_ms = 0;
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+        {
+            Ok(db) => return Ok(db),
+            // sled reports the held lock as a custom IO error wrapping EWOULDBLOCK.
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && waited_ms < OPEN_LOCK_WAIT_MS_MAX =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(STEP_MS));
+                waited_ms += STEP_MS;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+impl Chunks for SledStore {
+    type Bytes = sled::IVec;
+
+    fn chunk_containing(&self, position: u64) -> Result<Option<(u64, sled::IVec)>, LogError> {
+        keyed(
+            self.segments
+                .range(..=segment::key(position))
+                .next_back()
+                .transpose()?,
+        )
+    }
+
+    fn chunk_after(&self, first_position: u64) -> Result<Option<(u64, sled::IVec)>, LogError> {
+        keyed(self.segments.get_gt(segment::key(first_position))?)
+    }
+
+    fn last_chunk(&self) -> Result<Option<(u64, sled::IVec)>, LogError> {
+        keyed(self.segments.last()?)
+    }
+}
+
+impl Store for SledStore {
+    fn write_commit(&self, chunks: Vec<(u64, Vec<u8>)>) -> Result<(), LogError> {
+        if let [(first_position, chunk)] = chunks.as_slice() {
+            self.segments
+                .insert(segment::key(*first_position), chunk.as_slice())?;
+        } else {
+            let mut batch = sled::Batch::default();
+            for (first_position, chunk) in chunks {
+                batch.insert(&segment::key(first_position), chunk);
+            }
+            self.segments.apply_batch(batch)?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn for_each_record(
+        &self,
+        from: u64,
+        to: u64,
+        f: &mut RecordVisitor<'_>,
+    ) -> Result<(), LogError> {
+        chunks::for_each_record(self, from, to, f)
+    }
+
+    fn stored_head(&self) -> Result<Head, LogError> {
+        chunks::stored_head(self)
+    }
+
+    fn stream_version(&self, stream_key: &[u8]) -> Result<Option<u64>, LogError> {
+        self.index.stream_version(stream_key)
+    }
+
+    fn request(&self, request_id: &str) -> Result<Option<RequestRecord>, LogError> {
+        self.index.request(request_id)
+    }
+
+    fn apply_index(&self, delta: &IndexDelta) -> Result<(), LogError> {
+        self.index.apply(delta, &[])
+    }
+
+    fn indexed_upto(&self) -> Result<u64, LogError> {
+        self.index.indexed_upto()
+    }
+
+    fn clear_index(&self) -> Result<(), LogError> {
+        self.index.clear()
+    }
+
+    fn flush(&self) -> Result<(), LogError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn anchored_head(&self) -> Result<Option<Head>, LogError> {
+        anchor::read(&self.dir)
+    }
+
+    fn anchor_head(&self, head: Head) -> Result<(), LogError> {
+        anchor::write(&self.dir, head)
+    }
+}
