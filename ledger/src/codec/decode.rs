@@ -761,6 +761,32 @@ fn decode_body(tag: u32, b: &[u8]) -> (&'static str, Result<Event>) {
 
 /// Decodes a stored `ledger.v1.RecordedEvent`.
 pub fn decode_envelope(b: &[u8]) -> Result<super::Envelope> {
+    let head = decode_envelope_head(b)?;
+    let event = decode_event(&head.event_bytes).map_err(|e| e.within("event"))?;
+    Ok(super::Envelope {
+        position: head.position,
+        stream: head.stream,
+        stream_version: head.stream_version,
+        recorded_at_unix_ms: head.recorded_at_unix_ms,
+        request_id: head.request_id,
+        event,
+    })
+}
+
+/// A stored event's envelope fields, with the event's encoded bytes left undecoded: what
+/// rebuilding the log's indexes needs, at a fraction of a full decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeHead<'a> {
+    pub position: u64,
+    pub stream: StreamId,
+    pub stream_version: u64,
+    pub recorded_at_unix_ms: i64,
+    pub request_id: crate::ids::RequestId,
+    /// The encoded `ledger.v1.Event`, as stored.
+    pub event_bytes: std::borrow::Cow<'a, [u8]>,
+}
+
+pub fn decode_envelope_head(b: &[u8]) -> Result<EnvelopeHead<'_>> {
     let (mut position, mut version, mut recorded) = (0u64, 0u64, 0i64);
     let mut stream = Msg::default();
     let mut request = Str::default();
@@ -794,18 +820,17 @@ pub fn decode_envelope(b: &[u8]) -> Result<super::Envelope> {
         id.0.unwrap_or(""),
     )
     .map_err(|e| FieldError::id("stream.id", e))?;
-    let event = match event {
+    let event_bytes = match event {
         Msg::Absent => return Err(FieldError::new("event", "is required")),
-        Msg::One(one) => decode_event(one),
-        Msg::Many(parts) => decode_event(&parts.concat()),
-    }
-    .map_err(|e| e.within("event"))?;
-    Ok(super::Envelope {
+        Msg::One(one) => std::borrow::Cow::Borrowed(one),
+        Msg::Many(parts) => std::borrow::Cow::Owned(parts.concat()),
+    };
+    Ok(EnvelopeHead {
         position,
         stream,
         stream_version: version,
         recorded_at_unix_ms: recorded,
         request_id: request.id("request_id")?,
-        event,
+        event_bytes,
     })
 }

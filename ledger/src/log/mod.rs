@@ -32,7 +32,7 @@ pub use files::FileStore;
 pub use frame::RecordRef;
 pub use segment::{SEGMENT_BYTES_TARGET, parse as parse_segment};
 pub use sled_store::{SEGMENTS_TREE, SledStore, open_db};
-pub use store::{MemoryStore, Store};
+pub use store::{IndexDelta, MemoryStore, Store};
 pub use subscription::Subscription;
 pub use writer::Log;
 

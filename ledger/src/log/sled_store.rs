@@ -12,7 +12,8 @@ use super::{Head, LogError, anchor};
 
 const INDEX_STREAM: u8 = b's';
 const INDEX_REQUEST: u8 = b'r';
-const INDEX_OFFSET: u8 = b'o';
+const INDEX_POINT: u8 = b'o';
+const INDEX_START: u8 = b'c';
 const INDEX_UPTO: &[u8] = b"m:indexed_upto";
 
 fn prefixed(prefix: u8, key: &[u8]) -> Vec<u8> {
@@ -28,29 +29,18 @@ fn u64_value(bytes: &[u8]) -> Result<u64, LogError> {
         .map_err(|_| LogError::Storage(format!("index value of {} bytes", bytes.len())))
 }
 
-/// Where a record starts in the segment files: the segment's first offset and the byte, and
-/// whether the record is the first of its commit (where recovery may start a walk).
+/// Where a record starts in the segment files: the segment's first offset and the byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Location {
     pub segment: u64,
     pub byte: u64,
-    pub commit_start: bool,
 }
-
-/// The top bit of a stored location's byte: the record starts its commit.
-const COMMIT_START_BIT: u64 = 1 << 63;
 
 impl Location {
     fn encode(&self) -> [u8; 16] {
         let mut value = [0u8; 16];
-        let byte = self.byte
-            | if self.commit_start {
-                COMMIT_START_BIT
-            } else {
-                0
-            };
         value[..8].copy_from_slice(&self.segment.to_be_bytes());
-        value[8..].copy_from_slice(&byte.to_be_bytes());
+        value[8..].copy_from_slice(&self.byte.to_be_bytes());
         value
     }
 
@@ -58,12 +48,48 @@ impl Location {
         if value.len() != 16 {
             return Err(LogError::Storage("offset index entry is malformed".into()));
         }
-        let byte = u64_value(&value[8..])?;
         Ok(Location {
             segment: u64_value(&value[..8])?,
-            byte: byte & !COMMIT_START_BIT,
-            commit_start: byte & COMMIT_START_BIT != 0,
+            byte: u64_value(&value[8..])?,
         })
+    }
+}
+
+/// The sparse offset notes of segment files, keyed by offset: `point` notes for reads (every
+/// `NOTE_EVERY_EVENTS`-th offset, found with one exact lookup) and `starts` for recovery (the
+/// first record of a commit, about every `RECOVERY_NOTE_BYTES`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notes {
+    pub point: std::collections::BTreeMap<u64, Location>,
+    pub starts: std::collections::BTreeMap<u64, Location>,
+}
+
+impl Notes {
+    /// The notes of records below `upto`.
+    pub fn below(&self, upto: u64) -> Notes {
+        Notes {
+            point: self.point.range(..upto).map(|(o, l)| (*o, *l)).collect(),
+            starts: self.starts.range(..upto).map(|(o, l)| (*o, *l)).collect(),
+        }
+    }
+
+    pub fn remove(&mut self, written: &Notes) {
+        for offset in written.point.keys() {
+            self.point.remove(offset);
+        }
+        for offset in written.starts.keys() {
+            self.starts.remove(offset);
+        }
+    }
+
+    pub fn extend(&mut self, more: Notes) {
+        self.point.extend(more.point);
+        self.starts.extend(more.starts);
+    }
+
+    pub fn retain_below(&mut self, end: u64) {
+        self.point.retain(|o, _| *o < end);
+        self.starts.retain(|o, _| *o < end);
     }
 }
 
@@ -94,8 +120,8 @@ impl SledIndex {
             .transpose()
     }
 
-    /// Applies `delta` and these sparse offset entries in one atomic batch.
-    pub fn apply(&self, delta: &IndexDelta, offsets: &[(u64, Location)]) -> Result<(), LogError> {
+    /// Applies `delta` and these sparse offset notes in one atomic batch.
+    pub fn apply(&self, delta: &IndexDelta, notes: &Notes) -> Result<(), LogError> {
         let mut batch = sled::Batch::default();
         for (key, version) in &delta.streams {
             batch.insert(prefixed(INDEX_STREAM, key), &version.to_be_bytes());
@@ -103,9 +129,15 @@ impl SledIndex {
         for (id, record) in &delta.requests {
             batch.insert(prefixed(INDEX_REQUEST, id.as_bytes()), &record.encode()[..]);
         }
-        for (offset, at) in offsets {
+        for (offset, at) in &notes.point {
             batch.insert(
-                prefixed(INDEX_OFFSET, &offset.to_be_bytes()),
+                prefixed(INDEX_POINT, &offset.to_be_bytes()),
+                &at.encode()[..],
+            );
+        }
+        for (offset, at) in &notes.starts {
+            batch.insert(
+                prefixed(INDEX_START, &offset.to_be_bytes()),
                 &at.encode()[..],
             );
         }
@@ -114,39 +146,29 @@ impl SledIndex {
         Ok(())
     }
 
-    /// The sparse offset entry with the greatest offset <= `offset`.
-    pub fn offset_at_or_before(&self, offset: u64) -> Result<Option<(u64, Location)>, LogError> {
-        self.notes_back_from(offset).next().transpose()
+    /// The point note at exactly `offset`.
+    pub fn point_note(&self, offset: u64) -> Result<Option<Location>, LogError> {
+        self.tree
+            .get(prefixed(INDEX_POINT, &offset.to_be_bytes()))?
+            .map(|v| Location::decode(&v))
+            .transpose()
     }
 
-    /// The entry with the greatest offset <= `offset` that starts its commit.
+    /// The commit-start note with the greatest offset <= `offset`.
     pub fn commit_start_at_or_before(
         &self,
         offset: u64,
     ) -> Result<Option<(u64, Location)>, LogError> {
-        for note in self.notes_back_from(offset) {
-            let (noted, at) = note?;
-            if at.commit_start {
-                return Ok(Some((noted, at)));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The sparse entries at or before `offset`, greatest first.
-    fn notes_back_from(
-        &self,
-        offset: u64,
-    ) -> impl Iterator<Item = Result<(u64, Location), LogError>> + use<> {
-        let low = vec![INDEX_OFFSET];
-        let high = prefixed(INDEX_OFFSET, &offset.to_be_bytes());
-        self.tree.range(low..=high).rev().map(|entry| {
-            let (key, value) = entry?;
-            let key = key
-                .get(1..)
-                .ok_or_else(|| LogError::Storage("offset index key is malformed".into()))?;
-            Ok((u64_value(key)?, Location::decode(&value)?))
-        })
+        let low = vec![INDEX_START];
+        let high = prefixed(INDEX_START, &offset.to_be_bytes());
+        let Some(entry) = self.tree.range(low..=high).next_back() else {
+            return Ok(None);
+        };
+        let (key, value) = entry?;
+        let key = key
+            .get(1..)
+            .ok_or_else(|| LogError::Storage("offset index key is malformed".into()))?;
+        Ok(Some((u64_value(key)?, Location::decode(&value)?)))
     }
 
     pub fn indexed_upto(&self) -> Result<u64, LogError> {
@@ -295,7 +317,7 @@ impl Store for SledStore {
     }
 
     fn apply_index(&self, delta: &IndexDelta) -> Result<(), LogError> {
-        self.index.apply(delta, &[])
+        self.index.apply(delta, &Notes::default())
     }
 
     fn indexed_upto(&self) -> Result<u64, LogError> {

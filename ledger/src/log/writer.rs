@@ -33,7 +33,7 @@ use super::{
     LogError, RecordedEvent, SledStore, VerifyReport,
 };
 use crate::chain::{self, GENESIS, Hash};
-use crate::codec::{Envelope, encode_envelope, event_bytes};
+use crate::codec::{Envelope, EnvelopeHead, decode_envelope_head, encode_envelope, event_bytes};
 use crate::event::StreamId;
 use crate::ids::RequestId;
 
@@ -425,17 +425,26 @@ fn verify_range<S: Store>(store: &S, from: u64, to: u64) -> Result<VerifyReport,
 
 /// Checks one stored record against the chain: hash, decodability, position.
 fn check_record(position: u64, previous: &Hash, record: RecordRef<'_>) -> Result<(), String> {
+    check_link(position, previous, record)?;
+    Envelope::decode(record.bytes).map_err(|e| format!("undecodable: {e}"))?;
+    Ok(())
+}
+
+/// Checks a record's chain link and envelope position; gives the envelope's fields with the
+/// event left encoded (what rebuilding the indexes needs).
+fn check_link<'r>(
+    position: u64,
+    previous: &Hash,
+    record: RecordRef<'r>,
+) -> Result<EnvelopeHead<'r>, String> {
     if chain::link(previous, record.bytes) != *record.hash {
         return Err("stored hash does not match SHA-256(previous hash || event bytes)".into());
     }
-    let envelope = Envelope::decode(record.bytes).map_err(|e| format!("undecodable: {e}"))?;
-    if envelope.position != position {
-        return Err(format!(
-            "event says it is at position {}",
-            envelope.position
-        ));
+    let head = decode_envelope_head(record.bytes).map_err(|e| format!("undecodable: {e}"))?;
+    if head.position != position {
+        return Err(format!("event says it is at position {}", head.position));
     }
-    Ok(())
+    Ok(head)
 }
 
 fn decode_record(position: u64, record: RecordRef<'_>) -> Result<RecordedEvent, LogError> {
@@ -502,15 +511,11 @@ fn recover_tail<S: Store>(
         indexed_upto,
         head.next_position,
         |position, record| {
-            check_record(position, &previous, record)
+            let envelope = check_link(position, &previous, record)
                 .map_err(|reason| LogError::ChainBroken { position, reason })?;
             previous = *record.hash;
-            let envelope = Envelope::decode(record.bytes).map_err(|e| LogError::Corrupt {
-                position,
-                reason: e.to_string(),
-            })?;
             let key = envelope.stream.key();
-            let body = event_bytes(&envelope.event);
+            let body = envelope.event_bytes;
             streams.insert(key.clone(), envelope.stream_version);
             let id = envelope.request_id.as_str();
             match requests.last_mut() {

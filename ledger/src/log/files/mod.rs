@@ -14,10 +14,11 @@
 //! - Append: a group commit is one vectored write at the end of the active segment and one
 //!   fdatasync; a commit that would take the segment past `segment_bytes` starts a new one
 //!   (created, header synced, directory synced). A commit never spans two files.
-//! - Sparse offset index: every `INDEX_INTERVAL_BYTES` of a segment, the record starting
-//!   there is noted (offset -> segment, byte); the notes reach sled with the indexer's next
-//!   checkpoint, and until then are served from memory. A point read seeks to the nearest
-//!   note and scans at most the interval.
+//! - Sparse offset index: every `NOTE_EVERY_EVENTS`-th record is noted (offset -> segment,
+//!   byte), so a point read finds its note with one exact lookup and scans at most that many
+//!   records; and a commit's first record about every `RECOVERY_NOTE_BYTES`, where recovery
+//!   may start a walk. The notes reach sled with the indexer's next checkpoint, and until then
+//!   are served from memory.
 //! - Open (`recover.rs`): the tail after the last index checkpoint is re-read and checked; a
 //!   torn tail is cut, damage is refused.
 
@@ -31,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 pub use segment_file::{FILE_HEADER_BYTES, SegmentFile, file_name};
 
 use super::frame;
-use super::sled_store::{Location, SledIndex, open_db};
+use super::sled_store::{Location, Notes, SledIndex, open_db};
 use super::store::{IndexDelta, RecordVisitor, RequestRecord, Store};
 use super::{Head, LogError, anchor};
 use segment_file::{FrameReader, POINT_BLOCK_BYTES, SCAN_BLOCK_BYTES};
@@ -40,9 +41,12 @@ use segment_file::{FrameReader, POINT_BLOCK_BYTES, SCAN_BLOCK_BYTES};
 pub const SEGMENT_BYTES_DEFAULT: u64 = 256 << 20;
 /// The least segment size a log may be configured with (tests use small segments).
 pub const SEGMENT_BYTES_MIN: u64 = 1 << 10;
-/// A sparse offset note every this many bytes of a segment: a point read scans at most this
-/// much past the note it seeks to.
-pub const INDEX_INTERVAL_BYTES: u64 = 4096;
+/// A point note at every offset that is a multiple of this: a point read scans at most this
+/// many records past the note it looks up.
+pub const NOTE_EVERY_EVENTS: u64 = 16;
+/// A commit-start note about every this many bytes of a segment: how far recovery may walk
+/// before the tail it must re-read.
+pub const RECOVERY_NOTE_BYTES: u64 = 1 << 20;
 /// The sled index directory inside the log's directory.
 pub const INDEX_DIR: &str = "index";
 /// Where torn tails cut at open are kept.
@@ -52,10 +56,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The appender's state: the active segment and where its next sparse note falls.
+/// The appender's state: the active segment and where its last commit-start note fell.
 struct Active {
     segment: Arc<SegmentFile>,
-    last_note_byte: u64,
+    last_start_note_byte: u64,
     head: Head,
 }
 
@@ -68,7 +72,7 @@ struct Inner {
     segments: RwLock<BTreeMap<u64, Arc<SegmentFile>>>,
     active: Mutex<Active>,
     /// Sparse notes not yet in sled.
-    pending: Mutex<BTreeMap<u64, Location>>,
+    pending: Mutex<Notes>,
 }
 
 /// The log's records in segment files of our own. Cheap to clone.
@@ -137,7 +141,7 @@ impl FileStore {
                 segments: RwLock::new(found.segments),
                 active: Mutex::new(Active {
                     segment: found.active,
-                    last_note_byte: found.last_note_byte,
+                    last_start_note_byte: found.last_start_note_byte,
                     head: found.head,
                 }),
                 pending: Mutex::new(found.pending),
@@ -172,20 +176,17 @@ impl FileStore {
             .map(|(_, s)| s.clone())
     }
 
-    /// Where to start reading `segment` to reach `offset`: the nearest sparse note at or
-    /// before it inside the segment, else the segment's first record.
+    /// Where to start reading `segment` to reach `offset`: the point note of its group of
+    /// `NOTE_EVERY_EVENTS` when it lies in the segment, else the segment's first record.
     fn locate(&self, segment: &SegmentFile, offset: u64) -> Result<(u64, u64), LogError> {
-        let in_memory = lock(&self.inner.pending)
-            .range(..=offset)
-            .next_back()
-            .map(|(o, l)| (*o, *l));
-        let persisted = self.inner.index.offset_at_or_before(offset)?;
-        let best = match (in_memory, persisted) {
-            (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
-            (a, b) => a.or(b),
+        let noted = offset - offset % NOTE_EVERY_EVENTS;
+        let in_memory = lock(&self.inner.pending).point.get(&noted).copied();
+        let at = match in_memory {
+            Some(at) => Some(at),
+            None => self.inner.index.point_note(noted)?,
         };
-        Ok(match best {
-            Some((noted, at)) if at.segment == segment.first_offset && noted >= at.segment => {
+        Ok(match at {
+            Some(at) if at.segment == segment.first_offset && noted >= at.segment => {
                 (at.byte, noted)
             }
             _ => (FILE_HEADER_BYTES, segment.first_offset),
@@ -196,27 +197,21 @@ impl FileStore {
     /// offset of its last record.
     fn note(&self, active: &mut Active, at: u64, chunks: &[(u64, Vec<u8>)]) -> Option<u64> {
         let mut byte = at;
-        let mut notes = Vec::new();
+        let mut notes = Notes::default();
         let mut last: Option<u64> = None;
-        let commit_bytes: u64 = chunks.iter().map(|(_, c)| c.len() as u64).sum();
+        let segment = active.segment.first_offset;
         for (_, chunk) in chunks {
             let mut i = 0;
             while let Ok((len, offset, _)) = frame::parse_header(&chunk[i..]) {
-                let commit_start = last.is_none();
-                last = Some(offset);
-                // Every large commit's start is noted: recovery walks from commit starts.
-                let big_start = commit_start && commit_bytes >= INDEX_INTERVAL_BYTES;
-                if big_start || byte - active.last_note_byte >= INDEX_INTERVAL_BYTES {
-                    notes.push((
-                        offset,
-                        Location {
-                            segment: active.segment.first_offset,
-                            byte,
-                            commit_start,
-                        },
-                    ));
-                    active.last_note_byte = byte;
+                let here = Location { segment, byte };
+                if last.is_none() && byte - active.last_start_note_byte >= RECOVERY_NOTE_BYTES {
+                    notes.starts.insert(offset, here);
+                    active.last_start_note_byte = byte;
                 }
+                if offset % NOTE_EVERY_EVENTS == 0 {
+                    notes.point.insert(offset, here);
+                }
+                last = Some(offset);
                 let stored = (frame::OVERHEAD_BYTES + len) as u64;
                 byte += stored;
                 i += stored as usize;
@@ -225,9 +220,7 @@ impl FileStore {
                 }
             }
         }
-        if !notes.is_empty() {
-            lock(&self.inner.pending).extend(notes);
-        }
+        lock(&self.inner.pending).extend(notes);
         last
     }
 
@@ -241,11 +234,13 @@ impl FileStore {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(first_offset, segment.clone());
         active.segment = segment;
-        active.last_note_byte = FILE_HEADER_BYTES;
+        active.last_start_note_byte = FILE_HEADER_BYTES;
         Ok(())
     }
 
-    /// Walks `segment` from `start` (a byte and the offset of the record there).
+    /// Walks `segment` from `start` (a byte and the offset of the record there). When the
+    /// start came from a sparse note and its first record is not the one the note names (a
+    /// damaged index), answers `Walked::BadNote` instead of an error.
     fn walk_segment(
         segment: &SegmentFile,
         start: (u64, u64),
@@ -258,15 +253,21 @@ impl FileStore {
         } else {
             SCAN_BLOCK_BYTES
         };
+        let from_note = start.0 != FILE_HEADER_BYTES;
         let mut reader = FrameReader::new(segment, start.0, block);
         let mut expected = start.1;
         loop {
+            let first = expected == start.1;
             let (byte, record) = match reader.next_record()? {
                 Ok(Some(found)) => found,
                 Ok(None) => return Ok(Walked::EndOfFile(expected)),
+                Err(_) if first && from_note => return Ok(Walked::BadNote),
                 Err((byte, e)) => return Err(damaged(segment, byte, expected, &e.to_string())),
             };
             if record.offset != expected {
+                if first && from_note {
+                    return Ok(Walked::BadNote);
+                }
                 let why = format!("the record says offset {}", record.offset);
                 return Err(damaged(segment, byte, expected, &why));
             }
@@ -279,25 +280,12 @@ impl FileStore {
             }
         }
     }
-
-    /// The start for reading `offset` in `segment`, checked: a sparse note that does not
-    /// lead to the record it names (a damaged index) is ignored.
-    fn checked_start(&self, segment: &SegmentFile, offset: u64) -> Result<(u64, u64), LogError> {
-        let start = self.locate(segment, offset)?;
-        if start.0 == FILE_HEADER_BYTES {
-            return Ok(start);
-        }
-        let mut reader = FrameReader::new(segment, start.0, POINT_BLOCK_BYTES);
-        if reader.peek_offset()? == Some(start.1) {
-            return Ok(start);
-        }
-        metrics::counter!("ledger_offset_index_misses_total").increment(1);
-        Ok((FILE_HEADER_BYTES, segment.first_offset))
-    }
 }
 
 enum Walked {
     Done,
+    /// The sparse note the walk started from does not lead to its record.
+    BadNote,
     /// The file ended; the offset the next record would have had.
     EndOfFile(u64),
 }
@@ -392,10 +380,15 @@ impl Store for FileStore {
                 reason: format!("no segment file in {} holds it", self.inner.dir.display()),
             });
         };
-        let mut start = self.checked_start(&segment, from)?;
+        let mut start = self.locate(&segment, from)?;
         loop {
             let expected = match Self::walk_segment(&segment, start, from, to, f)? {
                 Walked::Done => return Ok(()),
+                Walked::BadNote => {
+                    metrics::counter!("ledger_offset_index_misses_total").increment(1);
+                    start = (FILE_HEADER_BYTES, segment.first_offset);
+                    continue;
+                }
                 Walked::EndOfFile(next) if next >= to => return Ok(()),
                 Walked::EndOfFile(next) => next,
             };
@@ -437,15 +430,9 @@ impl Store for FileStore {
     }
 
     fn apply_index(&self, delta: &IndexDelta) -> Result<(), LogError> {
-        let notes: Vec<(u64, Location)> = lock(&self.inner.pending)
-            .range(..delta.upto)
-            .map(|(o, l)| (*o, *l))
-            .collect();
+        let notes = lock(&self.inner.pending).below(delta.upto);
         self.inner.index.apply(delta, &notes)?;
-        let mut pending = lock(&self.inner.pending);
-        for (offset, _) in notes {
-            pending.remove(&offset);
-        }
+        lock(&self.inner.pending).remove(&notes);
         Ok(())
     }
 

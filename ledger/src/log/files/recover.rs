@@ -24,19 +24,21 @@ use std::sync::Arc;
 use super::segment_file::{
     FILE_HEADER_BYTES, FrameReader, SCAN_BLOCK_BYTES, SegmentFile, first_offset_of, io_error,
 };
-use super::{INDEX_INTERVAL_BYTES, Recovery, TORN_DIR, TornTail, damaged, sync_dir};
+use super::{
+    NOTE_EVERY_EVENTS, RECOVERY_NOTE_BYTES, Recovery, TORN_DIR, TornTail, damaged, sync_dir,
+};
 use crate::chain::{GENESIS, Hash};
 use crate::log::frame;
-use crate::log::sled_store::{Location, SledIndex};
+use crate::log::sled_store::{Location, Notes, SledIndex};
 use crate::log::{Head, LogError};
 
 /// What recovery hands to the store.
 pub struct Found {
     pub segments: BTreeMap<u64, Arc<SegmentFile>>,
     pub active: Arc<SegmentFile>,
-    pub last_note_byte: u64,
+    pub last_start_note_byte: u64,
     pub head: Head,
-    pub pending: BTreeMap<u64, Location>,
+    pub pending: Notes,
 }
 
 /// The end of the last whole commit seen by a walk: the byte after it and the head.
@@ -181,8 +183,8 @@ struct Walk {
     records: u64,
     /// Where the walk stopped short of the end of the file, and why.
     broken: Option<(u64, String)>,
-    notes: Vec<(u64, Location)>,
-    last_note_byte: u64,
+    notes: Notes,
+    last_start_note_byte: u64,
 }
 
 fn walk(segment: &SegmentFile, start: (u64, u64)) -> Result<Walk, LogError> {
@@ -192,8 +194,8 @@ fn walk(segment: &SegmentFile, start: (u64, u64)) -> Result<Walk, LogError> {
         end: None,
         records: 0,
         broken: None,
-        notes: Vec::new(),
-        last_note_byte: start.0,
+        notes: Notes::default(),
+        last_start_note_byte: start.0,
     };
     loop {
         let (byte, record) = match reader.next_record()? {
@@ -208,15 +210,17 @@ fn walk(segment: &SegmentFile, start: (u64, u64)) -> Result<Walk, LogError> {
             w.broken = Some((byte, format!("the record says offset {}", record.offset)));
             return Ok(w);
         }
+        let here = Location {
+            segment: segment.first_offset,
+            byte,
+        };
         let commit_start = w.end.map_or(byte == start.0, |e| e.byte == byte);
-        if byte - w.last_note_byte >= INDEX_INTERVAL_BYTES {
-            let at = Location {
-                segment: segment.first_offset,
-                byte,
-                commit_start,
-            };
-            w.notes.push((record.offset, at));
-            w.last_note_byte = byte;
+        if commit_start && byte - w.last_start_note_byte >= RECOVERY_NOTE_BYTES {
+            w.notes.starts.insert(record.offset, here);
+            w.last_start_note_byte = byte;
+        }
+        if record.offset % NOTE_EVERY_EVENTS == 0 {
+            w.notes.point.insert(record.offset, here);
         }
         w.expected += 1;
         w.records += 1;
@@ -250,12 +254,12 @@ fn scan(
     for pair in segments[..=start_at].windows(2) {
         check_older_end(index, &pair[0], pair[1].first_offset)?;
     }
-    let mut pending = BTreeMap::new();
+    let mut pending = Notes::default();
     let mut head = Head {
         next_position: 0,
         hash: GENESIS,
     };
-    let mut last_note_byte = FILE_HEADER_BYTES;
+    let mut last_start_note_byte = FILE_HEADER_BYTES;
     let last = segments.len() - 1;
     let mut expected_first = None;
     for (i, segment) in segments.iter().enumerate().skip(start_at) {
@@ -271,8 +275,8 @@ fn scan(
         };
         let w = walk(segment, start)?;
         recovery.tail_records += w.records;
-        pending.extend(w.notes.iter().copied());
-        last_note_byte = w.last_note_byte;
+        pending.extend(w.notes.clone());
+        last_start_note_byte = w.last_start_note_byte;
         let end_offset = w.end.map_or(start.1, |e| e.head.next_position);
         match w.end {
             Some(end) => head = end.head,
@@ -293,8 +297,8 @@ fn scan(
             }
             let cut_to = w.end.map_or(start.0, |e| e.byte);
             recovery.torn = Some(cut_torn_tail(dir, segment, &w, cut_to, head, anchored)?);
-            pending.retain(|offset, _| *offset < end_offset);
-            last_note_byte = last_note_byte.min(cut_to);
+            pending.retain_below(end_offset);
+            last_start_note_byte = last_start_note_byte.min(cut_to);
         }
         expected_first = Some(end_offset);
     }
@@ -303,7 +307,7 @@ fn scan(
     Ok(Found {
         segments,
         active,
-        last_note_byte,
+        last_start_note_byte,
         head,
         pending,
     })
