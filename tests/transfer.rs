@@ -205,3 +205,52 @@ fn an_altered_export_is_refused_and_nothing_is_kept() {
     assert!(stderr.contains("truncated message"), "{stderr}");
     assert!(!dir.join("cut").exists());
 }
+
+/// Moving a data directory from the sled log of earlier versions: `tests/fixtures/
+/// pre-segment-log.events` was exported by the version before segment files (commit c818166,
+/// `demo --households 60 --facilities 2 --clients 4`, then `export`). Imported into segment
+/// files it has the very same chain: head hash and projection digests as that version
+/// printed them. The old directory itself is refused with the way to move it.
+#[test]
+fn an_export_of_the_sled_log_imports_into_segment_files_with_the_same_chain() {
+    const EVENTS: u64 = 1022;
+    const HEAD: &str = "e50f7394c7f8ff81e2d403158e5dcb2db5849327977b9360bbf1b8a078e45b82";
+    const COMBINED: &str = "0b2aaf03d2e092d4f20f19493918614187fde53463b1b72cee4607485977d5b8";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pre-segment-log.events");
+    let fixture = fixture.to_str().unwrap();
+    let out = ok(&["import", "--data-dir", "moved", "--in", fixture], dir);
+    assert!(out.contains(&format!("head hash {HEAD}")), "{out}");
+    assert_eq!(
+        ok(&["verify", "--data-dir", "moved"], dir).trim(),
+        format!("ok: {EVENTS} events, head hash {HEAD}")
+    );
+    let replayed = ok(&["replay", "--data-dir", "moved"], dir);
+    assert!(
+        replayed.contains(&format!("combined {COMBINED}")),
+        "{replayed}"
+    );
+    let segments = std::fs::read_dir(dir.join("moved/log"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
+        .count();
+    assert_eq!(segments, 1, "the log is in segment files");
+
+    // A directory the earlier version wrote (sled's own files) is refused, naming the move.
+    let old = dir.join("old/log");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join("conf"), b"segment_size: 524288\n").unwrap();
+    std::fs::write(old.join("db"), b"").unwrap();
+    let (success, _, stderr) = run(&["verify", "--data-dir", "old"], dir);
+    assert!(!success);
+    assert!(stderr.contains("claims-ledger export"), "{stderr}");
+    assert!(stderr.contains("Moving a data directory"), "{stderr}");
+}
