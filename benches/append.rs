@@ -247,32 +247,21 @@ fn main() {
         .nth(1)
         .and_then(|c| c.parse().ok())
     {
-        // Only the ledger, for a profiler: `--profile-ledger <concurrency>` (SKIP_SLED=1 to
-        // run the memory log alone).
-        let w = workload(1024, 409_600);
+        // Only the ledger, for a profiler: `--profile-ledger <concurrency>` (BATCH=n events
+        // per append, 1024 by default; MEMORY=1 to run the memory log instead: the CPU cost
+        // of the semantics without a disk).
+        let batch: usize = std::env::var("BATCH")
+            .ok()
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(1024);
+        let w = workload(batch, (batch * 400).clamp(40_000, 409_600));
         let dir = tempfile::tempdir().unwrap();
-        if std::env::var_os("SKIP_SLED").is_none() {
-            let d = ledger_run(&w, dir.path(), concurrency);
-            println!("{:.0} events/s", w.events as f64 / d.as_secs_f64());
-        }
-        // The same appends without a disk: the CPU cost of the semantics alone.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
-        let d = runtime.block_on(async {
-            let log = ledger::MemoryLog::in_memory();
-            let batches = w.batches.clone();
-            let start = Instant::now();
-            for b in batches {
-                log.append(b).await.unwrap();
-            }
-            start.elapsed()
-        });
-        println!(
-            "memory log: {:.0} events/s",
-            w.events as f64 / d.as_secs_f64()
-        );
+        let d = if std::env::var_os("MEMORY").is_some() {
+            run_appends(ledger::MemoryLog::in_memory(), &w, concurrency)
+        } else {
+            ledger_run(&w, dir.path(), concurrency)
+        };
+        println!("{:.0} events/s", w.events as f64 / d.as_secs_f64());
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");

@@ -1,11 +1,11 @@
-//! End-to-end command throughput (durable, sled) and replay rate, side by side with baselines
+//! End-to-end command throughput (durable, segment files) and replay rate, side by side with baselines
 //! measured in the same run:
 //! - commands: a mixed iPUSH workload (enrolment, savings with sponsor matches, premiums from
 //!   the wallet, claims adjudicated on submission) from 64 concurrent clients, each command
 //!   decided, appended with one fsync per batch, and answered;
 //! - replay: rebuilding every projection from position 0, against a raw scan + decode of the
 //!   same log, each replay stage alone, and the floor under any replay of this log on this
-//!   machine: reading sled, walking the protobuf fields, updating hash maps.
+//!   machine: reading the segment files, walking the protobuf fields, updating hash maps.
 //!
 //! Run: `cargo bench --bench commands` (`-- --households N` to size it).
 
@@ -18,7 +18,7 @@ use adjudicator::examples;
 use claims_ledger::commands::Command;
 use claims_ledger::processor::{REPLAY_CHUNK_EVENTS, Service, State, rebuild};
 use ledger::event::{ClaimLine, Gender, LineKind, PaymentChannel, PremiumSource};
-use ledger::{Amount, Currency, Date, EventLog, RecordedEvent, RequestId, SledLog};
+use ledger::{Amount, Currency, Date, EventLog, FileLog, RecordedEvent, RequestId};
 
 /// The allocator the server binary uses (src/main.rs).
 #[global_allocator]
@@ -124,7 +124,7 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let log = SledLog::open(dir.path().join("log")).unwrap();
+    let log = FileLog::open(dir.path().join("log")).unwrap();
     let (commands, elapsed) = runtime.block_on(async {
         let svc = Service::start(log.clone()).await.unwrap();
         svc.execute(
@@ -219,10 +219,7 @@ fn main() {
     println!("| floor under any replay of this log, one core | us per event | events/s |");
     println!("|---|---:|---:|");
     for (stage, d) in [
-        (
-            "read every segment out of sled (fresh open, as a restart)",
-            floor.sled_read,
-        ),
+        ("read every segment file into memory", floor.files_read),
         (
             "find every record, visit every protobuf field (no value made)",
             floor.walk,
@@ -258,7 +255,7 @@ struct Floors {
     by_kind: BTreeMap<&'static str, (u64, Duration)>,
 }
 
-async fn replay_floors(log: &SledLog, head: u64) -> Floors {
+async fn replay_floors(log: &FileLog, head: u64) -> Floors {
     let start = Instant::now();
     let report = log.verify(0, head).await.unwrap();
     assert!(report.first_bad.is_none(), "{report:?}");
@@ -302,7 +299,7 @@ async fn replay_floors(log: &SledLog, head: u64) -> Floors {
 }
 
 /// Reads the log from 0 to `head` in the replay's chunks, handing each to `each`.
-async fn read_chunks(log: &SledLog, head: u64, mut each: impl FnMut(Vec<RecordedEvent>)) {
+async fn read_chunks(log: &FileLog, head: u64, mut each: impl FnMut(Vec<RecordedEvent>)) {
     let mut position = 0;
     while position < head {
         let events = log.read(position, REPLAY_CHUNK_EVENTS).await.unwrap();
@@ -314,23 +311,28 @@ async fn read_chunks(log: &SledLog, head: u64, mut each: impl FnMut(Vec<Recorded
 /// The floor under any replay of the log at `path`: what reading it costs before any event is
 /// decoded into a value.
 struct StorageFloor {
-    /// Every segment read out of sled into memory, by a process that just opened it.
-    sled_read: Duration,
+    /// Every segment file read into memory.
+    files_read: Duration,
     /// Every record found in its segment and every protobuf field visited once.
     walk: Duration,
 }
 
 fn storage_floor(path: &std::path::Path, head: u64) -> StorageFloor {
-    let db = ledger::log::open_db(path).unwrap();
-    let tree = db.open_tree(ledger::log::SEGMENTS_TREE).unwrap();
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    files.sort();
     let start = Instant::now();
-    let segments: Vec<sled::IVec> = tree.iter().values().map(Result::unwrap).collect();
-    let sled_read = start.elapsed();
+    let segments: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    let files_read = start.elapsed();
 
     let start = Instant::now();
     let (mut events, mut fields) = (0u64, 0u64);
     for segment in &segments {
-        for record in ledger::log::parse_segment(segment).unwrap() {
+        let records = &segment[ledger::log::files::FILE_HEADER_BYTES as usize..];
+        for record in ledger::log::frame::parse_all(records).unwrap() {
             fields += visit_fields(record.bytes, 0).unwrap();
             events += 1;
         }
@@ -338,7 +340,7 @@ fn storage_floor(path: &std::path::Path, head: u64) -> StorageFloor {
     let walk = start.elapsed();
     assert_eq!(events, head, "every event was walked");
     std::hint::black_box(fields);
-    StorageFloor { sled_read, walk }
+    StorageFloor { files_read, walk }
 }
 
 /// Visits every field of a protobuf message once, reading its key and value: the least any

@@ -1,6 +1,6 @@
 //! Claims per second over gRPC and query latency, side by side with the transport ceiling
 //! measured in the same run (the health check: a handler that does nothing):
-//! - unary `SubmitClaim` from 64 concurrent clients, durable (sled);
+//! - unary `SubmitClaim` from 64 concurrent clients, durable (segment files);
 //! - `SubmitClaims` batches of 500 from 8 concurrent clients;
 //! - `GetBalance` and `GetCoverage` from 64 concurrent clients (queries/s at saturation) and
 //!   from 4 (latency at a light load): p50 and p99, each next to the empty handler at the
@@ -24,7 +24,7 @@ use claims_ledger::grpc::Api;
 use claims_ledger::processor::Service;
 use ledger::event::{Gender, PaymentChannel, PremiumSource};
 use ledger::log::{AppendRequest, EventLog, NewEvent};
-use ledger::{Amount, Currency, Date, RequestId, SledLog};
+use ledger::{Amount, Currency, Date, FileLog, RequestId};
 use proto::v1 as pb;
 use proto::v1::ledger_service_client::LedgerServiceClient;
 use proto::v1::ledger_service_server::{LedgerService, LedgerServiceServer};
@@ -55,7 +55,7 @@ fn pb_date(n: u64) -> Option<pb::Date> {
     Some(ledger::codec::date_to_pb(day(n)))
 }
 
-async fn setup(service: &Service<SledLog>) {
+async fn setup(service: &Service<FileLog>) {
     let mut n = 0;
     let mut run = |command: Command| {
         n += 1;
@@ -264,11 +264,11 @@ where
 }
 
 /// The durable log alone: `requests` (each one claim's events, as the ledger appended them)
-/// appended again to a fresh sled log by `clients` concurrent appenders, `per_append` requests
+/// appended again to a fresh segment-file log by `clients` concurrent appenders, `per_append` requests
 /// per `append_all`, as the command writer commits them. No transport, no decisions, no
 /// folds: the storage ceiling for claims.
 async fn log_alone(
-    log: &SledLog,
+    log: &FileLog,
     requests: Vec<AppendRequest>,
     clients: usize,
     per_append: usize,
@@ -295,7 +295,7 @@ async fn log_alone(
 }
 
 /// The appends that made `from..to` of `log`, one request per request id, as first made.
-async fn appends_between(log: &SledLog, from: u64, to: u64) -> Vec<AppendRequest> {
+async fn appends_between(log: &FileLog, from: u64, to: u64) -> Vec<AppendRequest> {
     let mut requests: Vec<AppendRequest> = Vec::new();
     let mut position = from;
     while position < to {
@@ -370,7 +370,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async move {
         let dir = tempfile::tempdir().unwrap();
-        let log = SledLog::open(dir.path().join("log")).unwrap();
+        let log = FileLog::open(dir.path().join("log")).unwrap();
         let service = Service::start(log.clone()).await.unwrap();
         setup(&service).await;
         let (_stop, stopping) = tokio::sync::watch::channel(false);
@@ -479,7 +479,7 @@ fn main() {
         let appends = appends_between(&log, before_batched, log.head().next_position).await;
         assert_eq!(appends.len(), batches * BATCH);
         let again_dir = tempfile::tempdir().unwrap();
-        let again = SledLog::open(again_dir.path().join("log")).unwrap();
+        let again = FileLog::open(again_dir.path().join("log")).unwrap();
         let stored = accounted(profile, "log-alone", appends.len(), log_alone(&again, appends, 8, BATCH)).await;
         again.shutdown().await.unwrap();
         if profile.is_some() {

@@ -5,9 +5,10 @@
 //!   full. Each flip must be refused at open or reported by the read or `verify`, at a
 //!   position; counted by position class (file header, each record header field, event bytes,
 //!   chain hash; last segment or older). Every byte of the anchored head as well.
-//! - Random: a larger log; random flips in its segment files, its sled index and its anchor.
+//! - Random: a larger log (30,000 events in 1.5 MiB segment files); random flips in its
+//!   segment files, its sled index and its anchor.
 //!   A flip in the index (derived data) may have no effect; any other must be detected.
-//!   `CORRUPTION_SEED` replays a run, `CORRUPTION_ROUNDS` sets the number of flips (60).
+//!   `CORRUPTION_SEED` replays a run, `CORRUPTION_ROUNDS` sets the number of flips (24).
 //!
 //! Never a copy that opens and reads back a different or shorter history without an error.
 
@@ -23,8 +24,9 @@ use ledger::{EventLog, FileLog, Head, Limits, LogError, RecordedEvent};
 
 /// Segments of the small log: a few records each, so the sweep has older segments.
 const SMALL_SEGMENT_BYTES: u64 = SEGMENT_BYTES_MIN;
-/// Segments of the larger log: several files, each with sparse offset notes.
-const LARGER_SEGMENT_BYTES: u64 = 128 << 10;
+/// Segments of the larger log: several files, each longer than the commit-start note spacing
+/// (1 MiB), so opening reads only their ends and damage further in is found by the reads.
+const LARGER_SEGMENT_BYTES: u64 = 1536 << 10;
 
 fn open(path: &Path, segment_bytes: u64) -> Result<FileLog, LogError> {
     FileLog::open_segmented(path, segment_bytes, Limits::default())
@@ -259,7 +261,7 @@ fn rounds() -> usize {
     std::env::var("CORRUPTION_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(60)
+        .unwrap_or(24)
 }
 
 /// SplitMix64: a seeded, dependency-free generator for the flip positions.
@@ -289,7 +291,7 @@ fn files_under(path: &Path) -> Vec<PathBuf> {
 async fn random_flips_in_a_larger_log_are_detected_or_harmless() {
     let dir = tempfile::tempdir().unwrap();
     let pristine = dir.path().join("pristine");
-    let (head, events) = build(&pristine, LARGER_SEGMENT_BYTES, 150, 20).await;
+    let (head, events) = build(&pristine, LARGER_SEGMENT_BYTES, 1500, 20).await;
     let case = Case {
         segment_bytes: LARGER_SEGMENT_BYTES,
         head,
