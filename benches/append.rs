@@ -2,6 +2,8 @@
 //!
 //! - `file`: write + fdatasync of the same stored bytes (the framed records) to a plain file,
 //!   one sync per batch (the disk ceiling; at batch 1, one fsync per event);
+//! - `file, preallocated`: the same into a file written with zeros and synced beforehand (what
+//!   preallocating segment files could gain);
 //! - `naive sled`: one sled key per event, one `apply_batch` + `flush` per batch (what a
 //!   straightforward design gets);
 //! - `sled store alone`: the records in sled (`SledStore`, one atomic batch and one flush per
@@ -139,6 +141,40 @@ fn file_baseline(w: &Workload, dir: &std::path::Path) -> Duration {
     start.elapsed()
 }
 
+/// The same writes and fdatasyncs into a file whose blocks were written (zeros) and synced
+/// beforehand: what preallocating segment files could gain (a sync then carries no size or
+/// block-allocation metadata).
+fn file_preallocated(w: &Workload, dir: &std::path::Path) -> Duration {
+    use std::os::unix::fs::FileExt;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(dir.join("preallocated.log"))
+        .unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    let mut written = 0;
+    while written < w.bytes {
+        file.write_all_at(&zeros, written as u64).unwrap();
+        written += zeros.len();
+    }
+    file.sync_all().unwrap();
+    let start = Instant::now();
+    let mut buf = Vec::new();
+    let mut at = 0u64;
+    for batch in &w.framed {
+        buf.clear();
+        for (_, chunk) in batch {
+            buf.extend_from_slice(chunk);
+        }
+        file.write_all_at(&buf, at).unwrap();
+        file.sync_data().unwrap();
+        at += buf.len() as u64;
+    }
+    start.elapsed()
+}
+
 fn naive_sled(w: &Workload, dir: &std::path::Path) -> Duration {
     let db = sled::Config::new()
         .path(dir.join("naive"))
@@ -271,9 +307,11 @@ fn main() {
         &[(1, 2_000), (64, 64_000), (1024, 409_600)]
     };
     println!(
-        "| batch | events | stored bytes/event | file (disk ceiling) | naive sled | sled store alone | segment store alone | ledger | ledger x64 | ledger on sled | ledger / file | ledger x64 / file | ledger / naive sled | ledger x64 / naive sled | segment store / file | sled store / file |"
+        "| batch | events | stored bytes/event | file (disk ceiling) | file, preallocated | naive sled | sled store alone | segment store alone | ledger | ledger x64 | ledger on sled | ledger / file | ledger x64 / file | ledger / naive sled | ledger x64 / naive sled | segment store / file | sled store / file |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     let only: Option<usize> = std::env::args()
         .skip_while(|a| a != "--only")
         .nth(1)
@@ -287,6 +325,7 @@ fn main() {
         let mbps = |d: Duration| w.bytes as f64 / d.as_secs_f64() / 1e6;
         let fresh = || tempfile::tempdir().unwrap();
         let file = file_baseline(&w, fresh().path());
+        let preallocated = file_preallocated(&w, fresh().path());
         let naive = naive_sled(&w, fresh().path());
         let sled_alone = sled_store(&w, fresh().path());
         let segments_alone = segment_store(&w, fresh().path());
@@ -295,10 +334,11 @@ fn main() {
         let on_sled = ledger_on(Backend::Sled, &w, fresh().path(), 1);
         let cell = |d: Duration| format!("{:.0} ev/s ({:.1} MB/s)", rate(d), mbps(d));
         println!(
-            "| {batch} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2}x | {:.2}x | {:.1}x | {:.1}x | {:.2}x | {:.2}x |",
+            "| {batch} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2}x | {:.2}x | {:.1}x | {:.1}x | {:.2}x | {:.2}x |",
             w.events,
             w.bytes / w.events,
             cell(file),
+            cell(preallocated),
             cell(naive),
             cell(sled_alone),
             cell(segments_alone),

@@ -74,27 +74,26 @@ fn build(dir: &std::path::Path, events: u64, behind: u64) -> Head {
         head.next_position = first + count;
         let checkpoint = head.next_position - indexed >= CHECKPOINT_EVENTS;
         if checkpoint && head.next_position + behind <= events {
-            store
-                .apply_index(&IndexDelta {
-                    upto: head.next_position,
-                    ..IndexDelta::default()
-                })
-                .unwrap();
-            store.anchor_head(head).unwrap();
+            index_checkpoint(&store, head);
             indexed = head.next_position;
         }
     }
     if behind == 0 {
-        store
-            .apply_index(&IndexDelta {
-                upto: head.next_position,
-                ..IndexDelta::default()
-            })
-            .unwrap();
-        store.anchor_head(head).unwrap();
+        index_checkpoint(&store, head);
     }
     store.flush().unwrap();
     head
+}
+
+/// What the ledger's indexer does at a checkpoint: the index (here only the offset notes) up
+/// to the head, then the anchor.
+fn index_checkpoint(store: &FileStore, head: Head) {
+    let delta = IndexDelta {
+        upto: head.next_position,
+        ..IndexDelta::default()
+    };
+    store.apply_index(&delta).unwrap();
+    store.anchor_head(head).unwrap();
 }
 
 fn timed_open(dir: &std::path::Path, head: Head) -> (Duration, FileLog) {

@@ -14,9 +14,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use common::{copy_dir, segment_files};
 use ledger::conformance::{contribution, request};
 use ledger::log::files::{FILE_HEADER_BYTES, INDEX_DIR, SEGMENT_BYTES_MIN};
 use ledger::log::{anchor, frame};
@@ -109,16 +112,6 @@ async fn outcome(path: &Path, case: &Case<'_>) -> Outcome {
     }
 }
 
-fn segment_files(path: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    files.sort();
-    files
-}
-
 /// The position class of byte `at` of a segment file.
 fn class_of(bytes: &[u8], at: usize) -> &'static str {
     if at < FILE_HEADER_BYTES as usize {
@@ -144,19 +137,6 @@ fn class_of(bytes: &[u8], at: usize) -> &'static str {
         start = end;
     }
     unreachable!("byte {at} is past the records")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Writes `bytes` with byte `at` changed into the copy's file `name`, and opens the copy.

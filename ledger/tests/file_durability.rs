@@ -4,8 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::{copy_dir, segment_files};
 use ledger::conformance::{contribution, request};
 use ledger::log::anchor;
 use ledger::log::files::{INDEX_DIR, SEGMENT_BYTES_MIN, TORN_DIR};
@@ -35,16 +38,6 @@ async fn fill(log: &FileLog, from: usize, commits: usize) {
 async fn close(log: FileLog) {
     log.shutdown().await.unwrap();
     drop(log);
-}
-
-fn segment_files(path: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    files.sort();
-    files
 }
 
 /// The byte ranges of the records in a segment file: (start, end, offset).
@@ -288,17 +281,4 @@ async fn fill_sled(log: &ledger::SledLog) {
     log.append(request("one", vec![contribution("HH-1", "R1", 5)]))
         .await
         .unwrap();
-}
-
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }

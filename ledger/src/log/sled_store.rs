@@ -236,6 +236,11 @@ impl SledStore {
 /// Opens a sled database the way the log uses it, waiting (boundedly) for a handle that is
 /// being released in this process. Tools and tests that open the files directly use this too.
 pub fn open_db(path: &Path) -> Result<sled::Db, LogError> {
+    open_db_raw(path).map_err(LogError::from)
+}
+
+/// `open_db` with sled's own error, for callers that tell damage from IO failure.
+pub fn open_db_raw(path: &Path) -> Result<sled::Db, sled::Error> {
     const STEP_MS: u64 = 10;
     let mut waited_ms = 0;
     loop {
@@ -253,7 +258,7 @@ pub fn open_db(path: &Path) -> Result<sled::Db, LogError> {
                 std::thread::sleep(std::time::Duration::from_millis(STEP_MS));
                 waited_ms += STEP_MS;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
 }

@@ -153,6 +153,10 @@ impl Log<FileStore> {
         limits: Limits,
     ) -> Result<Self, LogError> {
         let (store, recovery) = FileStore::open_with(path, segment_bytes)?;
+        tracing::info!(
+            tail_records = recovery.tail_records,
+            "opened the segment log: re-read the records after the last index checkpoint"
+        );
         if let Some(torn) = &recovery.torn {
             tracing::warn!(
                 file = %torn.file.display(),

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 pub use segment_file::{FILE_HEADER_BYTES, SegmentFile, file_name};
 
 use super::frame;
-use super::sled_store::{Location, Notes, SledIndex, open_db};
+use super::sled_store::{Location, Notes, SledIndex, open_db, open_db_raw};
 use super::store::{IndexDelta, RecordVisitor, RequestRecord, Store};
 use super::{Head, LogError, anchor};
 use segment_file::{FrameReader, POINT_BLOCK_BYTES, SCAN_BLOCK_BYTES};
@@ -148,18 +148,6 @@ impl FileStore {
             }),
         };
         Ok((store, recovery))
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.inner.dir
-    }
-
-    /// The segment files, first offset and path, in order.
-    pub fn segment_files(&self) -> Vec<(u64, PathBuf)> {
-        read(&self.inner.segments)
-            .values()
-            .map(|s| (s.first_offset, s.path.clone()))
-            .collect()
     }
 
     fn segment_containing(&self, offset: u64) -> Option<Arc<SegmentFile>> {
@@ -317,15 +305,19 @@ fn refuse_sled_format(dir: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
-/// Opens the sled index. An index sled cannot open (its own checks found damage, or its
-/// configuration is unreadable) is derived data: it is set aside and rebuilt from the
-/// segments. Only a lock held by another process is an error.
+/// Opens the sled index. An index sled finds damaged (its checksums, an unreadable
+/// configuration) is derived data: it is set aside and rebuilt from the segments. An IO
+/// failure (a full disk, a lock held by another process) is an error: nothing is set aside.
 fn open_index(dir: &Path, recovery: &mut Recovery) -> Result<(sled::Db, SledIndex), LogError> {
     let path = dir.join(INDEX_DIR);
     let named = |e: LogError| LogError::Storage(format!("{}: {e}", path.display()));
-    match open_db(&path).and_then(|db| SledIndex::open(&db).map(|i| (db, i))) {
-        Ok(opened) => Ok(opened),
-        Err(e) if e.to_string().contains("could not acquire lock") => Err(named(e)),
+    let opened = open_db_raw(&path).and_then(|db| db.open_tree("index").map(|_| db));
+    match opened {
+        Ok(db) => {
+            let index = SledIndex::open(&db).map_err(named)?;
+            Ok((db, index))
+        }
+        Err(e @ sled::Error::Io(_)) => Err(named(e.into())),
         Err(e) => {
             let aside = dir.join(format!("{INDEX_DIR}.damaged"));
             let _ = std::fs::remove_dir_all(&aside);

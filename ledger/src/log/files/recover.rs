@@ -273,9 +273,9 @@ fn scan(
         } else {
             (FILE_HEADER_BYTES, segment.first_offset)
         };
-        let w = walk(segment, start)?;
+        let mut w = walk(segment, start)?;
         recovery.tail_records += w.records;
-        pending.extend(w.notes.clone());
+        pending.extend(std::mem::take(&mut w.notes));
         last_start_note_byte = w.last_start_note_byte;
         let end_offset = w.end.map_or(start.1, |e| e.head.next_position);
         match w.end {
