@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{copy_dir, segment_files};
 use ledger::conformance::{contribution, request};
