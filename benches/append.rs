@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use ledger::codec::Envelope;
 use ledger::conformance::sample_events;
 use ledger::event::Event;
-use ledger::log::{FileStore, SEGMENT_BYTES_TARGET, SledStore, Store, frame};
+use ledger::log::{CHUNK_BYTES_TARGET, FileStore, SledStore, Store, frame};
 use ledger::{
     AppendRequest, EventLog, FileLog, NewEvent, RequestId, SledLog, StreamId, StreamKind,
 };
@@ -54,14 +54,14 @@ struct Workload {
 }
 
 /// A batch's records framed as the stores keep them (a zero chain hash: its bytes count, not
-/// its value), in chunks of about `SEGMENT_BYTES_TARGET`.
+/// its value), in chunks of about `CHUNK_BYTES_TARGET`.
 fn frame_batch(first: u64, batch: &[Vec<u8>]) -> Vec<(u64, Vec<u8>)> {
     let mut chunks = vec![(first, Vec::new())];
     let mut last_at = 0;
     for (i, e) in batch.iter().enumerate() {
         let position = first + i as u64;
         let len = chunks.last().map_or(0, |(_, c)| c.len());
-        if len + e.len() + frame::OVERHEAD_BYTES > SEGMENT_BYTES_TARGET && len > 0 {
+        if len + e.len() + frame::OVERHEAD_BYTES > CHUNK_BYTES_TARGET && len > 0 {
             chunks.push((position, Vec::new()));
         }
         let (_, chunk) = chunks.last_mut().unwrap();

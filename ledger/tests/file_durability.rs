@@ -262,6 +262,18 @@ async fn an_edit_with_fresh_crcs_is_caught_by_the_chain() {
     assert_eq!(position, offset);
     assert!(reason.contains("hash"), "{reason}");
     assert!(log.verify(offset + 1, 12).await.unwrap().is_ok());
+    close(log).await;
+
+    // In the tail re-read at open (the index gone), the same edit refuses to open, naming
+    // the position and the file.
+    std::fs::remove_dir_all(path.join(INDEX_DIR)).unwrap();
+    match open(&path) {
+        Err(LogError::ChainBroken { position, reason }) => {
+            assert_eq!(position, offset);
+            assert!(reason.contains(&*first_file.to_string_lossy()), "{reason}");
+        }
+        other => panic!("an edited tail opened: {other:?}"),
+    }
 }
 
 #[tokio::test]

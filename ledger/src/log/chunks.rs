@@ -1,8 +1,8 @@
 //! Walking records stored as chunks in an ordered map keyed by first position (the sled and
 //! memory stores).
 
+use super::chunk;
 use super::frame::RecordRef;
-use super::segment;
 use super::store::RecordVisitor;
 use super::{Head, LogError};
 use crate::chain::GENESIS;
@@ -19,7 +19,7 @@ pub trait Chunks {
 }
 
 fn parse(first: u64, bytes: &[u8]) -> Result<Vec<RecordRef<'_>>, LogError> {
-    let records = segment::parse(bytes).map_err(|reason| LogError::Corrupt {
+    let records = chunk::parse(bytes).map_err(|reason| LogError::Corrupt {
         position: first,
         reason,
     })?;

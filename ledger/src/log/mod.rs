@@ -14,10 +14,10 @@
 //! and flushes once (group commit), and only then answers every caller.
 
 pub mod anchor;
+mod chunk;
 mod chunks;
 pub mod files;
 pub mod frame;
-mod segment;
 mod sled_store;
 mod store;
 mod subscription;
@@ -28,9 +28,9 @@ use std::future::Future;
 use thiserror::Error;
 use tokio::sync::watch;
 
+pub use chunk::{CHUNK_BYTES_TARGET, parse as parse_segment};
 pub use files::FileStore;
 pub use frame::RecordRef;
-pub use segment::{SEGMENT_BYTES_TARGET, parse as parse_segment};
 pub use sled_store::{SEGMENTS_TREE, SledStore, open_db};
 pub use store::{IndexDelta, MemoryStore, Store};
 pub use subscription::Subscription;

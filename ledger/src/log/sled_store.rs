@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::chunk;
 use super::chunks::{self, Chunks};
-use super::segment;
 use super::store::{IndexDelta, RecordVisitor, RequestRecord, Store};
 use super::{Head, LogError, anchor};
 
@@ -189,7 +189,7 @@ impl SledIndex {
 fn keyed<B>(entry: Option<(sled::IVec, B)>) -> Result<Option<(u64, B)>, LogError> {
     entry
         .map(|(k, v)| {
-            segment::position_of_key(&k)
+            chunk::position_of_key(&k)
                 .map(|p| (p, v))
                 .map_err(LogError::Storage)
         })
@@ -269,14 +269,14 @@ impl Chunks for SledStore {
     fn chunk_containing(&self, position: u64) -> Result<Option<(u64, sled::IVec)>, LogError> {
         keyed(
             self.segments
-                .range(..=segment::key(position))
+                .range(..=chunk::key(position))
                 .next_back()
                 .transpose()?,
         )
     }
 
     fn chunk_after(&self, first_position: u64) -> Result<Option<(u64, sled::IVec)>, LogError> {
-        keyed(self.segments.get_gt(segment::key(first_position))?)
+        keyed(self.segments.get_gt(chunk::key(first_position))?)
     }
 
     fn last_chunk(&self) -> Result<Option<(u64, sled::IVec)>, LogError> {
@@ -288,11 +288,11 @@ impl Store for SledStore {
     fn write_commit(&self, chunks: Vec<(u64, Vec<u8>)>) -> Result<(), LogError> {
         if let [(first_position, chunk)] = chunks.as_slice() {
             self.segments
-                .insert(segment::key(*first_position), chunk.as_slice())?;
+                .insert(chunk::key(*first_position), chunk.as_slice())?;
         } else {
             let mut batch = sled::Batch::default();
             for (first_position, chunk) in chunks {
-                batch.insert(&segment::key(first_position), chunk);
+                batch.insert(&chunk::key(first_position), chunk);
             }
             self.segments.apply_batch(batch)?;
         }

@@ -11,7 +11,8 @@
 //! 4. the committed index entries go to the indexer thread, which persists them in the
 //!    `index` tree in batches. Until then they are served from an in-memory overlay (`Recent`).
 //!
-//! Open: the head comes from the last segment (O(1)); the index tail (events after the
+//! Open: the head comes from the store (the segment-file store finds it while checking its
+//! tail, `files/recover.rs`); the index tail (events after the
 //! persisted index) is re-read, its chain verified, and the overlay rebuilt. So opening costs
 //! the unindexed tail, not the history.
 
@@ -25,8 +26,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::anchor;
+use super::chunk::{self, ChunkBuilder};
 use super::frame::RecordRef;
-use super::segment::{self, SegmentBuilder};
 use super::store::{IndexDelta, RequestRecord, Store};
 use super::{
     AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, FileStore, Head, Limits,
@@ -169,7 +170,17 @@ impl Log<FileStore> {
         if let Some(reason) = &recovery.index_rebuilt {
             tracing::warn!(%reason, "the log's index was damaged: set aside and rebuilt");
         }
-        Log::open_with(store, limits)
+        Log::open_with(store.clone(), limits).map_err(|e| match e {
+            // The chain is checked above the store: name the file holding the position.
+            LogError::ChainBroken { position, reason } => LogError::ChainBroken {
+                position,
+                reason: match store.file_holding(position) {
+                    Some(file) => format!("{}: {reason}", file.display()),
+                    None => reason,
+                },
+            },
+            e => e,
+        })
     }
 }
 
@@ -663,7 +674,7 @@ struct CommitIndex {
 
 /// A commit the sequencer has built, for the flusher to make durable and then acknowledge.
 struct Sealed {
-    segments: Vec<(u64, Vec<u8>)>,
+    chunks: Vec<(u64, Vec<u8>)>,
     /// The head once this commit is durable.
     head: Head,
     index: Arc<CommitIndex>,
@@ -835,12 +846,12 @@ impl<S: Store> Sequencer<S> {
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
-        // Segment buffers stay below glibc's mmap threshold (128 KiB), so they are reused
+        // Chunk buffers stay below glibc's mmap threshold (128 KiB), so they are reused
         // instead of being mapped and zeroed afresh for every commit.
-        let capacity = bytes_hint.min(segment::SEGMENT_BYTES_TARGET + 4096);
-        let mut segments: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut segment = SegmentBuilder::with_capacity(capacity);
-        let mut segment_first = self.head.next_position;
+        let capacity = bytes_hint.min(chunk::CHUNK_BYTES_TARGET + 4096);
+        let mut chunks: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut chunk = ChunkBuilder::with_capacity(capacity);
+        let mut chunk_first = self.head.next_position;
         let mut next = self.head.next_position;
         let mut hash = self.head.hash;
         let mut index = CommitIndex::default();
@@ -877,15 +888,14 @@ impl<S: Store> Sequencer<S> {
                     &mut scratch,
                 );
                 hash = chain::link(&hash, &scratch);
-                if segment.len_bytes() + scratch.len() > segment::SEGMENT_BYTES_TARGET
-                    && segment.count() > 0
+                if chunk.len_bytes() + scratch.len() > chunk::CHUNK_BYTES_TARGET
+                    && chunk.count() > 0
                 {
-                    let full =
-                        std::mem::replace(&mut segment, SegmentBuilder::with_capacity(capacity));
-                    segments.push((segment_first, full.finish()));
-                    segment_first = next;
+                    let full = std::mem::replace(&mut chunk, ChunkBuilder::with_capacity(capacity));
+                    chunks.push((chunk_first, full.finish()));
+                    chunk_first = next;
                 }
-                segment.push(next, &scratch, &hash);
+                chunk.push(next, &scratch, &hash);
                 next += 1;
             }
             let outcome = AppendOutcome {
@@ -903,11 +913,11 @@ impl<S: Store> Sequencer<S> {
             );
             answers.push((p.reply, outcome));
         }
-        if segment.count() == 0 {
+        if chunk.count() == 0 {
             return;
         }
-        segment.mark_commit_end();
-        segments.push((segment_first, segment.finish()));
+        chunk.mark_commit_end();
+        chunks.push((chunk_first, chunk.finish()));
         let commit_first = self.head.next_position;
         self.head = Head {
             next_position: next,
@@ -916,7 +926,7 @@ impl<S: Store> Sequencer<S> {
         let index = Arc::new(index);
         self.in_flight.push_back((next, index.clone()));
         let sealed = Sealed {
-            segments,
+            chunks,
             head: self.head,
             index,
             answers,
@@ -1054,7 +1064,7 @@ impl<S: Store> Flusher<S> {
             let mut poisoned = lock(&self.pipeline.poisoned);
             // Commits are written in order, each where the last ended (the flusher thread and
             // the idle sequencer both write): anything else must never reach the store.
-            let first = sealed.segments.first().map(|(position, _)| *position);
+            let first = sealed.chunks.first().map(|(position, _)| *position);
             let durable = self.pipeline.durable_upto.load(Ordering::Acquire);
             if poisoned.is_none() && first != Some(durable) {
                 *poisoned = Some(format!(
@@ -1062,7 +1072,7 @@ impl<S: Store> Flusher<S> {
                 ));
             }
             if poisoned.is_none()
-                && let Err(e) = self.store.write_commit(sealed.segments)
+                && let Err(e) = self.store.write_commit(sealed.chunks)
             {
                 *poisoned = Some(e.to_string());
             }

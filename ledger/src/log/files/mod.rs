@@ -150,6 +150,11 @@ impl FileStore {
         Ok((store, recovery))
     }
 
+    /// The segment file that holds `offset` (or would, past the head).
+    pub fn file_holding(&self, offset: u64) -> Option<PathBuf> {
+        self.segment_containing(offset).map(|s| s.path.clone())
+    }
+
     fn segment_containing(&self, offset: u64) -> Option<Arc<SegmentFile>> {
         read(&self.inner.segments)
             .range(..=offset)

@@ -1,5 +1,5 @@
 //! Chunks: the records of one group commit, framed (`frame.rs`), in buffers of about
-//! `SEGMENT_BYTES_TARGET` bytes. The sled and memory stores keep each chunk as one value
+//! `CHUNK_BYTES_TARGET` bytes. The sled and memory stores keep each chunk as one value
 //! keyed by the position of its first record (big-endian, so keys sort by position); the
 //! segment-file store writes a commit's chunks in one write at the end of its active file.
 
@@ -9,7 +9,7 @@ use crate::chain::Hash;
 /// A chunk is closed once it holds this many bytes. sled stores values above 1/4 of its
 /// 512 KiB log segment (128 KiB) as separate blob files, one file per value: keeping chunks
 /// below that keeps a commit inside sled's sequential log.
-pub const SEGMENT_BYTES_TARGET: usize = 96 * 1024;
+pub const CHUNK_BYTES_TARGET: usize = 96 * 1024;
 
 /// The key of the chunk whose first record is at `position`.
 pub fn key(position: u64) -> [u8; 8] {
@@ -23,15 +23,15 @@ pub fn position_of_key(key: &[u8]) -> Result<u64, String> {
 }
 
 /// Builds one chunk.
-pub struct SegmentBuilder {
+pub struct ChunkBuilder {
     buf: Vec<u8>,
     count: u32,
     last_at: usize,
 }
 
-impl SegmentBuilder {
+impl ChunkBuilder {
     pub fn with_capacity(bytes: usize) -> Self {
-        SegmentBuilder {
+        ChunkBuilder {
             buf: Vec::with_capacity(bytes),
             count: 0,
             last_at: 0,
@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_damage() {
-        let mut b = SegmentBuilder::with_capacity(64);
+        let mut b = ChunkBuilder::with_capacity(64);
         b.push(4, b"one", &[1; 32]);
         b.push(5, b"", &[2; 32]);
         b.push(6, b"three", &[3; 32]);
