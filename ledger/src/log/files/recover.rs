@@ -17,7 +17,6 @@
 //! The chain over the tail is checked by the writer as it rebuilds its index overlay.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -411,17 +410,22 @@ fn cut_torn_tail(
 
 /// Copies the bytes of `path` from `from` into `torn/`, synced, before they are cut.
 fn keep_torn(dir: &Path, path: &Path, from: u64) -> Result<std::path::PathBuf, LogError> {
+    use std::io::{Seek, SeekFrom};
     let torn_dir = dir.join(TORN_DIR);
     std::fs::create_dir_all(&torn_dir).map_err(|e| io_error(&torn_dir, "creating", e))?;
-    let bytes = std::fs::read(path).map_err(|e| io_error(path, "reading", e))?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let kept_in = torn_dir.join(format!("{name}.{from}.torn"));
+    // Only the bytes from the cut are copied, not the whole segment.
+    let mut source = std::fs::File::open(path).map_err(|e| io_error(path, "reading", e))?;
+    source
+        .seek(SeekFrom::Start(from))
+        .map_err(|e| io_error(path, "reading", e))?;
     let mut out = std::fs::File::create(&kept_in).map_err(|e| io_error(&kept_in, "creating", e))?;
-    out.write_all(bytes.get(from as usize..).unwrap_or_default())
-        .and_then(|()| out.sync_all())
+    std::io::copy(&mut source, &mut out)
+        .and_then(|_| out.sync_all())
         .map_err(|e| io_error(&kept_in, "writing", e))?;
     sync_dir(&torn_dir)?;
     Ok(kept_in)
