@@ -374,7 +374,10 @@ fn main() {
         let service = Service::start(log.clone()).await.unwrap();
         setup(&service).await;
         let (_stop, stopping) = tokio::sync::watch::channel(false);
-        let api = Api::new(service.clone(), stopping);
+        let api = Api::new(
+            claims_ledger::partitioned::Ledger::single(service.clone()).await,
+            stopping,
+        );
         // The server's own router and gate (development mode: no tokens); the empty handler
         // below is its health check, behind the same gate.
         let router = claims_ledger::server::router(api, Default::default(), None).await.unwrap();

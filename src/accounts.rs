@@ -1,5 +1,9 @@
 //! The chart of accounts over gRPC: account balances with their debit and credit totals, a
 //! page at a time (`ListAccounts`, `GetTrialBalance`) or one account (`GetAccountBalance`).
+//!
+//! Every function takes the balances of every partition: an account that spans partitions
+//! (a facility's payable, a sponsor's funding, premium income) is the sum of its parts, and
+//! a page lists each account once, in name order, with its summed totals.
 
 use ledger::codec::money_to_pb;
 use ledger::{Amount, Currency, Date};
@@ -19,11 +23,22 @@ pub struct Page<'a> {
     pub token: &'a str,
 }
 
-/// One page of accounts and the token of the next ("" after the last).
-pub fn page(b: &Balances, page: &Page<'_>) -> Result<(Vec<pb::AccountBalance>, String), Status> {
+/// One page of accounts and the token of the next ("" after the last). Each partition's
+/// first `size` accounts after the token hold the page's: merged by name, each once.
+pub fn page(b: &[&Balances], page: &Page<'_>) -> Result<(Vec<pb::AccountBalance>, String), Status> {
     let after = after(b, page.token)?;
     let after_ref = after.as_ref().map(|(n, c)| (n.as_str(), c.code()));
-    let (accounts, more) = b.list(page.kind, page.currency, after_ref, page.size);
+    let mut more = false;
+    let mut accounts = Vec::new();
+    for part in b {
+        let (listed, beyond) = part.list(page.kind, page.currency, after_ref, page.size);
+        more |= beyond;
+        accounts.extend(listed);
+    }
+    accounts.sort_by(|x, y| (x.0.as_str(), x.2.code()).cmp(&(y.0.as_str(), y.2.code())));
+    accounts.dedup_by(|x, y| x.0 == y.0 && x.2 == y.2);
+    more |= accounts.len() > page.size;
+    accounts.truncate(page.size);
     let next = match (more, accounts.last()) {
         (true, Some((name, _, c))) => format!("{name} {}", c.code()),
         _ => String::new(),
@@ -37,7 +52,7 @@ pub fn page(b: &Balances, page: &Page<'_>) -> Result<(Vec<pb::AccountBalance>, S
 
 /// The account and currency a page token names ("<account> <currency>"): one this server
 /// issued, so the account exists.
-fn after(b: &Balances, token: &str) -> Result<Option<(String, Currency)>, Status> {
+fn after(b: &[&Balances], token: &str) -> Result<Option<(String, Currency)>, Status> {
     if token.is_empty() {
         return Ok(None);
     }
@@ -50,7 +65,7 @@ fn after(b: &Balances, token: &str) -> Result<Option<(String, Currency)>, Status
     let (name, code) = token.split_once(' ').ok_or_else(bad)?;
     let account: Account = name.parse().map_err(|_| bad())?;
     let currency: Currency = code.parse().map_err(|_| bad())?;
-    if b.totals(&account, currency, None) == (0, 0) {
+    if totals(b, &account, currency, None) == (0, 0) {
         return Err(bad());
     }
     Ok(Some((name.to_owned(), currency)))
@@ -58,12 +73,12 @@ fn after(b: &Balances, token: &str) -> Result<Option<(String, Currency)>, Status
 
 /// One account's balance and totals in `currency`, as of the end of `as_of` if given.
 pub fn balance_pb(
-    b: &Balances,
+    b: &[&Balances],
     account: &Account,
     currency: Currency,
     as_of: Option<Date>,
 ) -> Result<pb::AccountBalance, Status> {
-    let (debits, credits) = b.totals(account, currency, as_of);
+    let (debits, credits) = totals(b, account, currency, as_of);
     let money = |value: i128| {
         i64::try_from(value)
             .map(|minor| Some(money_to_pb(Amount::new(minor, currency))))
@@ -88,14 +103,17 @@ pub fn balance_pb(
 }
 
 /// The account a request names, and its currency: the one given, or the account's only one.
-pub fn named(b: &Balances, name: &str, currency_code: &str) -> Result<(Account, Currency), Status> {
+pub fn named(
+    b: &[&Balances],
+    name: &str,
+    currency_code: &str,
+) -> Result<(Account, Currency), Status> {
     let account: Account = name
         .parse()
         .map_err(|e| invalid("account", format!("account: {e}")))?;
-    let held: Vec<Currency> = b
-        .currencies()
+    let held: Vec<Currency> = currencies(b)
         .into_iter()
-        .filter(|c| b.totals(&account, *c, None) != (0, 0))
+        .filter(|c| totals(b, &account, *c, None) != (0, 0))
         .collect();
     let currency = if currency_code.is_empty() {
         match held.as_slice() {
@@ -121,4 +139,33 @@ pub fn named(b: &Balances, name: &str, currency_code: &str) -> Result<(Account, 
             .map_err(|e| invalid("currency_code", format!("currency_code: {e}")))?
     };
     Ok((account, currency))
+}
+
+/// An account's debit and credit totals over every partition (saturating: each partition's
+/// are far below `i128::MAX`, see `projections::balances`).
+pub fn totals(
+    b: &[&Balances],
+    account: &Account,
+    currency: Currency,
+    as_of: Option<Date>,
+) -> (i128, i128) {
+    b.iter().fold((0, 0), |(debits, credits), part| {
+        let (d, c) = part.totals(account, currency, as_of);
+        (debits.saturating_add(d), credits.saturating_add(c))
+    })
+}
+
+/// Every currency any partition posted in, in order.
+pub fn currencies(b: &[&Balances]) -> Vec<Currency> {
+    let mut all: Vec<Currency> = b.iter().flat_map(|part| part.currencies()).collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// The ledger's trial balance in `currency`: the sum of every partition's, each zero alone.
+pub fn trial_balance(b: &[&Balances], currency: Currency) -> i128 {
+    b.iter().fold(0i128, |sum, part| {
+        sum.saturating_add(part.trial_balance(currency))
+    })
 }

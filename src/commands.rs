@@ -6,9 +6,9 @@ use adjudicator::premium::{
     SponsorGiven, Terms, apply_payment, expiry, policy_price, sponsor_match,
 };
 use adjudicator::{Scheme, adjudicate};
+use ledger::event::NewEvent;
 use ledger::event::*;
 use ledger::ids::*;
-use ledger::log::NewEvent;
 use ledger::{Amount, Date, FieldError, MoneyError, RequestId, StreamId};
 use projections::Projections;
 use projections::claims::ClaimStatus;
@@ -701,7 +701,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                     )));
                 }
             }
-            let claim_id: ClaimId = derived_id(format!("CL-{:010}", p.claims.len() + 1));
+            let claim_id: ClaimId = derived_id(p.claims.next_id(&household_id));
             let claim = ClaimSubmitted {
                 claim_id: claim_id.clone(),
                 claim_code: claim_code.clone(),

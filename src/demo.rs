@@ -820,6 +820,7 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         .verify_log(pb::VerifyLogRequest {
             from_position: 0,
             to_position: 0,
+            partition: 0,
         })
         .await?
         .into_inner();

@@ -13,10 +13,13 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::auth::{Caller, own_facility};
 use crate::commands::{Command, Rejection, Subject};
-use crate::processor::{CommandError, Executed, Receipt, Service};
+use crate::partitioned::Ledger;
+use crate::processor::{CommandError, Executed, Receipt, State};
 use crate::requests::{self, date, id, opt_id, request_id};
 use crate::status::{error, internal};
 use crate::transfer::stored_pb;
+use ledger::partition::Partition;
+use tokio::sync::RwLockReadGuard;
 
 /// Most events one `ReadEvents` call returns.
 pub const READ_EVENTS_MAX: u32 = 100_000;
@@ -34,9 +37,9 @@ pub const SUBMIT_CLAIMS_IN_FLIGHT: usize = crate::processor::BATCH_COMMANDS_MAX;
 /// Most `SubscribeEvents` streams open at once; more are RESOURCE_EXHAUSTED.
 pub const SUBSCRIPTIONS_MAX: usize = 256;
 
-/// The gRPC services over a command processor.
+/// The gRPC services over the ledger's partitions.
 pub struct Api<L: EventLog> {
-    service: Service<L>,
+    ledger: Ledger<L>,
     /// Becomes true when the server is stopping: open subscriptions end, so a graceful
     /// shutdown does not wait for them forever.
     stopping: tokio::sync::watch::Receiver<bool>,
@@ -47,7 +50,7 @@ pub struct Api<L: EventLog> {
 impl<L: EventLog> Clone for Api<L> {
     fn clone(&self) -> Self {
         Api {
-            service: self.service.clone(),
+            ledger: self.ledger.clone(),
             stopping: self.stopping.clone(),
             subscriptions: self.subscriptions.clone(),
         }
@@ -55,13 +58,13 @@ impl<L: EventLog> Clone for Api<L> {
 }
 
 impl<L: EventLog> Api<L> {
-    pub fn service(&self) -> &Service<L> {
-        &self.service
+    pub fn ledger(&self) -> &Ledger<L> {
+        &self.ledger
     }
 
-    pub fn new(service: Service<L>, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+    pub fn new(ledger: Ledger<L>, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
         Api {
-            service,
+            ledger,
             stopping,
             subscriptions: std::sync::Arc::new(tokio::sync::Semaphore::new(SUBSCRIPTIONS_MAX)),
         }
@@ -133,6 +136,7 @@ fn receipt_pb(r: &Receipt) -> pb::CommandReceipt {
         first_position: r.first_position,
         event_count: r.count,
         already_done: r.already_done,
+        partition: r.partition,
     }
 }
 
@@ -182,10 +186,45 @@ impl<L: EventLog> Api<L> {
         command: Command,
     ) -> Result<Executed, Status> {
         let request_id = request_id(request_id_text)?;
-        self.service
+        self.ledger
             .execute_with_events(request_id, command)
             .await
             .map_err(command_status)
+    }
+
+    /// A partition's projections for a query (`Ledger::read`).
+    async fn read(&self, partition: Partition) -> Result<RwLockReadGuard<'_, State>, Status> {
+        self.ledger.read(partition).await.map_err(command_status)
+    }
+
+    /// The projections of the partition a command's events are in.
+    async fn read_at(&self, receipt: &Receipt) -> Result<RwLockReadGuard<'_, State>, Status> {
+        self.read(self.partition_of(receipt)).await
+    }
+
+    fn partition_of(&self, receipt: &Receipt) -> Partition {
+        self.ledger
+            .partitions()
+            .get(receipt.partition)
+            .unwrap_or(Partition::FIRST)
+    }
+
+    /// Every partition's projections, in partition order.
+    async fn read_all(&self) -> Result<Vec<RwLockReadGuard<'_, State>>, Status> {
+        self.ledger.read_all().await.map_err(command_status)
+    }
+
+    /// The partition an audit request names.
+    fn partition(&self, partition: u32) -> Result<Partition, Status> {
+        self.ledger.partitions().get(partition).ok_or_else(|| {
+            crate::status::invalid(
+                "partition",
+                format!(
+                    "partition: {partition} is not below the ledger's {} partitions",
+                    self.ledger.partitions()
+                ),
+            )
+        })
     }
 }
 
@@ -387,7 +426,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let events = self
             .recorded_events(executed.receipt.clone(), executed.events)
             .await?;
-        let state = self.service.read().await.map_err(command_status)?;
+        let state = self.read_at(&executed.receipt).await?;
         Ok(Response::new(pb::RecordContributionResponse {
             receipt: Some(receipt_pb(&executed.receipt)),
             sponsors: crate::sponsors::shares(
@@ -409,7 +448,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let Subject::Policy(policy_id) = &receipt.subject else {
             return Err(internal("a premium answered without a policy"));
         };
-        let state = self.service.read().await.map_err(command_status)?;
+        let state = self.read_at(&receipt).await?;
         let policy = state.projections.coverage.policies.get(policy_id);
         let active = policy.filter(|p| p.current().status != ledger::event::PolicyStatus::Idle);
         Ok(Response::new(pb::PayPremiumResponse {
@@ -508,7 +547,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let claim_id: ledger::ids::ClaimId = id("claim_id", &r.claim_id)?;
         let command = requests::review_claim(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
-        let state = self.service.read().await.map_err(command_status)?;
+        let state = self.read_at(&receipt).await?;
         Ok(Response::new(pb::ReviewClaimResponse {
             receipt: Some(receipt_pb(&receipt)),
             claim: state.projections.claims.get(&claim_id).map(claim_pb),
@@ -548,7 +587,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let product_code: ledger::ids::Code = id("product_code", &r.product_code)?;
         let command = requests::record_stock_visit(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
-        let state = self.service.read().await.map_err(command_status)?;
+        let state = self.read_at(&receipt).await?;
         let p = &state.projections;
         let months = p.months_of_stock(&facility_id, &product_code);
         let stock = p.payments.stock.get(&(facility_id, product_code));
@@ -579,7 +618,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let Executed { receipt, events } = self.execute_with_events(&r.request_id, command).await?;
         // A retry answers with the statements its first call issued.
         let events = self.recorded_events(receipt.clone(), events).await?;
-        let state = self.service.read().await.map_err(command_status)?;
+        let state = self.read_at(&receipt).await?;
         let payments = &state.projections.payments;
         let statements = issued_statements(&events)
             .into_iter()
@@ -623,7 +662,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let period_id: ledger::ids::PeriodId = id("period_id", &r.period_id)?;
         let command = requests::record_facility_payout(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
-        let state = self.service.read().await.map_err(command_status)?;
+        let state = self.read_at(&receipt).await?;
         let statement = state
             .projections
             .payments
@@ -649,7 +688,8 @@ impl<L: EventLog> Api<L> {
             return Ok(events);
         }
         Ok(self
-            .service
+            .ledger
+            .service(self.partition_of(&receipt))
             .log()
             .read(receipt.first_position, receipt.count as usize)
             .await
@@ -681,7 +721,7 @@ impl<L: EventLog> Api<L> {
         }) {
             Some(d) => adjudicated_pb(d),
             None => {
-                let state = self.service.read().await.map_err(command_status)?;
+                let state = self.read_at(&receipt).await?;
                 state
                     .projections
                     .claims
@@ -707,8 +747,19 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         use pb::get_balance_request::Subject as S;
         use projections::balances::Account;
         let r = request.into_inner();
-        let state = self.service.read().await.map_err(command_status)?;
-        let p = &state.projections;
+        // A wallet is in its household's partition; a facility's payable is the sum of its
+        // parts in every partition (its claims are in their households' partitions).
+        let states = match &r.subject {
+            Some(S::HouseholdId(h)) => {
+                let household: ledger::ids::HouseholdId = id("household_id", h)?;
+                vec![
+                    self.read(self.ledger.household_partition(&household))
+                        .await?,
+                ]
+            }
+            _ => self.read_all().await?,
+        };
+        let p = &states[0].projections;
         let (account, currency) = match r.subject {
             Some(S::HouseholdId(h)) => {
                 let household: ledger::ids::HouseholdId = id("household_id", &h)?;
@@ -747,12 +798,17 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
                 ));
             }
         };
-        let raw = match r.as_of_date {
-            Some(d) => p
-                .balances
-                .raw_balance_on(&account, currency, date("as_of_date", Some(d))?),
-            None => p.balances.raw_balance(&account, currency),
-        };
+        let as_of = r
+            .as_of_date
+            .map(|d| date("as_of_date", Some(d)))
+            .transpose()?;
+        let raw = states.iter().fold(0i128, |sum, state| {
+            let b = &state.projections.balances;
+            sum.saturating_add(match as_of {
+                Some(d) => b.raw_balance_on(&account, currency, d),
+                None => b.raw_balance(&account, currency),
+            })
+        });
         // Wallets and facility payables are liabilities: shown as positive amounts.
         let shown = i64::try_from(-raw).map_err(|_| {
             error(
@@ -776,10 +832,10 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
     ) -> Result2<pb::GetTrialBalanceResponse> {
         let r = request.into_inner();
         let size = page_size(r.page_size)?;
-        let state = self.service.read().await.map_err(command_status)?;
-        let b = &state.projections.balances;
+        let states = self.read_all().await?;
+        let b: Vec<_> = states.iter().map(|s| &s.projections.balances).collect();
         let (accounts, next_page_token) = crate::accounts::page(
-            b,
+            &b,
             &crate::accounts::Page {
                 kind: None,
                 currency: None,
@@ -789,18 +845,20 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             },
         )?;
         Ok(Response::new(pb::GetTrialBalanceResponse {
-            totals: b
-                .currencies()
+            totals: crate::accounts::currencies(&b)
                 .into_iter()
-                .map(|c| pb::get_trial_balance_response::CurrencyTotal {
-                    currency_code: c.code().to_owned(),
-                    sum_minor_units: b.trial_balance(c).to_string(),
-                    sum: i64::try_from(b.trial_balance(c))
-                        .ok()
-                        .map(|sum| money_to_pb(Amount::new(sum, c))),
+                .map(|c| {
+                    let sum = crate::accounts::trial_balance(&b, c);
+                    pb::get_trial_balance_response::CurrencyTotal {
+                        currency_code: c.code().to_owned(),
+                        sum_minor_units: sum.to_string(),
+                        sum: i64::try_from(sum)
+                            .ok()
+                            .map(|sum| money_to_pb(Amount::new(sum, c))),
+                    }
                 })
                 .collect(),
-            position: state.projections.position(),
+            position: states[0].projections.position(),
             accounts,
             next_page_token,
         }))
@@ -835,9 +893,10 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             .as_of_date
             .map(|d| date("as_of_date", Some(d)))
             .transpose()?;
-        let state = self.service.read().await.map_err(command_status)?;
+        let states = self.read_all().await?;
+        let b: Vec<_> = states.iter().map(|s| &s.projections.balances).collect();
         let (accounts, next_page_token) = crate::accounts::page(
-            &state.projections.balances,
+            &b,
             &crate::accounts::Page {
                 kind,
                 currency,
@@ -849,7 +908,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         Ok(Response::new(pb::ListAccountsResponse {
             accounts,
             next_page_token,
-            position: state.projections.position(),
+            position: states[0].projections.position(),
         }))
     }
 
@@ -862,10 +921,10 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             .as_of_date
             .map(|d| date("as_of_date", Some(d)))
             .transpose()?;
-        let state = self.service.read().await.map_err(command_status)?;
-        let b = &state.projections.balances;
-        let (account, currency) = crate::accounts::named(b, &r.account, &r.currency_code)?;
-        crate::accounts::balance_pb(b, &account, currency, as_of).map(Response::new)
+        let states = self.read_all().await?;
+        let b: Vec<_> = states.iter().map(|s| &s.projections.balances).collect();
+        let (account, currency) = crate::accounts::named(&b, &r.account, &r.currency_code)?;
+        crate::accounts::balance_pb(&b, &account, currency, as_of).map(Response::new)
     }
 
     #[allow(deprecated)] // fills the deprecated text status too, for older clients
@@ -883,7 +942,14 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             .enumerate()
             .map(|(i, c)| id(&format!("codes[{i}]"), c))
             .collect::<Result<Vec<_>, _>>()?;
-        let state = self.service.read().await.map_err(command_status)?;
+        let Some(partition) = self.ledger.member_partition(&member_id) else {
+            return Ok(Response::new(pb::CheckEligibilityResponse {
+                member_known: false,
+                covered: false,
+                products: Vec::new(),
+            }));
+        };
+        let state = self.read(partition).await?;
         let p = &state.projections;
         let member = p.registry.members.get(&member_id);
         let Some(household) = member.map(|m| &m.household_id) else {
@@ -986,7 +1052,13 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let claim_id: ledger::ids::ClaimId = id("claim_id", &r.claim_id)?;
-        let state = self.service.read().await.map_err(command_status)?;
+        let unknown = || rejection_status(&Rejection::UnknownClaim(claim_id.clone()));
+        let partition = self
+            .ledger
+            .claim_partition(&claim_id)
+            .await
+            .ok_or_else(unknown)?;
+        let state = self.read(partition).await?;
         let c = state
             .projections
             .claims
@@ -1006,7 +1078,9 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             .as_of_date
             .map(|d| date("as_of_date", Some(d)))
             .transpose()?;
-        let state = self.service.read().await.map_err(command_status)?;
+        let state = self
+            .read(self.ledger.household_partition(&household))
+            .await?;
         let p = &state.projections;
         if !p.registry.households.contains_key(&household) {
             return Err(rejection_status(&Rejection::UnknownHousehold(household)));
@@ -1073,26 +1147,53 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             member: opt_id("member_id", &r.member_id)?,
             status,
         };
-        // The page token is the last claim id of the previous page.
+        // The page token is the last claim id of the previous page. Claims are listed in
+        // partition order, and in submission order within a partition; a member's claims
+        // are all in its household's partition.
         let after: Option<ledger::ids::ClaimId> = opt_id("page_token", &r.page_token)?;
-        let state = self.service.read().await.map_err(command_status)?;
-        let page = state
-            .projections
-            .claims
-            .list(&filter, after.as_ref(), size + 1)
-            .ok_or_else(|| {
-                crate::status::invalid(
-                    "page_token",
-                    format!(
-                        "page_token: {:?} is not a token this server issued",
-                        r.page_token
-                    ),
-                )
-            })?;
-        let more = page.len() > size;
-        let claims = page.iter().take(size).map(|c| claim_pb(c)).collect();
+        let bad_token = || {
+            crate::status::invalid(
+                "page_token",
+                format!(
+                    "page_token: {:?} is not a token this server issued",
+                    r.page_token
+                ),
+            )
+        };
+        let partitions: Vec<Partition> = match &filter.member {
+            Some(member) => self.ledger.member_partition(member).into_iter().collect(),
+            None => self.ledger.partitions().all().collect(),
+        };
+        let mut after = after;
+        let start = match &after {
+            Some(claim) => {
+                let at = self.ledger.claim_partition(claim).await;
+                at.filter(|p| partitions.contains(p))
+                    .ok_or_else(bad_token)?
+            }
+            None => Partition::FIRST,
+        };
+        let (mut claims, mut ids) = (Vec::new(), Vec::new());
+        for partition in partitions.into_iter().filter(|p| *p >= start) {
+            let state = self.read(partition).await?;
+            let want = size + 1 - claims.len();
+            let page = state
+                .projections
+                .claims
+                .list(&filter, after.take().as_ref(), want)
+                .ok_or_else(bad_token)?;
+            for c in page {
+                ids.push(c.submitted.claim_id.clone());
+                claims.push(claim_pb(c));
+            }
+            if claims.len() > size {
+                break;
+            }
+        }
+        let more = claims.len() > size;
+        claims.truncate(size);
         let next_page_token = if more {
-            page[size - 1].submitted.claim_id.to_string()
+            ids[size - 1].to_string()
         } else {
             String::new()
         };
@@ -1111,7 +1212,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let facility: ledger::ids::FacilityId = id("facility_id", &r.facility_id)?;
         own_facility(&caller, "facility_id", &facility)?;
         let period: ledger::ids::PeriodId = id("period_id", &r.period_id)?;
-        let state = self.service.read().await.map_err(command_status)?;
+        let state = self.read(self.ledger.facility_partition(&facility)).await?;
         let s = state
             .projections
             .payments
@@ -1148,7 +1249,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let facility: ledger::ids::FacilityId = id("facility_id", &r.facility_id)?;
         own_facility(&caller, "facility_id", &facility)?;
         let product: ledger::ids::Code = id("product_code", &r.product_code)?;
-        let state = self.service.read().await.map_err(command_status)?;
+        let state = self.read(self.ledger.facility_partition(&facility)).await?;
         let p = &state.projections;
         let months = p.months_of_stock(&facility, &product);
         let stock = p
@@ -1194,8 +1295,9 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
                 format!("year: {year} is outside 1900..2199"),
             ));
         }
-        let state = self.service.read().await.map_err(command_status)?;
-        crate::sponsors::sponsor_pb(&state.projections, &scheme_id, &sponsor_id, year)
+        let states = self.read_all().await?;
+        let partitions: Vec<_> = states.iter().map(|s| &s.projections).collect();
+        crate::sponsors::sponsor_pb(&partitions, &scheme_id, &sponsor_id, year)
             .map(Response::new)
             .ok_or_else(|| rejection_status(&Rejection::UnknownSponsor(sponsor_id)))
     }
@@ -1210,7 +1312,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         own_facility(&caller, "facility_id", &facility)?;
         let size = page_size(r.page_size)?;
         let after: Option<ledger::ids::PeriodId> = opt_id("page_token", &r.page_token)?;
-        let state = self.service.read().await.map_err(command_status)?;
+        let state = self.read(self.ledger.facility_partition(&facility)).await?;
         // The page token is the last period of the previous page: one of this facility's.
         if let Some(a) = &after
             && !state
@@ -1312,7 +1414,11 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
             }
             n => n,
         };
-        let log = self.service.log().clone();
+        let log = self
+            .ledger
+            .service(self.partition(r.partition)?)
+            .log()
+            .clone();
         let head = log.head().next_position;
         if r.from_position > head {
             return Err(error(
@@ -1357,7 +1463,7 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
         request: Request<pb::VerifyLogRequest>,
     ) -> Result2<pb::VerifyLogResponse> {
         let r = request.into_inner();
-        let log = self.service.log();
+        let log = self.ledger.service(self.partition(r.partition)?).log();
         let head = log.head().next_position;
         let to = verify_range(r.from_position, r.to_position, head)?;
         let report = log
@@ -1379,7 +1485,8 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
         &self,
         request: Request<pb::SubscribeEventsRequest>,
     ) -> Result2<Self::SubscribeEventsStream> {
-        let from = request.into_inner().from_position;
+        let r = request.into_inner();
+        let (from, partition) = (r.from_position, self.partition(r.partition)?);
         let permit = self
             .subscriptions
             .clone()
@@ -1392,7 +1499,7 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
                     format!("{SUBSCRIPTIONS_MAX} subscriptions are open, the maximum"),
                 )
             })?;
-        let mut subscription = self.service.log().subscribe(from);
+        let mut subscription = self.ledger.service(partition).log().subscribe(from);
         // Bounded: a slow client slows its own subscription, nothing else.
         let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIPTION_BUFFER_EVENTS);
         let mut stopping = self.stopping.clone();
@@ -1420,38 +1527,59 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
         request: Request<pb::GetProjectionDigestRequest>,
     ) -> Result2<pb::GetProjectionDigestResponse> {
         let r = request.into_inner();
-        let live = self
-            .service
-            .read()
-            .await
-            .map_err(command_status)?
-            .projections
-            .digests();
+        let partitions = self.ledger.partitions();
+        if partitions.count() > 1 && r.rebuild_to != 0 {
+            return Err(crate::status::invalid(
+                "rebuild_to",
+                "rebuild_to: a position of a one-partition ledger; this one has several, \
+                 each rebuilt to its head",
+            ));
+        }
+        let live: Vec<_> = self
+            .read_all()
+            .await?
+            .iter()
+            .map(|s| s.projections.digests())
+            .collect();
         let rebuilt = if r.rebuild {
-            let head = self.service.log().head().next_position;
+            let heads: Vec<u64> = self
+                .ledger
+                .services()
+                .iter()
+                .map(|s| s.log().head().next_position)
+                .collect();
             let to = if r.rebuild_to == 0 {
-                head
+                heads[0]
             } else {
-                r.rebuild_to.min(head)
+                r.rebuild_to.min(heads[0])
             };
-            if to > REBUILD_EVENTS_MAX {
+            let total = heads
+                .iter()
+                .skip(1)
+                .fold(to, |sum, h| sum.saturating_add(*h));
+            if total > REBUILD_EVENTS_MAX {
                 return Err(crate::status::invalid(
                     "rebuild_to",
                     format!(
-                        "rebuild_to: {to} events; an RPC rebuilds at most {REBUILD_EVENTS_MAX} \
+                        "rebuild_to: {total} events; an RPC rebuilds at most {REBUILD_EVENTS_MAX} \
                          (rebuild the whole log with `claims-ledger replay`)"
                     ),
                 ));
             }
-            let state = crate::processor::rebuild(self.service.log(), to)
-                .await
-                .map_err(|e| internal(e.to_string()))?;
-            Some(digest_pb(&state.projections.digests()))
+            let mut digests = Vec::with_capacity(heads.len());
+            for (i, service) in self.ledger.services().iter().enumerate() {
+                let to = if i == 0 { to } else { heads[i] };
+                let state = crate::processor::rebuild(service.log(), to)
+                    .await
+                    .map_err(|e| internal(e.to_string()))?;
+                digests.push(state.projections.digests());
+            }
+            Some(digest_pb(&projections::Digests::over_partitions(&digests)))
         } else {
             None
         };
         Ok(Response::new(pb::GetProjectionDigestResponse {
-            live: Some(digest_pb(&live)),
+            live: Some(digest_pb(&projections::Digests::over_partitions(&live))),
             rebuilt,
         }))
     }

@@ -4,6 +4,8 @@
 //! - [`period_close`]: closing a payment period, its statements issued in pages.
 //! - [`processor`]: one writer that takes commands in batches, decides them, appends their
 //!   events with one fsync, and answers; queries read the same projections.
+//! - [`partitioned`]: the ledger over its partitions: routing by key, the member directory,
+//!   what every partition records, the data directory's layout.
 //! - [`grpc`]: the gRPC services (LedgerService, QueryService, AuditService) over a processor.
 //! - [`accounts`]: account balances with debit and credit totals, paged, for the queries.
 //! - [`auth`]: bearer tokens, roles, and which role may call which method.
@@ -28,6 +30,7 @@ pub mod checkpoint;
 pub mod commands;
 pub mod demo;
 pub mod grpc;
+pub mod partitioned;
 pub mod period_close;
 pub mod processor;
 pub mod recovery;

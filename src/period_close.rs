@@ -15,12 +15,12 @@
 //! issued, and the next period's statement of one already issued.
 
 use adjudicator::scheme::Facility;
+use ledger::event::NewEvent;
 use ledger::event::{
     Event, FacilityStatementIssued, PaymentMethod, PaymentPeriodClosed, STATEMENT_PART_LINES_MAX,
     StatementLine,
 };
 use ledger::ids::{FacilityId, PeriodId, SchemeId};
-use ledger::log::NewEvent;
 use ledger::{Amount, Date, StreamId};
 use projections::Projections;
 

@@ -54,6 +54,9 @@ pub const REPLAY_CHUNKS_AHEAD: usize = 2;
 /// Where a command's events landed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Receipt {
+    /// The partition the command's events are in (set by [`crate::partitioned::Ledger`]).
+    pub partition: u32,
+    /// The offset of the first event in its partition.
     pub first_position: u64,
     pub count: u32,
     pub subject: Subject,
@@ -173,6 +176,7 @@ async fn earlier_request<L: EventLog>(
         .collect();
     Ok(Some(Earlier {
         receipt: Receipt {
+            partition: 0,
             first_position: positions.start,
             count: u32::try_from(events.len()).unwrap_or(u32::MAX),
             subject: subject_of(&events),
@@ -661,6 +665,7 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
                 Ok(d) if d.events.is_empty() => {
                     let executed = Executed {
                         receipt: Receipt {
+                            partition: 0,
                             first_position: next,
                             count: 0,
                             subject: d.subject,
@@ -677,6 +682,7 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
                         broken = Some(err.to_string());
                     }
                     let receipt = Receipt {
+                        partition: 0,
                         first_position,
                         count: d.events.len() as u32,
                         subject: d.subject,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use ledger::{EventLog, FileLog};
+use ledger::EventLog;
 use proto::v1::audit_service_server::AuditServiceServer;
 use proto::v1::ledger_service_server::LedgerServiceServer;
 use proto::v1::query_service_server::QueryServiceServer;
@@ -17,9 +17,9 @@ use tonic::Status;
 use tonic::transport::{Identity, ServerTlsConfig};
 
 use crate::auth::{self, Access, TokenEntry, Tokens};
-use crate::checkpoint::CheckpointStore;
 use crate::grpc::Api;
-use crate::processor::Service;
+use crate::partitioned::Ledger;
+use crate::partitioned::layout::Layout;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -234,7 +234,7 @@ pub async fn router<L: EventLog>(
         .await;
     tokio::spawn(not_serving_once_diverged::<L>(
         health_reporter,
-        api.service().diverged(),
+        api.ledger().diverged(),
     ));
     // Reflection in both versions: v1, and v1alpha, which grpcio-reflection and older grpcurl
     // ask for.
@@ -336,12 +336,11 @@ pub async fn serve(
         None => None,
     };
 
-    std::fs::create_dir_all(&config.data_dir)?;
-    let log = FileLog::open(config.data_dir.join("log"))?;
-    let checkpoints = CheckpointStore::open_or_set_aside(config.data_dir.join("checkpoints"))?;
-    let service = Service::start_with(log.clone(), Some(checkpoints)).await?;
+    let layout = Layout::open(&config.data_dir, None)?;
+    let ledger = Ledger::open(&layout).await?;
+    tracing::info!(partitions = %layout.partitions, "opened");
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let api = Api::new(service.clone(), stopping);
+    let api = Api::new(ledger.clone(), stopping);
     let router = router(api, config.tokens, tls).await?;
 
     // TCP_NODELAY on every accepted connection: without it small responses wait for the
@@ -352,7 +351,7 @@ pub async fn serve(
     tracing::info!(%grpc, tls = config.tls.is_some(), "serving");
     bound(Bound { grpc, metrics });
     let mut stopping = stopping_tx.subscribe();
-    let recovered = crate::recovery::storage_recovered(config.data_dir.clone(), service.diverged());
+    let recovered = crate::recovery::storage_recovered(config.data_dir.clone(), ledger.diverged());
     let (why_tx, mut why) = tokio::sync::watch::channel(Stopped::Signal);
     let serving = router.serve_with_incoming_shutdown(incoming, async move {
         tokio::select! {
@@ -376,10 +375,9 @@ pub async fn serve(
             "requests still open after the drain: stopping without them"
         ),
     }
-    service.shutdown().await;
-    drop(service);
+    ledger.shutdown().await;
     let stopped = *why.borrow_and_update();
-    match log.shutdown().await {
+    match ledger.close_logs().await {
         Ok(()) => tracing::info!("stopped: checkpoint saved, log flushed"),
         // The log keeps the write error it failed with; everything it acknowledged was synced
         // before the acknowledgement, and the restart re-reads the tail.

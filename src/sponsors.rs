@@ -62,27 +62,35 @@ fn budget_left(
     Some(Amount::new(saturated(left.max(0)), budget.currency()))
 }
 
-/// A sponsor's giving in `year`, or None if the scheme has no such sponsor.
+/// A sponsor's giving in `year` over every partition's projections, or None if the scheme
+/// has no such sponsor.
 pub fn sponsor_pb(
-    p: &Projections,
+    partitions: &[&Projections],
     scheme_id: &SchemeId,
     sponsor_id: &SponsorId,
     year: i32,
 ) -> Option<pb::GetSponsorResponse> {
+    let p = partitions.first()?;
     let published = p.registry.scheme(scheme_id)?;
     let sponsor = published.scheme.sponsors.get(sponsor_id)?;
     let currency = published.scheme.currency;
-    let given = p
-        .registry
-        .sponsored(sponsor_id, Recipient::All, Span::Year(year));
-    let first_day = Date::from_ymd_opt(year, 1, 1)?;
+    let given = partitions.iter().fold(0i128, |sum, part| {
+        sum.saturating_add(
+            part.registry
+                .sponsored(sponsor_id, Recipient::All, Span::Year(year)),
+        )
+    });
+    let remaining = sponsor.budget_per_year.map(|budget| {
+        let left = i128::from(budget.minor_units()) - given;
+        Amount::new(saturated(left.max(0)), budget.currency())
+    });
     Some(pb::GetSponsorResponse {
         sponsor_id: sponsor_id.to_string(),
         name: sponsor.name.clone(),
         year,
         given: Some(money_to_pb(Amount::new(saturated(given), currency))),
         budget: sponsor.budget_per_year.map(money_to_pb),
-        remaining: budget_left(p, sponsor_id, sponsor.budget_per_year, first_day).map(money_to_pb),
+        remaining: remaining.map(money_to_pb),
         match_percent: sponsor.match_percent.normalize().to_string(),
     })
 }

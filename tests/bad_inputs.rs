@@ -333,7 +333,8 @@ fn enroll() -> pb::EnrollMemberRequest {
 }
 
 /// The claim the setup leaves for reviews, reversals and copays.
-const CLAIM: &str = "CL-0000000001";
+/// The first claim of HH-1: `CL-<murmur2 of "HH-1", made positive, in hex>-1`.
+const CLAIM: &str = "CL-5BCEFA4C-1";
 const LONG: usize = 10 * 1024;
 
 /// Dates no business event can have, each with what it is.
@@ -1499,6 +1500,7 @@ fn catalogue() -> Vec<Case> {
         Call::ReadEvents(pb::ReadEventsRequest {
             from_position: 1_000_000,
             limit: 10,
+            partition: 0,
         }),
         Code::OutOfRange,
         "from_position",
@@ -1509,6 +1511,7 @@ fn catalogue() -> Vec<Case> {
         Call::ReadEvents(pb::ReadEventsRequest {
             from_position: 0,
             limit: 1_000_000,
+            partition: 0,
         }),
         I,
         "limit",
@@ -1519,6 +1522,7 @@ fn catalogue() -> Vec<Case> {
         Call::Verify(pb::VerifyLogRequest {
             from_position: 1_000_000,
             to_position: 0,
+            partition: 0,
         }),
         Code::OutOfRange,
         "from_position",
@@ -1529,9 +1533,32 @@ fn catalogue() -> Vec<Case> {
         Call::Verify(pb::VerifyLogRequest {
             from_position: 5,
             to_position: 2,
+            partition: 0,
         }),
         I,
         "to_position",
+    );
+    add(
+        "read events of a partition the ledger does not have".into(),
+        Auditor,
+        Call::ReadEvents(pb::ReadEventsRequest {
+            from_position: 0,
+            limit: 10,
+            partition: 1,
+        }),
+        I,
+        "partition",
+    );
+    add(
+        "verify a partition the ledger does not have".into(),
+        Auditor,
+        Call::Verify(pb::VerifyLogRequest {
+            from_position: 0,
+            to_position: 0,
+            partition: u32::MAX,
+        }),
+        I,
+        "partition",
     );
 
     // Who is calling.

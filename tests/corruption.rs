@@ -40,6 +40,7 @@ async fn served(server: &Server) -> Result<Served, tonic::Status> {
         .verify_log(pb::VerifyLogRequest {
             from_position: 0,
             to_position: 0,
+            partition: 0,
         })
         .await?
         .into_inner();

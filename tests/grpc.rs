@@ -210,6 +210,7 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
         .read_events(pb::ReadEventsRequest {
             from_position: 0,
             limit: 0,
+            partition: 0,
         })
         .await
         .unwrap()
@@ -222,6 +223,7 @@ async fn an_ipush_flow_over_grpc_survives_a_restart() {
         .verify_log(pb::VerifyLogRequest {
             from_position: 0,
             to_position: 0,
+            partition: 0,
         })
         .await
         .unwrap()
@@ -283,7 +285,10 @@ async fn batches_reviews_statements_payouts_subscriptions_and_digests() {
     // HTTP/2 flow-control window.
     let mut subscriber = AuditServiceClient::new(server.channel(None).await);
     let mut live = subscriber
-        .subscribe_events(pb::SubscribeEventsRequest { from_position: 0 })
+        .subscribe_events(pb::SubscribeEventsRequest {
+            from_position: 0,
+            partition: 0,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -343,8 +348,9 @@ async fn batches_reviews_statements_payouts_subscriptions_and_digests() {
         }
         token = page.next_page_token;
     }
+    // In submission order: one household's claims are numbered as they are submitted.
     let mut expected = accepted.clone();
-    expected.sort();
+    expected.sort_by_key(|c| c.rsplit('-').next().unwrap().parse::<u32>().unwrap());
     assert_eq!(seen, expected);
     let err = query
         .list_claims(pb::ListClaimsRequest {
@@ -567,6 +573,7 @@ async fn batches_reviews_statements_payouts_subscriptions_and_digests() {
         .verify_log(pb::VerifyLogRequest {
             from_position: 0,
             to_position: 0,
+            partition: 0,
         })
         .await
         .unwrap()

@@ -110,6 +110,14 @@ impl StreamKind {
     }
 }
 
+/// One event to append, and the stream it belongs to: what deciding a command produces
+/// (here, not in `log`, so deciding needs no log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub stream: StreamId,
+    pub event: Event,
+}
+
 /// The stream (aggregate) an event belongs to: a household, a claim, a facility...
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StreamId {

@@ -6,6 +6,7 @@
 //! - [`event`]: the domain events of a health-financing scheme, and their invariants.
 //! - [`codec`]: the one place where domain types meet their protobuf encoding.
 //! - [`chain`]: the SHA-256 hash chain.
+//! - [`partition`]: which partition a key belongs to (Kafka's murmur2 partitioner).
 //! - `log` (feature `log`, default): the `EventLog` port and its embedded adapters (memory,
 //!   sled).
 //! - `conformance` (feature `log`): the one suite every log backend must pass.
@@ -23,12 +24,13 @@ pub mod ids;
 #[cfg(feature = "log")]
 pub mod log;
 pub mod money;
+pub mod partition;
 
-pub use event::{Date, Event, FieldError, StreamId, StreamKind};
+pub use event::{Date, Event, FieldError, NewEvent, StreamId, StreamKind};
 pub use ids::RequestId;
 #[cfg(feature = "log")]
 pub use log::{
     AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, FileLog, Head, Limits,
-    LogError, MemoryLog, NewEvent, RecordedEvent, SledLog, VerifyReport,
+    LogError, MemoryLog, RecordedEvent, SledLog, VerifyReport,
 };
 pub use money::{Amount, Currency, MoneyError};

@@ -5,7 +5,8 @@ use ledger::event::{
     ClaimAdjudicated, ClaimCategory, ClaimReversed, ClaimReviewed, ClaimSubmitted, DecisionStatus,
     LineDecision,
 };
-use ledger::ids::{ClaimCode, ClaimId, Code, FacilityId, MemberId};
+use ledger::ids::{ClaimCode, ClaimId, Code, FacilityId, HouseholdId, MemberId};
+use ledger::partition::positive_hash;
 use ledger::{Amount, Date};
 
 use crate::keyed::Keyed;
@@ -90,7 +91,7 @@ type Seq = u32;
 /// as claims arrive: events are applied in log order, so each list stays sorted without a
 /// comparison, and looking a claim up is one hash lookup instead of a walk down a tree of
 /// string ids.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Claims {
     records: Vec<ClaimRecord>,
     seq_of: Keyed<ClaimId, Seq>,
@@ -102,6 +103,43 @@ pub struct Claims {
     /// adjudicator's duplicate and frequency checks only look at claims sharing a code within
     /// a window of dates. A member has a few claims per code: a short vector, not a tree.
     by_member_code: Keyed<(MemberId, Code), Vec<(Date, Seq)>>,
+    /// Claims submitted so far for the households whose ids hash to each value
+    /// ([`ledger::partition::positive_hash`]): the number in the next claim id of that hash.
+    by_household_hash: Keyed<u32, u32>,
+}
+
+/// The id of the `number`th claim (from 1) of the households whose id hashes to `hash`:
+/// `CL-<hash, 8 hex digits>-<number>`. It depends on neither the partition count nor on
+/// other households' claims, and the partition holding the claim is read from it
+/// ([`partition_hash_of`]); every household with that hash lives in the same partition,
+/// whatever the count, so the numbers are counted in one place.
+pub fn claim_id(hash: u32, number: u32) -> String {
+    format!("CL-{hash:08X}-{number}")
+}
+
+/// The household hash a claim id made by [`claim_id`] carries.
+pub fn partition_hash_of(claim: &ClaimId) -> Option<u32> {
+    let rest = claim.as_str().strip_prefix("CL-")?;
+    let (hash, number) = rest.split_once('-')?;
+    if hash.len() != 8 || number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    u32::from_str_radix(hash, 16).ok()
+}
+
+/// The rendering the digests hash: every field but the per-hash counts, which only count
+/// the records (so the digest of a history stays what it was before they were kept).
+impl std::fmt::Debug for Claims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claims")
+            .field("records", &self.records)
+            .field("seq_of", &self.seq_of)
+            .field("by_code", &self.by_code)
+            .field("by_facility", &self.by_facility)
+            .field("by_member", &self.by_member)
+            .field("by_member_code", &self.by_member_code)
+            .finish()
+    }
 }
 
 /// Appends `seq` to a sorted list of submission numbers, unless it is there already (a claim
@@ -126,6 +164,13 @@ pub struct ClaimFilter {
 }
 
 impl Claims {
+    /// The id the next claim of `household` gets.
+    pub fn next_id(&self, household: &HouseholdId) -> String {
+        let hash = positive_hash(household.as_str());
+        let before = self.by_household_hash.get(&hash).copied().unwrap_or(0);
+        claim_id(hash, before.saturating_add(1))
+    }
+
     pub(crate) fn submitted(&mut self, position: u64, e: &ClaimSubmitted) {
         let record = ClaimRecord {
             submitted: e.clone(),
@@ -152,6 +197,11 @@ impl Claims {
                 let seq = Seq::try_from(self.records.len()).unwrap_or(Seq::MAX);
                 self.records.push(record);
                 self.seq_of.insert(e.claim_id.clone(), seq);
+                let count = self
+                    .by_household_hash
+                    .entry(positive_hash(e.household_id.as_str()))
+                    .or_default();
+                *count = count.saturating_add(1);
                 seq
             }
         };
@@ -497,5 +547,32 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(ids(claims.list(&mine, None, 10)), ["CL-1", "CL-2"]);
+    }
+
+    #[test]
+    fn claim_ids_count_per_household_hash_and_carry_it() {
+        let mut claims = Claims::default();
+        let household: HouseholdId = "HH-1".parse().unwrap();
+        let hash = positive_hash("HH-1");
+        assert_eq!(claims.next_id(&household), format!("CL-{hash:08X}-1"));
+        let mut first = submission("CL-X", "C1", "M-1");
+        first.household_id = household.clone();
+        first.claim_id = claims.next_id(&household).parse().unwrap();
+        claims.submitted(0, &first);
+        let second: ClaimId = claims.next_id(&household).parse().unwrap();
+        assert_eq!(second.as_str(), format!("CL-{hash:08X}-2"));
+        assert_eq!(partition_hash_of(&second), Some(hash));
+        // Another household's claims do not move this household's numbers.
+        let other: HouseholdId = "HH-2".parse().unwrap();
+        assert!(claims.next_id(&other).ends_with("-1"));
+        for id in [
+            "CL-1",
+            "CL-ZZZZZZZZ-1",
+            "CL-0000000A-",
+            "CL-0000000A-x",
+            "XX-0000000A-1",
+        ] {
+            assert_eq!(partition_hash_of(&id.parse().unwrap()), None, "{id}");
+        }
     }
 }

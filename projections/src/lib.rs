@@ -90,6 +90,30 @@ impl Digests {
         }
         h.finalize().into()
     }
+
+    /// The digests of a ledger of several partitions: positions summed, each model's the
+    /// SHA-256 of its digest in every partition, in partition order. One partition's are its
+    /// own. (They depend on the partition count: each partition's models hold its keys.)
+    pub fn over_partitions(partitions: &[Digests]) -> Digests {
+        if let [only] = partitions {
+            return *only;
+        }
+        let model = |pick: fn(&Digests) -> [u8; 32]| -> [u8; 32] {
+            let mut h = Sha256::new();
+            for d in partitions {
+                h.update(pick(d));
+            }
+            h.finalize().into()
+        };
+        Digests {
+            position: partitions.iter().map(|d| d.position).sum(),
+            registry: model(|d| d.registry),
+            balances: model(|d| d.balances),
+            coverage: model(|d| d.coverage),
+            claims: model(|d| d.claims),
+            payments: model(|d| d.payments),
+        }
+    }
 }
 
 /// Hashes a value's `Debug` rendering without building the string. Every model keeps its

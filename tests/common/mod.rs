@@ -285,6 +285,7 @@ pub async fn head_position(server: &Server, token: Option<&str>) -> u64 {
         .verify_log(pb::VerifyLogRequest {
             from_position: 0,
             to_position: 0,
+            partition: 0,
         })
         .await
         .unwrap()

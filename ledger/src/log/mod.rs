@@ -95,12 +95,7 @@ pub enum ExpectedVersion {
     Exact(u64),
 }
 
-/// One event to append, and the stream it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewEvent {
-    pub stream: StreamId,
-    pub event: Event,
-}
+pub use crate::event::NewEvent;
 
 /// An atomic batch: all its events are appended, contiguously, or none is.
 #[derive(Debug, Clone, PartialEq, Eq)]

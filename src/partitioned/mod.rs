@@ -1,0 +1,363 @@
+//! The partitioned ledger: P partitions, each its own log and its own command processor.
+//!
+//! A command goes to the partition that owns its key ([`route`]): a household's commands and
+//! its members' claims to the household's partition, a facility's stock visits and payouts to
+//! the facility's. Each partition's processor decides against that partition's projections
+//! and commits its batches with one fsync, in parallel with the others. What every
+//! partition must know is recorded in each of them, decided in partition 0 first: a scheme
+//! version ([`broadcast`]). Positions are (partition, offset); each partition has its own
+//! gapless offsets and chain.
+//!
+//! With one partition this is exactly the single processor of before: every command goes to
+//! it, in the same order.
+
+pub mod broadcast;
+pub mod directory;
+pub mod layout;
+pub mod route;
+
+use ledger::RequestId;
+use ledger::event::Event;
+use ledger::ids::{ClaimId, FacilityId, HouseholdId, MemberId};
+use ledger::log::EventLog;
+use ledger::partition::{Partition, Partitions};
+use tokio::sync::{RwLockReadGuard, watch};
+
+use crate::checkpoint::{CheckpointError, CheckpointStore};
+use crate::commands::{Command, Rejection};
+use crate::processor::{CommandError, Executed, Fault, Receipt, Service, StartError, State};
+use directory::Directory;
+use route::Route;
+
+/// The ledger over its partitions.
+pub struct Ledger<L: EventLog> {
+    partitions: Partitions,
+    services: std::sync::Arc<[Service<L>]>,
+    directory: Directory,
+    diverged: watch::Receiver<Option<Fault>>,
+    /// Held while a command is recorded in every partition ([`broadcast`]).
+    broadcasts: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<L: EventLog> Clone for Ledger<L> {
+    fn clone(&self) -> Self {
+        Ledger {
+            partitions: self.partitions,
+            services: self.services.clone(),
+            directory: self.directory.clone(),
+            diverged: self.diverged.clone(),
+            broadcasts: self.broadcasts.clone(),
+        }
+    }
+}
+
+impl<L: EventLog> Ledger<L> {
+    /// Starts one processor per log (partition i on the i-th), each from its checkpoint,
+    /// all at once; then builds the member directory and records in every partition the
+    /// scheme versions partition 0 holds and it lacks (a publication cut short by a crash).
+    pub async fn start(logs: Vec<(L, Option<CheckpointStore>)>) -> Result<Self, StartError> {
+        let partitions = Partitions::new(logs.len() as u64)
+            .map_err(|e| StartError::Log(ledger::LogError::Storage(e.to_string())))?;
+        let starts = logs.into_iter().map(|(log, checkpoints)| {
+            tokio::spawn(async move { Service::start_with(log, checkpoints).await })
+        });
+        let mut services = Vec::with_capacity(partitions.count() as usize);
+        for start in starts {
+            let service = start.await.map_err(|e| {
+                StartError::Log(ledger::LogError::Storage(format!(
+                    "starting a partition: {e}"
+                )))
+            })??;
+            services.push(service);
+        }
+        let ledger = Ledger::over(partitions, services).await;
+        broadcast::complete(&ledger).await?;
+        Ok(ledger)
+    }
+
+    /// A one-partition ledger over a started processor.
+    pub async fn single(service: Service<L>) -> Self {
+        Ledger::over(Partitions::ONE, vec![service]).await
+    }
+
+    async fn over(partitions: Partitions, services: Vec<Service<L>>) -> Self {
+        let directory = Directory::new(partitions);
+        for service in &services {
+            let state = service.state().await;
+            directory.extend(
+                state
+                    .projections
+                    .registry
+                    .members
+                    .iter()
+                    .map(|(m, r)| (m.clone(), r.household_id.clone())),
+            );
+        }
+        let diverged = first_fault(&services);
+        Ledger {
+            partitions,
+            services: services.into(),
+            directory,
+            diverged,
+            broadcasts: Default::default(),
+        }
+    }
+
+    pub fn partitions(&self) -> Partitions {
+        self.partitions
+    }
+
+    pub fn service(&self, partition: Partition) -> &Service<L> {
+        &self.services[partition.index()]
+    }
+
+    /// Every partition's processor, in partition order.
+    pub fn services(&self) -> &[Service<L>] {
+        &self.services
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    pub fn household_partition(&self, household: &HouseholdId) -> Partition {
+        self.partitions.of(household.as_str())
+    }
+
+    pub fn facility_partition(&self, facility: &FacilityId) -> Partition {
+        self.partitions.of(facility.as_str())
+    }
+
+    /// The partition of `member`'s household; None if the member is not enrolled. (With one
+    /// partition, always partition 0: it answers for unknown members itself.)
+    pub fn member_partition(&self, member: &MemberId) -> Option<Partition> {
+        if self.partitions == Partitions::ONE {
+            return Some(Partition::FIRST);
+        }
+        self.directory
+            .household(member)
+            .map(|h| self.household_partition(&h))
+    }
+
+    /// The partition holding `claim`: the one its id names, else (an id of another form,
+    /// imported from elsewhere) the one whose projections hold it.
+    pub async fn claim_partition(&self, claim: &ClaimId) -> Option<Partition> {
+        if self.partitions == Partitions::ONE {
+            return Some(Partition::FIRST);
+        }
+        if let Some(hash) = projections::claims::partition_hash_of(claim) {
+            return Some(self.partitions.of_hash(hash));
+        }
+        for partition in self.partitions.all() {
+            if self
+                .service(partition)
+                .state()
+                .await
+                .projections
+                .claims
+                .get(claim)
+                .is_some()
+            {
+                return Some(partition);
+            }
+        }
+        None
+    }
+
+    /// Decides and appends one command in its partition; answers once its events are
+    /// durable, with the partition in the receipt.
+    pub async fn execute_with_events(
+        &self,
+        request_id: RequestId,
+        command: Command,
+    ) -> Result<Executed, CommandError> {
+        let partition = match route::route(&command) {
+            Route::Every => return broadcast::execute(self, request_id, command).await,
+            Route::Household(household) => self.household_partition(household),
+            Route::Facility(facility) => self.facility_partition(facility),
+            Route::Member(member) => self
+                .member_partition(member)
+                .ok_or_else(|| Rejection::UnknownMember(member.clone()))?,
+            Route::Claim(claim) => self
+                .claim_partition(claim)
+                .await
+                .ok_or_else(|| Rejection::UnknownClaim(claim.clone()))?,
+        };
+        if let Command::EnrollMember {
+            member_id,
+            household_id,
+            ..
+        } = &command
+        {
+            return self
+                .enroll(
+                    partition,
+                    request_id,
+                    member_id.clone(),
+                    household_id.clone(),
+                    command,
+                )
+                .await;
+        }
+        self.execute_in(partition, request_id, command).await
+    }
+
+    pub async fn execute(
+        &self,
+        request_id: RequestId,
+        command: Command,
+    ) -> Result<Receipt, CommandError> {
+        self.execute_with_events(request_id, command)
+            .await
+            .map(|e| e.receipt)
+    }
+
+    /// Executes `command` in `partition`, its receipt saying so.
+    pub(crate) async fn execute_in(
+        &self,
+        partition: Partition,
+        request_id: RequestId,
+        command: Command,
+    ) -> Result<Executed, CommandError> {
+        let mut executed = self
+            .service(partition)
+            .execute_with_events(request_id, command)
+            .await?;
+        executed.receipt.partition = partition.number();
+        Ok(executed)
+    }
+
+    /// An enrolment: the member is reserved in the directory while its partition decides,
+    /// so no other partition enrols the same member meanwhile.
+    async fn enroll(
+        &self,
+        partition: Partition,
+        request_id: RequestId,
+        member: MemberId,
+        household: HouseholdId,
+        command: Command,
+    ) -> Result<Executed, CommandError> {
+        // Enrolled in (or being enrolled into) a household of another partition: what the
+        // member's own partition would answer.
+        let _held = self
+            .directory
+            .reserve(&member, &household)
+            .map_err(|_| Rejection::MemberExists(member.clone()))?;
+        let executed = self.execute_in(partition, request_id, command).await?;
+        if executed
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::MemberEnrolled(_)))
+        {
+            self.directory.enrolled(member, household);
+        }
+        Ok(executed)
+    }
+
+    /// Partition `partition`'s projections for a query, once durable (`Service::read`).
+    pub async fn read(
+        &self,
+        partition: Partition,
+    ) -> Result<RwLockReadGuard<'_, State>, CommandError> {
+        self.service(partition).read().await
+    }
+
+    /// Every partition's projections, in partition order.
+    pub async fn read_all(&self) -> Result<Vec<RwLockReadGuard<'_, State>>, CommandError> {
+        let mut states = Vec::with_capacity(self.services.len());
+        for service in self.services.iter() {
+            states.push(service.read().await?);
+        }
+        Ok(states)
+    }
+
+    /// Saves a checkpoint of every partition; returns their total size.
+    pub async fn checkpoint(&self) -> Result<Option<usize>, CheckpointError> {
+        let mut total = None;
+        for service in self.services.iter() {
+            if let Some(bytes) = service.checkpoint().await? {
+                total = Some(total.unwrap_or(0) + bytes);
+            }
+        }
+        Ok(total)
+    }
+
+    /// Stops every partition's writer (`Service::shutdown`).
+    pub async fn shutdown(&self) {
+        for service in self.services.iter() {
+            service.shutdown().await;
+        }
+    }
+
+    /// Whether any partition's projections diverged from its log, and why.
+    pub fn diverged(&self) -> watch::Receiver<Option<Fault>> {
+        self.diverged.clone()
+    }
+}
+
+impl Ledger<ledger::FileLog> {
+    /// Opens every partition of a data directory (segment logs, checkpoints) and starts the
+    /// ledger over them.
+    pub async fn open(
+        layout: &layout::Layout,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let mut logs = Vec::with_capacity(layout.partitions.count() as usize);
+        for partition in layout.partitions.all() {
+            std::fs::create_dir_all(layout.partition_dir(partition))?;
+            let log = ledger::FileLog::open(layout.log_dir(partition))?;
+            let checkpoints =
+                CheckpointStore::open_or_set_aside(layout.checkpoints_dir(partition))?;
+            logs.push((log, Some(checkpoints)));
+        }
+        Ok(Ledger::start(logs).await?)
+    }
+
+    /// Flushes and releases every partition's log, after [`Ledger::shutdown`].
+    pub async fn close_logs(&self) -> Result<(), ledger::LogError> {
+        let mut first_error = Ok(());
+        for service in self.services.iter() {
+            if let Err(e) = service.log().shutdown().await
+                && first_error.is_ok()
+            {
+                first_error = Err(e);
+            }
+        }
+        first_error
+    }
+}
+
+/// A watch of the first fault any of `services` reports.
+fn first_fault<L: EventLog>(services: &[Service<L>]) -> watch::Receiver<Option<Fault>> {
+    if let [only] = services {
+        return only.diverged();
+    }
+    let (tx, rx) = watch::channel(None);
+    let tx = std::sync::Arc::new(tx);
+    for (partition, service) in services.iter().enumerate() {
+        let mut watch = service.diverged();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some(mut fault) = watch.borrow_and_update().clone() {
+                    let prefix = format!("partition {partition}: ");
+                    fault.reason = format!("{prefix}{}", fault.reason);
+                    // The first partition to fail is reported, and its later news (its
+                    // projections rebuilt from the durable log).
+                    tx.send_if_modified(|current: &mut Option<Fault>| {
+                        let reported = current
+                            .as_ref()
+                            .is_none_or(|c| c.reason.starts_with(&prefix) && *c != fault);
+                        if reported {
+                            *current = Some(fault.clone());
+                        }
+                        reported
+                    });
+                }
+                if watch.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    rx
+}
