@@ -130,6 +130,10 @@ pub enum Command {
         reference: String,
         paid_on: Date,
     },
+    /// The statement parts a period close issues in a facility's partition, built from what
+    /// every partition assigned to the period (`period_close::next_statements`). Not a
+    /// request anyone sends: the close sends it.
+    RecordStatements { parts: Vec<FacilityStatementIssued> },
 }
 
 /// A reviewer's change to one line.
@@ -906,6 +910,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 closed_on: *closed_on,
             },
         ),
+        Command::RecordStatements { parts } => crate::period_close::record_statements(p, parts),
         Command::RecordFacilityPayout {
             payout_id,
             facility_id,

@@ -214,6 +214,17 @@ impl<L: EventLog> Api<L> {
         self.ledger.read_all().await.map_err(command_status)
     }
 
+    /// Where each partition recorded `period`'s close (its cut), in partition order.
+    async fn close_cut(&self, period: &ledger::ids::PeriodId) -> Result<Vec<u64>, Status> {
+        let mut cut = Vec::new();
+        for state in self.read_all().await? {
+            if let Some(p) = state.projections.payments.periods.get(period) {
+                cut.push(p.closed_at);
+            }
+        }
+        Ok(cut)
+    }
+
     /// The partition an audit request names.
     fn partition(&self, partition: u32) -> Result<Partition, Status> {
         self.ledger.partitions().get(partition).ok_or_else(|| {
@@ -615,41 +626,45 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let period_id: ledger::ids::PeriodId = id("period_id", &r.period_id)?;
         let scheme_id: ledger::ids::SchemeId = id("scheme_id", &r.scheme_id)?;
         let command = requests::close_payment_period(&r)?;
+        // A retry answers with what its first call recorded (the ledger reads it back).
         let Executed { receipt, events } = self.execute_with_events(&r.request_id, command).await?;
-        // A retry answers with the statements its first call issued.
-        let events = self.recorded_events(receipt.clone(), events).await?;
-        let state = self.read_at(&receipt).await?;
-        let payments = &state.projections.payments;
-        let statements = issued_statements(&events)
-            .into_iter()
-            .filter_map(|(facility, lines)| {
-                let s = payments
-                    .statements
-                    .get(&(facility.clone(), period_id.clone()))?;
+        let mut statements = Vec::new();
+        for (facility, lines) in issued_statements(&events) {
+            let state = self.read(self.ledger.facility_partition(&facility)).await?;
+            let key = (facility.clone(), period_id.clone());
+            if let Some(s) = state.projections.payments.statements.get(&key) {
                 let mut statement = statement_pb(&facility, &period_id, s);
                 // The lines this call added (bounded by the call's budget), not a page.
                 statement.lines = lines.iter().map(|l| l.to_pb()).collect();
                 statement.next_line_page_token = String::new();
-                Some(statement)
-            })
-            .collect();
-        let facilities_pending =
-            state
+                statements.push(statement);
+            }
+        }
+        let facilities: Vec<ledger::ids::FacilityId> = self
+            .read(Partition::FIRST)
+            .await?
+            .projections
+            .registry
+            .scheme(&scheme_id)
+            .map(|published| published.scheme.facilities.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut facilities_pending = 0u32;
+        for facility in &facilities {
+            let state = self.read(self.ledger.facility_partition(facility)).await?;
+            if !state
                 .projections
-                .registry
-                .scheme(&scheme_id)
-                .map_or(0, |published| {
-                    published
-                        .scheme
-                        .facilities
-                        .keys()
-                        .filter(|f| !payments.statement_complete(f, &period_id))
-                        .count()
-                });
+                .payments
+                .statement_complete(facility, &period_id)
+            {
+                facilities_pending += 1;
+            }
+        }
+        let cut = self.close_cut(&period_id).await?;
         Ok(Response::new(pb::ClosePaymentPeriodResponse {
             receipt: Some(receipt_pb(&receipt)),
             statements,
-            facilities_pending: facilities_pending as u32,
+            facilities_pending,
+            cut,
         }))
     }
 

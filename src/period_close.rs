@@ -1,28 +1,36 @@
-//! Closing a payment period: one statement per facility of the scheme, issued in pages.
+//! Closing a payment period: the cut in every partition, then one statement per facility of
+//! the scheme, issued in pages.
+//!
+//! A close is recorded in every partition (`PaymentPeriodClosed`, decided by
+//! [`close_period`]): where a partition records it is that partition's cut, and the
+//! partition assigns to the period every open accrual of the scheme's facilities dated up
+//! to its end (`projections::payments`); what it takes after the cut goes to the next
+//! close. A facility's statement ([`next_statements`], in its own partition through
+//! [`record_statements`]) lists what every partition assigned to the period, in partition
+//! order: it is the same whenever it is issued, and replays to the same lines.
 //!
 //! A close of a large scheme does not fit one request: a busy facility's statement lists one
-//! line per claim, and a scheme holds up to 4,000 facilities. So a close is issued in calls
-//! that each stay within a named budget ([`CLOSE_FACILITIES_PER_CALL`],
+//! line per claim, and a scheme holds up to 4,000 facilities. So statements are issued in
+//! calls that each stay within a named budget ([`CLOSE_FACILITIES_PER_CALL`],
 //! [`CLOSE_LINES_PER_CALL`]): the first call closes the period and issues the first
 //! statements; each further `ClosePaymentPeriod` of the same period (same scheme and dates)
 //! issues the next ones, in facility-id order, until every facility has a complete
 //! statement; after that the period answers PERIOD_CLOSED. A statement longer than
 //! [`STATEMENT_PART_LINES_MAX`] lines is written in parts (one event each), and a statement
-//! may continue in the next call. Each call is one atomic append.
-//!
-//! A statement lists the facility's accruals dated up to the period's end that are open when
-//! it is issued; a claim decided between two calls joins the statement of a facility not yet
-//! issued, and the next period's statement of one already issued.
+//! may continue in the next call. A facility's statement waits while its statement of an
+//! earlier period is still being issued (what it carries in comes from that one).
+
+use std::collections::BTreeMap;
 
 use adjudicator::scheme::Facility;
-use ledger::event::NewEvent;
 use ledger::event::{
-    Event, FacilityStatementIssued, PaymentMethod, PaymentPeriodClosed, STATEMENT_PART_LINES_MAX,
-    StatementLine,
+    Event, FacilityStatementIssued, NewEvent, PaymentMethod, PaymentPeriodClosed,
+    STATEMENT_PART_LINES_MAX, StatementLine,
 };
 use ledger::ids::{FacilityId, PeriodId, SchemeId};
-use ledger::{Amount, Date, StreamId};
+use ledger::{Amount, Date, FieldError, StreamId};
 use projections::Projections;
+use projections::payments::{CARRY_IN, CARRY_OUT};
 
 use crate::commands::{Decided, Rejection, decided};
 
@@ -47,107 +55,213 @@ pub struct Close<'a> {
     pub closed_on: Date,
 }
 
-/// Closes the period, or continues issuing its statements if it is closed with the same
-/// scheme and dates and some are still to come.
-pub fn close_period(p: &Projections, close: &Close<'_>) -> Result<Decided, Rejection> {
-    let published = p
-        .registry
-        .scheme(close.scheme_id)
-        .ok_or_else(|| Rejection::UnknownScheme(close.scheme_id.clone()))?;
-    let scheme = &published.scheme;
-    let mut events = Vec::new();
+/// How a partition holds the period a close names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    No,
+    /// With the same scheme and dates: a further call continues its statements.
+    Same,
+    /// With another scheme or other dates.
+    Other,
+}
+
+/// Whether `p` recorded the close, and with what.
+pub fn recorded(p: &Projections, close: &Close<'_>) -> Recorded {
     match p.payments.periods.get(close.period_id) {
-        None => events.push(NewEvent {
-            stream: StreamId::period(close.period_id),
-            event: Event::PaymentPeriodClosed(PaymentPeriodClosed {
-                period_id: close.period_id.clone(),
-                scheme_id: close.scheme_id.clone(),
-                starts_on: close.starts_on,
-                ends_on: close.ends_on,
-                closed_on: close.closed_on,
-            }),
-        }),
+        None => Recorded::No,
         Some(period)
             if &period.scheme_id == close.scheme_id
                 && period.starts_on == close.starts_on
                 && period.ends_on == close.ends_on
-                && period.closed_on == close.closed_on => {}
-        Some(_) => return Err(Rejection::PeriodClosed(close.period_id.clone())),
+                && period.closed_on == close.closed_on =>
+        {
+            Recorded::Same
+        }
+        Some(_) => Recorded::Other,
     }
+}
+
+/// Records the close in one partition: its cut.
+pub fn close_period(p: &Projections, close: &Close<'_>) -> Result<Decided, Rejection> {
+    if p.registry.scheme(close.scheme_id).is_none() {
+        return Err(Rejection::UnknownScheme(close.scheme_id.clone()));
+    }
+    if recorded(p, close) != Recorded::No {
+        return Err(Rejection::PeriodClosed(close.period_id.clone()));
+    }
+    Ok(decided(vec![NewEvent {
+        stream: StreamId::period(close.period_id),
+        event: Event::PaymentPeriodClosed(PaymentPeriodClosed {
+            period_id: close.period_id.clone(),
+            scheme_id: close.scheme_id.clone(),
+            starts_on: close.starts_on,
+            ends_on: close.ends_on,
+            closed_on: close.closed_on,
+        }),
+    }]))
+}
+
+/// The statement parts the next call of a close issues, from every partition's projections
+/// (`partitions[i]` is partition i's; `home(f)` the index of facility f's partition, where
+/// its statement is kept). Every partition must have recorded the close.
+pub fn next_statements(
+    partitions: &[&Projections],
+    close: &Close<'_>,
+    home: impl Fn(&FacilityId) -> usize,
+) -> Result<Vec<FacilityStatementIssued>, Rejection> {
+    let first = partitions
+        .first()
+        .ok_or_else(|| Rejection::UnknownScheme(close.scheme_id.clone()))?;
+    let published = first
+        .registry
+        .scheme(close.scheme_id)
+        .ok_or_else(|| Rejection::UnknownScheme(close.scheme_id.clone()))?;
+    let scheme = &published.scheme;
     let mut facilities: Vec<_> = scheme
         .facilities
         .values()
-        .filter(|f| !p.payments.statement_complete(&f.id, close.period_id))
+        .filter(|f| {
+            let payments = &partitions[home(&f.id)].payments;
+            !payments.statement_complete(&f.id, close.period_id)
+                && payments
+                    .statement_in_progress(&f.id)
+                    .is_none_or(|p| p == close.period_id)
+        })
         .collect();
     facilities.sort_by(|a, b| a.id.cmp(&b.id));
     let mut budget = Budget {
         facilities: CLOSE_FACILITIES_PER_CALL,
         lines: CLOSE_LINES_PER_CALL,
     };
+    let mut parts = Vec::new();
     for facility in facilities {
         if budget.facilities == 0 {
             break;
         }
-        let lines = statement_lines(p, close, facility, scheme.currency)?;
-        if !lines.is_empty() && budget.lines == 0 {
+        let own = partitions[home(&facility.id)];
+        let lines = statement_lines(partitions, own, close, facility, scheme.currency)?;
+        let issued = own
+            .payments
+            .statements
+            .get(&(facility.id.clone(), close.period_id.clone()))
+            .map_or(0, |s| s.lines.len());
+        let rest: Vec<StatementLine> = lines.into_iter().skip(issued).collect();
+        if !rest.is_empty() && budget.lines == 0 {
             break;
         }
         budget.facilities -= 1;
-        events.extend(statement_parts(
-            p,
+        parts.extend(statement_parts(
+            own,
             close,
             facility,
             scheme.currency,
-            lines,
+            rest,
             &mut budget,
         )?);
     }
-    if events.is_empty() {
-        return Err(Rejection::PeriodClosed(close.period_id.clone()));
+    Ok(parts)
+}
+
+/// Decides the statement parts a close built, in the facility's partition: the period is
+/// recorded here and each part follows the parts issued.
+pub fn record_statements(
+    p: &Projections,
+    parts: &[FacilityStatementIssued],
+) -> Result<Decided, Rejection> {
+    let invalid = |i: usize, reason: String| {
+        Rejection::Invalid(FieldError::new(format!("statements[{i}]"), reason))
+    };
+    let mut next: BTreeMap<&FacilityId, (u32, bool)> = BTreeMap::new();
+    for (i, part) in parts.iter().enumerate() {
+        if !p.payments.periods.contains_key(&part.period_id) {
+            return Err(invalid(
+                i,
+                format!("period {} is not closed here", part.period_id),
+            ));
+        }
+        let (expected, open) = *next.entry(&part.facility_id).or_insert_with(|| {
+            p.payments
+                .statements
+                .get(&(part.facility_id.clone(), part.period_id.clone()))
+                .map_or((0, true), |s| (s.parts, s.more))
+        });
+        if !open || part.part != expected {
+            return Err(invalid(
+                i,
+                format!("part {} does not follow the parts issued", part.part),
+            ));
+        }
+        next.insert(&part.facility_id, (expected + 1, part.more));
     }
+    let events = parts
+        .iter()
+        .map(|part| NewEvent {
+            stream: StreamId::facility(&part.facility_id),
+            event: Event::FacilityStatementIssued(part.clone()),
+        })
+        .collect();
     Ok(decided(events))
 }
 
-/// The lines still to go on `facility`'s statement: its open accruals up to the period's end,
-/// then (capitation) the capitation line. If they would make the statement owe less than
-/// nothing (more reversed than accrued), only the capitation line: the accruals stay open
-/// and net against the next period.
+/// Every line of `facility`'s statement for the period, the same in every call: what its
+/// last statement carried in, what every partition assigned to the period, a line carrying
+/// the difference to the next statement if they owe less than nothing, then (capitation)
+/// the capitation line.
 fn statement_lines(
-    p: &Projections,
+    partitions: &[&Projections],
+    own: &Projections,
     close: &Close<'_>,
     facility: &Facility,
     currency: ledger::Currency,
 ) -> Result<Vec<StatementLine>, Rejection> {
-    let mut lines: Vec<StatementLine> = p
-        .payments
-        .open_accruals(&facility.id, close.ends_on)
-        .into_iter()
-        .map(|a| StatementLine {
-            description: a.description.clone(),
-            reference: a.reference.clone(),
-            quantity: a.quantity,
-            amount: a.amount,
-        })
-        .collect();
-    let capitation = (facility.payment_method == PaymentMethod::Capitation)
-        .then(|| capitation_line(p, close, facility, currency))
-        .transpose()?;
-    let issued = issued_so_far(p, close, &facility.id, currency);
-    let total = Amount::checked_sum(currency, lines.iter().map(|l| l.amount))?;
-    if issued.checked_add(total)?.is_negative() {
-        lines.clear();
+    let mut lines = Vec::new();
+    if let Some(carried) = own.payments.carry.get(&facility.id) {
+        lines.push(StatementLine {
+            description: "carried from the last statement".into(),
+            reference: CARRY_IN.into(),
+            quantity: 0,
+            amount: *carried,
+        });
     }
-    lines.extend(capitation);
+    for p in partitions {
+        lines.extend(
+            p.payments
+                .assigned_to(&facility.id, close.period_id)
+                .iter()
+                .map(|a| StatementLine {
+                    description: a.description.clone(),
+                    reference: a.reference.clone(),
+                    quantity: a.quantity,
+                    amount: a.amount,
+                }),
+        );
+    }
+    let total = Amount::checked_sum(currency, lines.iter().map(|l| l.amount))?;
+    if total.is_negative() {
+        lines.push(StatementLine {
+            description: "carried to the next statement".into(),
+            reference: CARRY_OUT.into(),
+            quantity: 0,
+            amount: total.checked_neg()?,
+        });
+    }
+    if facility.payment_method == PaymentMethod::Capitation {
+        lines.push(capitation_line(partitions, close, facility, currency)?);
+    }
     Ok(lines)
 }
 
 fn capitation_line(
-    p: &Projections,
+    partitions: &[&Projections],
     close: &Close<'_>,
     facility: &Facility,
     currency: ledger::Currency,
 ) -> Result<StatementLine, Rejection> {
-    let members = p.registry.registered_with(&facility.id) as i64;
+    let members: usize = partitions
+        .iter()
+        .map(|p| p.registry.registered_with(&facility.id))
+        .sum();
+    let members = members as i64;
     let rate = facility.capitation_rate.unwrap_or(Amount::zero(currency));
     let months = months_between(close.starts_on, close.ends_on).max(1);
     Ok(StatementLine {
@@ -156,19 +270,6 @@ fn capitation_line(
         quantity: members.unsigned_abs(),
         amount: rate.checked_mul(members)?.checked_mul(months)?,
     })
-}
-
-/// What the parts of `facility`'s statement issued in earlier calls add up to.
-fn issued_so_far(
-    p: &Projections,
-    close: &Close<'_>,
-    facility: &FacilityId,
-    currency: ledger::Currency,
-) -> Amount {
-    p.payments
-        .statements
-        .get(&(facility.clone(), close.period_id.clone()))
-        .map_or(Amount::zero(currency), |s| s.due)
 }
 
 /// The next parts of `facility`'s statement, as many as the budget allows: every part holds
@@ -181,7 +282,7 @@ fn statement_parts(
     currency: ledger::Currency,
     mut lines: Vec<StatementLine>,
     budget: &mut Budget,
-) -> Result<Vec<NewEvent>, Rejection> {
+) -> Result<Vec<FacilityStatementIssued>, Rejection> {
     let key = (facility.id.clone(), close.period_id.clone());
     let mut part = p.payments.statements.get(&key).map_or(0, |s| s.parts);
     let taken = lines.len().min(budget.lines);
@@ -197,17 +298,14 @@ fn statement_parts(
     let mut events = Vec::with_capacity(count);
     for (i, lines) in chunks.into_iter().enumerate() {
         let amount_due = Amount::checked_sum(currency, lines.iter().map(|l| l.amount))?;
-        events.push(NewEvent {
-            stream: StreamId::facility(&facility.id),
-            event: Event::FacilityStatementIssued(FacilityStatementIssued {
-                period_id: close.period_id.clone(),
-                facility_id: facility.id.clone(),
-                method: facility.payment_method,
-                lines,
-                amount_due,
-                part,
-                more: more || i + 1 < count,
-            }),
+        events.push(FacilityStatementIssued {
+            period_id: close.period_id.clone(),
+            facility_id: facility.id.clone(),
+            method: facility.payment_method,
+            lines,
+            amount_due,
+            part,
+            more: more || i + 1 < count,
         });
         part += 1;
     }

@@ -225,12 +225,12 @@ pub fn recorded_by(command: &Command, events: &[Event]) -> bool {
                 && &e.ends_on == ends_on
                 && &e.closed_on == closed_on
         }
-        // A later call of a close in pages: it continued the statements of a period closed
-        // with the same scheme and dates (decide checked them), so the period names it.
-        (
-            Command::ClosePaymentPeriod { period_id, .. },
-            Some(Event::FacilityStatementIssued(e)),
-        ) => &e.period_id == period_id,
+        (Command::RecordStatements { parts }, _) => {
+            events.len() == parts.len()
+                && events.iter().zip(parts).all(
+                    |(event, part)| matches!(event, Event::FacilityStatementIssued(s) if s == part),
+                )
+        }
         (
             Command::RecordFacilityPayout {
                 payout_id,

@@ -56,6 +56,11 @@ enum Op {
         member: usize,
         hh: usize,
     },
+    Close,
+    Payout {
+        facility: usize,
+        shillings: i64,
+    },
     Retry {
         back: usize,
     },
@@ -72,6 +77,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..20).prop_map(|claim| Op::Reverse { claim }),
         1 => (0usize..20).prop_map(|claim| Op::Copay { claim }),
         1 => (0..HOUSEHOLDS * 2, 0..HOUSEHOLDS).prop_map(|(member, hh)| Op::MoveMember { member, hh }),
+        1 => Just(Op::Close),
+        1 => (0..FACILITIES.len(), 1i64..3000).prop_map(|(facility, shillings)| Op::Payout { facility, shillings }),
         1 => (1usize..10).prop_map(|back| Op::Retry { back }),
     ]
 }
@@ -104,6 +111,7 @@ struct World {
     /// Claims in the order they were submitted (the same with any partition count).
     claims: Vec<ClaimId>,
     day: u64,
+    periods: usize,
 }
 
 impl World {
@@ -113,6 +121,7 @@ impl World {
             sent: Vec::new(),
             claims: Vec::new(),
             day: 31,
+            periods: 0,
         };
         w.send(Command::PublishScheme {
             document: examples::IPUSH_KE.to_owned(),
@@ -266,6 +275,28 @@ async fn apply(w: &mut World, op: &Op) {
             }
         }
         Op::MoveMember { member, hh } => enrol(*member, *hh),
+        Op::Close => {
+            w.periods += 1;
+            Command::ClosePaymentPeriod {
+                period_id: id(&format!("P-{}", w.periods)),
+                scheme_id: id("ipush-ke"),
+                starts_on: day(w.day - 1),
+                ends_on: date,
+                closed_on: date,
+            }
+        }
+        Op::Payout {
+            facility,
+            shillings,
+        } => Command::RecordFacilityPayout {
+            payout_id: id(&format!("PO-{n}")),
+            facility_id: id(FACILITIES[*facility]),
+            period_id: id(&format!("P-{}", w.periods.max(1))),
+            amount: kes(*shillings),
+            channel: PaymentChannel::Bank,
+            reference: "EFT".into(),
+            paid_on: date,
+        },
         Op::Retry { back } => {
             let Some((request, command, Ok(()))) =
                 w.sent.len().checked_sub(*back).map(|i| w.sent[i].clone())
@@ -328,6 +359,27 @@ async fn claim_view(w: &World, claim: &ClaimId) -> String {
     without_positions(format!("{:?}", state.projections.claims.get(claim)))
 }
 
+/// A facility's statements (in its partition): due, paid, whether complete, and their lines
+/// in a canonical order (partitions list their parts in partition order).
+async fn statements_view(w: &World, facility: &str) -> Vec<String> {
+    let facility: FacilityId = id(facility);
+    let partition = w.ledger.facility_partition(&facility);
+    let state = w.ledger.read(partition).await.unwrap();
+    state
+        .projections
+        .payments
+        .statements_of(&facility)
+        .map(|(period, s)| {
+            let mut lines: Vec<String> = s.lines.iter().map(|l| format!("{l:?}")).collect();
+            lines.sort();
+            format!(
+                "{period} due {} paid {} more {} {lines:?}",
+                s.due, s.paid, s.more
+            )
+        })
+        .collect()
+}
+
 async fn facility_owed(w: &World, facility: &str) -> i64 {
     let mut owed = 0;
     for state in w.ledger.read_all().await.unwrap() {
@@ -360,7 +412,8 @@ async fn check_partitions(w: &World) {
                     let hash = partition_hash_of(&id(e.stream.id())).unwrap();
                     partitions.of_hash(hash)
                 }
-                (StreamKind::Scheme, _) => continue,
+                (StreamKind::Scheme | StreamKind::Period, _) => continue,
+                (StreamKind::Facility, _) => partitions.of(e.stream.id()),
                 (kind, _) => panic!("unexpected stream {kind:?} in this workload"),
             };
             assert_eq!(home, partition, "{} in partition {partition}", e.stream);
@@ -392,6 +445,11 @@ proptest! {
             }
             for f in FACILITIES {
                 assert_eq!(facility_owed(&one, f).await, facility_owed(&four, f).await, "{f}");
+                assert_eq!(
+                    statements_view(&one, f).await,
+                    statements_view(&four, f).await,
+                    "{f}"
+                );
             }
             check_partitions(&one).await;
             check_partitions(&four).await;
@@ -487,4 +545,84 @@ async fn a_scheme_version_cut_short_reaches_every_partition_at_start() {
             .await
             .unwrap();
     }
+}
+
+/// A claim decided in its household's partition reaches its facility's statement in
+/// another partition; the close records its cut in every partition, and a claim after the
+/// cut (dated within the period) goes to the next statement.
+#[tokio::test]
+async fn a_claim_reaches_the_statement_of_a_facility_in_another_partition() {
+    let mut w = World::new(4).await;
+    let p = w.ledger.partitions();
+    let facility = FACILITIES[0];
+    // A member whose household is not in the facility's partition.
+    let member = (0..HOUSEHOLDS * 2)
+        .find(|m| p.of(&format!("HH-{}", m / 2)) != p.of(facility))
+        .unwrap();
+    let claim = |code: &str, on: u64| Command::SubmitClaim {
+        claim_code: id(code),
+        facility_id: id(facility),
+        member_id: id(&format!("M-{member}")),
+        date_from: day(on),
+        date_to: None,
+        claim_date: day(on),
+        diagnosis_codes: vec![],
+        lines: vec![ClaimLine {
+            line_no: 1,
+            kind: LineKind::Service,
+            code: id("OPD-VISIT"),
+            quantity: 1,
+            asked_unit_price: None,
+        }],
+        today: day(on),
+        today_given: true,
+    };
+    let close = |period: &str, to: u64| Command::ClosePaymentPeriod {
+        period_id: id(period),
+        scheme_id: id("ipush-ke"),
+        starts_on: day(0),
+        ends_on: day(to),
+        closed_on: day(to),
+    };
+    w.send(Command::PayPremium {
+        period_start: None,
+        receipt_id: id("PR-1"),
+        household_id: id(&format!("HH-{}", member / 2)),
+        product_id: id("NHIF-SUPA"),
+        amount: kes(6000),
+        source: PremiumSource::Direct,
+        paid_on: day(32),
+    })
+    .await;
+    w.send(claim("C-1", 40)).await;
+    w.send(close("P-1", 45)).await;
+    // Dated before the first period's end, decided after its cut.
+    w.send(claim("C-2", 44)).await;
+    w.send(close("P-2", 50)).await;
+    assert!(
+        w.sent.iter().all(|(_, _, r)| r.is_ok()),
+        "{:?}",
+        w.sent.last()
+    );
+
+    let own = w.ledger.facility_partition(&id(facility));
+    let state = w.ledger.read(own).await.unwrap();
+    let payments = &state.projections.payments;
+    let listed = |period: &str| -> Vec<String> {
+        payments.statements[&(id(facility), id(period))]
+            .lines
+            .iter()
+            .map(|l| l.reference.clone())
+            .collect()
+    };
+    assert_eq!(listed("P-1"), [w.claims[0].to_string()]);
+    assert_eq!(listed("P-2"), [w.claims[1].to_string()]);
+    drop(state);
+    // Every partition recorded each close: its cut.
+    for service in w.ledger.services() {
+        let state = service.state().await;
+        assert!(state.projections.payments.periods.contains_key(&id("P-1")));
+        assert!(state.projections.payments.periods.contains_key(&id("P-2")));
+    }
+    check_partitions(&w).await;
 }

@@ -1,5 +1,6 @@
 //! A period close too large for one request is issued in pages (calls of at most 1,000
-//! facilities and 5,000 lines; statements in parts of at most 400 lines), never refused.
+//! facilities and 5,000 lines; statements in parts of at most 400 lines), never refused; a
+//! claim after the close's cut goes to the next statement.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -7,8 +8,9 @@ use std::collections::HashSet;
 
 use adjudicator::examples;
 use claims_ledger::commands::{Command, Rejection};
+use claims_ledger::partitioned::Ledger;
 use claims_ledger::period_close::{CLOSE_FACILITIES_PER_CALL, CLOSE_LINES_PER_CALL};
-use claims_ledger::processor::{CommandError, Receipt, Service, rebuild};
+use claims_ledger::processor::{CommandError, Executed, Service, rebuild};
 use ledger::event::*;
 use ledger::{Amount, Date, EventLog, MemoryLog, RequestId};
 
@@ -27,14 +29,14 @@ where
     s.parse().unwrap()
 }
 
-async fn run(svc: &Service<MemoryLog>, request: &str, command: Command) -> Receipt {
+async fn run(svc: &Ledger<MemoryLog>, request: &str, command: Command) -> Executed {
     let c = format!("{command:?}");
-    svc.execute(RequestId::new(request).unwrap(), command)
+    svc.execute_with_events(RequestId::new(request).unwrap(), command)
         .await
         .unwrap_or_else(|e| panic!("{e} for {c}"))
 }
 
-async fn reject(svc: &Service<MemoryLog>, request: &str, command: Command) -> Rejection {
+async fn reject(svc: &Ledger<MemoryLog>, request: &str, command: Command) -> Rejection {
     match svc.execute(RequestId::new(request).unwrap(), command).await {
         Err(CommandError::Rejected(r)) => r,
         other => panic!("expected a rejection, got {other:?}"),
@@ -104,7 +106,7 @@ fn payout(amount: &str) -> Command {
     }
 }
 
-async fn insured_member(svc: &Service<MemoryLog>) {
+async fn insured_member(svc: &Ledger<MemoryLog>) {
     run(
         svc,
         "publish",
@@ -159,14 +161,13 @@ async fn insured_member(svc: &Service<MemoryLog>) {
     .await;
 }
 
-/// How many statement events an append holds, and their lines.
-async fn statement_events(log: &MemoryLog, r: &Receipt) -> Vec<FacilityStatementIssued> {
-    log.read(r.first_position, r.count as usize)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|e| match e.event {
-            Event::FacilityStatementIssued(s) => Some(s),
+/// The statement parts a close call issued.
+fn statement_events(executed: &Executed) -> Vec<FacilityStatementIssued> {
+    executed
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::FacilityStatementIssued(s) => Some(s.clone()),
             _ => None,
         })
         .collect()
@@ -175,7 +176,7 @@ async fn statement_events(log: &MemoryLog, r: &Receipt) -> Vec<FacilityStatement
 #[tokio::test]
 async fn a_large_close_is_issued_in_pages_and_a_payout_waits_for_the_whole_statement() {
     let log = MemoryLog::in_memory();
-    let svc = Service::start(log.clone()).await.unwrap();
+    let svc = Ledger::single(Service::start(log.clone()).await.unwrap()).await;
     insured_member(&svc).await;
     // 6,000 claims of 1..6,000 doses: 6,000 lines on Nyalenda's statement.
     // (Sent together, so they share commits.)
@@ -189,8 +190,13 @@ async fn a_large_close_is_issued_in_pages_and_a_payout_waits_for_the_whole_state
     // Call 1: the period closes; the first 1,000 facilities (FF-0001..FF-1000, nothing
     // accrued) get an empty statement each.
     let first = run(&svc, "close-1", close()).await;
-    let issued = statement_events(&log, &first).await;
-    assert_eq!(first.count as usize, 1 + CLOSE_FACILITIES_PER_CALL);
+    let issued = statement_events(&first);
+    assert!(matches!(first.events[0], Event::PaymentPeriodClosed(_)));
+    assert_eq!(
+        first.receipt.count, 1,
+        "the close: the cut, then its statements"
+    );
+    let cut = first.receipt.first_position;
     assert_eq!(issued.len(), CLOSE_FACILITIES_PER_CALL);
     assert!(
         issued
@@ -202,7 +208,7 @@ async fn a_large_close_is_issued_in_pages_and_a_payout_waits_for_the_whole_state
     // Call 2: FF-1001..FF-1200 and Lumumba (empty), then Nyalenda's first 5,000 lines in
     // parts of 400: 12 x 400 + 200 = 13 parts, the last saying more follow.
     let second = run(&svc, "close-2", close()).await;
-    let issued = statement_events(&log, &second).await;
+    let issued = statement_events(&second);
     let nyalenda: Vec<_> = issued
         .iter()
         .filter(|s| s.facility_id == id("KE-KSM-NYALENDA"))
@@ -239,15 +245,16 @@ async fn a_large_close_is_issued_in_pages_and_a_payout_waits_for_the_whole_state
     let refused = reject(&svc, "close-other", other_dates).await;
     assert_eq!(refused, Rejection::PeriodClosed(id("2026-03")));
 
-    // A claim of 6,001 doses decided between the calls joins the statement still open.
+    // A claim of 6,001 doses decided between the calls (dated in March, after the cut)
+    // does not join the statement still open: it waits for the next close.
     run(&svc, "claim-6001", vaccine_claim(6001)).await;
 
-    // Call 3: the remaining 1,001 lines in parts of 400, 400, 201; the statement completes.
+    // Call 3: the remaining 1,000 lines in parts of 400, 400, 200; the statement completes.
     let third = run(&svc, "close-3", close()).await;
-    let issued = statement_events(&log, &third).await;
+    let issued = statement_events(&third);
     assert_eq!(
         issued.iter().map(|s| s.lines.len()).collect::<Vec<_>>(),
-        vec![400, 400, 201]
+        vec![400, 400, 200]
     );
     assert_eq!(
         issued.iter().map(|s| (s.part, s.more)).collect::<Vec<_>>(),
@@ -256,34 +263,55 @@ async fn a_large_close_is_issued_in_pages_and_a_payout_waits_for_the_whole_state
     // A retry of call 2 is answered with its first receipt and appends nothing.
     let head = log.head().next_position;
     let retried = run(&svc, "close-2", close()).await;
-    assert!(retried.already_done);
+    assert!(retried.receipt.already_done);
     assert_eq!(
-        (retried.first_position, retried.count),
-        (second.first_position, second.count)
+        (retried.receipt.first_position, retried.receipt.count),
+        (second.receipt.first_position, second.receipt.count)
+    );
+    assert_eq!(
+        retried.events, second.events,
+        "with the statements it issued"
     );
     assert_eq!(log.head().next_position, head);
     // Every statement is complete: the period is closed for good.
     let done = reject(&svc, "close-4", close()).await;
     assert_eq!(done, Rejection::PeriodClosed(id("2026-03")));
 
-    // Nyalenda is owed 200 KES x (1 + 2 + ... + 6,001) = 200 x 18,009,001 = 3,601,800,200
-    // KES, each claim listed once; the whole payout is accepted.
+    // Nyalenda is owed 200 KES x (1 + 2 + ... + 6,000) = 200 x 18,003,000 = 3,600,600,000
+    // KES, each claim before the cut listed once; the whole payout is accepted. The claim
+    // after the cut is still open, for the next close.
     {
-        let st = svc.state().await;
+        let st = svc
+            .service(ledger::partition::Partition::FIRST)
+            .state()
+            .await;
         let s = &st.projections.payments.statements[&(id("KE-KSM-NYALENDA"), id("2026-03"))];
-        assert_eq!(s.due, a("3601800200 KES"));
-        assert_eq!((s.lines.len(), s.parts, s.more), (6001, 16, false));
+        assert_eq!(s.due, a("3600600000 KES"));
+        assert_eq!((s.lines.len(), s.parts, s.more), (6000, 16, false));
         let references: HashSet<_> = s.lines.iter().map(|l| l.reference.as_str()).collect();
-        assert_eq!(references.len(), 6001);
+        assert_eq!(references.len(), 6000);
+        let open = st
+            .projections
+            .payments
+            .open_accruals(&id("KE-KSM-NYALENDA"));
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].amount, a("1200200 KES"));
+        assert_eq!(
+            st.projections.payments.periods[&id("2026-03")].closed_at,
+            cut
+        );
         assert_eq!(st.projections.payments.statements.len(), 1202);
         let b = &st.projections.balances;
         assert_eq!(b.trial_balance("KES".parse().unwrap()), 0);
     }
-    run(&svc, "pay", payout("3601800200 KES")).await;
+    run(&svc, "pay", payout("3600600000 KES")).await;
 
     // A replay of the log gives the same projections.
     let rebuilt = rebuild(&log, log.head().next_position).await.unwrap();
-    let live = svc.state().await;
+    let live = svc
+        .service(ledger::partition::Partition::FIRST)
+        .state()
+        .await;
     assert_eq!(
         rebuilt.projections.digests().combined(),
         live.projections.digests().combined()

@@ -5,6 +5,7 @@
 
 use adjudicator::examples;
 use claims_ledger::commands::{Command, LineReview, Rejection, Subject};
+use claims_ledger::partitioned::Ledger;
 use claims_ledger::processor::{CommandError, Receipt, Service, rebuild};
 use ledger::event::*;
 use ledger::ids::*;
@@ -27,22 +28,35 @@ where
     s.parse().unwrap()
 }
 
+/// Commands go through the ledger (one partition), as the API sends them; `svc` is its
+/// partition's processor, for the projections and the log.
 struct Harness<L: EventLog> {
+    ledger: Ledger<L>,
     svc: Service<L>,
     n: u64,
 }
 
 impl<L: EventLog> Harness<L> {
     async fn new(log: L) -> Self {
+        let ledger = Ledger::single(Service::start(log).await.unwrap()).await;
         Harness {
-            svc: Service::start(log).await.unwrap(),
+            svc: ledger.services()[0].clone(),
+            ledger,
+            n: 0,
+        }
+    }
+
+    async fn over(svc: Service<L>) -> Self {
+        Harness {
+            ledger: Ledger::single(svc.clone()).await,
+            svc,
             n: 0,
         }
     }
 
     async fn try_run(&mut self, command: Command) -> Result<Receipt, CommandError> {
         self.n += 1;
-        self.svc
+        self.ledger
             .execute(RequestId::new(format!("req-{}", self.n)).unwrap(), command)
             .await
     }
@@ -1062,7 +1076,7 @@ async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match(
     let service = Service::start_with(log.clone(), Some(checkpoints.clone()))
         .await
         .unwrap();
-    let mut h = Harness { svc: service, n: 0 };
+    let mut h = Harness::over(service).await;
     saver(&mut h).await;
     assert!(h.svc.checkpoint().await.unwrap().unwrap() > 0);
     let at = log.head().next_position;
@@ -1455,7 +1469,7 @@ async fn a_checkpoint_ahead_of_the_log_refuses_to_start_and_is_kept() {
     let service = Service::start_with(log.clone(), Some(checkpoints.clone()))
         .await
         .unwrap();
-    let mut h = Harness { svc: service, n: 0 };
+    let mut h = Harness::over(service).await;
     saver(&mut h).await;
     h.svc.checkpoint().await.unwrap();
     let at = log.head().next_position;

@@ -209,13 +209,16 @@ fn an_altered_export_is_refused_and_nothing_is_kept() {
 /// Moving a data directory from the sled log of earlier versions: `tests/fixtures/
 /// pre-segment-log.events` was exported by the version before segment files (commit c818166,
 /// `demo --households 60 --facilities 2 --clients 4`, then `export`). Imported into segment
-/// files it has the very same chain: head hash and projection digests as that version
-/// printed them. The old directory itself is refused with the way to move it.
+/// files it has the very same chain (the head hash that version printed) and replays to the
+/// same projections every time. The old directory itself is refused with the way to move it.
 #[test]
 fn an_export_of_the_sled_log_imports_into_segment_files_with_the_same_chain() {
     const EVENTS: u64 = 1022;
     const HEAD: &str = "e50f7394c7f8ff81e2d403158e5dcb2db5849327977b9360bbf1b8a078e45b82";
-    const COMBINED: &str = "0b2aaf03d2e092d4f20f19493918614187fde53463b1b72cee4607485977d5b8";
+    // The projections' digest of that history as this version folds it. (The version that
+    // exported it printed 0b2aaf03...; since partitions, the payments model records each
+    // close's cut and the accruals it assigned, so the rendering it hashes differs.)
+    const COMBINED: &str = "99a0350e6833b6a171d32b2b1ac2efc5ee6e8097b5e286804d6bf895c504558a";
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let fixture =

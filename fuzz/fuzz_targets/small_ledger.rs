@@ -50,8 +50,34 @@ pub fn base() -> &'static Projections {
     })
 }
 
-/// Decides `command`; what is decided must apply.
+/// Decides `command`; what is decided must apply. A period close is followed by its
+/// statements, as the ledger issues them (one partition).
 pub fn apply(p: &mut Projections, command: &Command) {
+    apply_one(p, command);
+    if let Command::ClosePaymentPeriod {
+        period_id,
+        scheme_id,
+        starts_on,
+        ends_on,
+        closed_on,
+    } = command
+    {
+        let close = claims_ledger::period_close::Close {
+            period_id,
+            scheme_id,
+            starts_on: *starts_on,
+            ends_on: *ends_on,
+            closed_on: *closed_on,
+        };
+        if let Ok(parts) = claims_ledger::period_close::next_statements(&[&*p], &close, |_| 0)
+            && !parts.is_empty()
+        {
+            apply_one(p, &Command::RecordStatements { parts });
+        }
+    }
+}
+
+fn apply_one(p: &mut Projections, command: &Command) {
     if let Ok(decided) = decide(p, command) {
         for e in decided.events {
             let position = p.position();

@@ -505,7 +505,15 @@ impl Projections {
                     )?;
                 }
             }
-            Event::PaymentPeriodClosed(e) => self.payments.period_closed(e),
+            Event::PaymentPeriodClosed(e) => {
+                // The scheme's facilities (the latest version's, as for every facility rule).
+                let facilities = self
+                    .registry
+                    .scheme(&e.scheme_id)
+                    .map(|published| published.scheme.clone());
+                let facilities = facilities.iter().flat_map(|s| s.facilities.keys());
+                self.payments.period_closed(position, e, facilities)
+            }
             Event::FacilityStatementIssued(e) => {
                 if e.method == PaymentMethod::Capitation && e.amount_due.is_positive() {
                     let scheme_id = self

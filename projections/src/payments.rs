@@ -1,8 +1,16 @@
 //! Paying facilities: what accrues to each facility (claims under fee-for-service, copays paid
 //! from wallets, consumption under the Informed Push Model), period statements, payouts, and
 //! stock levels with the suggested top-up.
+//!
+//! A period's close is the cut: when a partition records `PaymentPeriodClosed`, every open
+//! accrual of the scheme's facilities dated up to the period's end is assigned to that
+//! period (`assigned`); what accrues after it, in log order, waits for the next close. The
+//! facility's statement lists what every partition assigned to the period, so it does not
+//! depend on when the statement is issued, and replays to the same lines. A statement that
+//! would owe less than nothing (more reversed than accrued) lists its accruals and a line
+//! carrying the difference to the facility's next statement ([`CARRY_OUT`], [`CARRY_IN`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use ledger::event::{
     FacilityPaid, FacilityStatementIssued, PaymentMethod, PaymentPeriodClosed, StatementLine,
@@ -10,6 +18,12 @@ use ledger::event::{
 };
 use ledger::ids::{Code, FacilityId, PeriodId, SchemeId};
 use ledger::{Amount, Date, MoneyError};
+
+/// The reference of a statement line carrying what a statement owes below zero to the
+/// facility's next statement (a positive amount: the statement then owes nothing).
+pub const CARRY_OUT: &str = "carried-to-next-statement";
+/// The reference of the line that brings it into the next statement (a negative amount).
+pub const CARRY_IN: &str = "carried-from-last-statement";
 
 /// Visits averaged for the monthly consumption.
 pub const CONSUMPTION_VISITS_AVERAGED: usize = 3;
@@ -30,6 +44,9 @@ pub struct Period {
     pub starts_on: Date,
     pub ends_on: Date,
     pub closed_on: Date,
+    /// Where this partition recorded the close: its cut (accruals before it are the
+    /// period's).
+    pub closed_at: u64,
 }
 
 /// A facility's statement for a period: due = paid + outstanding.
@@ -112,7 +129,13 @@ impl StockRecord {
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Payments {
+    /// Accruals no close has reached yet.
     pub accruals: BTreeMap<FacilityId, Vec<Accrual>>,
+    /// Accruals a close assigned to its period, until the facility's statement for it is
+    /// complete (in the facility's partition).
+    pub assigned: BTreeMap<(FacilityId, PeriodId), Vec<Accrual>>,
+    /// What a facility's last complete statement carried to its next (negative: owed back).
+    pub carry: BTreeMap<FacilityId, Amount>,
     pub periods: BTreeMap<PeriodId, Period>,
     pub statements: BTreeMap<(FacilityId, PeriodId), Statement>,
     pub stock: BTreeMap<(FacilityId, Code), StockRecord>,
@@ -174,7 +197,14 @@ impl Payments {
             .transpose()
     }
 
-    pub(crate) fn period_closed(&mut self, e: &PaymentPeriodClosed) {
+    /// Records the close at `position` and assigns to the period every open accrual of
+    /// `facilities` (the scheme's) dated up to its end.
+    pub(crate) fn period_closed<'a>(
+        &mut self,
+        position: u64,
+        e: &PaymentPeriodClosed,
+        facilities: impl IntoIterator<Item = &'a FacilityId>,
+    ) {
         self.periods.insert(
             e.period_id.clone(),
             Period {
@@ -182,8 +212,26 @@ impl Payments {
                 starts_on: e.starts_on,
                 ends_on: e.ends_on,
                 closed_on: e.closed_on,
+                closed_at: position,
             },
         );
+        for facility in facilities {
+            let Some(open) = self.accruals.get_mut(facility) else {
+                continue;
+            };
+            let (due, later): (Vec<Accrual>, Vec<Accrual>) =
+                open.drain(..).partition(|a| a.date <= e.ends_on);
+            *open = later;
+            if open.is_empty() {
+                self.accruals.remove(facility);
+            }
+            if !due.is_empty() {
+                self.assigned
+                    .entry((facility.clone(), e.period_id.clone()))
+                    .or_default()
+                    .extend(due);
+            }
+        }
     }
 
     pub fn period_scheme(&self, period: &PeriodId) -> Option<SchemeId> {
@@ -194,14 +242,23 @@ impl Payments {
         self.periods.get(period).map(|p| p.ends_on)
     }
 
-    /// What has accrued to a facility up to `until`, not yet on a statement.
-    pub fn open_accruals(&self, facility: &FacilityId, until: Date) -> Vec<&Accrual> {
-        self.accruals
-            .get(facility)
-            .into_iter()
-            .flatten()
-            .filter(|a| a.date <= until)
-            .collect()
+    /// What this partition assigned to `facility`'s statement for `period`, in log order.
+    pub fn assigned_to(&self, facility: &FacilityId, period: &PeriodId) -> &[Accrual] {
+        self.assigned
+            .get(&(facility.clone(), period.clone()))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// What has accrued to a facility and no close has reached yet.
+    pub fn open_accruals(&self, facility: &FacilityId) -> &[Accrual] {
+        self.accruals.get(facility).map_or(&[], Vec::as_slice)
+    }
+
+    /// The period of `facility`'s statement still being issued, if one is.
+    pub fn statement_in_progress(&self, facility: &FacilityId) -> Option<&PeriodId> {
+        self.statements_of(facility)
+            .find(|(_, s)| s.more)
+            .map(|(period, _)| period)
     }
 
     pub(crate) fn statement_issued(
@@ -209,9 +266,9 @@ impl Payments {
         position: u64,
         e: &FacilityStatementIssued,
     ) -> Result<(), String> {
-        let end = self
-            .period_end(&e.period_id)
-            .ok_or_else(|| format!("period {} was never closed", e.period_id))?;
+        if !self.periods.contains_key(&e.period_id) {
+            return Err(format!("period {} was never closed", e.period_id));
+        }
         let key = (e.facility_id.clone(), e.period_id.clone());
         let follows = match self.statements.get(&key) {
             None => e.part == 0,
@@ -222,35 +279,6 @@ impl Payments {
                 "part {} of the statement of {} for {} does not follow the parts issued",
                 e.part, e.facility_id, e.period_id
             ));
-        }
-        // The accruals the part lists are settled, one for each line (the earliest open one
-        // with its reference and amount: a claim, its copay and a refund share a reference and
-        // may fall in different parts); any it left out stay open. (Counted in a map: a
-        // statement of a busy facility lists thousands of claims.)
-        if let Some(accruals) = self.accruals.get_mut(&e.facility_id) {
-            let mut settled: HashMap<&str, HashMap<i64, usize>> = HashMap::new();
-            for l in &e.lines {
-                *settled
-                    .entry(l.reference.as_str())
-                    .or_default()
-                    .entry(l.amount.minor_units())
-                    .or_default() += 1;
-            }
-            accruals.retain(|a| {
-                if a.date > end {
-                    return true;
-                }
-                let count = settled
-                    .get_mut(a.reference.as_str())
-                    .and_then(|amounts| amounts.get_mut(&a.amount.minor_units()));
-                match count {
-                    Some(n) if *n > 0 => {
-                        *n -= 1;
-                        false
-                    }
-                    _ => true,
-                }
-            });
         }
         match self.statements.get_mut(&key) {
             Some(s) => {
@@ -264,7 +292,7 @@ impl Payments {
             }
             None => {
                 self.statements.insert(
-                    key,
+                    key.clone(),
                     Statement {
                         method: e.method,
                         lines: e.lines.clone(),
@@ -276,6 +304,35 @@ impl Payments {
                     },
                 );
             }
+        }
+        if !e.more {
+            self.statement_completed(&key)?;
+        }
+        Ok(())
+    }
+
+    /// A complete statement settles what this partition assigned to it and sets what the
+    /// facility's next statement brings in.
+    fn statement_completed(&mut self, key: &(FacilityId, PeriodId)) -> Result<(), String> {
+        self.assigned.remove(key);
+        let Some(statement) = self.statements.get(key) else {
+            return Ok(());
+        };
+        let carried = statement
+            .lines
+            .iter()
+            .filter(|l| l.reference == CARRY_OUT)
+            .try_fold(Amount::zero(statement.due.currency()), |sum, l| {
+                sum.checked_add(l.amount)
+            })
+            .map_err(|err| err.to_string())?;
+        if carried.is_positive() {
+            self.carry.insert(
+                key.0.clone(),
+                carried.checked_neg().map_err(|e| e.to_string())?,
+            );
+        } else {
+            self.carry.remove(&key.0);
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! What every partition records: scheme versions.
+//! What every partition records: scheme versions (and period closes, `super::close`).
 //!
 //! Rule: a scheme version is published in partition 0 first (which decides it: the version
 //! number, its order, its document), then the same command in every other partition, in
@@ -27,12 +27,18 @@ pub async fn execute<L: EventLog>(
     request_id: RequestId,
     command: Command,
 ) -> Result<Executed, CommandError> {
-    if matches!(command, Command::ClosePaymentPeriod { .. }) && ledger.partitions().count() > 1 {
-        return Err(CommandError::Unavailable(
-            "closing a period of a ledger with more than one partition is not built yet".into(),
-        ));
-    }
     let _one_at_a_time = ledger.broadcasts.lock().await;
+    match command {
+        Command::PublishScheme { .. } => {}
+        Command::ClosePaymentPeriod { .. } => {
+            return super::close::execute(ledger, request_id, command).await;
+        }
+        _ => {
+            return Err(CommandError::Unavailable(
+                "only scheme versions and period closes are recorded in every partition".into(),
+            ));
+        }
+    }
     let first = ledger
         .execute_in(Partition::FIRST, request_id.clone(), command.clone())
         .await?;

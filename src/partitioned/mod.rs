@@ -12,6 +12,7 @@
 //! it, in the same order.
 
 pub mod broadcast;
+pub mod close;
 pub mod directory;
 pub mod layout;
 pub mod route;

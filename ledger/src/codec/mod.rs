@@ -5,6 +5,7 @@
 //! the field, e.g. `premium_paid.amount.currency_code: unknown currency code "KSH"`.
 
 mod decode;
+#[cfg(feature = "log")]
 pub(crate) use decode::{EnvelopeHead, decode_envelope_head};
 mod direct;
 
