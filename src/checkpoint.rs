@@ -24,8 +24,9 @@ pub const CHECKPOINT_EVERY_EVENTS: u64 = 100_000;
 /// request receipts, the log's request index answers retries; 6: running totals in i128, and
 /// a SHA-256 of the header fields and the body, so a damaged checkpoint is never taken for a state;
 /// 7: a decision records whether its date was given; 8: statements in parts; 9: copay paid per
-/// claim; 10: sponsor gifts per household, member and everyone, per year and month).
-const FORMAT_VERSION: u32 = 10;
+/// claim; 10: sponsor gifts per household, member and everyone, per year and month; 11: claim
+/// numbers per household hash, accruals a close assigned, each close's cut, carried amounts).
+const FORMAT_VERSION: u32 = 11;
 const KEY: &[u8] = b"latest";
 const HEADER_BYTES: usize = 4 + 8 + 32 + 32;
 

@@ -134,6 +134,12 @@ pub enum Command {
     /// every partition assigned to the period (`period_close::next_statements`). Not a
     /// request anyone sends: the close sends it.
     RecordStatements { parts: Vec<FacilityStatementIssued> },
+    /// A command decided with what the ledger reserved for it of sponsors' yearly budgets,
+    /// across its partitions (`partitioned::budgets`). Not a request anyone sends.
+    WithBudgets {
+        command: Box<Command>,
+        left: Vec<(SponsorId, Amount)>,
+    },
 }
 
 /// A reviewer's change to one line.
@@ -549,73 +555,11 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 }),
             )))
         }
-        Command::RecordContribution {
-            receipt_id,
-            household_id,
-            member_id,
-            amount,
-            channel,
-            received_on,
-        } => {
-            since_registration(p, household_id, "received_on", *received_on)?;
-            let published = scheme_of(p, household_id, "received_on", *received_on)?;
-            let scheme = &published.scheme;
-            check_amount(scheme, *amount)?;
-            fresh_receipt(p, receipt_id)?;
-            if let Some(m) = member_id {
-                match p.registry.members.get(m) {
-                    None => return Err(Rejection::UnknownMember(m.clone())),
-                    Some(r) if &r.household_id != household_id => {
-                        return Err(Rejection::MemberOfAnotherHousehold {
-                            member: m.clone(),
-                            household: r.household_id.clone(),
-                        });
-                    }
-                    Some(_) => {}
-                }
-            }
-            let s = StreamId::household(household_id);
-            let mut events = single(
-                s.clone(),
-                Event::ContributionReceived(ContributionReceived {
-                    receipt_id: receipt_id.clone(),
-                    household_id: household_id.clone(),
-                    member_id: member_id.clone(),
-                    amount: *amount,
-                    channel: *channel,
-                    received_on: *received_on,
-                }),
-            );
-            // Sponsors match the household's savings under their rule, caps and budget.
-            let mut sponsors: Vec<_> = scheme.sponsors.values().collect();
-            sponsors.sort_by(|a, b| a.id.cmp(&b.id));
-            for sponsor in sponsors {
-                let given = sponsor_given(
-                    p,
-                    &sponsor.id,
-                    household_id,
-                    member_id.as_ref(),
-                    *received_on,
-                    scheme.currency,
-                );
-                let share = sponsor_match(scheme, sponsor, *amount, &given)?.amount;
-                if share.is_positive() {
-                    events.push(NewEvent {
-                        stream: s.clone(),
-                        event: Event::SponsorContributionReceived(SponsorContributionReceived {
-                            receipt_id: derived_id(format!("{receipt_id}.{}", sponsor.id)),
-                            sponsor_id: sponsor.id.clone(),
-                            household_id: household_id.clone(),
-                            amount: share,
-                            matched_receipt_id: Some(receipt_id.clone()),
-                            received_on: *received_on,
-                            member_id: member_id.clone(),
-                        }),
-                    });
-                }
-            }
-            Ok(decided(events))
-        }
+        Command::RecordContribution { .. } => contribution(p, command, &[]),
+        Command::WithBudgets { command, left } => match command.as_ref() {
+            Command::RecordContribution { .. } => contribution(p, command, left),
+            other => decide_inner(p, other),
+        },
         Command::RecordSponsorContribution {
             receipt_id,
             sponsor_id,
@@ -967,6 +911,97 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             )))
         }
     }
+}
+
+/// A household's own saving, and what each sponsor of its scheme adds ("crowding in").
+/// `budgets_left`: what the ledger reserved of each listed sponsor's yearly budget for this
+/// saving (across partitions); a sponsor not listed is held to its budget less what this
+/// partition's projections say it gave (all of it, in a ledger of one partition).
+fn contribution(
+    p: &Projections,
+    command: &Command,
+    budgets_left: &[(SponsorId, Amount)],
+) -> Result<Decided, Rejection> {
+    let Command::RecordContribution {
+        receipt_id,
+        household_id,
+        member_id,
+        amount,
+        channel,
+        received_on,
+    } = command
+    else {
+        return Err(Rejection::Invalid(FieldError::new(
+            "command",
+            "not a contribution",
+        )));
+    };
+    since_registration(p, household_id, "received_on", *received_on)?;
+    let published = scheme_of(p, household_id, "received_on", *received_on)?;
+    let scheme = &published.scheme;
+    check_amount(scheme, *amount)?;
+    fresh_receipt(p, receipt_id)?;
+    if let Some(m) = member_id {
+        match p.registry.members.get(m) {
+            None => return Err(Rejection::UnknownMember(m.clone())),
+            Some(r) if &r.household_id != household_id => {
+                return Err(Rejection::MemberOfAnotherHousehold {
+                    member: m.clone(),
+                    household: r.household_id.clone(),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    let s = StreamId::household(household_id);
+    let mut events = single(
+        s.clone(),
+        Event::ContributionReceived(ContributionReceived {
+            receipt_id: receipt_id.clone(),
+            household_id: household_id.clone(),
+            member_id: member_id.clone(),
+            amount: *amount,
+            channel: *channel,
+            received_on: *received_on,
+        }),
+    );
+    // Sponsors match the household's savings under their rule, caps and budget.
+    let mut sponsors: Vec<_> = scheme.sponsors.values().collect();
+    sponsors.sort_by(|a, b| a.id.cmp(&b.id));
+    for sponsor in sponsors {
+        let given = sponsor_given(
+            p,
+            &sponsor.id,
+            household_id,
+            member_id.as_ref(),
+            *received_on,
+            scheme.currency,
+        );
+        let share = match budgets_left.iter().find(|(id, _)| id == &sponsor.id) {
+            // The ledger's reservation: the budget is what this partition gave plus it.
+            Some((_, left)) => {
+                let mut held = sponsor.clone();
+                held.budget_per_year = Some(given.all_year.checked_add(*left)?);
+                sponsor_match(scheme, &held, *amount, &given)?.amount
+            }
+            None => sponsor_match(scheme, sponsor, *amount, &given)?.amount,
+        };
+        if share.is_positive() {
+            events.push(NewEvent {
+                stream: s.clone(),
+                event: Event::SponsorContributionReceived(SponsorContributionReceived {
+                    receipt_id: derived_id(format!("{receipt_id}.{}", sponsor.id)),
+                    sponsor_id: sponsor.id.clone(),
+                    household_id: household_id.clone(),
+                    amount: share,
+                    matched_receipt_id: Some(receipt_id.clone()),
+                    received_on: *received_on,
+                    member_id: member_id.clone(),
+                }),
+            });
+        }
+    }
+    Ok(decided(events))
 }
 
 /// What a sponsor has given, in the year and month of `on`, to the household, to the member

@@ -437,11 +437,14 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let events = self
             .recorded_events(executed.receipt.clone(), executed.events)
             .await?;
-        let state = self.read_at(&executed.receipt).await?;
+        let states = self.read_all().await?;
+        let partitions: Vec<_> = states.iter().map(|s| &s.projections).collect();
+        let own = partitions[self.partition_of(&executed.receipt).index()];
         Ok(Response::new(pb::RecordContributionResponse {
             receipt: Some(receipt_pb(&executed.receipt)),
             sponsors: crate::sponsors::shares(
-                &state.projections,
+                own,
+                &partitions,
                 &household_id,
                 received_on,
                 &events,

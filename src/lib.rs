@@ -14,6 +14,7 @@
 //! - [`sponsors`]: what sponsors added to a saving, and a sponsor's giving in a year.
 //! - [`status`]: the one shape of every API error (code, field-first message, google.rpc
 //!   ErrorInfo and BadRequest details).
+//! - [`tools`]: `verify` and `replay` over every partition of a data directory.
 //! - [`demo`]: the `demo` subcommand: a synthetic programme through the real gRPC API.
 //! - [`transfer`]: export (protobuf-delimited or JSON Lines events, CSV statements) and a
 //!   hash-checked import.
@@ -41,4 +42,5 @@ pub mod server;
 pub mod sponsors;
 pub mod status;
 pub mod stock_visit;
+pub mod tools;
 pub mod transfer;

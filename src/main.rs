@@ -57,6 +57,9 @@ enum Command {
         /// Keep the log in this directory (default: a temporary one, removed at the end).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Partitions of the ledger (each its own log and writer).
+        #[arg(long, default_value_t = 1)]
+        partitions: u32,
     },
     /// Rebuild every projection from the log (offline) and print their digests: what an
     /// auditor compares with a live server's `GetProjectionDigest`.
@@ -103,9 +106,12 @@ enum Command {
     HashToken,
     /// Verify the hash chain of the whole log and print the head.
     Verify {
-        /// Data directory (the log is in `log/`).
+        /// Data directory (every partition's log).
         #[arg(long, env = "CLAIMS_LEDGER_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
+        /// Only this partition (default: every one, then the anchor over their heads).
+        #[arg(long)]
+        partition: Option<u32>,
         /// First position to check (the chain hash before it is read from the log).
         #[arg(long, default_value_t = 0)]
         from: u64,
@@ -137,10 +143,15 @@ struct ServeArgs {
     /// TOML config file (listen addresses, data dir, TLS files, tokens with roles).
     #[arg(long, env = "CLAIMS_LEDGER_CONFIG")]
     config: Option<PathBuf>,
-    /// Data directory: the log in `log/`, projection checkpoints in `checkpoints/`
-    /// [default: ./data].
+    /// Data directory: the partition count in `partitions`; with one partition the log in
+    /// `log/` and projection checkpoints in `checkpoints/`, with more each partition's in
+    /// `partitions.d/<n>/` [default: ./data].
     #[arg(long, env = "CLAIMS_LEDGER_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Partitions of a new ledger (1 to 256), fixed when it is created: each has its own log
+    /// and writer [default: 1].
+    #[arg(long, env = "CLAIMS_LEDGER_PARTITIONS")]
+    partitions: Option<u64>,
     /// gRPC address (port 0 picks a free port; the bound address is printed)
     /// [default: 127.0.0.1:50051].
     #[arg(long, env = "CLAIMS_LEDGER_LISTEN")]
@@ -162,7 +173,13 @@ impl ServeArgs {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
         };
-        ServerConfig::new(
+        let partitions = self
+            .partitions
+            .or(file.partitions)
+            .map(ledger::partition::Partitions::new)
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let mut config = ServerConfig::new(
             self.data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("./data")),
@@ -173,7 +190,9 @@ impl ServeArgs {
             self.tls_cert.or(file.tls_cert),
             self.tls_key.or(file.tls_key),
             &file.tokens,
-        )
+        )?;
+        config.partitions = partitions;
+        Ok(config)
     }
 }
 
@@ -233,6 +252,7 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             clients,
             seed,
             data_dir,
+            partitions,
         } => {
             let report = claims_ledger::demo::run(claims_ledger::demo::Options {
                 households,
@@ -240,6 +260,7 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 clients,
                 seed,
                 data_dir,
+                partitions,
             })
             .await
             .map_err(|e| e as Box<dyn std::error::Error>)?;
@@ -270,30 +291,25 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             out!("{}", claims_ledger::auth::hash_token(token));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { data_dir, from, to } => {
-            let log = FileLog::open(data_dir.join("log"))?;
-            let head = log.head();
-            let to = to.unwrap_or(head.next_position);
-            let report = log.verify(from, to).await?;
-            log.shutdown().await?;
-            match report.first_bad {
-                None if from == 0 && to == head.next_position => {
-                    out!("ok: {to} events, head hash {}", hex(&report.last_hash));
-                    Ok(ExitCode::SUCCESS)
-                }
-                None => {
-                    out!(
-                        "ok: events {from}..{to} of {}, hash at {to} {}",
-                        head.next_position,
-                        hex(&report.last_hash)
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Some((position, reason)) => {
-                    out!("broken at position {position}: {reason}");
-                    Ok(ExitCode::from(2))
-                }
+        Command::Verify {
+            data_dir,
+            partition,
+            from,
+            to,
+        } => {
+            let layout = claims_ledger::tools::existing(&data_dir)
+                .map_err(|e| e as Box<dyn std::error::Error>)?;
+            let verified = claims_ledger::tools::verify::verify(&layout, partition, from, to)
+                .await
+                .map_err(|e| e as Box<dyn std::error::Error>)?;
+            for line in &verified.lines {
+                out!("{line}");
             }
+            Ok(if verified.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
         Command::AppendLoad {
             data_dir,
@@ -377,37 +393,19 @@ fn open_log(data_dir: &std::path::Path) -> Result<FileLog, Box<dyn std::error::E
 }
 
 async fn replay(data_dir: PathBuf, to: Option<u64>) -> Outcome {
-    let log = open_log(&data_dir)?;
-    let head = log.head().next_position;
-    let to = to.unwrap_or(head).min(head);
-    let bar = progress_bar(to, "replay");
-    let started = std::time::Instant::now();
-    let state = claims_ledger::processor::replay_observed(
-        &log,
-        claims_ledger::processor::State::default(),
-        to,
-        |p| bar.set_position(p),
-    )
-    .await?;
+    let layout =
+        claims_ledger::tools::existing(&data_dir).map_err(|e| e as Box<dyn std::error::Error>)?;
+    let bar = progress_bar(0, "replay");
+    let replayed = claims_ledger::tools::replay::replay(&layout, to, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await
+    .map_err(|e| e as Box<dyn std::error::Error>)?;
     bar.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
-    let d = state.projections.digests();
-    out!(
-        "replayed {to} events in {seconds:.2} s ({:.0} events/s)",
-        to as f64 / seconds.max(1e-9)
-    );
-    for (name, digest) in [
-        ("registry", d.registry),
-        ("balances", d.balances),
-        ("coverage", d.coverage),
-        ("claims", d.claims),
-        ("payments", d.payments),
-        ("combined", d.combined()),
-    ] {
-        out!("{name:>9} {}", hex(&digest));
+    for line in replayed.lines() {
+        out!("{line}");
     }
-    drop(state);
-    log.shutdown().await?;
     Ok(ExitCode::SUCCESS)
 }
 

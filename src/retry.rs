@@ -225,6 +225,8 @@ pub fn recorded_by(command: &Command, events: &[Event]) -> bool {
                 && &e.ends_on == ends_on
                 && &e.closed_on == closed_on
         }
+        // What the ledger reserved of sponsors' budgets is not the caller's.
+        (Command::WithBudgets { command, .. }, _) => recorded_by(command, events),
         (Command::RecordStatements { parts }, _) => {
             events.len() == parts.len()
                 && events.iter().zip(parts).all(

@@ -30,6 +30,9 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
+    /// The partition count of a ledger this server creates (1 to 256; default 1). An
+    /// existing data directory keeps the count it was created with.
+    pub partitions: Option<u64>,
     pub listen: Option<SocketAddr>,
     /// Where to serve Prometheus metrics over HTTP (`GET /metrics`); off when absent.
     pub metrics_listen: Option<SocketAddr>,
@@ -67,6 +70,9 @@ impl FileConfig {
 #[derive(Debug)]
 pub struct ServerConfig {
     pub data_dir: PathBuf,
+    /// The partition count to create the ledger with (None: 1, or what the directory
+    /// records); a directory created with another count is refused.
+    pub partitions: Option<ledger::partition::Partitions>,
     pub listen: SocketAddr,
     pub metrics_listen: Option<SocketAddr>,
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -108,6 +114,7 @@ impl ServerConfig {
         };
         Ok(ServerConfig {
             data_dir,
+            partitions: None,
             listen,
             metrics_listen,
             tls,
@@ -336,7 +343,7 @@ pub async fn serve(
         None => None,
     };
 
-    let layout = Layout::open(&config.data_dir, None)?;
+    let layout = Layout::open(&config.data_dir, config.partitions)?;
     let ledger = Ledger::open(&layout).await?;
     tracing::info!(partitions = %layout.partitions, "opened");
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);

@@ -11,9 +11,11 @@ use projections::registry::{Recipient, Span};
 use proto::v1 as pb;
 
 /// What each sponsor of the household's scheme added to the saving of `received_on`, from the
-/// events the saving appended, and what is left of each budget for that year.
+/// events the saving appended, and what is left of each budget for that year in the whole
+/// ledger (`partitions`: every partition's projections; `p`: the household's).
 pub fn shares(
     p: &Projections,
+    partitions: &[&Projections],
     household: &HouseholdId,
     received_on: Date,
     events: &[Event],
@@ -36,7 +38,12 @@ pub fn shares(
                     _ => None,
                 })
                 .sum();
-            let left = budget_left(p, &sponsor.id, sponsor.budget_per_year, received_on);
+            let left = budget_left(
+                partitions,
+                &sponsor.id,
+                sponsor.budget_per_year,
+                Span::year_of(received_on),
+            );
             pb::SponsorShare {
                 sponsor_id: sponsor.id.to_string(),
                 amount: Some(money_to_pb(Amount::new(amount, scheme.currency))),
@@ -47,18 +54,22 @@ pub fn shares(
         .collect()
 }
 
-/// What is left of a yearly `budget` in the year of `on` (None: no budget).
+/// What every partition records `sponsor` gave in `year`.
+fn given_in(partitions: &[&Projections], sponsor: &SponsorId, year: Span) -> i128 {
+    partitions.iter().fold(0i128, |sum, part| {
+        sum.saturating_add(part.registry.sponsored(sponsor, Recipient::All, year))
+    })
+}
+
+/// What is left of a yearly `budget` in `year` over every partition (None: no budget).
 fn budget_left(
-    p: &Projections,
+    partitions: &[&Projections],
     sponsor: &SponsorId,
     budget: Option<Amount>,
-    on: Date,
+    year: Span,
 ) -> Option<Amount> {
     let budget = budget?;
-    let given = p
-        .registry
-        .sponsored(sponsor, Recipient::All, Span::year_of(on));
-    let left = i128::from(budget.minor_units()) - given;
+    let left = i128::from(budget.minor_units()).saturating_sub(given_in(partitions, sponsor, year));
     Some(Amount::new(saturated(left.max(0)), budget.currency()))
 }
 
@@ -74,16 +85,13 @@ pub fn sponsor_pb(
     let published = p.registry.scheme(scheme_id)?;
     let sponsor = published.scheme.sponsors.get(sponsor_id)?;
     let currency = published.scheme.currency;
-    let given = partitions.iter().fold(0i128, |sum, part| {
-        sum.saturating_add(
-            part.registry
-                .sponsored(sponsor_id, Recipient::All, Span::Year(year)),
-        )
-    });
-    let remaining = sponsor.budget_per_year.map(|budget| {
-        let left = i128::from(budget.minor_units()) - given;
-        Amount::new(saturated(left.max(0)), budget.currency())
-    });
+    let given = given_in(partitions, sponsor_id, Span::Year(year));
+    let remaining = budget_left(
+        partitions,
+        sponsor_id,
+        sponsor.budget_per_year,
+        Span::Year(year),
+    );
     Some(pb::GetSponsorResponse {
         sponsor_id: sponsor_id.to_string(),
         name: sponsor.name.clone(),

@@ -107,3 +107,54 @@ fn the_demo_runs_a_programme_and_its_head_hash_verifies() {
         assert!(!stderr.contains("panicked"), "{command}: {stderr}");
     }
 }
+
+/// With four partitions the demo's figures are the same as with one (same seed), and the
+/// anchor it prints over the partitions' heads is the one `verify` finds on disk.
+#[test]
+fn the_demo_on_four_partitions_gives_the_same_figures_and_its_anchor_verifies() {
+    let run = |partitions: &str, dir: &std::path::Path| {
+        let output = Command::new(env!("CARGO_BIN_EXE_claims-ledger"))
+            .args(["demo", "--households", "120", "--facilities", "2"])
+            .args(["--clients", "1", "--partitions", partitions])
+            .arg("--data-dir")
+            .arg(dir)
+            .output()
+            .unwrap();
+        let report = String::from_utf8(output.stdout).unwrap();
+        assert!(output.status.success(), "{report}");
+        report
+    };
+    let (one, four) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (report_one, report_four) = (run("1", one.path()), run("4", four.path()));
+    // Everything between the population and the audit: balances, coverage, statements.
+    let figures = |report: &str| -> Vec<String> {
+        report
+            .lines()
+            .filter(|l| !l.contains("workload:") && !l.starts_with("Done in"))
+            .take_while(|l| !l.starts_with("Audit"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(figures(&report_one), figures(&report_four));
+    let anchor = report_four
+        .lines()
+        .find(|l| l.contains("in 4 partitions; anchor"))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap()
+        .to_owned();
+    let verify = Command::new(env!("CARGO_BIN_EXE_claims-ledger"))
+        .arg("verify")
+        .arg("--data-dir")
+        .arg(four.path())
+        .output()
+        .unwrap();
+    assert!(verify.status.success());
+    let printed = String::from_utf8(verify.stdout).unwrap();
+    assert_eq!(printed.lines().count(), 5, "{printed}");
+    assert!(
+        printed
+            .trim_end()
+            .ends_with(&format!("in 4 partitions, anchor {anchor}")),
+        "{printed}"
+    );
+}

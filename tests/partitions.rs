@@ -15,6 +15,7 @@ use ledger::ids::*;
 use ledger::partition::Partitions;
 use ledger::{Amount, Currency, Date, EventLog, MemoryLog, RequestId, StreamKind};
 use projections::claims::partition_hash_of;
+use projections::registry::{Recipient, Span};
 use proptest::prelude::*;
 
 const HOUSEHOLDS: usize = 8;
@@ -124,7 +125,7 @@ impl World {
             periods: 0,
         };
         w.send(Command::PublishScheme {
-            document: examples::IPUSH_KE.to_owned(),
+            document: scheme(),
             effective_from: day(31),
         })
         .await;
@@ -162,6 +163,14 @@ impl World {
     fn claim(&self, i: usize) -> Option<ClaimId> {
         (!self.claims.is_empty()).then(|| self.claims[i % self.claims.len()].clone())
     }
+}
+
+/// iPUSH, its donor's matches within a yearly budget of 5,000 KES (which random savings
+/// exhaust).
+fn scheme() -> String {
+    let donor = "name = \"PharmAccess donor fund\"\nmatch_percent = 50";
+    assert!(examples::IPUSH_KE.contains(donor));
+    examples::IPUSH_KE.replace(donor, &format!("{donor}\nbudget_per_year = \"5000 KES\""))
 }
 
 fn enrol(member: usize, hh: usize) -> Command {
@@ -624,5 +633,62 @@ async fn a_claim_reaches_the_statement_of_a_facility_in_another_partition() {
         assert!(state.projections.payments.periods.contains_key(&id("P-1")));
         assert!(state.projections.payments.periods.contains_key(&id("P-2")));
     }
+    check_partitions(&w).await;
+}
+
+/// Savings in every partition at once: the donor's matches together never exceed its
+/// yearly budget (1,000 KES here; eight savings of 1,000 KES would each draw 500).
+#[tokio::test]
+async fn a_sponsor_budget_is_never_exceeded_across_partitions() {
+    let w = World::new(4).await;
+    // A fresh year, so nothing was given yet: 2027's budget is 5,000 KES; draw it down to
+    // 1,000 first with savings in one household (each matched 50%, 2,000 KES a saving).
+    let year = Date::from_ymd_opt(2027, 1, 10).unwrap();
+    let save = |receipt: String, hh: usize, shillings: i64| Command::RecordContribution {
+        receipt_id: id(&receipt),
+        household_id: id(&format!("HH-{hh}")),
+        member_id: None,
+        amount: kes(shillings),
+        channel: PaymentChannel::MobileMoney,
+        received_on: year,
+    };
+    w.ledger
+        .execute(
+            RequestId::new("draw").unwrap(),
+            save("DRAW".into(), 0, 8000),
+        )
+        .await
+        .unwrap();
+    let mut savings = tokio::task::JoinSet::new();
+    for hh in 0..HOUSEHOLDS {
+        let ledger = w.ledger.clone();
+        let command = save(format!("MP-{hh}"), hh, 1000);
+        savings.spawn(async move {
+            ledger
+                .execute(RequestId::new(format!("save-{hh}")).unwrap(), command)
+                .await
+                .unwrap()
+        });
+    }
+    savings.join_all().await;
+    let mut given = 0i128;
+    let mut households_matched = 0;
+    for state in w.ledger.read_all().await.unwrap() {
+        let registry = &state.projections.registry;
+        let donor: SponsorId = id("phi-donor");
+        given += registry.sponsored(&donor, Recipient::All, Span::Year(2027));
+        households_matched += (0..HOUSEHOLDS)
+            .filter(|hh| {
+                registry.sponsored(
+                    &donor,
+                    Recipient::Household(id(&format!("HH-{hh}"))),
+                    Span::Year(2027),
+                ) > 0
+            })
+            .count();
+    }
+    // 4,000 to the first household's 8,000, then 1,000 left for the eight savings.
+    assert_eq!(given, 500_000, "the whole budget, never more");
+    assert!(households_matched >= 2, "{households_matched}");
     check_partitions(&w).await;
 }

@@ -21,6 +21,21 @@ pub fn link(previous: &Hash, bytes: &[u8]) -> Hash {
     hasher.finalize().into()
 }
 
+/// The anchor of a ledger of partitions: one value pinning every partition's chain at a
+/// position. `heads[i]` is partition i's (next position, chain hash of the event before it):
+/// `SHA-256("claims-ledger anchor v1" || P as u32 BE || for each partition, in order:
+/// position as u64 BE || hash)`. An auditor recomputes it from the partitions' logs.
+pub fn anchor(heads: &[(u64, Hash)]) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update(b"claims-ledger anchor v1");
+    hasher.update((heads.len() as u32).to_be_bytes());
+    for (position, hash) in heads {
+        hasher.update(position.to_be_bytes());
+        hasher.update(hash);
+    }
+    hasher.finalize().into()
+}
+
 /// Lower-case hex, for printing hashes.
 pub fn hex(hash: &Hash) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()

@@ -5,13 +5,15 @@
 //! the facility's. Each partition's processor decides against that partition's projections
 //! and commits its batches with one fsync, in parallel with the others. What every
 //! partition must know is recorded in each of them, decided in partition 0 first: a scheme
-//! version ([`broadcast`]). Positions are (partition, offset); each partition has its own
-//! gapless offsets and chain.
+//! version ([`broadcast`]), a period close ([`close`]). A sponsor's budget is shared by
+//! every partition ([`budgets`]). Positions are (partition, offset); each partition has its
+//! own gapless offsets and chain.
 //!
 //! With one partition this is exactly the single processor of before: every command goes to
 //! it, in the same order.
 
 pub mod broadcast;
+pub mod budgets;
 pub mod close;
 pub mod directory;
 pub mod layout;
@@ -38,6 +40,8 @@ pub struct Ledger<L: EventLog> {
     diverged: watch::Receiver<Option<Fault>>,
     /// Held while a command is recorded in every partition ([`broadcast`]).
     broadcasts: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Sponsors' budgets reserved for savings being decided ([`budgets`]).
+    budgets: std::sync::Arc<budgets::Budgets>,
 }
 
 impl<L: EventLog> Clone for Ledger<L> {
@@ -48,6 +52,7 @@ impl<L: EventLog> Clone for Ledger<L> {
             directory: self.directory.clone(),
             diverged: self.diverged.clone(),
             broadcasts: self.broadcasts.clone(),
+            budgets: self.budgets.clone(),
         }
     }
 }
@@ -101,6 +106,7 @@ impl<L: EventLog> Ledger<L> {
             directory,
             diverged,
             broadcasts: Default::default(),
+            budgets: Default::default(),
         }
     }
 
@@ -200,6 +206,7 @@ impl<L: EventLog> Ledger<L> {
                 )
                 .await;
         }
+        let (command, _reserved) = budgets::reserve(self, partition, command).await?;
         self.execute_in(partition, request_id, command).await
     }
 

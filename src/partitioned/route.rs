@@ -40,6 +40,7 @@ pub fn route(command: &Command) -> Route<'_> {
         | Command::RecordCopay { claim_id, .. } => Route::Claim(claim_id),
         Command::RecordStockVisit { facility_id, .. }
         | Command::RecordFacilityPayout { facility_id, .. } => Route::Facility(facility_id),
+        Command::WithBudgets { command, .. } => route(command),
         Command::RecordStatements { parts } => match parts.first() {
             Some(part) => Route::Facility(&part.facility_id),
             None => Route::Every,
