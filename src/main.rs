@@ -75,6 +75,9 @@ enum Command {
     Export {
         #[arg(long, env = "CLAIMS_LEDGER_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
+        /// The partition to export (required when the ledger has several: export each).
+        #[arg(long)]
+        partition: Option<u32>,
         /// The events file to write.
         #[arg(long)]
         out: PathBuf,
@@ -95,6 +98,13 @@ enum Command {
     Import {
         #[arg(long, env = "CLAIMS_LEDGER_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
+        /// The partition count of the ledger imported into (its export of each partition is
+        /// imported with the same count; a directory created with another is refused).
+        #[arg(long, default_value_t = 1)]
+        partitions: u64,
+        /// The partition this export is of.
+        #[arg(long, default_value_t = 0)]
+        partition: u32,
         /// The events file to read.
         #[arg(long = "in")]
         input: PathBuf,
@@ -270,17 +280,53 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Replay { data_dir, to } => replay(data_dir, to).await,
         Command::Export {
             data_dir,
+            partition,
             out,
             format,
             from,
             to,
             statements,
-        } => export(data_dir, out, format, from, to, statements).await,
+        } => {
+            let layout = claims_ledger::tools::existing(&data_dir)
+                .map_err(|e| e as Box<dyn std::error::Error>)?;
+            let partition = match (partition, layout.partitions.count()) {
+                (None, 1) => ledger::partition::Partition::FIRST,
+                (None, n) => {
+                    return Err(format!(
+                        "partition: the ledger has {n} partitions; export each (--partition N)"
+                    )
+                    .into());
+                }
+                (Some(n), _) => layout
+                    .partitions
+                    .get(n)
+                    .ok_or_else(|| format!("partition: {n} is not below {}", layout.partitions))?,
+            };
+            let log = claims_ledger::tools::open_partition(&layout, partition)
+                .map_err(|e| e as Box<dyn std::error::Error>)?;
+            export(log, out, format, from, to, statements).await
+        }
         Command::Import {
             data_dir,
+            partitions,
+            partition,
             input,
             format,
-        } => import(data_dir, input, format).await,
+        } => {
+            let partitions = ledger::partition::Partitions::new(partitions)?;
+            // A data directory this import creates is removed again if the import fails.
+            let created = !data_dir.exists();
+            let layout =
+                claims_ledger::partitioned::layout::Layout::open(&data_dir, Some(partitions))?;
+            let partition = partitions
+                .get(partition)
+                .ok_or_else(|| format!("partition: {partition} is not below {partitions}"))?;
+            let imported = import(&layout, partition, input, format).await;
+            if imported.is_err() && created {
+                let _ = std::fs::remove_dir_all(&data_dir);
+            }
+            imported
+        }
         Command::HashToken => {
             let mut token = String::new();
             std::io::stdin().read_line(&mut token)?;
@@ -384,14 +430,6 @@ fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-fn open_log(data_dir: &std::path::Path) -> Result<FileLog, Box<dyn std::error::Error>> {
-    let path = data_dir.join("log");
-    if !path.exists() {
-        return Err(format!("data-dir: no log in {}", data_dir.display()).into());
-    }
-    Ok(FileLog::open(path)?)
-}
-
 async fn replay(data_dir: PathBuf, to: Option<u64>) -> Outcome {
     let layout =
         claims_ledger::tools::existing(&data_dir).map_err(|e| e as Box<dyn std::error::Error>)?;
@@ -410,7 +448,7 @@ async fn replay(data_dir: PathBuf, to: Option<u64>) -> Outcome {
 }
 
 async fn export(
-    data_dir: PathBuf,
+    log: FileLog,
     out: PathBuf,
     format: claims_ledger::transfer::Format,
     from: u64,
@@ -418,7 +456,6 @@ async fn export(
     statements: Option<PathBuf>,
 ) -> Outcome {
     use claims_ledger::transfer;
-    let log = open_log(&data_dir)?;
     let head = log.head().next_position;
     let to = to.unwrap_or(head).min(head);
     let mut file = std::io::BufWriter::new(
@@ -447,15 +484,17 @@ async fn export(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Imports into `<data-dir>/log.importing`, then renames it to `<data-dir>/log`: a failed
+/// Imports into the partition's `log.importing`, then renames it to its `log`: a failed
 /// import leaves nothing behind.
 async fn import(
-    data_dir: PathBuf,
+    layout: &claims_ledger::partitioned::layout::Layout,
+    partition: ledger::partition::Partition,
     input: PathBuf,
     format: claims_ledger::transfer::Format,
 ) -> Outcome {
     use claims_ledger::transfer;
-    let target = data_dir.join("log");
+    let data_dir = layout.partition_dir(partition);
+    let target = layout.log_dir(partition);
     if target.exists() {
         return Err(format!(
             "data-dir: {} already has a log; import into a new directory",
@@ -466,7 +505,6 @@ async fn import(
     let file = std::fs::File::open(&input).map_err(|e| format!("in: {}: {e}", input.display()))?;
     let size = file.metadata()?.len();
     // A data directory this import creates is removed again if the import fails.
-    let created = !data_dir.exists();
     std::fs::create_dir_all(&data_dir)?;
     let staging = data_dir.join("log.importing");
     if staging.exists() {
@@ -499,9 +537,6 @@ async fn import(
         }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
-            if created {
-                let _ = std::fs::remove_dir(&data_dir);
-            }
             Err(format!("in: {}: {e}; nothing was imported", input.display()).into())
         }
     }

@@ -257,3 +257,96 @@ fn an_export_of_the_sled_log_imports_into_segment_files_with_the_same_chain() {
     assert!(stderr.contains("claims-ledger export"), "{stderr}");
     assert!(stderr.contains("Moving a data directory"), "{stderr}");
 }
+
+/// A ledger of four partitions moves partition by partition: each partition's export imports
+/// into the same partition of a new four-partition directory with its head hash, the anchor
+/// over the heads and the projections' digests are the original's, and an import with
+/// another partition count is refused.
+#[test]
+fn every_partition_exports_and_imports_to_the_same_anchor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(
+        &[
+            "demo",
+            "--households",
+            "80",
+            "--facilities",
+            "2",
+            "--clients",
+            "4",
+            "--partitions",
+            "4",
+            "--data-dir",
+            "original",
+        ],
+        dir,
+    );
+    let (refused, _, stderr) = run(&["export", "--data-dir", "original", "--out", "x"], dir);
+    assert!(
+        !refused && stderr.contains("export each (--partition N)"),
+        "{stderr}"
+    );
+    for p in ["0", "1", "2", "3"] {
+        let file = format!("p{p}.events");
+        ok(
+            &[
+                "export",
+                "--data-dir",
+                "original",
+                "--partition",
+                p,
+                "--out",
+                &file,
+            ],
+            dir,
+        );
+        ok(
+            &[
+                "import",
+                "--data-dir",
+                "moved",
+                "--partitions",
+                "4",
+                "--partition",
+                p,
+                "--in",
+                &file,
+            ],
+            dir,
+        );
+    }
+    let anchor = |d: &str| {
+        ok(&["verify", "--data-dir", d], dir)
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(anchor("original").contains("in 4 partitions, anchor"));
+    assert_eq!(anchor("moved"), anchor("original"));
+    let combined = |d: &str| {
+        ok(&["replay", "--data-dir", d], dir)
+            .lines()
+            .find(|l| l.contains("combined"))
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(combined("moved"), combined("original"));
+    let (refused, _, stderr) = run(
+        &[
+            "import",
+            "--data-dir",
+            "moved",
+            "--partitions",
+            "2",
+            "--in",
+            "p0.events",
+        ],
+        dir,
+    );
+    assert!(
+        !refused && stderr.contains("has 4 partitions, not 2"),
+        "{stderr}"
+    );
+}
