@@ -16,7 +16,9 @@
 //! - `ledger on sled`: the full semantics over `SledStore`, one appender (the design before).
 //!
 //! Run: `cargo bench --bench append` (`-- --quick` for a short smoke run, `-- --only 1024` for
-//! one batch size).
+//! one batch size). `-- --partitions` instead compares P = 1, 2 and 4 partition logs sharing
+//! the disk, in the same run: batches of 1024 from one appender per partition, and 64 clients
+//! of single-event appends spread over the partitions (each partition commits on its own).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -277,7 +279,92 @@ fn run_appends<L: EventLog>(log: L, w: &Workload, concurrency: usize) -> Duratio
     })
 }
 
+/// `clients` appenders spread over `partitions` segment logs in one directory (client c
+/// appends to partition c % P), each appending its share of `w`'s batches in sequence.
+fn run_partitioned(
+    w: &Workload,
+    dir: &std::path::Path,
+    partitions: usize,
+    clients: usize,
+) -> Duration {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let logs: Vec<FileLog> = (0..partitions)
+            .map(|p| FileLog::open(dir.join(format!("p{p}"))).unwrap())
+            .collect();
+        let mut lanes: Vec<Vec<AppendRequest>> = vec![Vec::new(); clients];
+        for (i, b) in w.batches.iter().enumerate() {
+            lanes[i % clients].push(b.clone());
+        }
+        let start = Instant::now();
+        let tasks: Vec<_> = lanes
+            .into_iter()
+            .enumerate()
+            .map(|(c, lane)| {
+                let log = logs[c % partitions].clone();
+                tokio::spawn(async move {
+                    for request in lane {
+                        log.append(request).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let elapsed = start.elapsed();
+        let appended: u64 = logs.iter().map(|l| l.head().next_position).sum();
+        assert_eq!(appended as usize, w.events);
+        for log in logs {
+            log.shutdown().await.unwrap();
+        }
+        elapsed
+    })
+}
+
+/// P = 1, 2 and 4 partition logs on one disk, in the same run.
+fn compare_partitions(quick: bool) {
+    println!("| load | events | P = 1 | P = 2 | P = 4 | P = 2 / P = 1 | P = 4 / P = 1 |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let scale = if quick { 8 } else { 1 };
+    for (name, batch, total, clients) in [
+        (
+            "batch 1024, one appender per partition",
+            1024,
+            409_600 / scale,
+            0,
+        ),
+        ("batch 1, 64 clients", 1, 64_000 / scale, 64),
+    ] {
+        let w = workload(batch, total);
+        let rates: Vec<f64> = [1, 2, 4]
+            .into_iter()
+            .map(|p| {
+                let dir = tempfile::tempdir().unwrap();
+                let clients = if clients == 0 { p } else { clients };
+                w.events as f64 / run_partitioned(&w, dir.path(), p, clients).as_secs_f64()
+            })
+            .collect();
+        println!(
+            "| {name} | {} | {:.0} ev/s | {:.0} ev/s | {:.0} ev/s | {:.2}x | {:.2}x |",
+            w.events,
+            rates[0],
+            rates[1],
+            rates[2],
+            rates[1] / rates[0],
+            rates[2] / rates[0]
+        );
+    }
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--partitions") {
+        compare_partitions(std::env::args().any(|a| a == "--quick"));
+        return;
+    }
     if let Some(concurrency) = std::env::args()
         .skip_while(|a| a != "--profile-ledger")
         .nth(1)

@@ -9,7 +9,8 @@
 //!   bare tonic server exchanging the ledger's messages (the transport ceiling for claims), and
 //!   the durable log alone appending the batched claims' events again (the storage ceiling).
 //!
-//! Run: `cargo bench --bench grpc` (`-- --claims N` to size it; `-- --profile unary` (or
+//! Run: `cargo bench --bench grpc` (`-- --claims N` to size it; `-- --partitions` to compare
+//! unary and batched claims on P = 1, 2 and 4 partitions instead; `-- --profile unary` (or
 //! `batched`, `echo-unary`, `echo-batched`, `log-alone`) to run one measure alone under a
 //! profiler, with its CPU time per claim).
 
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use adjudicator::examples;
 use claims_ledger::commands::Command;
 use claims_ledger::grpc::Api;
+use claims_ledger::partitioned::Ledger;
 use claims_ledger::processor::Service;
 use ledger::event::{Gender, PaymentChannel, PremiumSource};
 use ledger::log::{AppendRequest, EventLog, NewEvent};
@@ -55,7 +57,7 @@ fn pb_date(n: u64) -> Option<pb::Date> {
     Some(ledger::codec::date_to_pb(day(n)))
 }
 
-async fn setup(service: &Service<FileLog>) {
+async fn setup(service: &Ledger<FileLog>) {
     let mut n = 0;
     let mut run = |command: Command| {
         n += 1;
@@ -357,12 +359,124 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
+/// Unary and batched claims through a ledger of P = 1, 2 and 4 partitions (segment logs in
+/// one directory, on one disk), next to the empty handler and the durable log alone, in the
+/// same run.
+async fn compare_partitions(claims: usize) {
+    const BATCH: usize = 500;
+    let mut rows = Vec::new();
+    let mut ceilings = None;
+    for partitions in [1usize, 2, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = (0..partitions)
+            .map(|p| {
+                (
+                    FileLog::open(dir.path().join(format!("p{p}"))).unwrap(),
+                    None,
+                )
+            })
+            .collect();
+        let ledger = Ledger::start(logs).await.unwrap();
+        setup(&ledger).await;
+        let (_stop, stopping) = tokio::sync::watch::channel(false);
+        let router = claims_ledger::server::router(
+            Api::new(ledger.clone(), stopping),
+            Default::default(),
+            None,
+        )
+        .await
+        .unwrap();
+        let channel = serve_on_loopback(|incoming| {
+            tokio::spawn(router.serve_with_incoming(incoming));
+        })
+        .await;
+        let client = LedgerServiceClient::new(channel.clone());
+        let l = client.clone();
+        let unary = load(CLIENTS, claims, move |i| {
+            let mut l = l.clone();
+            async move {
+                l.submit_claim(claim(i)).await.unwrap();
+            }
+        })
+        .await
+        .0;
+        let l = client.clone();
+        let batches = claims / BATCH;
+        let cpu_before = cpu_time();
+        let batched = load(8, batches, move |b| {
+            let mut l = l.clone();
+            async move {
+                let request = pb::SubmitClaimsRequest {
+                    facility_id: "KE-KSM-NYALENDA".into(),
+                    claims: (0..BATCH).map(|k| claim(claims + b * BATCH + k)).collect(),
+                };
+                let answer = l.submit_claims(request).await.unwrap().into_inner();
+                assert!(answer.results.iter().all(|r| r.response.is_some()));
+            }
+        })
+        .await
+        .0;
+        let busy = cpu_before.zip(cpu_time()).map_or(0.0, |(b, a)| {
+            a.saturating_sub(b).as_secs_f64() / batched.as_secs_f64()
+        });
+        if ceilings.is_none() {
+            // Measured once, with the first ledger: the transport and the storage alone.
+            let (empty, _) = empty_handler(&channel, CLIENTS, claims).await;
+            let log = ledger.service(ledger::partition::Partition::FIRST).log();
+            let head = log.head().next_position;
+            let appends = appends_between(log, head - (batches * BATCH * 2) as u64, head).await;
+            let again_dir = tempfile::tempdir().unwrap();
+            let again = FileLog::open(again_dir.path().join("log")).unwrap();
+            let stored = log_alone(&again, appends, 8, BATCH).await;
+            again.shutdown().await.unwrap();
+            ceilings = Some((empty, stored));
+        }
+        ledger.shutdown().await;
+        rows.push((partitions, unary, batched, busy));
+    }
+    let Some((empty, stored)) = ceilings else {
+        return;
+    };
+    let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
+    let (base_unary, base_batched) = (rows[0].1, rows[0].2);
+    println!(
+        "| partitions | unary claims/s | vs P = 1 | vs empty handler | batched claims/s | vs P = 1 | vs log alone | cores busy (batched) |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (p, unary, batched, busy) in rows {
+        let batched_claims = claims / BATCH * BATCH;
+        println!(
+            "| {p} | {:.0} | {:.2}x | {:.2}x | {:.0} | {:.2}x | {:.2}x | {busy:.2} |",
+            rate(claims, unary),
+            base_unary.as_secs_f64() / unary.as_secs_f64(),
+            rate(claims, unary) / rate(claims, empty),
+            rate(batched_claims, batched),
+            base_batched.as_secs_f64() / batched.as_secs_f64(),
+            rate(batched_claims, batched) / rate(batched_claims, stored),
+        );
+    }
+    println!(
+        "\nceilings: empty handler {:.0} calls/s ({CLIENTS} clients); log alone {:.0} claims/s",
+        rate(claims, empty),
+        rate(claims / BATCH * BATCH, stored)
+    );
+}
+
 fn main() {
     let claims: usize = std::env::args()
         .skip_while(|a| a != "--claims")
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(20_000);
+    if std::env::args().any(|a| a == "--partitions") {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(compare_partitions(claims));
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -372,12 +486,10 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let log = FileLog::open(dir.path().join("log")).unwrap();
         let service = Service::start(log.clone()).await.unwrap();
-        setup(&service).await;
+        let ledger = Ledger::single(service.clone()).await;
+        setup(&ledger).await;
         let (_stop, stopping) = tokio::sync::watch::channel(false);
-        let api = Api::new(
-            claims_ledger::partitioned::Ledger::single(service.clone()).await,
-            stopping,
-        );
+        let api = Api::new(ledger, stopping);
         // The server's own router and gate (development mode: no tokens); the empty handler
         // below is its health check, behind the same gate.
         let router = claims_ledger::server::router(api, Default::default(), None).await.unwrap();

@@ -143,6 +143,10 @@ enum Command {
         /// Appends per writer (the crash test kills the process long before).
         #[arg(long, default_value_t = 1_000_000)]
         appends: usize,
+        /// Logs appended to at once: one (the data directory is the log), or several
+        /// (`<data-dir>/p<i>`, writer w on log w % n), as partitions commit on their own.
+        #[arg(long, default_value_t = 1)]
+        logs: usize,
     },
 }
 
@@ -318,6 +322,9 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let created = !data_dir.exists();
             let layout =
                 claims_ledger::partitioned::layout::Layout::open(&data_dir, Some(partitions))?;
+            // Every partition's directory, so the next partition's import finds the layout
+            // whole (import each before starting a server on it).
+            layout.create_partition_dirs()?;
             let partition = partitions
                 .get(partition)
                 .ok_or_else(|| format!("partition: {partition} is not below {partitions}"))?;
@@ -362,11 +369,18 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             run,
             writers,
             appends,
+            logs,
         } => {
-            let log = FileLog::open(&data_dir)?;
+            let logs: Vec<FileLog> = match logs {
+                0 | 1 => vec![FileLog::open(&data_dir)?],
+                n => (0..n)
+                    .map(|i| FileLog::open(data_dir.join(format!("p{i}"))))
+                    .collect::<Result<_, _>>()?,
+            };
             let mut tasks = Vec::with_capacity(writers);
             for w in 0..writers {
-                let log = log.clone();
+                let log_index = w % logs.len();
+                let log = logs[log_index].clone();
                 let run = run.clone();
                 tasks.push(tokio::spawn(async move {
                     for i in 0..appends {
@@ -380,7 +394,11 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                             .collect();
                         let outcome = log.append(request(&id, events)).await?;
                         let mut out = std::io::stdout().lock();
-                        writeln!(out, "ack {id} {} {}", outcome.first_position, outcome.count)?;
+                        writeln!(
+                            out,
+                            "ack {id} {log_index} {} {}",
+                            outcome.first_position, outcome.count
+                        )?;
                         out.flush()?;
                     }
                     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
@@ -389,7 +407,9 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             for t in tasks {
                 t.await?.map_err(|e| e as Box<dyn std::error::Error>)?;
             }
-            log.shutdown().await?;
+            for log in logs {
+                log.shutdown().await?;
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

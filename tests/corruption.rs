@@ -6,9 +6,11 @@
 //! - a start whose answers are refused (an error), or whose `VerifyLog` names a bad position;
 //! - no effect: the same head hash, projection digest and balances as the untouched copy.
 //!
-//! Never a start that serves a different history or balance as if it were whole. Set
-//! `CORRUPTION_SEED` to replay a run, `CORRUPTION_ROUNDS` to change the number of rounds
-//! (default 40). RELIABILITY.md records the counts.
+//! Never a start that serves a different history or balance as if it were whole. It runs on
+//! a one-partition ledger and on one of four partitions (the count file and every
+//! partition's files damaged alike). Set `CORRUPTION_SEED` to replay a run,
+//! `CORRUPTION_ROUNDS` to change the number of rounds (default 40, and half that with four
+//! partitions). RELIABILITY.md records the counts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -26,29 +28,33 @@ const HOUSEHOLDS: usize = 30;
 /// What a served ledger answers: the head hash, the live projection digest, every wallet.
 #[derive(Debug, PartialEq, Eq)]
 struct Served {
-    head: u64,
-    last_hash: Vec<u8>,
+    /// Every partition's head and its chain hash.
+    heads: Vec<(u64, Vec<u8>)>,
     digest: Vec<u8>,
     wallets: Vec<i64>,
 }
 
-async fn served(server: &Server) -> Result<Served, tonic::Status> {
+async fn served(server: &Server, partitions: u32) -> Result<Served, tonic::Status> {
     let channel = server.channel(None).await;
     let mut audit = AuditServiceClient::new(channel.clone());
     let mut query = QueryServiceClient::new(channel);
-    let verified = audit
-        .verify_log(pb::VerifyLogRequest {
-            from_position: 0,
-            to_position: 0,
-            partition: 0,
-        })
-        .await?
-        .into_inner();
-    if !verified.ok {
-        return Err(tonic::Status::data_loss(format!(
-            "verify names position {:?}: {}",
-            verified.first_bad_position, verified.reason
-        )));
+    let mut heads = Vec::new();
+    for partition in 0..partitions {
+        let verified = audit
+            .verify_log(pb::VerifyLogRequest {
+                from_position: 0,
+                to_position: 0,
+                partition,
+            })
+            .await?
+            .into_inner();
+        if !verified.ok {
+            return Err(tonic::Status::data_loss(format!(
+                "verify names position {:?}: {}",
+                verified.first_bad_position, verified.reason
+            )));
+        }
+        heads.push((verified.head_position, verified.last_hash));
     }
     let digest = audit
         .get_projection_digest(pb::GetProjectionDigestRequest {
@@ -75,16 +81,15 @@ async fn served(server: &Server) -> Result<Served, tonic::Status> {
         wallets.push(balance.balance.unwrap().minor_units);
     }
     Ok(Served {
-        head: verified.head_position,
-        last_hash: verified.last_hash,
+        heads,
         digest,
         wallets,
     })
 }
 
 /// A stopped server's data directory with a scheme, households, savings and claims.
-async fn pristine(dir: &std::path::Path) -> Served {
-    let server = Server::start(dir);
+async fn pristine(dir: &std::path::Path, partitions: u32) -> Served {
+    let server = Server::start_with(dir, &["--partitions", &partitions.to_string()]);
     let mut ledger = LedgerServiceClient::new(server.channel(None).await);
     common::register_member(&mut ledger).await;
     for h in 0..HOUSEHOLDS {
@@ -114,7 +119,7 @@ async fn pristine(dir: &std::path::Path) -> Served {
                 .unwrap();
         }
     }
-    let state = served(&server).await.unwrap();
+    let state = served(&server, partitions).await.unwrap();
     server.stop();
     state
 }
@@ -180,6 +185,15 @@ struct Counts {
 
 #[tokio::test]
 async fn damaged_data_directories_are_never_served_as_history() {
+    damage_rounds(1, 40).await;
+}
+
+#[tokio::test]
+async fn damaged_directories_of_four_partitions_are_never_served_as_history() {
+    damage_rounds(4, 20).await;
+}
+
+async fn damage_rounds(partitions: u32, default_rounds: u32) {
     let seed = std::env::var("CORRUPTION_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -192,12 +206,12 @@ async fn damaged_data_directories_are_never_served_as_history() {
     let rounds: u32 = std::env::var("CORRUPTION_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(40);
+        .map_or(default_rounds, |n: u32| n * default_rounds / 40);
     println!("CORRUPTION_SEED={seed}");
     let mut rng = SplitMix64::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let clean = dir.path().join("clean");
-    let expected = pristine(&clean).await;
+    let expected = pristine(&clean, partitions).await;
 
     let mut counts = Counts::default();
     for round in 0..rounds {
@@ -216,19 +230,20 @@ async fn damaged_data_directories_are_never_served_as_history() {
                         .push(format!("round {round} ({what}): {last}"));
                 }
             }
-            Ok(server) => match served(&server).await {
+            Ok(server) => match served(&server, partitions).await {
                 Err(_) => counts.refused_to_answer += 1,
                 Ok(state) if state == expected => counts.no_effect += 1,
                 Ok(state) => counts.served_silently.push(format!(
-                    "round {round} ({what}): served head {} of {}",
-                    state.head, expected.head
+                    "round {round} ({what}): served heads {:?} of {:?}",
+                    state.heads.iter().map(|h| h.0).collect::<Vec<_>>(),
+                    expected.heads.iter().map(|h| h.0).collect::<Vec<_>>()
                 )),
             },
         }
         let _ = std::fs::remove_dir_all(&copy);
     }
     println!(
-        "corruption: {rounds} rounds, {} refused to start, {} refused to answer, {} no effect, \
+        "corruption ({partitions} partitions): {rounds} rounds, {} refused to start, {} refused to answer, {} no effect, \
          {} served silently",
         counts.refused_to_start,
         counts.refused_to_answer,

@@ -4,7 +4,9 @@
 //! half there, gapless stream versions, and a chain that verifies.
 //!
 //! The kill point is chosen by counting acknowledgements (a random number of them), never by
-//! sleeping. Set CRASH_SEED to replay a run; CRASH_ROUNDS to change the number of rounds.
+//! sleeping. It runs on one log and on four logs appended to at once (as four partitions
+//! commit on their own). Set CRASH_SEED to replay a run; CRASH_ROUNDS to change the number
+//! of rounds (24 by default, half that with four logs).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,15 +20,17 @@ use ledger::{EventLog, FileLog};
 
 struct Ack {
     request_id: String,
+    log: usize,
     first_position: u64,
     count: u32,
 }
 
 /// Runs the child until it has printed `kill_after` acknowledgements, then SIGKILLs it.
-fn run_child_and_kill(dir: &std::path::Path, run: &str, kill_after: u64) -> Vec<Ack> {
+fn run_child_and_kill(dir: &std::path::Path, logs: usize, run: &str, kill_after: u64) -> Vec<Ack> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_claims-ledger"))
         .args(["append-load", "--writers", "8", "--run", run, "--data-dir"])
         .arg(dir)
+        .args(["--logs", &logs.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -36,11 +40,12 @@ fn run_child_and_kill(dir: &std::path::Path, run: &str, kill_after: u64) -> Vec<
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("read child output");
         let parts: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(parts.len(), 4, "unexpected line {line:?}");
+        assert_eq!(parts.len(), 5, "unexpected line {line:?}");
         acks.push(Ack {
             request_id: parts[1].to_owned(),
-            first_position: parts[2].parse().unwrap(),
-            count: parts[3].parse().unwrap(),
+            log: parts[2].parse().unwrap(),
+            first_position: parts[3].parse().unwrap(),
+            count: parts[4].parse().unwrap(),
         });
         if acks.len() as u64 >= kill_after {
             break;
@@ -65,6 +70,24 @@ fn count_in_id(id: &str) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_never_loses_acknowledged_appends_or_leaves_half_batches() {
+    crash_rounds(1, 24).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_four_logs_at_once_loses_nothing_acknowledged_in_any() {
+    crash_rounds(4, 12).await;
+}
+
+/// The log of `index` among `logs` under `dir`.
+fn log_path(dir: &std::path::Path, logs: usize, index: usize) -> std::path::PathBuf {
+    if logs == 1 {
+        dir.to_owned()
+    } else {
+        dir.join(format!("p{index}"))
+    }
+}
+
+async fn crash_rounds(logs: usize, default_rounds: usize) {
     let seed: u64 = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -77,7 +100,7 @@ async fn sigkill_never_loses_acknowledged_appends_or_leaves_half_batches() {
     let rounds: usize = std::env::var("CRASH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(24);
+        .map_or(default_rounds, |n: usize| (n * default_rounds / 24).max(1));
     eprintln!("crash test: CRASH_SEED={seed} CRASH_ROUNDS={rounds}");
     let mut rng = SplitMix64::new(seed);
     let dir = tempfile::tempdir().unwrap();
@@ -86,16 +109,32 @@ async fn sigkill_never_loses_acknowledged_appends_or_leaves_half_batches() {
 
     for round in 0..rounds {
         let kill_after = rng.range(1, 400);
-        acknowledged.extend(run_child_and_kill(&path, &format!("r{round}"), kill_after));
+        acknowledged.extend(run_child_and_kill(
+            &path,
+            logs,
+            &format!("r{round}"),
+            kill_after,
+        ));
+        for index in 0..logs {
+            let acks: Vec<&Ack> = acknowledged.iter().filter(|a| a.log == index).collect();
+            check_reopened(&log_path(&path, logs, index), &acks, round, seed).await;
+        }
+    }
+    assert!(acknowledged.len() >= rounds);
+}
 
-        let log = FileLog::open(&path)
+/// The log reopens with every acknowledged append of `acknowledged` at its positions, no
+/// append half there, gapless stream versions, and a chain that verifies.
+async fn check_reopened(path: &std::path::Path, acknowledged: &[&Ack], round: usize, seed: u64) {
+    {
+        let log = FileLog::open(path)
             .unwrap_or_else(|e| panic!("round {round} (seed {seed}): reopen failed: {e}"));
         let head = log.head().next_position;
         let events = log.read(0, usize::MAX).await.unwrap();
         assert_eq!(events.len() as u64, head);
 
         // Every acknowledged append is there, at its positions, with its content.
-        for ack in &acknowledged {
+        for ack in acknowledged {
             assert_eq!(ack.count, count_in_id(&ack.request_id));
             for k in 0..ack.count {
                 let position = ack.first_position + u64::from(k);
@@ -146,5 +185,4 @@ async fn sigkill_never_loses_acknowledged_appends_or_leaves_half_batches() {
         log.shutdown().await.unwrap();
         drop(log);
     }
-    assert!(acknowledged.len() >= rounds);
 }

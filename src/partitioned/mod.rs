@@ -309,9 +309,9 @@ impl Ledger<ledger::FileLog> {
     pub async fn open(
         layout: &layout::Layout,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        layout.create_partition_dirs()?;
         let mut logs = Vec::with_capacity(layout.partitions.count() as usize);
         for partition in layout.partitions.all() {
-            std::fs::create_dir_all(layout.partition_dir(partition))?;
             let log = ledger::FileLog::open(layout.log_dir(partition))?;
             let checkpoints =
                 CheckpointStore::open_or_set_aside(layout.checkpoints_dir(partition))?;
