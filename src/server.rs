@@ -19,6 +19,7 @@ use tonic::transport::{Identity, ServerTlsConfig};
 use crate::auth::{self, Access, TokenEntry, Tokens};
 use crate::grpc::Api;
 use crate::partitioned::Ledger;
+use crate::partitioned::consistency::{self, AT_LEAST_HEADER, POSITIONS_HEADER};
 use crate::partitioned::layout::Layout;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -125,17 +126,57 @@ impl ServerConfig {
 
 /// A tower layer in front of every service: unknown methods are `UNIMPLEMENTED`, callers are
 /// authenticated and checked against [`auth::METHODS`], the caller is put in the request's
-/// extensions for the handlers, and each call's latency is recorded by method.
+/// extensions for the handlers, a request naming positions (`ledger-at-least`) waits for
+/// them, every answer says the positions it reflects (`ledger-positions`,
+/// `partitioned::consistency`), and each call's latency is recorded by method.
 #[derive(Clone)]
 pub struct GateLayer {
     tokens: Arc<Tokens>,
+    positions: Option<Arc<dyn Positions>>,
 }
 
 impl GateLayer {
     pub fn new(tokens: Tokens) -> Self {
         GateLayer {
             tokens: Arc::new(tokens),
+            positions: None,
         }
+    }
+
+    /// Consistency tokens over `ledger`'s partitions.
+    pub fn with_positions(mut self, ledger: Arc<dyn Positions>) -> Self {
+        self.positions = Some(ledger);
+        self
+    }
+}
+
+/// What the gate asks of the ledger for consistency tokens.
+pub trait Positions: Send + Sync {
+    fn partitions(&self) -> u32;
+    /// Every partition's durable head, as a `ledger-positions` value.
+    fn heads(&self) -> String;
+    /// Resolves once every named partition is durable up to its offset (or refuses).
+    fn wait_for(
+        &self,
+        at_least: Vec<(ledger::partition::Partition, u64)>,
+    ) -> BoxFuture<Result<(), Status>>;
+}
+
+impl<L: EventLog> Positions for Ledger<L> {
+    fn partitions(&self) -> u32 {
+        Ledger::partitions(self).count()
+    }
+
+    fn heads(&self) -> String {
+        self.positions()
+    }
+
+    fn wait_for(
+        &self,
+        at_least: Vec<(ledger::partition::Partition, u64)>,
+    ) -> BoxFuture<Result<(), Status>> {
+        let ledger = self.clone();
+        Box::pin(async move { Ledger::wait_for(&ledger, &at_least).await })
     }
 }
 
@@ -145,6 +186,7 @@ impl<S> tower_layer::Layer<S> for GateLayer {
         Gate {
             inner,
             tokens: self.tokens.clone(),
+            positions: self.positions.clone(),
         }
     }
 }
@@ -153,6 +195,7 @@ impl<S> tower_layer::Layer<S> for GateLayer {
 pub struct Gate<S> {
     inner: S,
     tokens: Arc<Tokens>,
+    positions: Option<Arc<dyn Positions>>,
 }
 
 type Body = tonic::body::Body;
@@ -206,12 +249,44 @@ where
             }
             request.extensions_mut().insert(caller);
         }
+        let positions = self.positions.clone();
+        let at_least = match (&positions, request.headers().get(AT_LEAST_HEADER)) {
+            (Some(ledger), Some(value)) => {
+                let parsed = value
+                    .to_str()
+                    .map_err(|_| {
+                        crate::status::invalid(
+                            AT_LEAST_HEADER,
+                            format!("{AT_LEAST_HEADER}: not text"),
+                        )
+                    })
+                    .and_then(|v| consistency::parse(v, ledger.partitions()));
+                match parsed {
+                    Ok(at_least) => at_least,
+                    Err(status) => return refuse(status),
+                }
+            }
+            _ => Vec::new(),
+        };
         // The service that was polled ready is the one to call; keep a fresh clone.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let started = Instant::now();
-            let response = inner.call(request).await;
+            if let Some(ledger) = &positions
+                && !at_least.is_empty()
+                && let Err(status) = ledger.wait_for(at_least).await
+            {
+                return Ok(status.into_http());
+            }
+            // What the answer reflects at least: the heads once it may be served.
+            let reflects = positions.as_ref().map(|ledger| ledger.heads());
+            let mut response = inner.call(request).await;
+            if let (Ok(answer), Some(heads)) = (&mut response, reflects)
+                && let Ok(value) = http::HeaderValue::from_str(&heads)
+            {
+                answer.headers_mut().insert(POSITIONS_HEADER, value);
+            }
             metrics::histogram!("grpc_request_seconds", "method" => method)
                 .record(started.elapsed());
             response
@@ -257,7 +332,7 @@ pub async fn router<L: EventLog>(
         builder = builder.tls_config(tls)?;
     }
     Ok(builder
-        .layer(GateLayer::new(tokens))
+        .layer(GateLayer::new(tokens).with_positions(Arc::new(api.ledger().clone())))
         .add_service(health)
         .add_service(reflection)
         .add_service(reflection_v1alpha)

@@ -693,3 +693,92 @@ async fn oversized_and_malformed_messages_are_refused_and_the_server_keeps_servi
     assert_eq!(head(&mut query).await, 3);
     server.stop();
 }
+
+/// A server of four partitions: receipts name their partition, every answer says the
+/// positions it reflects (`ledger-positions`), and a query naming positions
+/// (`ledger-at-least`) is served once they are reached, or refused as BEHIND.
+#[tokio::test]
+async fn partitions_and_consistency_tokens_over_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--partitions", "4"]);
+    let channel = server.channel(None).await;
+    let mut ledger = LedgerServiceClient::new(channel.clone());
+    let mut query = QueryServiceClient::new(channel.clone());
+    register_member(&mut ledger).await;
+    let saved = ledger
+        .record_contribution(pb::RecordContributionRequest {
+            request_id: "save-1".into(),
+            receipt_id: "MPESA-1".into(),
+            household_id: "HH-1".into(),
+            member_id: String::new(),
+            amount: kes(50_000),
+            channel: pb::PaymentChannel::MobileMoney as i32,
+            received_on: date(2026, 2, 1),
+        })
+        .await
+        .unwrap();
+    let reflects = saved
+        .metadata()
+        .get("ledger-positions")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(reflects.split(',').count(), 4, "{reflects}");
+    let receipt = saved.into_inner().receipt.unwrap();
+    let partition = ledger::partition::Partitions::new(4)
+        .unwrap()
+        .of("HH-1")
+        .number();
+    assert_eq!(receipt.partition, partition);
+
+    // Read your write: the balance at least after the saving.
+    let token = format!(
+        "{}:{}",
+        receipt.partition,
+        receipt.first_position + u64::from(receipt.event_count)
+    );
+    let balance = |token: &str| {
+        let mut request = tonic::Request::new(pb::GetBalanceRequest {
+            subject: Some(pb::get_balance_request::Subject::HouseholdId("HH-1".into())),
+            currency_code: String::new(),
+            as_of_date: None,
+        });
+        request
+            .metadata_mut()
+            .insert("ledger-at-least", token.parse().unwrap());
+        request
+    };
+    let answer = query.get_balance(balance(&token)).await.unwrap();
+    let heads = answer
+        .metadata()
+        .get("ledger-positions")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let head: u64 = heads
+        .split(',')
+        .find_map(|p| p.strip_prefix(&format!("{partition}:")))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        head >= receipt.first_position + u64::from(receipt.event_count),
+        "{heads}"
+    );
+    assert!(answer.into_inner().balance.unwrap().minor_units > 0);
+
+    // A position this ledger never reaches: refused once the wait is over, naming the header.
+    let behind = query
+        .get_balance(balance(&format!("{partition}:1000000")))
+        .await
+        .unwrap_err();
+    assert_eq!(behind.code(), Code::Unavailable);
+    assert_eq!(behind.get_details_error_info().unwrap().reason, "BEHIND");
+    // A malformed token, or a partition the ledger does not have: INVALID_ARGUMENT.
+    for bad in ["4:1", "0:x", "0:1,0:2"] {
+        let refused = query.get_balance(balance(bad)).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{bad}");
+        assert!(refused.message().starts_with("ledger-at-least:"), "{bad}");
+    }
+}

@@ -15,6 +15,7 @@
 pub mod broadcast;
 pub mod budgets;
 pub mod close;
+pub mod consistency;
 pub mod directory;
 pub mod layout;
 pub mod route;
