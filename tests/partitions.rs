@@ -692,3 +692,72 @@ async fn a_sponsor_budget_is_never_exceeded_across_partitions() {
     assert!(households_matched >= 2, "{households_matched}");
     check_partitions(&w).await;
 }
+
+/// Receipt ids and (facility, claim code) are unique across partitions, as in one: a receipt
+/// used by a household of another partition is refused, and a claim code used for a member
+/// of another partition is answered with the original claim.
+#[tokio::test]
+async fn ids_used_in_another_partition_are_answered_as_one_partition_would() {
+    let w = World::new(4).await;
+    let (a, b) = households_apart(w.ledger.partitions());
+    let (a, b): (usize, usize) = (a[3..].parse().unwrap(), b[3..].parse().unwrap());
+    let request = |s: &str| RequestId::new(s).unwrap();
+    let save = |hh: usize| Command::RecordContribution {
+        receipt_id: id("MPESA-SHARED"),
+        household_id: id(&format!("HH-{hh}")),
+        member_id: None,
+        amount: kes(100),
+        channel: PaymentChannel::MobileMoney,
+        received_on: day(40),
+    };
+    w.ledger.execute(request("save-a"), save(a)).await.unwrap();
+    let refused = w
+        .ledger
+        .execute(request("save-b"), save(b))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused,
+        CommandError::Rejected(Rejection::DuplicateReceipt("MPESA-SHARED".into()))
+    );
+    // The retry of the first is still its first answer.
+    assert!(
+        w.ledger
+            .execute(request("save-a"), save(a))
+            .await
+            .unwrap()
+            .already_done
+    );
+
+    let claim = |member: usize| Command::SubmitClaim {
+        claim_code: id("SHARED-CODE"),
+        facility_id: id(FACILITIES[0]),
+        member_id: id(&format!("M-{member}")),
+        date_from: day(40),
+        date_to: None,
+        claim_date: day(40),
+        diagnosis_codes: vec![],
+        lines: vec![ClaimLine {
+            line_no: 1,
+            kind: LineKind::Service,
+            code: id("OPD-VISIT"),
+            quantity: 1,
+            asked_unit_price: None,
+        }],
+        today: day(40),
+        today_given: true,
+    };
+    let first = w
+        .ledger
+        .execute(request("claim-a"), claim(a * 2))
+        .await
+        .unwrap();
+    let again = w
+        .ledger
+        .execute(request("claim-b"), claim(b * 2))
+        .await
+        .unwrap();
+    assert!(again.already_done, "a resubmission");
+    assert_eq!(again.subject, first.subject);
+    assert_eq!(again.partition, first.partition);
+}

@@ -289,6 +289,11 @@ impl Claims {
     }
 
     /// The claim a facility already submitted under `code`.
+    /// Every (facility, claim code) submitted, in no particular order.
+    pub fn codes(&self) -> impl Iterator<Item = &(FacilityId, ClaimCode)> {
+        self.by_code.iter().map(|(key, _)| key)
+    }
+
     pub fn by_code(&self, facility: &FacilityId, code: &ClaimCode) -> Option<&ClaimId> {
         self.by_code.get(&(facility.clone(), code.clone()))
     }

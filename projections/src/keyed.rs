@@ -147,6 +147,11 @@ impl<K: Eq + Hash> KeyedSet<K> {
         self.0.insert(key)
     }
 
+    /// Every member, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &K> {
+        self.0.iter()
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

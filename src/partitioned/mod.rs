@@ -19,9 +19,9 @@ pub mod consistency;
 pub mod directory;
 pub mod layout;
 pub mod route;
+pub mod unique;
 
 use ledger::RequestId;
-use ledger::event::Event;
 use ledger::ids::{ClaimId, FacilityId, HouseholdId, MemberId};
 use ledger::log::EventLog;
 use ledger::partition::{Partition, Partitions};
@@ -30,14 +30,14 @@ use tokio::sync::{RwLockReadGuard, watch};
 use crate::checkpoint::{CheckpointError, CheckpointStore};
 use crate::commands::{Command, Rejection};
 use crate::processor::{CommandError, Executed, Fault, Receipt, Service, StartError, State};
-use directory::Directory;
 use route::Route;
+use unique::Directories;
 
 /// The ledger over its partitions.
 pub struct Ledger<L: EventLog> {
     partitions: Partitions,
     services: std::sync::Arc<[Service<L>]>,
-    directory: Directory,
+    directories: Directories,
     diverged: watch::Receiver<Option<Fault>>,
     /// Held while a command is recorded in every partition ([`broadcast`]).
     broadcasts: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -50,7 +50,7 @@ impl<L: EventLog> Clone for Ledger<L> {
         Ledger {
             partitions: self.partitions,
             services: self.services.clone(),
-            directory: self.directory.clone(),
+            directories: self.directories.clone(),
             diverged: self.diverged.clone(),
             broadcasts: self.broadcasts.clone(),
             budgets: self.budgets.clone(),
@@ -88,23 +88,16 @@ impl<L: EventLog> Ledger<L> {
     }
 
     async fn over(partitions: Partitions, services: Vec<Service<L>>) -> Self {
-        let directory = Directory::new(partitions);
-        for service in &services {
-            let state = service.state().await;
-            directory.extend(
-                state
-                    .projections
-                    .registry
-                    .members
-                    .iter()
-                    .map(|(m, r)| (m.clone(), r.household_id.clone())),
-            );
+        let directories = Directories::default();
+        for (i, service) in services.iter().enumerate() {
+            let partition = partitions.get(i as u32).unwrap_or(Partition::FIRST);
+            directories.extend(partition, &service.state().await.projections);
         }
         let diverged = first_fault(&services);
         Ledger {
             partitions,
             services: services.into(),
-            directory,
+            directories,
             diverged,
             broadcasts: Default::default(),
             budgets: Default::default(),
@@ -124,8 +117,9 @@ impl<L: EventLog> Ledger<L> {
         &self.services
     }
 
-    pub fn directory(&self) -> &Directory {
-        &self.directory
+    /// Where each id unique across the ledger is held.
+    pub fn directories(&self) -> &Directories {
+        &self.directories
     }
 
     pub fn household_partition(&self, household: &HouseholdId) -> Partition {
@@ -142,9 +136,7 @@ impl<L: EventLog> Ledger<L> {
         if self.partitions == Partitions::ONE {
             return Some(Partition::FIRST);
         }
-        self.directory
-            .household(member)
-            .map(|h| self.household_partition(&h))
+        self.directories.members.owner(member)
     }
 
     /// The partition holding `claim`: the one its id names, else (an id of another form,
@@ -179,36 +171,43 @@ impl<L: EventLog> Ledger<L> {
         request_id: RequestId,
         command: Command,
     ) -> Result<Executed, CommandError> {
+        let mut code_held = None;
         let partition = match route::route(&command) {
             Route::Every => return broadcast::execute(self, request_id, command).await,
             Route::Household(household) => self.household_partition(household),
             Route::Facility(facility) => self.facility_partition(facility),
-            Route::Member(member) => self
-                .member_partition(member)
-                .ok_or_else(|| Rejection::UnknownMember(member.clone()))?,
+            Route::Member(member) => {
+                let members = self.member_partition(member);
+                let code = match &command {
+                    Command::SubmitClaim {
+                        facility_id,
+                        claim_code,
+                        ..
+                    } => Some((facility_id.clone(), claim_code.clone())),
+                    _ => None,
+                };
+                // A claim code used before is answered where it was (a resubmission).
+                match code
+                    .and_then(|c| self.directories.claim_codes.reserve_with_holder(c, members))
+                {
+                    Some((partition, held)) => {
+                        code_held = Some(held);
+                        partition
+                    }
+                    None => members.ok_or_else(|| Rejection::UnknownMember(member.clone()))?,
+                }
+            }
             Route::Claim(claim) => self
                 .claim_partition(claim)
                 .await
                 .ok_or_else(|| Rejection::UnknownClaim(claim.clone()))?,
         };
-        if let Command::EnrollMember {
-            member_id,
-            household_id,
-            ..
-        } = &command
-        {
-            return self
-                .enroll(
-                    partition,
-                    request_id,
-                    member_id.clone(),
-                    household_id.clone(),
-                    command,
-                )
-                .await;
-        }
-        let (command, _reserved) = budgets::reserve(self, partition, command).await?;
-        self.execute_in(partition, request_id, command).await
+        let _ids_held = self.directories.reserve(partition, &command)?;
+        let (command, _budget_held) = budgets::reserve(self, partition, command).await?;
+        let executed = self.execute_in(partition, request_id, command).await?;
+        self.directories.recorded(partition, &executed.events);
+        drop(code_held);
+        Ok(executed)
     }
 
     pub async fn execute(
@@ -233,33 +232,6 @@ impl<L: EventLog> Ledger<L> {
             .execute_with_events(request_id, command)
             .await?;
         executed.receipt.partition = partition.number();
-        Ok(executed)
-    }
-
-    /// An enrolment: the member is reserved in the directory while its partition decides,
-    /// so no other partition enrols the same member meanwhile.
-    async fn enroll(
-        &self,
-        partition: Partition,
-        request_id: RequestId,
-        member: MemberId,
-        household: HouseholdId,
-        command: Command,
-    ) -> Result<Executed, CommandError> {
-        // Enrolled in (or being enrolled into) a household of another partition: what the
-        // member's own partition would answer.
-        let _held = self
-            .directory
-            .reserve(&member, &household)
-            .map_err(|_| Rejection::MemberExists(member.clone()))?;
-        let executed = self.execute_in(partition, request_id, command).await?;
-        if executed
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::MemberEnrolled(_)))
-        {
-            self.directory.enrolled(member, household);
-        }
         Ok(executed)
     }
 

@@ -2,8 +2,10 @@
 //! (of a stopped server), and the synthetic programme behind `claims-ledger demo`.
 //!
 //! - [`verify`]: every partition's CRCs and chain, and the anchor over their heads.
+//! - [`generate`]: a scheme's history of N households over M months, from a seed.
 //! - [`replay`]: every partition's projections rebuilt from its log, and their digests.
 
+pub mod generate;
 pub mod replay;
 pub mod verify;
 
