@@ -9,7 +9,7 @@
 //! Run: `cargo bench --bench scale -- --households 5000 --months 12 --partitions 1` (one
 //! configuration per process: RSS is the process's).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Instant;
 
@@ -66,6 +66,7 @@ fn main() {
         let members = generator.members();
         let started = Instant::now();
         let (mut commands, mut refused) = (0u64, 0u64);
+        let mut reasons = std::collections::BTreeMap::new();
         while let Some(step) = generator.next_step() {
             let mut step = step.into_iter();
             loop {
@@ -84,7 +85,10 @@ fn main() {
                     commands += 1;
                     match task.await.unwrap() {
                         Ok(_) => {}
-                        Err(CommandError::Rejected(_)) => refused += 1,
+                        Err(CommandError::Rejected(r)) => {
+                            refused += 1;
+                            *reasons.entry(r.reason()).or_insert(0u64) += 1;
+                        }
                         Err(e) => panic!("{e}"),
                     }
                 }
@@ -112,8 +116,14 @@ fn main() {
             after.saturating_sub(before) as f64 / events as f64,
         );
 
+        println!("\nrefused: {reasons:?}");
         // Restart to serving: checkpoints saved at shutdown, then open again.
-        ledger.checkpoint().await.unwrap();
+        let checkpoint = ledger.checkpoint().await.unwrap().unwrap_or(0);
+        println!(
+            "\ncheckpoints (the projections, bincode): {:.0} MB, {:.0} B per event",
+            mb(checkpoint as u64),
+            checkpoint as f64 / events as f64
+        );
         ledger.shutdown().await;
         ledger.close_logs().await.unwrap();
         drop(ledger);

@@ -40,13 +40,20 @@ pub struct Generator {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     Scheme,
-    Household(usize),
-    Week { month: u32, week: u32 },
+    /// Registers households from this one, a chunk at a time; then enrols their members.
+    Register(usize),
+    Enrol(usize),
+    Week {
+        month: u32,
+        week: u32,
+    },
     Close(u32),
     Done,
 }
 
 const FACILITIES: [&str; 2] = ["KE-KSM-NYALENDA", "KE-KSM-LUMUMBA"];
+/// Households registered (then enrolled) per step.
+const SETUP_CHUNK: usize = 1000;
 const WEEKS_PER_MONTH: u32 = 4;
 
 fn first_day() -> Date {
@@ -109,13 +116,23 @@ impl Generator {
                     document: adjudicator::examples::IPUSH_KE.to_owned(),
                     effective_from: first_day(),
                 }));
-                self.step = Step::Household(0);
+                self.step = Step::Register(0);
             }
-            Step::Household(h) if h < self.plan.households => {
-                self.household(h);
-                self.step = Step::Household(h + 1);
+            Step::Register(from) if from < self.plan.households => {
+                let to = (from + SETUP_CHUNK).min(self.plan.households);
+                for h in from..to {
+                    self.register(h);
+                }
+                self.step = Step::Enrol(from);
             }
-            Step::Household(_) => self.step = Step::Week { month: 0, week: 0 },
+            Step::Register(_) => self.step = Step::Week { month: 0, week: 0 },
+            Step::Enrol(from) => {
+                let to = (from + SETUP_CHUNK).min(self.plan.households);
+                for h in from..to {
+                    self.enrol(h);
+                }
+                self.step = Step::Register(to);
+            }
             Step::Week { month, .. } if month >= self.plan.months => self.step = Step::Done,
             Step::Week { month, week } => {
                 self.week(month, week);
@@ -141,7 +158,7 @@ impl Generator {
         true
     }
 
-    fn household(&mut self, h: usize) {
+    fn register(&mut self, h: usize) {
         let on = first_day();
         self.push(Some(Command::RegisterHousehold {
             household_id: match id(format!("HH-{h}")) {
@@ -156,12 +173,20 @@ impl Generator {
             socio_economic_category: String::new(),
             registered_on: on,
         }));
+    }
+
+    fn enrol(&mut self, h: usize) {
+        let on = first_day();
         for m in 0..self.members[h] {
             let enrol = (|| {
                 Some(Command::EnrollMember {
                     member_id: id(format!("M-{h}-{m}"))?,
                     household_id: id(format!("HH-{h}"))?,
-                    gender: if m % 2 == 0 { Gender::Female } else { Gender::Male },
+                    gender: if m % 2 == 0 {
+                        Gender::Female
+                    } else {
+                        Gender::Male
+                    },
                     birth_date: Date::from_ymd_opt(1960 + i32::from(m) * 9, 1, 1)?,
                     is_head: m == 0,
                     facility_id: None,
@@ -279,7 +304,8 @@ impl Generator {
 }
 
 impl Generator {
-    /// The next step's commands (the scheme; a household; a week; a month's end; a close):
+    /// The next step's commands (the scheme; households; their members; a week; a month's
+    /// end; a close):
     /// commands of different households within a step may be applied in any order, the
     /// steps in order.
     pub fn next_step(&mut self) -> Option<Vec<(RequestId, Command)>> {
@@ -321,21 +347,50 @@ mod tests {
 
     #[test]
     fn the_same_seed_makes_the_same_history() {
-        let a: Vec<_> = Generator::new(plan(7)).unwrap().map(|(r, c)| (r, format!("{c:?}"))).collect();
-        let b: Vec<_> = Generator::new(plan(7)).unwrap().map(|(r, c)| (r, format!("{c:?}"))).collect();
-        let c: Vec<_> = Generator::new(plan(8)).unwrap().map(|(_, c)| format!("{c:?}")).collect();
+        let a: Vec<_> = Generator::new(plan(7))
+            .unwrap()
+            .map(|(r, c)| (r, format!("{c:?}")))
+            .collect();
+        let b: Vec<_> = Generator::new(plan(7))
+            .unwrap()
+            .map(|(r, c)| (r, format!("{c:?}")))
+            .collect();
+        let c: Vec<_> = Generator::new(plan(8))
+            .unwrap()
+            .map(|(_, c)| format!("{c:?}"))
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(), c);
         // A scheme, the households with their members, 8 weeks of top-ups, 2 month ends.
-        let top_ups = a.iter().filter(|(_, c)| c.starts_with("RecordContribution")).count();
+        let top_ups = a
+            .iter()
+            .filter(|(_, c)| c.starts_with("RecordContribution"))
+            .count();
         assert_eq!(top_ups, 20 * 8);
-        let closes = a.iter().filter(|(_, c)| c.starts_with("ClosePaymentPeriod")).count();
+        let closes = a
+            .iter()
+            .filter(|(_, c)| c.starts_with("ClosePaymentPeriod"))
+            .count();
         assert_eq!(closes, 2);
     }
 
     #[test]
     fn plans_beyond_the_maxima_are_refused() {
-        assert!(Generator::new(Plan { households: 0, months: 1, seed: 1 }).is_err());
-        assert!(Generator::new(Plan { households: 1, months: MONTHS_MAX + 1, seed: 1 }).is_err());
+        assert!(
+            Generator::new(Plan {
+                households: 0,
+                months: 1,
+                seed: 1
+            })
+            .is_err()
+        );
+        assert!(
+            Generator::new(Plan {
+                households: 1,
+                months: MONTHS_MAX + 1,
+                seed: 1
+            })
+            .is_err()
+        );
     }
 }

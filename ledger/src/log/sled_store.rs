@@ -233,6 +233,12 @@ impl SledStore {
     }
 }
 
+/// The page cache of each sled database the ledger opens (a log's index, its checkpoints):
+/// sled's default is 1 GiB per database, which a ledger of P partitions would hold P times
+/// over once their indexes grow. The index is read on the append path only for retries and
+/// point reads, so a bounded cache costs little.
+pub const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Opens a sled database the way the log uses it, waiting (boundedly) for a handle that is
 /// being released in this process. Tools and tests that open the files directly use this too.
 pub fn open_db(path: &Path) -> Result<sled::Db, LogError> {
@@ -247,6 +253,7 @@ pub fn open_db_raw(path: &Path) -> Result<sled::Db, sled::Error> {
         match sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
+            .cache_capacity(SLED_CACHE_BYTES)
             .open()
         {
             Ok(db) => return Ok(db),
