@@ -60,8 +60,9 @@ impl<L: EventLog> Clone for Ledger<L> {
 
 impl<L: EventLog> Ledger<L> {
     /// Starts one processor per log (partition i on the i-th), each from its checkpoint,
-    /// all at once; then builds the member directory and records in every partition the
-    /// scheme versions partition 0 holds and it lacks (a publication cut short by a crash).
+    /// all at once; then builds the directories of unique ids and records in every
+    /// partition the scheme versions partition 0 holds and it lacks (a publication cut
+    /// short by a crash).
     pub async fn start(logs: Vec<(L, Option<CheckpointStore>)>) -> Result<Self, StartError> {
         let partitions = Partitions::new(logs.len() as u64)
             .map_err(|e| StartError::Log(ledger::LogError::Storage(e.to_string())))?;
@@ -89,7 +90,9 @@ impl<L: EventLog> Ledger<L> {
 
     async fn over(partitions: Partitions, services: Vec<Service<L>>) -> Self {
         let directories = Directories::default();
-        for (i, service) in services.iter().enumerate() {
+        // One partition checks its own ids: no directory to keep.
+        let several = partitions != Partitions::ONE;
+        for (i, service) in services.iter().enumerate().filter(|_| several) {
             let partition = partitions.get(i as u32).unwrap_or(Partition::FIRST);
             directories.extend(partition, &service.state().await.projections);
         }
@@ -171,6 +174,13 @@ impl<L: EventLog> Ledger<L> {
         request_id: RequestId,
         command: Command,
     ) -> Result<Executed, CommandError> {
+        if self.partitions == Partitions::ONE {
+            // One partition decides everything, in the order commands arrive, as before.
+            return match route::route(&command) {
+                Route::Every => broadcast::execute(self, request_id, command).await,
+                _ => self.execute_in(Partition::FIRST, request_id, command).await,
+            };
+        }
         let mut code_held = None;
         let partition = match route::route(&command) {
             Route::Every => return broadcast::execute(self, request_id, command).await,
