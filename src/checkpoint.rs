@@ -12,7 +12,7 @@ use std::path::Path;
 use ledger::chain::Hash;
 use thiserror::Error;
 
-use crate::processor::State;
+use crate::state::State;
 
 /// The processor saves a checkpoint after this many new events.
 pub const CHECKPOINT_EVERY_EVENTS: u64 = 100_000;

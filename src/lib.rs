@@ -22,6 +22,7 @@
 //! - [`requests`]: gRPC requests to commands, every field parsed and bounded (pure).
 //! - [`stock_visit`]: a stock visit priced from the facility's price list.
 //! - [`rng`]: a seedable generator for synthetic data and reproducible test schedules.
+//! - [`state`]: what a partition decides against and checkpoints: its projections.
 //! - [`checkpoint`]: projection checkpoints (bincode 2, in sled), so a restart replays only
 //!   the tail of the log.
 
@@ -40,6 +41,7 @@ pub mod retry;
 pub mod rng;
 pub mod server;
 pub mod sponsors;
+pub mod state;
 pub mod status;
 pub mod stock_visit;
 pub mod tools;

@@ -24,15 +24,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ledger::event::Event;
-use ledger::log::{AppendError, AppendRequest, EventLog, LogError, RecordedEvent};
+use ledger::log::{AppendError, AppendRequest, EventLog, LogError};
 use ledger::{FieldError, RequestId};
-use projections::{ProjectionError, Projections};
+use projections::ProjectionError;
 use thiserror::Error;
 use tokio::sync::{OwnedRwLockReadGuard, RwLock, RwLockReadGuard, mpsc, oneshot, watch};
 
 use crate::checkpoint::{CHECKPOINT_EVERY_EVENTS, CheckpointError, CheckpointStore};
 use crate::commands::{Command, Rejection, Subject, decide};
 use crate::retry;
+pub use crate::state::State;
 use ledger::chain::Hash;
 
 /// Most commands decided and appended together.
@@ -88,35 +89,6 @@ pub enum StartError {
     Log(#[from] LogError),
     #[error("rebuilding the projections: {0}")]
     Projection(#[from] ProjectionError),
-}
-
-/// What the writer decides commands against: the projections. (A retried request id is
-/// answered from the log's request index, `EventLog::request_positions`, not from memory.)
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct State {
-    pub projections: Projections,
-}
-
-impl State {
-    /// Applies `events`, the first at `position`, the others after it.
-    fn apply<'a>(
-        &mut self,
-        position: u64,
-        events: impl IntoIterator<Item = &'a Event>,
-    ) -> Result<(), ProjectionError> {
-        for (position, event) in (position..).zip(events) {
-            self.projections.apply(position, event)?;
-        }
-        Ok(())
-    }
-
-    /// Applies events read from the log, in order, from the projections' position on.
-    pub fn apply_recorded(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        for e in events {
-            self.projections.apply(e.position, &e.event)?;
-        }
-        Ok(())
-    }
 }
 
 /// What a request's events concern: the claim or policy of the first event that names one

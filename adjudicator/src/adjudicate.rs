@@ -1154,3 +1154,53 @@ fn value(
         findings,
     })
 }
+
+// What a decision does to the adjudicator's inputs (here, with the decision's types, so
+// the context module does not depend on this one).
+impl crate::context::Usage {
+    /// Counts what a decision consumed of this policy period (its `UsageDelta`).
+    pub fn record(&mut self, delta: &UsageDelta) -> Result<(), ledger::MoneyError> {
+        self.counts.add(delta.category, 1);
+        for (code, quantity) in &delta.quantities {
+            let used = self.quantities.entry(code.clone()).or_insert(0);
+            *used = used.saturating_add(*quantity);
+        }
+        let ip = delta.inpatient;
+        for (slot, add) in [
+            (self.member_deductible.slot(ip), delta.deductible),
+            (self.household_deductible.slot(ip), delta.deductible),
+            (self.member_ceiling.slot(ip), delta.ceiling),
+            (self.household_ceiling.slot(ip), delta.ceiling),
+        ] {
+            *slot = slot.checked_add(add)?;
+        }
+        Ok(())
+    }
+}
+
+impl crate::context::PriorClaim {
+    /// The earlier-claim record of a decided claim (for frequency and duplicate checks).
+    pub fn from_decision(
+        claim: &ledger::event::ClaimSubmitted,
+        decision: &Decision,
+    ) -> crate::context::PriorClaim {
+        crate::context::PriorClaim {
+            claim_id: claim.claim_id.clone(),
+            facility_id: claim.facility_id.clone(),
+            claim_code: claim.claim_code.clone(),
+            service_date: claim.date_to.unwrap_or(claim.date_from),
+            lines: claim
+                .lines
+                .iter()
+                .map(|l| crate::context::PriorLine {
+                    code: l.code.clone(),
+                    quantity: l.quantity,
+                    passed: decision.lines.iter().any(|o| {
+                        o.line_no == l.line_no
+                            && o.status != ledger::event::DecisionStatus::Rejected
+                    }),
+                })
+                .collect(),
+        }
+    }
+}
