@@ -248,53 +248,17 @@ fn ledger_on(
 }
 
 fn run_appends<L: EventLog>(log: L, w: &Workload, concurrency: usize) -> Duration {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let mut lanes: Vec<Vec<AppendRequest>> = vec![Vec::new(); concurrency];
-        for (i, b) in w.batches.iter().enumerate() {
-            lanes[i % concurrency].push(b.clone());
-        }
-        let start = Instant::now();
-        let tasks: Vec<_> = lanes
-            .into_iter()
-            .map(|lane| {
-                let log = log.clone();
-                tokio::spawn(async move {
-                    for request in lane {
-                        log.append(request).await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let elapsed = start.elapsed();
-        assert_eq!(log.head().next_position as usize, w.events);
-        drop(log);
-        elapsed
-    })
+    run_on(vec![log], w, concurrency)
 }
 
-/// `clients` appenders spread over `partitions` segment logs in one directory (client c
-/// appends to partition c % P), each appending its share of `w`'s batches in sequence.
-fn run_partitioned(
-    w: &Workload,
-    dir: &std::path::Path,
-    partitions: usize,
-    clients: usize,
-) -> Duration {
+/// `clients` appenders spread over `logs` (client c appends to log c % n), each appending its
+/// share of `w`'s batches in sequence.
+fn run_on<L: EventLog>(logs: Vec<L>, w: &Workload, clients: usize) -> Duration {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
         .unwrap();
     runtime.block_on(async {
-        let logs: Vec<FileLog> = (0..partitions)
-            .map(|p| FileLog::open(dir.join(format!("p{p}"))).unwrap())
-            .collect();
         let mut lanes: Vec<Vec<AppendRequest>> = vec![Vec::new(); clients];
         for (i, b) in w.batches.iter().enumerate() {
             lanes[i % clients].push(b.clone());
@@ -304,7 +268,7 @@ fn run_partitioned(
             .into_iter()
             .enumerate()
             .map(|(c, lane)| {
-                let log = logs[c % partitions].clone();
+                let log = logs[c % logs.len()].clone();
                 tokio::spawn(async move {
                     for request in lane {
                         log.append(request).await.unwrap();
@@ -318,11 +282,22 @@ fn run_partitioned(
         let elapsed = start.elapsed();
         let appended: u64 = logs.iter().map(|l| l.head().next_position).sum();
         assert_eq!(appended as usize, w.events);
-        for log in logs {
-            log.shutdown().await.unwrap();
-        }
+        drop(logs);
         elapsed
     })
+}
+
+/// `clients` appenders over `partitions` segment logs in one directory.
+fn run_partitioned(
+    w: &Workload,
+    dir: &std::path::Path,
+    partitions: usize,
+    clients: usize,
+) -> Duration {
+    let logs: Vec<FileLog> = (0..partitions)
+        .map(|p| FileLog::open(dir.join(format!("p{p}"))).unwrap())
+        .collect();
+    run_on(logs, w, clients)
 }
 
 /// P = 1, 2 and 4 partition logs on one disk, in the same run.

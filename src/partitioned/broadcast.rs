@@ -15,7 +15,6 @@
 use ledger::RequestId;
 use ledger::log::EventLog;
 use ledger::partition::Partition;
-use sha2::{Digest, Sha256};
 
 use super::Ledger;
 use crate::commands::{Command, Rejection};
@@ -67,11 +66,8 @@ async fn replicate<L: EventLog>(
 
 /// The request id under which a start records a scheme version a partition lacks.
 fn completion_id(scheme: &str, version: u32) -> Result<RequestId, StartError> {
-    let digest = Sha256::digest(format!("{scheme}\u{0}{version}"));
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    format!("replica-scheme-{hex}")
-        .parse()
-        .map_err(|e| StartError::Log(ledger::LogError::Storage(format!("{e}"))))
+    super::derived_request("replica-scheme", &format!("{scheme}\u{0}{version}"), 24)
+        .map_err(|e| StartError::Log(ledger::LogError::Storage(e.to_string())))
 }
 
 /// Records in every partition the scheme versions partition 0 holds and it lacks, in

@@ -19,7 +19,6 @@ use ledger::event::{Event, FacilityStatementIssued};
 use ledger::log::EventLog;
 use ledger::partition::Partition;
 use projections::Projections;
-use sha2::{Digest, Sha256};
 
 use super::Ledger;
 use crate::commands::{Command, Rejection, Subject};
@@ -221,9 +220,7 @@ async fn recorded_by<L: EventLog>(
 /// The request id of the statements a close call issues: derived from the call's, so a
 /// retry finds them.
 fn statements_request(request_id: &RequestId) -> Result<RequestId, CommandError> {
-    let digest = Sha256::digest(request_id.as_str().as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    RequestId::new(format!("statements-{hex}"))
+    super::derived_request("statements", request_id.as_str(), 32)
         .map_err(|e| CommandError::Unavailable(e.to_string()))
 }
 

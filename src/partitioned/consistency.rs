@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use ledger::log::EventLog;
-use ledger::partition::{PARTITIONS_MAX, Partition};
+use ledger::partition::Partition;
 use tonic::{Code, Status};
 
 use super::Ledger;
@@ -49,9 +49,7 @@ pub fn parse(value: &str, ledger_partitions: u32) -> Result<Vec<(Partition, u64)
         let offset: u64 = offset
             .parse()
             .map_err(|_| bad(format!("{offset:?} is not an offset")))?;
-        if positions.iter().any(|(q, _)| *q == partition)
-            || positions.len() >= PARTITIONS_MAX as usize
-        {
+        if positions.iter().any(|(q, _)| *q == partition) {
             return Err(bad(format!("partition {p} is named twice")));
         }
         positions.push((partition, offset));

@@ -45,6 +45,17 @@ pub struct Ledger<L: EventLog> {
     budgets: std::sync::Arc<budgets::Budgets>,
 }
 
+/// A request id derived from `source` (`<prefix>-<the first hex digits of its SHA-256>`),
+/// for what the ledger records itself on a caller's behalf, so a retry finds it again.
+pub(crate) fn derived_request(
+    prefix: &str,
+    source: &str,
+    hex_digits: usize,
+) -> Result<RequestId, ledger::ids::IdError> {
+    let hex = ledger::chain::hex(&ledger::chain::sha256(source.as_bytes()));
+    RequestId::new(format!("{prefix}-{}", &hex[..hex_digits.min(hex.len())]))
+}
+
 impl<L: EventLog> Clone for Ledger<L> {
     fn clone(&self) -> Self {
         Ledger {
@@ -92,8 +103,7 @@ impl<L: EventLog> Ledger<L> {
         let directories = Directories::default();
         // One partition checks its own ids: no directory to keep.
         let several = partitions != Partitions::ONE;
-        for (i, service) in services.iter().enumerate().filter(|_| several) {
-            let partition = partitions.get(i as u32).unwrap_or(Partition::FIRST);
+        for (partition, service) in partitions.all().zip(&services).filter(|_| several) {
             directories.extend(partition, &service.state().await.projections);
         }
         let diverged = first_fault(&services);
