@@ -106,6 +106,63 @@ async fn a_lost_index_is_rebuilt_from_the_segments() {
     assert!(retry.already_appended);
 }
 
+/// Retries, stream versions and reads after several reopens (each shutdown writes one run of
+/// the index): every old request is answered with its first positions, a different command
+/// under a used id is refused, and a stream's version is its newest run's.
+#[tokio::test]
+async fn the_index_answers_from_every_run_after_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    for round in 0..4 {
+        let log = open(&path).unwrap();
+        fill(&log, round * 50, 50).await;
+        close(log).await;
+    }
+    let log = open(&path).unwrap();
+    for i in [0usize, 49, 50, 123, 199] {
+        let retry = log
+            .append(request(
+                &format!("req-{i}"),
+                vec![contribution(
+                    &format!("HH-{}", i % 3),
+                    &format!("R{i}"),
+                    100 + i as i64,
+                )],
+            ))
+            .await
+            .unwrap();
+        assert!(retry.already_appended, "req-{i}");
+        assert_eq!(retry.first_position, i as u64);
+        let reused = log
+            .append(request(
+                &format!("req-{i}"),
+                vec![contribution("HH-0", "other", 1)],
+            ))
+            .await;
+        assert!(
+            matches!(reused, Err(ledger::AppendError::RequestIdReused { .. })),
+            "req-{i}: {reused:?}"
+        );
+    }
+    for (household, version) in [("HH-0", 67), ("HH-1", 67), ("HH-2", 66)] {
+        let stream = ledger::StreamId::new(ledger::StreamKind::Household, household).unwrap();
+        assert_eq!(
+            log.stream_version(&stream).await.unwrap(),
+            version,
+            "{household}"
+        );
+    }
+    let all = log.read(0, 300).await.unwrap();
+    assert_eq!(all.len(), 200);
+    for position in [0u64, 17, 99, 150, 199] {
+        assert_eq!(
+            log.read(position, 1).await.unwrap()[0],
+            all[position as usize]
+        );
+    }
+    close(log).await;
+}
+
 /// The last commit cut anywhere inside it, or its end zeroed, as a machine stopping in the
 /// middle of the write leaves it: opening cuts it (the bytes kept in `torn/`), the log ends
 /// at the commit before, and appends go on from there.

@@ -18,6 +18,7 @@ mod chunk;
 mod chunks;
 pub mod files;
 pub mod frame;
+mod runs;
 mod sled_store;
 mod store;
 mod subscription;
