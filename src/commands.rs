@@ -460,6 +460,14 @@ fn derived_id<T: std::str::FromStr<Err = IdError>>(text: String) -> T {
         .unwrap_or_else(|_| "invalid-id".parse().unwrap_or_else(|_| unreachable!()))
 }
 
+/// The refusal of a per-command function given another command (a bug, never input).
+fn not_the_command(expected: &str) -> Rejection {
+    Rejection::Invalid(FieldError::new(
+        "command",
+        format!("not a {expected} command"),
+    ))
+}
+
 /// Decides a command against the current projections.
 pub fn decide(p: &Projections, command: &Command) -> Result<Decided, Rejection> {
     let result = decide_inner(p, command)?;
@@ -474,87 +482,22 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
         Command::PublishScheme {
             document,
             effective_from,
-        } => {
-            let scheme =
-                Scheme::parse(document).map_err(|e| Rejection::InvalidScheme(e.to_string()))?;
-            if let Some(existing) = p.registry.schemes.get(&scheme.id)
-                && existing.iter().any(|s| s.version >= scheme.version)
-            {
-                return Err(Rejection::SchemeVersionExists {
-                    scheme: scheme.id.clone(),
-                    version: scheme.version,
-                });
-            }
-            if let Some(latest) = p.registry.scheme(&scheme.id) {
-                version_follows(latest, &scheme, *effective_from)?;
-            }
-            Ok(decided(single(
-                StreamId::scheme(&scheme.id),
-                Event::SchemePublished(SchemePublished {
-                    scheme_id: scheme.id.clone(),
-                    version: scheme.version,
-                    content_sha256: scheme.content_sha256,
-                    document: document.clone(),
-                    effective_from: *effective_from,
-                }),
-            )))
-        }
+        } => publish_scheme(p, document, effective_from),
         Command::RegisterHousehold {
             household_id,
             scheme_id,
             location_code,
             socio_economic_category,
             registered_on,
-        } => {
-            if p.registry.households.contains_key(household_id) {
-                return Err(Rejection::HouseholdExists(household_id.clone()));
-            }
-            if p.registry.scheme(scheme_id).is_none() {
-                return Err(Rejection::UnknownScheme(scheme_id.clone()));
-            }
-            Ok(decided(single(
-                StreamId::household(household_id),
-                Event::HouseholdRegistered(HouseholdRegistered {
-                    household_id: household_id.clone(),
-                    scheme_id: scheme_id.clone(),
-                    location_code: location_code.clone(),
-                    socio_economic_category: socio_economic_category.clone(),
-                    registered_on: *registered_on,
-                }),
-            )))
-        }
-        Command::EnrollMember {
-            member_id,
+        } => register_household(
+            p,
             household_id,
-            gender,
-            birth_date,
-            is_head,
-            facility_id,
-            enrolled_on,
-        } => {
-            since_registration(p, household_id, "enrolled_on", *enrolled_on)?;
-            let scheme = scheme_of(p, household_id, "enrolled_on", *enrolled_on)?;
-            if p.registry.members.contains_key(member_id) {
-                return Err(Rejection::MemberExists(member_id.clone()));
-            }
-            if let Some(f) = facility_id
-                && !scheme.scheme.facilities.contains_key(f)
-            {
-                return Err(Rejection::UnknownFacility(f.clone()));
-            }
-            Ok(decided(single(
-                StreamId::household(household_id),
-                Event::MemberEnrolled(MemberEnrolled {
-                    member_id: member_id.clone(),
-                    household_id: household_id.clone(),
-                    gender: *gender,
-                    birth_date: *birth_date,
-                    is_head: *is_head,
-                    facility_id: facility_id.clone(),
-                    enrolled_on: *enrolled_on,
-                }),
-            )))
-        }
+            scheme_id,
+            location_code,
+            socio_economic_category,
+            registered_on,
+        ),
+        Command::EnrollMember { .. } => enroll_member(p, command),
         Command::RecordContribution { .. } => contribution(p, command, &[]),
         Command::WithBudgets { command, left } => match command.as_ref() {
             Command::RecordContribution { .. } => contribution(p, command, left),
@@ -566,27 +509,14 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             household_id,
             amount,
             received_on,
-        } => {
-            since_registration(p, household_id, "received_on", *received_on)?;
-            let published = scheme_of(p, household_id, "received_on", *received_on)?;
-            check_amount(&published.scheme, *amount)?;
-            fresh_receipt(p, receipt_id)?;
-            if !published.scheme.sponsors.contains_key(sponsor_id) {
-                return Err(Rejection::UnknownSponsor(sponsor_id.clone()));
-            }
-            Ok(decided(single(
-                StreamId::household(household_id),
-                Event::SponsorContributionReceived(SponsorContributionReceived {
-                    receipt_id: receipt_id.clone(),
-                    sponsor_id: sponsor_id.clone(),
-                    household_id: household_id.clone(),
-                    amount: *amount,
-                    matched_receipt_id: None,
-                    received_on: *received_on,
-                    member_id: None,
-                }),
-            )))
-        }
+        } => record_sponsor_contribution(
+            p,
+            receipt_id,
+            sponsor_id,
+            household_id,
+            amount,
+            received_on,
+        ),
         Command::PayPremium {
             receipt_id,
             household_id,
@@ -607,115 +537,7 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
                 period_start: *period_start,
             },
         ),
-        Command::SubmitClaim {
-            claim_code,
-            facility_id,
-            member_id,
-            date_from,
-            date_to,
-            claim_date,
-            diagnosis_codes,
-            lines,
-            today,
-            today_given,
-        } => {
-            if let Some(existing) = p.claims.by_code(facility_id, claim_code) {
-                return Ok(Decided {
-                    events: Vec::new(),
-                    subject: Subject::Claim(existing.clone()),
-                    resubmission: true,
-                });
-            }
-            let member = p.registry.members.get(member_id);
-            let household_id = member
-                .map(|m| m.household_id.clone())
-                .ok_or_else(|| Rejection::UnknownMember(member_id.clone()))?;
-            // The version in force on the service date (the last day of care).
-            let service_date = date_to.unwrap_or(*date_from);
-            let field = if date_to.is_some() {
-                "date_to"
-            } else {
-                "date_from"
-            };
-            let published = scheme_of(p, &household_id, field, service_date)?;
-            let scheme = &published.scheme;
-            for (i, line) in lines.iter().enumerate() {
-                if let Some(price) = line.asked_unit_price
-                    && price.currency() != scheme.currency
-                {
-                    return Err(Rejection::Invalid(FieldError::new(
-                        format!("lines[{i}].asked_unit_price"),
-                        format!("{price} is not in the scheme currency {}", scheme.currency),
-                    )));
-                }
-            }
-            let claim_id: ClaimId = derived_id(p.claims.next_id(&household_id));
-            let claim = ClaimSubmitted {
-                claim_id: claim_id.clone(),
-                claim_code: claim_code.clone(),
-                facility_id: facility_id.clone(),
-                member_id: member_id.clone(),
-                household_id: household_id.clone(),
-                date_from: *date_from,
-                date_to: *date_to,
-                claim_date: *claim_date,
-                diagnosis_codes: diagnosis_codes.clone(),
-                lines: lines.clone(),
-            };
-            Event::ClaimSubmitted(claim.clone())
-                .validate_fields()
-                .map_err(Rejection::Invalid)?;
-            let household_members = p
-                .registry
-                .households
-                .get(&household_id)
-                .map_or(0, |h| h.members.len() as u32);
-            // Earlier claims the duplicate and frequency checks can concern: those sharing a
-            // code with this one, within the longest frequency among its codes.
-            let window = lines
-                .iter()
-                .filter_map(|l| scheme.medical.get(&l.code))
-                .map(|m| u64::from(m.frequency_days))
-                .max()
-                .unwrap_or(0);
-            let prior = p.claims.prior_claims(
-                member_id,
-                lines.iter().map(|l| &l.code),
-                service_date
-                    .checked_sub_days(chrono::Days::new(window))
-                    .unwrap_or(Date::MIN),
-                service_date
-                    .checked_add_days(chrono::Days::new(window))
-                    .unwrap_or(Date::MAX),
-            );
-            let ctx = p.coverage.member_context(
-                member_id,
-                member,
-                household_members,
-                scheme.currency,
-                prior,
-                lines.iter().map(|l| &l.code),
-            );
-            let decision = adjudicate(&claim, &ctx, scheme, *today);
-            let s = StreamId::claim(&claim_id);
-            Ok(Decided {
-                events: vec![
-                    NewEvent {
-                        stream: s.clone(),
-                        event: Event::ClaimSubmitted(claim),
-                    },
-                    NewEvent {
-                        stream: s,
-                        event: Event::ClaimAdjudicated(ClaimAdjudicated {
-                            decided_on_given: *today_given,
-                            ..decision.to_event(scheme)
-                        }),
-                    },
-                ],
-                subject: Subject::Claim(claim_id),
-                resubmission: false,
-            })
-        }
+        Command::SubmitClaim { .. } => submit_claim(p, command),
         Command::ReviewClaim {
             claim_id,
             reviewer,
@@ -727,97 +549,13 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             claim_id,
             reason,
             reversed_on,
-        } => {
-            let record = p
-                .claims
-                .get(claim_id)
-                .ok_or_else(|| Rejection::UnknownClaim(claim_id.clone()))?;
-            not_before(
-                "reversed_on",
-                *reversed_on,
-                record.submitted.claim_date,
-                "the claim's date",
-            )?;
-            if matches!(
-                record.status,
-                ClaimStatus::Reversed | ClaimStatus::Submitted
-            ) {
-                return Err(Rejection::ClaimState {
-                    claim: claim_id.clone(),
-                    action: "reversed",
-                    status: record.status,
-                });
-            }
-            Ok(Decided {
-                events: single(
-                    StreamId::claim(claim_id),
-                    Event::ClaimReversed(ClaimReversed {
-                        claim_id: claim_id.clone(),
-                        reason: reason.clone(),
-                        reversed_on: *reversed_on,
-                        // Everything the member paid towards the claim goes back.
-                        copay_refunded: record.copay_paid.filter(|paid| paid.is_positive()),
-                    }),
-                ),
-                subject: Subject::Claim(claim_id.clone()),
-                resubmission: false,
-            })
-        }
+        } => reverse_claim(p, claim_id, reason, reversed_on),
         Command::RecordCopay {
             receipt_id,
             claim_id,
             amount,
             collected_on,
-        } => {
-            let record = p
-                .claims
-                .get(claim_id)
-                .ok_or_else(|| Rejection::UnknownClaim(claim_id.clone()))?;
-            let member = &record.submitted.member_id;
-            let household = &record.submitted.household_id;
-            let service_date = record
-                .submitted
-                .date_to
-                .unwrap_or(record.submitted.date_from);
-            let published = scheme_of(p, household, "claim_id", service_date)?;
-            check_amount(&published.scheme, *amount)?;
-            not_before(
-                "collected_on",
-                *collected_on,
-                record.submitted.date_from,
-                "the claim's service date",
-            )?;
-            fresh_receipt(p, receipt_id)?;
-            // What is still owed: the copay as decided or reviewed, less what was paid.
-            let outstanding = record
-                .copay_outstanding()
-                .unwrap_or(Amount::zero(published.scheme.currency));
-            if amount.minor_units() > outstanding.minor_units() {
-                return Err(Rejection::Overpayment {
-                    amount: *amount,
-                    outstanding,
-                });
-            }
-            let balance = p.balances.wallet(household, published.scheme.currency);
-            if balance.minor_units() < amount.minor_units() {
-                return Err(Rejection::InsufficientWallet {
-                    household: household.clone(),
-                    balance,
-                    needed: *amount,
-                });
-            }
-            Ok(decided(single(
-                StreamId::household(household),
-                Event::CopayRecorded(CopayRecorded {
-                    receipt_id: receipt_id.clone(),
-                    claim_id: claim_id.clone(),
-                    facility_id: record.submitted.facility_id.clone(),
-                    member_id: member.clone(),
-                    amount: *amount,
-                    collected_on: *collected_on,
-                }),
-            )))
-        }
+        } => record_copay(p, receipt_id, claim_id, amount, collected_on),
         Command::RecordStockVisit {
             facility_id,
             product_code,
@@ -855,62 +593,410 @@ fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection
             },
         ),
         Command::RecordStatements { parts } => crate::period_close::record_statements(p, parts),
-        Command::RecordFacilityPayout {
-            payout_id,
-            facility_id,
-            period_id,
-            amount,
-            channel,
-            reference,
-            paid_on,
-        } => {
-            if p.registry.payouts.contains(payout_id) {
-                return Err(Rejection::DuplicatePayout(payout_id.clone()));
-            }
-            let statement = p
-                .payments
-                .statements
-                .get(&(facility_id.clone(), period_id.clone()))
-                .ok_or_else(|| Rejection::NoStatement {
-                    facility: facility_id.clone(),
-                    period: period_id.clone(),
-                })?;
-            if statement.more {
-                return Err(Rejection::StatementIncomplete {
-                    facility: facility_id.clone(),
-                    period: period_id.clone(),
-                });
-            }
-            let outstanding = statement.outstanding();
-            if amount.currency() != outstanding.currency() {
-                return Err(Rejection::WrongCurrency {
-                    amount: *amount,
-                    expected: outstanding.currency(),
-                });
-            }
-            if !amount.is_positive() {
-                return Err(Rejection::NotPositive(*amount));
-            }
-            if amount.minor_units() > outstanding.minor_units() {
-                return Err(Rejection::Overpayment {
-                    amount: *amount,
-                    outstanding,
-                });
-            }
-            Ok(decided(single(
-                StreamId::facility(facility_id),
-                Event::FacilityPaid(FacilityPaid {
-                    payout_id: payout_id.clone(),
-                    facility_id: facility_id.clone(),
-                    period_id: period_id.clone(),
-                    amount: *amount,
-                    channel: *channel,
-                    reference: reference.clone(),
-                    paid_on: *paid_on,
-                }),
-            )))
+        Command::RecordFacilityPayout { .. } => record_facility_payout(p, command),
+    }
+}
+
+/// Decides [`Command::PublishScheme`].
+fn publish_scheme(
+    p: &Projections,
+    document: &str,
+    effective_from: &Date,
+) -> Result<Decided, Rejection> {
+    let scheme = Scheme::parse(document).map_err(|e| Rejection::InvalidScheme(e.to_string()))?;
+    if let Some(existing) = p.registry.schemes.get(&scheme.id)
+        && existing.iter().any(|s| s.version >= scheme.version)
+    {
+        return Err(Rejection::SchemeVersionExists {
+            scheme: scheme.id.clone(),
+            version: scheme.version,
+        });
+    }
+    if let Some(latest) = p.registry.scheme(&scheme.id) {
+        version_follows(latest, &scheme, *effective_from)?;
+    }
+    Ok(decided(single(
+        StreamId::scheme(&scheme.id),
+        Event::SchemePublished(SchemePublished {
+            scheme_id: scheme.id.clone(),
+            version: scheme.version,
+            content_sha256: scheme.content_sha256,
+            document: document.to_owned(),
+            effective_from: *effective_from,
+        }),
+    )))
+}
+
+/// Decides [`Command::RegisterHousehold`].
+fn register_household(
+    p: &Projections,
+    household_id: &HouseholdId,
+    scheme_id: &SchemeId,
+    location_code: &str,
+    socio_economic_category: &str,
+    registered_on: &Date,
+) -> Result<Decided, Rejection> {
+    if p.registry.households.contains_key(household_id) {
+        return Err(Rejection::HouseholdExists(household_id.clone()));
+    }
+    if p.registry.scheme(scheme_id).is_none() {
+        return Err(Rejection::UnknownScheme(scheme_id.clone()));
+    }
+    Ok(decided(single(
+        StreamId::household(household_id),
+        Event::HouseholdRegistered(HouseholdRegistered {
+            household_id: household_id.clone(),
+            scheme_id: scheme_id.clone(),
+            location_code: location_code.to_owned(),
+            socio_economic_category: socio_economic_category.to_owned(),
+            registered_on: *registered_on,
+        }),
+    )))
+}
+
+/// Decides [`Command::EnrollMember`].
+fn enroll_member(p: &Projections, command: &Command) -> Result<Decided, Rejection> {
+    let Command::EnrollMember {
+        member_id,
+        household_id,
+        gender,
+        birth_date,
+        is_head,
+        facility_id,
+        enrolled_on,
+    } = command
+    else {
+        return Err(not_the_command("EnrollMember"));
+    };
+    since_registration(p, household_id, "enrolled_on", *enrolled_on)?;
+    let scheme = scheme_of(p, household_id, "enrolled_on", *enrolled_on)?;
+    if p.registry.members.contains_key(member_id) {
+        return Err(Rejection::MemberExists(member_id.clone()));
+    }
+    if let Some(f) = facility_id
+        && !scheme.scheme.facilities.contains_key(f)
+    {
+        return Err(Rejection::UnknownFacility(f.clone()));
+    }
+    Ok(decided(single(
+        StreamId::household(household_id),
+        Event::MemberEnrolled(MemberEnrolled {
+            member_id: member_id.clone(),
+            household_id: household_id.clone(),
+            gender: *gender,
+            birth_date: *birth_date,
+            is_head: *is_head,
+            facility_id: facility_id.clone(),
+            enrolled_on: *enrolled_on,
+        }),
+    )))
+}
+
+/// Decides [`Command::RecordSponsorContribution`].
+fn record_sponsor_contribution(
+    p: &Projections,
+    receipt_id: &ReceiptId,
+    sponsor_id: &SponsorId,
+    household_id: &HouseholdId,
+    amount: &Amount,
+    received_on: &Date,
+) -> Result<Decided, Rejection> {
+    since_registration(p, household_id, "received_on", *received_on)?;
+    let published = scheme_of(p, household_id, "received_on", *received_on)?;
+    check_amount(&published.scheme, *amount)?;
+    fresh_receipt(p, receipt_id)?;
+    if !published.scheme.sponsors.contains_key(sponsor_id) {
+        return Err(Rejection::UnknownSponsor(sponsor_id.clone()));
+    }
+    Ok(decided(single(
+        StreamId::household(household_id),
+        Event::SponsorContributionReceived(SponsorContributionReceived {
+            receipt_id: receipt_id.clone(),
+            sponsor_id: sponsor_id.clone(),
+            household_id: household_id.clone(),
+            amount: *amount,
+            matched_receipt_id: None,
+            received_on: *received_on,
+            member_id: None,
+        }),
+    )))
+}
+
+/// Decides [`Command::SubmitClaim`].
+fn submit_claim(p: &Projections, command: &Command) -> Result<Decided, Rejection> {
+    let Command::SubmitClaim {
+        claim_code,
+        facility_id,
+        member_id,
+        date_from,
+        date_to,
+        claim_date,
+        diagnosis_codes,
+        lines,
+        today,
+        today_given,
+    } = command
+    else {
+        return Err(not_the_command("SubmitClaim"));
+    };
+    if let Some(existing) = p.claims.by_code(facility_id, claim_code) {
+        return Ok(Decided {
+            events: Vec::new(),
+            subject: Subject::Claim(existing.clone()),
+            resubmission: true,
+        });
+    }
+    let member = p.registry.members.get(member_id);
+    let household_id = member
+        .map(|m| m.household_id.clone())
+        .ok_or_else(|| Rejection::UnknownMember(member_id.clone()))?;
+    // The version in force on the service date (the last day of care).
+    let service_date = date_to.unwrap_or(*date_from);
+    let field = if date_to.is_some() {
+        "date_to"
+    } else {
+        "date_from"
+    };
+    let published = scheme_of(p, &household_id, field, service_date)?;
+    let scheme = &published.scheme;
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(price) = line.asked_unit_price
+            && price.currency() != scheme.currency
+        {
+            return Err(Rejection::Invalid(FieldError::new(
+                format!("lines[{i}].asked_unit_price"),
+                format!("{price} is not in the scheme currency {}", scheme.currency),
+            )));
         }
     }
+    let claim_id: ClaimId = derived_id(p.claims.next_id(&household_id));
+    let claim = ClaimSubmitted {
+        claim_id: claim_id.clone(),
+        claim_code: claim_code.clone(),
+        facility_id: facility_id.clone(),
+        member_id: member_id.clone(),
+        household_id: household_id.clone(),
+        date_from: *date_from,
+        date_to: *date_to,
+        claim_date: *claim_date,
+        diagnosis_codes: diagnosis_codes.to_vec(),
+        lines: lines.to_vec(),
+    };
+    Event::ClaimSubmitted(claim.clone())
+        .validate_fields()
+        .map_err(Rejection::Invalid)?;
+    let household_members = p
+        .registry
+        .households
+        .get(&household_id)
+        .map_or(0, |h| h.members.len() as u32);
+    // Earlier claims the duplicate and frequency checks can concern: those sharing a
+    // code with this one, within the longest frequency among its codes.
+    let window = lines
+        .iter()
+        .filter_map(|l| scheme.medical.get(&l.code))
+        .map(|m| u64::from(m.frequency_days))
+        .max()
+        .unwrap_or(0);
+    let prior = p.claims.prior_claims(
+        member_id,
+        lines.iter().map(|l| &l.code),
+        service_date
+            .checked_sub_days(chrono::Days::new(window))
+            .unwrap_or(Date::MIN),
+        service_date
+            .checked_add_days(chrono::Days::new(window))
+            .unwrap_or(Date::MAX),
+    );
+    let ctx = p.coverage.member_context(
+        member_id,
+        member,
+        household_members,
+        scheme.currency,
+        prior,
+        lines.iter().map(|l| &l.code),
+    );
+    let decision = adjudicate(&claim, &ctx, scheme, *today);
+    let s = StreamId::claim(&claim_id);
+    Ok(Decided {
+        events: vec![
+            NewEvent {
+                stream: s.clone(),
+                event: Event::ClaimSubmitted(claim),
+            },
+            NewEvent {
+                stream: s,
+                event: Event::ClaimAdjudicated(ClaimAdjudicated {
+                    decided_on_given: *today_given,
+                    ..decision.to_event(scheme)
+                }),
+            },
+        ],
+        subject: Subject::Claim(claim_id),
+        resubmission: false,
+    })
+}
+
+/// Decides [`Command::ReverseClaim`].
+fn reverse_claim(
+    p: &Projections,
+    claim_id: &ClaimId,
+    reason: &str,
+    reversed_on: &Date,
+) -> Result<Decided, Rejection> {
+    let record = p
+        .claims
+        .get(claim_id)
+        .ok_or_else(|| Rejection::UnknownClaim(claim_id.clone()))?;
+    not_before(
+        "reversed_on",
+        *reversed_on,
+        record.submitted.claim_date,
+        "the claim's date",
+    )?;
+    if matches!(
+        record.status,
+        ClaimStatus::Reversed | ClaimStatus::Submitted
+    ) {
+        return Err(Rejection::ClaimState {
+            claim: claim_id.clone(),
+            action: "reversed",
+            status: record.status,
+        });
+    }
+    Ok(Decided {
+        events: single(
+            StreamId::claim(claim_id),
+            Event::ClaimReversed(ClaimReversed {
+                claim_id: claim_id.clone(),
+                reason: reason.to_owned(),
+                reversed_on: *reversed_on,
+                // Everything the member paid towards the claim goes back.
+                copay_refunded: record.copay_paid.filter(|paid| paid.is_positive()),
+            }),
+        ),
+        subject: Subject::Claim(claim_id.clone()),
+        resubmission: false,
+    })
+}
+
+/// Decides [`Command::RecordCopay`].
+fn record_copay(
+    p: &Projections,
+    receipt_id: &ReceiptId,
+    claim_id: &ClaimId,
+    amount: &Amount,
+    collected_on: &Date,
+) -> Result<Decided, Rejection> {
+    let record = p
+        .claims
+        .get(claim_id)
+        .ok_or_else(|| Rejection::UnknownClaim(claim_id.clone()))?;
+    let member = &record.submitted.member_id;
+    let household = &record.submitted.household_id;
+    let service_date = record
+        .submitted
+        .date_to
+        .unwrap_or(record.submitted.date_from);
+    let published = scheme_of(p, household, "claim_id", service_date)?;
+    check_amount(&published.scheme, *amount)?;
+    not_before(
+        "collected_on",
+        *collected_on,
+        record.submitted.date_from,
+        "the claim's service date",
+    )?;
+    fresh_receipt(p, receipt_id)?;
+    // What is still owed: the copay as decided or reviewed, less what was paid.
+    let outstanding = record
+        .copay_outstanding()
+        .unwrap_or(Amount::zero(published.scheme.currency));
+    if amount.minor_units() > outstanding.minor_units() {
+        return Err(Rejection::Overpayment {
+            amount: *amount,
+            outstanding,
+        });
+    }
+    let balance = p.balances.wallet(household, published.scheme.currency);
+    if balance.minor_units() < amount.minor_units() {
+        return Err(Rejection::InsufficientWallet {
+            household: household.clone(),
+            balance,
+            needed: *amount,
+        });
+    }
+    Ok(decided(single(
+        StreamId::household(household),
+        Event::CopayRecorded(CopayRecorded {
+            receipt_id: receipt_id.clone(),
+            claim_id: claim_id.clone(),
+            facility_id: record.submitted.facility_id.clone(),
+            member_id: member.clone(),
+            amount: *amount,
+            collected_on: *collected_on,
+        }),
+    )))
+}
+
+/// Decides [`Command::RecordFacilityPayout`].
+fn record_facility_payout(p: &Projections, command: &Command) -> Result<Decided, Rejection> {
+    let Command::RecordFacilityPayout {
+        payout_id,
+        facility_id,
+        period_id,
+        amount,
+        channel,
+        reference,
+        paid_on,
+    } = command
+    else {
+        return Err(not_the_command("RecordFacilityPayout"));
+    };
+    if p.registry.payouts.contains(payout_id) {
+        return Err(Rejection::DuplicatePayout(payout_id.clone()));
+    }
+    let statement = p
+        .payments
+        .statements
+        .get(&(facility_id.clone(), period_id.clone()))
+        .ok_or_else(|| Rejection::NoStatement {
+            facility: facility_id.clone(),
+            period: period_id.clone(),
+        })?;
+    if statement.more {
+        return Err(Rejection::StatementIncomplete {
+            facility: facility_id.clone(),
+            period: period_id.clone(),
+        });
+    }
+    let outstanding = statement.outstanding();
+    if amount.currency() != outstanding.currency() {
+        return Err(Rejection::WrongCurrency {
+            amount: *amount,
+            expected: outstanding.currency(),
+        });
+    }
+    if !amount.is_positive() {
+        return Err(Rejection::NotPositive(*amount));
+    }
+    if amount.minor_units() > outstanding.minor_units() {
+        return Err(Rejection::Overpayment {
+            amount: *amount,
+            outstanding,
+        });
+    }
+    Ok(decided(single(
+        StreamId::facility(facility_id),
+        Event::FacilityPaid(FacilityPaid {
+            payout_id: payout_id.clone(),
+            facility_id: facility_id.clone(),
+            period_id: period_id.clone(),
+            amount: *amount,
+            channel: *channel,
+            reference: reference.to_owned(),
+            paid_on: *paid_on,
+        }),
+    )))
 }
 
 /// A household's own saving, and what each sponsor of its scheme adds ("crowding in").
