@@ -9,7 +9,6 @@ use claims_ledger::recovery::STORAGE_RECOVERED_EXIT;
 use claims_ledger::server::{FileConfig, ServerConfig, Stopped};
 use clap::{Parser, Subcommand};
 use ledger::chain::hex;
-use ledger::conformance::{contribution, request};
 use ledger::{EventLog, FileLog};
 
 /// The append pipeline allocates on one thread and frees on another (caller, sequencer,
@@ -371,45 +370,15 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             appends,
             logs,
         } => {
-            let logs: Vec<FileLog> = match logs {
-                0 | 1 => vec![FileLog::open(&data_dir)?],
-                n => (0..n)
-                    .map(|i| FileLog::open(data_dir.join(format!("p{i}"))))
-                    .collect::<Result<_, _>>()?,
-            };
-            let mut tasks = Vec::with_capacity(writers);
-            for w in 0..writers {
-                let log_index = w % logs.len();
-                let log = logs[log_index].clone();
-                let run = run.clone();
-                tasks.push(tokio::spawn(async move {
-                    for i in 0..appends {
-                        let count = 1 + (i + w) % 5;
-                        let id = format!("{run}-w{w}-a{i}-n{count}");
-                        let household = format!("HH-{w}-{}", i % 40);
-                        let events = (0..count)
-                            .map(|k| {
-                                contribution(&household, &format!("{id}-e{k}"), 100 + k as i64)
-                            })
-                            .collect();
-                        let outcome = log.append(request(&id, events)).await?;
-                        let mut out = std::io::stdout().lock();
-                        writeln!(
-                            out,
-                            "ack {id} {log_index} {} {}",
-                            outcome.first_position, outcome.count
-                        )?;
-                        out.flush()?;
-                    }
-                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-                }));
-            }
-            for t in tasks {
-                t.await?.map_err(|e| e as Box<dyn std::error::Error>)?;
-            }
-            for log in logs {
-                log.shutdown().await?;
-            }
+            claims_ledger::tools::append_load::run(claims_ledger::tools::append_load::Load {
+                data_dir: &data_dir,
+                run: &run,
+                writers,
+                appends,
+                logs,
+            })
+            .await
+            .map_err(|e| e as Box<dyn std::error::Error>)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -6,6 +6,14 @@ use std::process::Command;
 
 /// The normal (non-dev) dependency tree of a workspace crate, one crate name per line.
 fn dependencies(package: &str) -> Vec<String> {
+    tree(package, "{p}")
+        .iter()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// `cargo tree` of a workspace crate's normal dependencies, one line per crate in `format`.
+fn tree(package: &str, format: &str) -> Vec<String> {
     let output = Command::new(env!("CARGO"))
         .args([
             "tree",
@@ -17,7 +25,7 @@ fn dependencies(package: &str) -> Vec<String> {
             "--prefix",
             "none",
             "--format",
-            "{p}",
+            format,
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -30,8 +38,25 @@ fn dependencies(package: &str) -> Vec<String> {
     String::from_utf8(output.stdout)
         .unwrap()
         .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .map(str::to_owned)
         .collect()
+}
+
+/// The server is built without the test support (the conformance suite, sample events).
+#[test]
+fn the_server_is_built_without_test_support() {
+    let ledger: Vec<String> = tree("claims-ledger", "{p} [{f}]")
+        .into_iter()
+        .filter(|l| l.starts_with("ledger "))
+        .collect();
+    assert!(
+        !ledger.is_empty(),
+        "ledger is not a dependency of the server"
+    );
+    for line in ledger {
+        assert!(line.contains("log"), "{line}");
+        assert!(!line.contains("test-support"), "{line}");
+    }
 }
 
 #[test]

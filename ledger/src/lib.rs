@@ -9,7 +9,8 @@
 //! - [`partition`]: which partition a key belongs to (Kafka's murmur2 partitioner).
 //! - `log` (feature `log`, default): the `EventLog` port and its embedded adapters (memory,
 //!   sled).
-//! - `conformance` (feature `log`): the one suite every log backend must pass.
+//! - `conformance` (feature `test-support`, for tests): the one suite every log backend must
+//!   pass.
 //!
 //! Without the `log` feature the crate does no IO: that is how `adjudicator` and
 //! `projections` use it.
@@ -17,7 +18,7 @@
 pub mod bounds;
 pub mod chain;
 pub mod codec;
-#[cfg(feature = "log")]
+#[cfg(feature = "test-support")]
 pub mod conformance;
 pub mod event;
 pub mod ids;

@@ -4,7 +4,9 @@
 //! - [`verify`]: every partition's CRCs and chain, and the anchor over their heads.
 //! - [`generate`]: a scheme's history of N households over M months, from a seed.
 //! - [`replay`]: every partition's projections rebuilt from its log, and their digests.
+//! - [`append_load`]: the crash test's load of concurrent durable appends.
 
+pub mod append_load;
 pub mod generate;
 pub mod replay;
 pub mod verify;
