@@ -15,15 +15,14 @@
 pub mod balances;
 pub mod claims;
 pub mod coverage;
+mod fold;
 pub mod keyed;
 pub mod payments;
 pub mod registry;
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
-use adjudicator::Scheme;
-use ledger::event::{Event, PaymentMethod, PremiumSource};
+use ledger::event::{Event, PaymentMethod};
 use ledger::{Amount, MoneyError};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -32,7 +31,7 @@ use balances::{Account, Balances, Entry};
 use claims::Claims;
 use coverage::Coverage;
 use payments::Payments;
-use registry::{Household, MemberRecord, Published, Registry};
+use registry::Registry;
 
 /// An amount that becomes owed to a facility, and the statement line that explains it.
 struct Owed<'a> {
@@ -282,271 +281,6 @@ impl Projections {
             .filter_map(|v| v.last())
             .find_map(|p| p.scheme.facilities.get(facility))
             .map_or(PaymentMethod::FeeForService, |f| f.payment_method)
-    }
-
-    fn apply_event(&mut self, position: u64, event: &Event) -> Result<(), String> {
-        match event {
-            Event::SchemePublished(e) => {
-                let scheme = Scheme::parse(&e.document).map_err(|err| err.to_string())?;
-                self.registry
-                    .schemes
-                    .entry(e.scheme_id.clone())
-                    .or_default()
-                    .push(Published {
-                        version: e.version,
-                        content_sha256: e.content_sha256,
-                        effective_from: e.effective_from,
-                        document: e.document.clone(),
-                        scheme: Arc::new(scheme),
-                    });
-            }
-            Event::HouseholdRegistered(e) => {
-                self.registry.households.insert(
-                    e.household_id.clone(),
-                    Household {
-                        scheme_id: e.scheme_id.clone(),
-                        location_code: e.location_code.clone(),
-                        socio_economic_category: e.socio_economic_category.clone(),
-                        registered_on: e.registered_on,
-                        members: Default::default(),
-                    },
-                );
-            }
-            Event::MemberEnrolled(e) => {
-                if let Some(h) = self.registry.households.get_mut(&e.household_id) {
-                    h.members.insert(e.member_id.clone());
-                }
-                self.registry.members.insert(
-                    e.member_id.clone(),
-                    MemberRecord {
-                        household_id: e.household_id.clone(),
-                        gender: e.gender,
-                        birth_date: e.birth_date,
-                        is_head: e.is_head,
-                        facility_id: e.facility_id.clone(),
-                        enrolled_on: e.enrolled_on,
-                    },
-                );
-            }
-            Event::ContributionReceived(e) => {
-                self.registry.receipts.insert(e.receipt_id.clone());
-                self.post(Entry::transfer(
-                    position,
-                    e.received_on,
-                    Account::Clearing(e.channel),
-                    Account::Wallet(e.household_id.clone()),
-                    e.amount,
-                ))?;
-            }
-            Event::SponsorContributionReceived(e) => {
-                self.registry.receipts.insert(e.receipt_id.clone());
-                self.registry.count_sponsored(
-                    &e.sponsor_id,
-                    &e.household_id,
-                    e.member_id.as_ref(),
-                    e.received_on,
-                    e.amount.minor_units(),
-                )?;
-                self.post(Entry::transfer(
-                    position,
-                    e.received_on,
-                    Account::SponsorFunding(e.sponsor_id.clone()),
-                    Account::Wallet(e.household_id.clone()),
-                    e.amount,
-                ))?;
-            }
-            Event::PremiumPaid(e) => {
-                self.registry.receipts.insert(e.receipt_id.clone());
-                let debit = match e.source {
-                    PremiumSource::Wallet => Account::Wallet(e.household_id.clone()),
-                    PremiumSource::Direct => {
-                        Account::Clearing(ledger::event::PaymentChannel::MobileMoney)
-                    }
-                };
-                self.post(Entry::transfer(
-                    position,
-                    e.paid_on,
-                    debit,
-                    Account::PremiumIncome(e.product_id.clone()),
-                    e.amount,
-                ))?;
-                self.coverage
-                    .premium_paid(e)
-                    .map_err(|err| err.to_string())?;
-            }
-            Event::CoverageChanged(e) => self.coverage.changed(position, e),
-            Event::ClaimSubmitted(e) => self.claims.submitted(position, e),
-            Event::ClaimAdjudicated(e) => {
-                let claim = &self
-                    .claims
-                    .get(&e.claim_id)
-                    .ok_or_else(|| format!("claim {} was never submitted", e.claim_id))?
-                    .submitted;
-                self.coverage
-                    .record_lines(claim, &e.category, &[], &e.lines)
-                    .map_err(|err| err.to_string())?;
-                let facility = claim.facility_id.clone();
-                self.claims.adjudicated(e);
-                self.owe_for_claim(
-                    position,
-                    e.decided_on,
-                    &e.scheme_id,
-                    (&facility, &e.claim_id),
-                    format!("claim {}", e.claim_id),
-                    e.total_payer,
-                )?;
-            }
-            Event::ClaimReviewed(e) => {
-                let record = self
-                    .claims
-                    .get(&e.claim_id)
-                    .ok_or_else(|| format!("claim {} was never submitted", e.claim_id))?;
-                let claim = record.submitted.clone();
-                let before = record.lines().to_vec();
-                let payer_before = record
-                    .total_payer
-                    .unwrap_or(Amount::zero(e.total_payer.currency()));
-                let scheme_id = record
-                    .decision
-                    .as_ref()
-                    .map(|d| d.scheme_id.clone())
-                    .ok_or_else(|| format!("claim {} was never adjudicated", e.claim_id))?;
-                let category = record.category();
-                self.coverage
-                    .record_lines(&claim, &category, &before, &e.lines)
-                    .map_err(|err| err.to_string())?;
-                self.claims.reviewed(e);
-                let delta = e
-                    .total_payer
-                    .checked_sub(payer_before)
-                    .map_err(|err| err.to_string())?;
-                self.owe_for_claim(
-                    position,
-                    e.reviewed_on,
-                    &scheme_id,
-                    (&claim.facility_id, &claim.claim_id),
-                    format!("review of claim {}", e.claim_id),
-                    delta,
-                )?;
-                if let Some(refund) = e.copay_refunded {
-                    self.refund_copay(position, e.reviewed_on, &claim, refund)?;
-                }
-            }
-            Event::ClaimReversed(e) => {
-                let record = self
-                    .claims
-                    .get(&e.claim_id)
-                    .ok_or_else(|| format!("claim {} was never submitted", e.claim_id))?;
-                let claim = record.submitted.clone();
-                let before = record.lines().to_vec();
-                let payer = record.total_payer;
-                let category = record.category();
-                let scheme_id = record.decision.as_ref().map(|d| d.scheme_id.clone());
-                self.coverage
-                    .record_lines(&claim, &category, &before, &[])
-                    .map_err(|err| err.to_string())?;
-                self.claims.reversed(e);
-                if let Some(refund) = e.copay_refunded {
-                    self.refund_copay(position, e.reversed_on, &claim, refund)?;
-                }
-                if let (Some(scheme_id), Some(payer)) = (scheme_id, payer) {
-                    let negative = payer.checked_neg().map_err(|err| err.to_string())?;
-                    self.owe_for_claim(
-                        position,
-                        e.reversed_on,
-                        &scheme_id,
-                        (&claim.facility_id, &claim.claim_id),
-                        format!("reversal of claim {}", e.claim_id),
-                        negative,
-                    )?;
-                }
-            }
-            Event::CopayRecorded(e) => {
-                self.registry.receipts.insert(e.receipt_id.clone());
-                self.claims.copay_paid(&e.claim_id, e.amount)?;
-                let household = self
-                    .registry
-                    .members
-                    .get(&e.member_id)
-                    .map(|m| m.household_id.clone())
-                    .ok_or_else(|| format!("member {} is not enrolled", e.member_id))?;
-                self.owe_facility(
-                    position,
-                    e.collected_on,
-                    Account::Wallet(household),
-                    Owed {
-                        facility: &e.facility_id,
-                        reference: e.claim_id.as_str(),
-                        description: format!("copay for claim {} paid from the wallet", e.claim_id),
-                        quantity: 1,
-                        amount: e.amount,
-                    },
-                )?;
-            }
-            Event::StockVisitRecorded(e) => {
-                let consumed_value = self
-                    .payments
-                    .stock_visit(e)
-                    .map_err(|err| err.to_string())?;
-                if let Some((consumed, value)) = consumed_value
-                    && value.is_positive()
-                {
-                    self.owe_facility(
-                        position,
-                        e.visited_on,
-                        Account::ConsumptionExpense(e.facility_id.clone()),
-                        Owed {
-                            facility: &e.facility_id,
-                            reference: e.product_code.as_str(),
-                            description: format!("{} consumed", e.product_code),
-                            quantity: consumed,
-                            amount: value,
-                        },
-                    )?;
-                }
-            }
-            Event::PaymentPeriodClosed(e) => {
-                // The scheme's facilities (the latest version's, as for every facility rule).
-                let facilities = self
-                    .registry
-                    .scheme(&e.scheme_id)
-                    .map(|published| published.scheme.clone());
-                let facilities = facilities.iter().flat_map(|s| s.facilities.keys());
-                self.payments.period_closed(position, e, facilities)
-            }
-            Event::FacilityStatementIssued(e) => {
-                if e.method == PaymentMethod::Capitation && e.amount_due.is_positive() {
-                    let scheme_id = self
-                        .payments
-                        .period_scheme(&e.period_id)
-                        .ok_or_else(|| format!("period {} was never closed", e.period_id))?;
-                    self.post(Entry::transfer(
-                        position,
-                        self.payments
-                            .period_end(&e.period_id)
-                            .unwrap_or(ledger::Date::MIN),
-                        Account::CapitationExpense(scheme_id),
-                        Account::FacilityPayable(e.facility_id.clone()),
-                        e.amount_due,
-                    ))?;
-                }
-                self.payments
-                    .statement_issued(position, e)
-                    .map_err(|err| err.to_string())?;
-            }
-            Event::FacilityPaid(e) => {
-                self.registry.payouts.insert(e.payout_id.clone());
-                self.post(Entry::transfer(
-                    position,
-                    e.paid_on,
-                    Account::FacilityPayable(e.facility_id.clone()),
-                    Account::Payouts(e.channel),
-                    e.amount,
-                ))?;
-                self.payments.paid(e).map_err(|err| err.to_string())?;
-            }
-        }
-        Ok(())
     }
 
     /// The household wallet balance.
