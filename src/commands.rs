@@ -477,6 +477,12 @@ pub fn decide(p: &Projections, command: &Command) -> Result<Decided, Rejection> 
     Ok(result)
 }
 
+/// [`decide`] without validating the events: for the command processor, whose
+/// `AppendRequest::checked` validates and encodes them once, before they are applied.
+pub(crate) fn decide_unchecked(p: &Projections, command: &Command) -> Result<Decided, Rejection> {
+    decide_inner(p, command)
+}
+
 fn decide_inner(p: &Projections, command: &Command) -> Result<Decided, Rejection> {
     match command {
         Command::PublishScheme {

@@ -31,7 +31,7 @@ use thiserror::Error;
 use tokio::sync::{OwnedRwLockReadGuard, RwLock, RwLockReadGuard, mpsc, oneshot, watch};
 
 use crate::checkpoint::{CHECKPOINT_EVERY_EVENTS, CheckpointError, CheckpointStore};
-use crate::commands::{Command, Rejection, Subject, decide};
+use crate::commands::{Command, Rejection, Subject, decide_unchecked};
 use crate::retry;
 pub use crate::state::State;
 use ledger::chain::Hash;
@@ -627,9 +627,7 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
                     continue;
                 }
             }
-            let decided = decide(&st.projections, &job.command)
-                .and_then(|d| fits_the_log(&limits, &d.events).map(|()| d));
-            match decided {
+            match decide_unchecked(&st.projections, &job.command) {
                 Err(rejection) => {
                     let answer = Err(CommandError::Rejected(rejection));
                     batch.answered.push((job.reply, answer));
@@ -647,16 +645,26 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
                     };
                     batch.answered.push((job.reply, Ok(executed)));
                 }
-                Ok(d) => {
+                Ok(mut d) => {
+                    let events = std::mem::take(&mut d.events);
+                    let request = match checked_request(job.request_id.clone(), events, &limits) {
+                        Ok(request) => request,
+                        Err(rejection) => {
+                            let answer = Err(CommandError::Rejected(rejection));
+                            batch.answered.push((job.reply, answer));
+                            continue;
+                        }
+                    };
                     let first_position = next;
-                    next += d.events.len() as u64;
-                    if let Err(err) = st.apply(first_position, d.events.iter().map(|e| &e.event)) {
+                    next += request.events.len() as u64;
+                    let applied = st.apply(first_position, request.events.iter().map(|e| &e.event));
+                    if let Err(err) = applied {
                         broken = Some(err.to_string());
                     }
                     let receipt = Receipt {
                         partition: 0,
                         first_position,
-                        count: d.events.len() as u32,
+                        count: request.events.len() as u32,
                         subject: d.subject,
                         already_done: false,
                     };
@@ -667,10 +675,8 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
                             command: job.command,
                         },
                     );
-                    let events = d.events.iter().map(|e| e.event.clone()).collect();
-                    batch
-                        .requests
-                        .push(AppendRequest::new(job.request_id, d.events));
+                    let events = request.events.iter().map(|e| e.event.clone()).collect();
+                    batch.requests.push(request);
                     batch
                         .appended
                         .push((job.reply, Executed { receipt, events }));
@@ -750,32 +756,30 @@ async fn write_checkpoint(
         .map_err(|e| CheckpointError::Unavailable(e.to_string()))?
 }
 
-/// Refuses a command whose events the log would refuse (too many for one request, or one too
-/// large), before the projections move: what the log refuses must never have been applied.
-fn fits_the_log(limits: &ledger::Limits, events: &[ledger::NewEvent]) -> Result<(), Rejection> {
-    if events.len() > limits.batch_events_max {
-        return Err(Rejection::Invalid(FieldError::new(
-            "events",
-            format!(
-                "the command makes {} events, the log takes at most {} per request",
-                events.len(),
-                limits.batch_events_max
-            ),
-        )));
-    }
-    for (i, e) in events.iter().enumerate() {
-        let bytes = ledger::codec::event_bytes(&e.event).len();
-        if bytes > limits.event_bytes_max {
-            return Err(Rejection::Invalid(FieldError::new(
-                format!("events[{i}]"),
+/// The command's events as a request the log takes without checking them again: validated
+/// and encoded once, here, before the projections move (what the log would refuse must never
+/// have been applied). A refusal names the command's field, as `decide` would.
+fn checked_request(
+    request_id: ledger::RequestId,
+    events: Vec<ledger::NewEvent>,
+    limits: &ledger::Limits,
+) -> Result<AppendRequest, Rejection> {
+    AppendRequest::checked(request_id, events, limits).map_err(|e| {
+        Rejection::Invalid(match e {
+            AppendError::InvalidEvent { error, .. } => error,
+            AppendError::BatchTooLarge { events, max } => FieldError::new(
+                "events",
                 format!(
-                    "is {bytes} bytes encoded, the maximum is {}",
-                    limits.event_bytes_max
+                    "the command makes {events} events, the log takes at most {max} per request"
                 ),
-            )));
-        }
-    }
-    Ok(())
+            ),
+            AppendError::EventTooLarge { index, bytes, max } => FieldError::new(
+                format!("events[{index}]"),
+                format!("is {bytes} bytes encoded, the maximum is {max}"),
+            ),
+            other => FieldError::new("events", other.to_string()),
+        })
+    })
 }
 
 /// Marks the service diverged (a guard against bugs: `decide` never emits what the folds or

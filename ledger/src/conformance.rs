@@ -465,6 +465,62 @@ pub async fn limits_and_bad_input_are_refused<L: EventLog>(log: L, batch_events_
     assert_eq!(log.head().next_position, 0);
 }
 
+/// A request made by `AppendRequest::checked` (validated and encoded once, before the log)
+/// appends the same stored bytes as the same request unchecked, and `checked` refuses what
+/// the log refuses, naming the field without the event's name.
+pub async fn checked_requests_append_as_unchecked_ones<L: EventLog>(log: L) {
+    let limits = log.limits();
+    let id = |s: &str| RequestId::new(s).unwrap();
+    let events = || {
+        vec![
+            contribution("HH-1", "R1", 100),
+            contribution("HH-2", "R2", 200),
+        ]
+    };
+    let checked = AppendRequest::checked(id("c-1"), events(), &limits).unwrap();
+    let at = 1_767_225_600_000;
+    let first = log.append(checked.recorded_at(at)).await.unwrap();
+    assert_eq!((first.first_position, first.count), (0, 2));
+    let retry = AppendRequest::checked(id("c-1"), events(), &limits).unwrap();
+    assert!(log.append(retry).await.unwrap().already_appended);
+    let plain = log.read(0, 2).await.unwrap();
+    for (e, new) in plain.iter().zip(events()) {
+        assert_eq!(e.event, new.event);
+        assert_eq!(e.recorded_at_unix_ms, at);
+    }
+    // The stored bytes are the canonical encoding: the first hash recomputed from it.
+    let (e, mut bytes) = (&plain[0], Vec::new());
+    let body = crate::codec::event_bytes(&e.event);
+    crate::codec::encode_envelope(0, &e.stream, 1, at, &e.request_id, &body, &mut bytes);
+    assert_eq!(e.hash, chain::link(&GENESIS, &bytes));
+    let mut zero = contribution("HH-1", "R-zero", 1);
+    if let Event::ContributionReceived(c) = &mut zero.event {
+        c.amount = Amount::zero(Currency::KES);
+    }
+    match AppendRequest::checked(id("c-2"), vec![zero], &limits) {
+        Err(AppendError::InvalidEvent { index: 0, error }) => assert_eq!(error.field, "amount"),
+        other => panic!("a zero contribution was checked: {other:?}"),
+    }
+    assert_eq!(
+        AppendRequest::checked(id("c-3"), vec![], &limits).unwrap_err(),
+        AppendError::EmptyBatch
+    );
+    let small = crate::log::Limits {
+        event_bytes_max: 8,
+        ..limits
+    };
+    assert!(matches!(
+        AppendRequest::checked(id("c-4"), events(), &small),
+        Err(AppendError::EventTooLarge {
+            index: 0,
+            max: 8,
+            ..
+        })
+    ));
+    assert_eq!(log.head().next_position, 2);
+    assert!(log.verify(0, 2).await.unwrap().is_ok());
+}
+
 /// Runs every conformance check against a backend. `$make` is an async expression yielding
 /// `(log, guard)`; `$batch_max` the backend's `batch_events_max`.
 /// An import appends with the exported timestamp: the stored time is that one, and appending
@@ -508,7 +564,8 @@ macro_rules! conformance_tests {
             append_all_keeps_order_and_independence,
             subscriptions_catch_up_then_go_live,
             verify_checks_the_chain,
-            imported_timestamps_are_kept
+            imported_timestamps_are_kept,
+            checked_requests_append_as_unchecked_ones
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -109,6 +109,11 @@ pub struct AppendRequest {
     /// The time to record instead of now: only for importing an exported log, so that the
     /// stored bytes, and therefore the chain hashes, are the original ones.
     pub recorded_at_unix_ms: Option<i64>,
+    /// The events' encodings, made by [`AppendRequest::checked`] after validating every
+    /// event against the limits: the log uses them instead of validating and encoding again
+    /// (a request whose `events` were changed after `checked` is a caller's bug; the log then
+    /// checks again only if their number changed).
+    bodies: Option<Vec<Vec<u8>>>,
 }
 
 impl AppendRequest {
@@ -118,7 +123,35 @@ impl AppendRequest {
             events,
             expected: Vec::new(),
             recorded_at_unix_ms: None,
+            bodies: None,
         }
+    }
+
+    /// A request whose events are validated and encoded now, against `limits`, so that the
+    /// log does neither again: for a writer that must know the log will take the events
+    /// before it applies them (the command processor). Refuses what the log would refuse;
+    /// an invalid event's error names its field as [`crate::event::Event::validate_fields`]
+    /// does (without the event's name).
+    pub fn checked(
+        request_id: RequestId,
+        events: Vec<NewEvent>,
+        limits: &Limits,
+    ) -> Result<Self, AppendError> {
+        writer::check_count(events.len(), limits)?;
+        let bodies = events
+            .iter()
+            .enumerate()
+            .map(|(index, new)| {
+                new.event
+                    .validate_fields()
+                    .map_err(|error| AppendError::InvalidEvent { index, error })?;
+                writer::encoded(index, &new.event, limits)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(AppendRequest {
+            bodies: Some(bodies),
+            ..AppendRequest::new(request_id, events)
+        })
     }
 
     /// Records the events with this timestamp instead of the time of the commit (import).

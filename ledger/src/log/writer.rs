@@ -35,7 +35,7 @@ use super::{
 };
 use crate::chain::{self, GENESIS, Hash};
 use crate::codec::{Envelope, EnvelopeHead, decode_envelope_head, encode_envelope, event_bytes};
-use crate::event::StreamId;
+use crate::event::{Event, StreamId};
 use crate::ids::RequestId;
 
 /// Hash maps on the append path: foldhash is several times faster than SipHash on short keys
@@ -599,21 +599,45 @@ fn truncate_digest(hasher: Sha256) -> [u8; 16] {
     out
 }
 
-/// Validates and encodes a request on the caller's task, so the writer only sequences.
+/// Refuses an empty batch, or one of more events than the log takes in one request.
+pub(super) fn check_count(events: usize, limits: &Limits) -> Result<(), AppendError> {
+    if events == 0 {
+        return Err(AppendError::EmptyBatch);
+    }
+    if events > limits.batch_events_max {
+        return Err(AppendError::BatchTooLarge {
+            events,
+            max: limits.batch_events_max,
+        });
+    }
+    Ok(())
+}
+
+/// The encoding of the request's `index`th event, refused beyond `event_bytes_max`.
+pub(super) fn encoded(
+    index: usize,
+    event: &Event,
+    limits: &Limits,
+) -> Result<Vec<u8>, AppendError> {
+    let body = event_bytes(event);
+    if body.len() > limits.event_bytes_max {
+        return Err(AppendError::EventTooLarge {
+            index,
+            bytes: body.len(),
+            max: limits.event_bytes_max,
+        });
+    }
+    Ok(body)
+}
+
+/// Validates and encodes a request on the caller's task, so the writer only sequences (a
+/// request made by [`AppendRequest::checked`] was validated and encoded already).
 fn prepare(
     request: AppendRequest,
     limits: &Limits,
     reply: oneshot::Sender<Result<AppendOutcome, AppendError>>,
 ) -> Result<Prepared, AppendError> {
-    if request.events.is_empty() {
-        return Err(AppendError::EmptyBatch);
-    }
-    if request.events.len() > limits.batch_events_max {
-        return Err(AppendError::BatchTooLarge {
-            events: request.events.len(),
-            max: limits.batch_events_max,
-        });
-    }
+    check_count(request.events.len(), limits)?;
     let mut expected: Vec<(StreamId, Vec<u8>, ExpectedVersion)> =
         Vec::with_capacity(request.expected.len());
     for (stream, version) in request.expected {
@@ -623,21 +647,24 @@ fn prepare(
         let key = stream.key();
         expected.push((stream, key, version));
     }
+    // Encodings made by `checked` are used only if they still match the events one to one.
+    let mut bodies = request
+        .bodies
+        .filter(|bodies| bodies.len() == request.events.len())
+        .map(Vec::into_iter);
     let mut hasher = Sha256::new();
     let mut events = Vec::with_capacity(request.events.len());
     let mut body_bytes = 0;
     for (index, new) in request.events.into_iter().enumerate() {
-        new.event
-            .validate()
-            .map_err(|error| AppendError::InvalidEvent { index, error })?;
-        let body = event_bytes(&new.event);
-        if body.len() > limits.event_bytes_max {
-            return Err(AppendError::EventTooLarge {
-                index,
-                bytes: body.len(),
-                max: limits.event_bytes_max,
-            });
-        }
+        let body = match bodies.as_mut().and_then(Iterator::next) {
+            Some(body) => body,
+            None => {
+                new.event
+                    .validate()
+                    .map_err(|error| AppendError::InvalidEvent { index, error })?;
+                encoded(index, &new.event, limits)?
+            }
+        };
         let stream_key = new.stream.key();
         digest_event(&mut hasher, &stream_key, &body);
         body_bytes += body.len();
