@@ -11,8 +11,10 @@ use ledger::event::{
     PaymentPeriodClosed, PremiumPaid, PremiumSource, SchemePublished, SponsorContributionReceived,
     StockVisitRecorded,
 };
+use ledger::ids::ClaimId;
 
 use super::balances::{Account, Entry};
+use super::claims::{ClaimRecord, Claims};
 use super::registry::{Household, MemberRecord, Published};
 use super::{Owed, Projections};
 
@@ -148,11 +150,7 @@ impl Projections {
     }
 
     fn claim_adjudicated(&mut self, position: u64, e: &ClaimAdjudicated) -> Result<(), String> {
-        let claim = &self
-            .claims
-            .get(&e.claim_id)
-            .ok_or_else(|| format!("claim {} was never submitted", e.claim_id))?
-            .submitted;
+        let claim = &submitted_claim(&self.claims, &e.claim_id)?.submitted;
         self.coverage
             .record_lines(claim, &e.category, &[], &e.lines)
             .map_err(|err| err.to_string())?;
@@ -170,10 +168,7 @@ impl Projections {
     }
 
     fn claim_reviewed(&mut self, position: u64, e: &ClaimReviewed) -> Result<(), String> {
-        let record = self
-            .claims
-            .get(&e.claim_id)
-            .ok_or_else(|| format!("claim {} was never submitted", e.claim_id))?;
+        let record = submitted_claim(&self.claims, &e.claim_id)?;
         let claim = record.submitted.clone();
         let before = record.lines().to_vec();
         let payer_before = record
@@ -208,10 +203,7 @@ impl Projections {
     }
 
     fn claim_reversed(&mut self, position: u64, e: &ClaimReversed) -> Result<(), String> {
-        let record = self
-            .claims
-            .get(&e.claim_id)
-            .ok_or_else(|| format!("claim {} was never submitted", e.claim_id))?;
+        let record = submitted_claim(&self.claims, &e.claim_id)?;
         let claim = record.submitted.clone();
         let before = record.lines().to_vec();
         let payer = record.total_payer;
@@ -343,4 +335,11 @@ impl Projections {
         self.payments.paid(e).map_err(|err| err.to_string())?;
         Ok(())
     }
+}
+
+/// The record of a claim an event names, which must have been submitted before it.
+fn submitted_claim<'a>(claims: &'a Claims, id: &ClaimId) -> Result<&'a ClaimRecord, String> {
+    claims
+        .get(id)
+        .ok_or_else(|| format!("claim {id} was never submitted"))
 }
