@@ -325,30 +325,119 @@ pub async fn run(options: Options) -> Result<String, Error> {
     Ok(report)
 }
 
+/// The demo's district and the clients it drives, and how many commands it has sent.
+struct Workload {
+    households: Arc<Vec<Household>>,
+    facilities: Vec<Facility>,
+    ledger: LedgerServiceClient<Channel>,
+    query: QueryServiceClient<Channel>,
+    clients: usize,
+    commands: u64,
+}
+
+/// What the claims came to: how many were sent, their decisions by status, the payer's
+/// share, and the copays to collect.
+struct ClaimResults {
+    total: usize,
+    decisions: BTreeMap<&'static str, u64>,
+    payer_total: i64,
+    copays: Vec<(String, Amount)>,
+}
+
+/// Runs the programme's season through gRPC, then reads the ledger back into a report.
 async fn workload(options: &Options, channel: Channel) -> Result<String, Error> {
     let mut rng = Rng::new(options.seed);
     let (facilities, households) = population(options, &mut rng);
-    let households = Arc::new(households);
-    let ledger = LedgerServiceClient::new(channel.clone());
-    let query = QueryServiceClient::new(channel.clone());
-    let clients = options.clients.max(1);
-    let mut report = String::new();
-    let members: usize = households.iter().map(|h| h.members.len()).sum();
+    let mut w = Workload {
+        households: Arc::new(households),
+        facilities,
+        ledger: LedgerServiceClient::new(channel.clone()),
+        query: QueryServiceClient::new(channel.clone()),
+        clients: options.clients.max(1),
+        commands: 0,
+    };
     let t0 = Instant::now();
-    let mut commands = 0u64;
+    publish_scheme(&mut w).await?;
+    let enrolment = enrol(&mut w).await;
+    let (savings, saved) = save(&mut w).await;
+    let (premiums, covered, uncovered) = pay_premiums(&mut w).await;
+    let batches = claim_batches(&w, &mut rng, &covered, &uncovered);
+    let claims = submit_claims(&mut w, batches).await?;
+    let copays = take_copays(&mut w, claims.copays.clone()).await;
+    let statements = close_march(&mut w).await?;
+    pay_facilities(&mut w, &statements).await;
+    let elapsed = t0.elapsed();
 
-    // 1. The scheme, with the district's facilities.
-    ledger
+    // The report: everything below is read back from the ledger.
+    let mut report = String::new();
+    let out = &mut report;
+    let members: usize = w.households.iter().map(|h| h.members.len()).sum();
+    let _ = writeln!(
+        out,
+        "\nclaims-ledger demo: iPUSH health wallet, Kisumu (seed {})",
+        options.seed
+    );
+    let _ = writeln!(
+        out,
+        "  population: {} households, {members} members, {} facilities",
+        w.households.len(),
+        w.facilities.len()
+    );
+    let _ = writeln!(
+        out,
+        "  workload: {} commands through gRPC in {:.1} s ({:.0} commands/s, {} clients)",
+        w.commands,
+        elapsed.as_secs_f64(),
+        w.commands as f64 / elapsed.as_secs_f64().max(1e-9),
+        w.clients
+    );
+    let _ = writeln!(out, "  enrolment: {}", enrolment.summary());
+    let _ = writeln!(
+        out,
+        "  savings: {} (members saved {})",
+        savings.summary(),
+        Amount::new(saved, Currency::KES)
+    );
+    let _ = writeln!(out, "  premiums: {}", premiums.summary());
+    let _ = writeln!(
+        out,
+        "  claims: {} submitted: {}; payer share {}",
+        claims.total,
+        claims
+            .decisions
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Amount::new(claims.payer_total, Currency::KES)
+    );
+    let _ = writeln!(out, "  copays: {}", copays.summary());
+    report_balances(&w, out).await?;
+    report_coverage(&w, out).await?;
+    report_statements(&w, out, &statements).await?;
+    report_audit(channel, options.partitions, out).await?;
+    Ok(report)
+}
+
+/// Step 1: The scheme, with the district's facilities.
+async fn publish_scheme(w: &mut Workload) -> Result<(), Error> {
+    w.ledger
         .clone()
         .publish_scheme(pb::PublishSchemeRequest {
             request_id: "demo-scheme".into(),
-            document: scheme_document(&facilities),
+            document: scheme_document(&w.facilities),
             effective_from: date(2026, 1, 1),
         })
         .await?;
-    commands += 1;
+    w.commands += 1;
 
-    // 2. Households and members.
+    Ok(())
+}
+
+/// Step 2: Households and members: households first, then their members (a member needs its
+/// household).
+async fn enrol(w: &mut Workload) -> Outcomes {
+    let (ledger, households, clients) = (w.ledger.clone(), w.households.clone(), w.clients);
     let enrol = Outcomes::default();
     let enrolments: Vec<(usize, Option<usize>)> = (0..households.len())
         .flat_map(|h| {
@@ -356,7 +445,6 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
                 .chain((0..households[h].members.len()).map(move |m| (h, Some(m))))
         })
         .collect();
-    // Households first, then their members (a member needs its household).
     let (heads, rest): (Vec<_>, Vec<_>) = enrolments.into_iter().partition(|(_, m)| m.is_none());
     for (phase, items) in [("households", heads), ("members", rest)] {
         let b = bar(items.len(), phase);
@@ -401,11 +489,17 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
             }
         })
         .await;
-        commands += results.len() as u64;
+        w.commands += results.len() as u64;
         results.iter().for_each(|r| enrol.record(r));
     }
 
-    // 3. Savings by mobile money; the county and the donor match them.
+    enrol
+}
+
+/// Step 3: Savings by mobile money; the county and the donor match them. Answers the outcomes
+/// and what the members saved.
+async fn save(w: &mut Workload) -> (Outcomes, i64) {
+    let (ledger, households, clients) = (w.ledger.clone(), w.households.clone(), w.clients);
     let deposits: Vec<(usize, usize)> = households
         .iter()
         .enumerate()
@@ -432,10 +526,16 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         }
     })
     .await;
-    commands += results.len() as u64;
+    w.commands += results.len() as u64;
     results.iter().for_each(|r| savings.record(r));
 
-    // 4. Premiums from the wallets: KES 6,000 a household, KES 500 per member above six.
+    (savings, saved)
+}
+
+/// Step 4: Premiums from the wallets: KES 6,000 a household, KES 500 per member above six.
+/// Answers the outcomes, then the households covered and those not.
+async fn pay_premiums(w: &mut Workload) -> (Outcomes, Vec<usize>, Vec<usize>) {
+    let (ledger, households, clients) = (w.ledger.clone(), w.households.clone(), w.clients);
     let premiums = Outcomes::default();
     let b = bar(households.len(), "premiums");
     let (l, hs) = (ledger.clone(), households.clone());
@@ -458,7 +558,7 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         }
     })
     .await;
-    commands += paid.len() as u64;
+    w.commands += paid.len() as u64;
     paid.iter().for_each(|r| premiums.record(r));
     let covered: Vec<usize> = paid
         .iter()
@@ -471,15 +571,26 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         .filter_map(|(h, r)| r.is_err().then_some(h))
         .collect();
 
-    // 5. Claims in March, sent by each facility in offline batches of up to 50.
+    (premiums, covered, uncovered)
+}
+
+/// Step 5: Claims in March (mostly by covered households; a few uninsured walk in too), as each
+/// facility sends them: offline batches of up to 50.
+fn claim_batches(
+    w: &Workload,
+    rng: &mut Rng,
+    covered: &[usize],
+    uncovered: &[usize],
+) -> Vec<pb::SubmitClaimsRequest> {
+    let (households, facilities) = (&w.households, &w.facilities);
     let mut by_facility: BTreeMap<usize, Vec<pb::SubmitClaimRequest>> = BTreeMap::new();
     let claim_count = households.len() * 3 / 2;
     for n in 0..claim_count {
         // Mostly covered households; a few uninsured walk in too (the rules reject them).
         let pool = if uncovered.is_empty() || (rng.chance(92) && !covered.is_empty()) {
-            &covered
+            covered
         } else {
-            &uncovered
+            uncovered
         };
         if pool.is_empty() {
             break;
@@ -526,7 +637,7 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
                 decided_on: date(2026, 3, day),
             });
     }
-    let batches: Vec<pb::SubmitClaimsRequest> = by_facility
+    by_facility
         .into_iter()
         .flat_map(|(f, claims)| {
             let id = facilities[f].id.clone();
@@ -538,7 +649,15 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
                 })
                 .collect::<Vec<_>>()
         })
-        .collect();
+        .collect()
+}
+
+/// Step 5: The claim batches submitted, and what they came to.
+async fn submit_claims(
+    w: &mut Workload,
+    batches: Vec<pb::SubmitClaimsRequest>,
+) -> Result<ClaimResults, Error> {
+    let (ledger, clients) = (w.ledger.clone(), w.clients);
     let claim_total: usize = batches.iter().map(|b| b.claims.len()).sum();
     let b = bar(batches.len(), "claim batches");
     let l = ledger.clone();
@@ -547,7 +666,7 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         async move { l.submit_claims(batch).await }
     })
     .await;
-    commands += claim_total as u64;
+    w.commands += claim_total as u64;
     let mut decisions: BTreeMap<&str, u64> = BTreeMap::new();
     let mut copays = Vec::new();
     let mut payer_total = 0i64;
@@ -572,7 +691,17 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         }
     }
 
-    // 6. Copays taken from the wallets at the facility.
+    Ok(ClaimResults {
+        total: claim_total,
+        decisions,
+        payer_total,
+        copays,
+    })
+}
+
+/// Step 6: Copays taken from the wallets at the facility.
+async fn take_copays(w: &mut Workload, copays: Vec<(String, Amount)>) -> Outcomes {
+    let (ledger, clients) = (w.ledger.clone(), w.clients);
     let copay_outcomes = Outcomes::default();
     let b = bar(copays.len(), "copays");
     let l = ledger.clone();
@@ -590,14 +719,18 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         }
     })
     .await;
-    commands += results.len() as u64;
+    w.commands += results.len() as u64;
     results.iter().for_each(|r| copay_outcomes.record(r));
 
-    // 7. Close March: one statement per facility, issued in pages; the insurer pays most in
-    // full.
+    copay_outcomes
+}
+
+/// Step 7: Close March: one statement per facility, issued in pages. Answers them by facility.
+async fn close_march(w: &mut Workload) -> Result<BTreeMap<String, pb::FacilityStatement>, Error> {
     let mut statements = std::collections::BTreeMap::new();
     for page in 1.. {
-        let closed = ledger
+        let closed = w
+            .ledger
             .clone()
             .close_payment_period(pb::ClosePaymentPeriodRequest {
                 request_id: format!("close-2026-03-{page}"),
@@ -609,7 +742,7 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
             })
             .await?
             .into_inner();
-        commands += 1;
+        w.commands += 1;
         for s in closed.statements {
             statements.insert(s.facility_id.clone(), s);
         }
@@ -617,6 +750,12 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
             break;
         }
     }
+    Ok(statements)
+}
+
+/// Step 7: The insurer pays most statements in full: every third facility 60% now, the rest
+/// next month.
+async fn pay_facilities(w: &mut Workload, statements: &BTreeMap<String, pb::FacilityStatement>) {
     let mut payouts = Vec::new();
     for (i, s) in statements.values().enumerate() {
         let due = amount(s.amount_due.clone()).minor_units();
@@ -627,8 +766,8 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         }
     }
     let b = bar(payouts.len(), "payouts");
-    let l = ledger.clone();
-    let results = run_all(payouts, clients, &b, move |(facility, pay)| {
+    let l = w.ledger.clone();
+    let results = run_all(payouts, w.clients, &b, move |(facility, pay)| {
         let mut l = l.clone();
         async move {
             l.record_facility_payout(pb::RecordFacilityPayoutRequest {
@@ -645,49 +784,12 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         }
     })
     .await;
-    commands += results.len() as u64;
-    let elapsed = t0.elapsed();
+    w.commands += results.len() as u64;
+}
 
-    // The report: everything below is read back from the ledger.
-    let w = &mut report;
-    let _ = writeln!(
-        w,
-        "\nclaims-ledger demo: iPUSH health wallet, Kisumu (seed {})",
-        options.seed
-    );
-    let _ = writeln!(
-        w,
-        "  population: {} households, {members} members, {} facilities",
-        households.len(),
-        facilities.len()
-    );
-    let _ = writeln!(
-        w,
-        "  workload: {commands} commands through gRPC in {:.1} s ({:.0} commands/s, {clients} clients)",
-        elapsed.as_secs_f64(),
-        commands as f64 / elapsed.as_secs_f64().max(1e-9)
-    );
-    let _ = writeln!(w, "  enrolment: {}", enrol.summary());
-    let _ = writeln!(
-        w,
-        "  savings: {} (members saved {})",
-        savings.summary(),
-        Amount::new(saved, Currency::KES)
-    );
-    let _ = writeln!(w, "  premiums: {}", premiums.summary());
-    let _ = writeln!(
-        w,
-        "  claims: {claim_total} submitted: {}; payer share {}",
-        decisions
-            .iter()
-            .map(|(k, n)| format!("{n} {k}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        Amount::new(payer_total, Currency::KES)
-    );
-    let _ = writeln!(w, "  copays: {}", copay_outcomes.summary());
-
-    // Balances.
+/// The report's balances: the household wallets and the trial balance.
+async fn report_balances(w: &Workload, out: &mut String) -> Result<(), Error> {
+    let (query, households, clients) = (&w.query, &w.households, w.clients);
     let b = bar(households.len(), "reading wallets");
     let q = query.clone();
     let wallets = run_all(
@@ -718,9 +820,9 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         .get_trial_balance(pb::GetTrialBalanceRequest::default())
         .await?
         .into_inner();
-    let _ = writeln!(w, "\nBalances");
+    let _ = writeln!(out, "\nBalances");
     let _ = writeln!(
-        w,
+        out,
         "  household wallets hold {} (median {}, largest {})",
         Amount::new(held, Currency::KES),
         Amount::new(
@@ -731,14 +833,19 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
     );
     for t in &trial.totals {
         let _ = writeln!(
-            w,
+            out,
             "  trial balance {}: {} (debits minus credits over every account)",
             t.currency_code,
             t.sum.as_ref().map_or(i64::MIN, |m| m.minor_units)
         );
     }
 
-    // Coverage.
+    Ok(())
+}
+
+/// The report's coverage: each household's policy status in mid-March.
+async fn report_coverage(w: &Workload, out: &mut String) -> Result<(), Error> {
+    let (query, households, clients) = (&w.query, &w.households, w.clients);
     let b = bar(households.len(), "reading coverage");
     let q = query.clone();
     let statuses = run_all(
@@ -772,18 +879,27 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         };
         *coverage.entry(name).or_default() += 1;
     }
-    let _ = writeln!(w, "\nCoverage on 2026-03-15 (households)");
+    let _ = writeln!(out, "\nCoverage on 2026-03-15 (households)");
     for (status, n) in &coverage {
-        let _ = writeln!(w, "  {status:<10} {n:>7}");
+        let _ = writeln!(out, "  {status:<10} {n:>7}");
     }
 
-    // Statements.
+    Ok(())
+}
+
+/// The report's statements, as the query service gives them.
+async fn report_statements(
+    w: &Workload,
+    out: &mut String,
+    statements: &BTreeMap<String, pb::FacilityStatement>,
+) -> Result<(), Error> {
+    let query = &w.query;
     let _ = writeln!(
-        w,
+        out,
         "\nFacility statements, 2026-03 (fee for service: payer shares + copays from wallets)"
     );
     let _ = writeln!(
-        w,
+        out,
         "  {:<18} {:>16} {:>16} {:>16}",
         "facility", "due", "paid", "outstanding"
     );
@@ -804,7 +920,7 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         paid_total += p.minor_units();
         outstanding += o.minor_units();
         let _ = writeln!(
-            w,
+            out,
             "  {:<18} {:>16} {:>16} {:>16}",
             s.facility_id,
             d.to_string(),
@@ -813,7 +929,7 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         );
     }
     let _ = writeln!(
-        w,
+        out,
         "  {:<18} {:>16} {:>16} {:>16}",
         "total",
         Amount::new(due, Currency::KES).to_string(),
@@ -821,10 +937,15 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         Amount::new(outstanding, Currency::KES).to_string()
     );
 
-    // The hash chains, one per partition, and (several) the anchor over their heads.
+    Ok(())
+}
+
+/// The report's audit: the hash chains, one per partition, and (several) the anchor over
+/// their heads.
+async fn report_audit(channel: Channel, partitions: u32, out: &mut String) -> Result<(), Error> {
     let mut audit = AuditServiceClient::new(channel);
     let mut heads = Vec::new();
-    for partition in 0..options.partitions {
+    for partition in 0..partitions {
         let verified = audit
             .verify_log(pb::VerifyLogRequest {
                 from_position: 0,
@@ -843,24 +964,24 @@ async fn workload(options: &Options, channel: Channel) -> Result<String, Error> 
         let hash: [u8; 32] = verified.last_hash.as_slice().try_into().unwrap_or([0; 32]);
         heads.push((verified.head_position, hash));
     }
-    let _ = writeln!(w, "\nAudit");
+    let _ = writeln!(out, "\nAudit");
     let events: u64 = heads.iter().map(|(n, _)| n).sum();
     match heads.as_slice() {
         [(_, hash)] => {
             let _ = writeln!(
-                w,
+                out,
                 "  hash chain verified over {events} events; head hash {}",
                 hex(hash)
             );
         }
         _ => {
             let _ = writeln!(
-                w,
+                out,
                 "  hash chains verified over {events} events in {} partitions; anchor {}",
                 heads.len(),
                 hex(&ledger::chain::anchor(&heads))
             );
         }
     }
-    Ok(report)
+    Ok(())
 }
