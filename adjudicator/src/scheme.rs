@@ -707,271 +707,12 @@ impl Scheme {
             }
         };
 
-        let mut medical = HashMap::default();
-        for (table, kind, entries) in [
-            ("items", LineKind::Item, &raw.items),
-            ("services", LineKind::Service, &raw.services),
-        ] {
-            for (code, m) in entries {
-                let path = format!("{table}[{code:?}]");
-                let Some(code) = c.id::<Code>(&path, code) else {
-                    continue;
-                };
-                if medical.contains_key(&code) {
-                    c.problem(&path, "is both an item and a service; codes must be unique");
-                    continue;
-                }
-                let care_type = c.care_type(&format!("{path}.care_type"), &m.care_type);
-                let mut mask = 0u8;
-                match &m.patients {
-                    None => mask = PatientMask::ALL.0,
-                    Some(list) => {
-                        for p in list {
-                            mask |= match p.as_str() {
-                                "male" => PatientMask::MALE,
-                                "female" => PatientMask::FEMALE,
-                                "adult" => PatientMask::ADULT,
-                                "minor" => PatientMask::MINOR,
-                                other => {
-                                    c.problem(
-                                        format!("{path}.patients"),
-                                        format!("{other:?} is not male, female, adult or minor"),
-                                    );
-                                    0
-                                }
-                            };
-                        }
-                        if mask & 3 == 0 || mask & 12 == 0 {
-                            c.problem(
-                                format!("{path}.patients"),
-                                "needs at least one of male/female and one of adult/minor",
-                            );
-                        }
-                    }
-                }
-                let category = match (kind, m.category.as_deref()) {
-                    (_, None | Some("other")) => ServiceCategory::Other,
-                    (LineKind::Service, Some("consultation")) => ServiceCategory::Consultation,
-                    (LineKind::Service, Some("surgery")) => ServiceCategory::Surgery,
-                    (LineKind::Service, Some("delivery")) => ServiceCategory::Delivery,
-                    (LineKind::Service, Some("antenatal")) => ServiceCategory::Antenatal,
-                    (LineKind::Service, Some("hospitalization")) => {
-                        ServiceCategory::Hospitalization
-                    }
-                    (_, Some(other)) => {
-                        c.problem(
-                            format!("{path}.category"),
-                            format!(
-                                "{other:?} is not consultation, surgery, delivery, antenatal, \
-                                 hospitalization or other (items are always other)"
-                            ),
-                        );
-                        ServiceCategory::Other
-                    }
-                };
-                let months_of_stock = m.months_of_stock.unwrap_or(MONTHS_OF_STOCK_DEFAULT);
-                if !(1..=MONTHS_OF_STOCK_MAX).contains(&months_of_stock) {
-                    c.problem(
-                        format!("{path}.months_of_stock"),
-                        format!("is {months_of_stock}, must be 1 to {MONTHS_OF_STOCK_MAX}"),
-                    );
-                }
-                if let Some(care_type) = care_type {
-                    medical.insert(
-                        code.clone(),
-                        Medical {
-                            code,
-                            kind,
-                            name: m.name.clone(),
-                            care_type,
-                            patients: PatientMask(mask),
-                            frequency_days: m.frequency_days,
-                            category,
-                            months_of_stock,
-                        },
-                    );
-                }
-            }
-        }
-
-        let mut products = Vec::new();
-        for (i, p) in raw.products.iter().enumerate() {
-            let path = format!("products[{i}]");
-            if let Some(product) = product(&mut c, &path, p, &medical) {
-                if products.iter().any(|q: &Product| q.id == product.id) {
-                    c.problem(
-                        format!("{path}.id"),
-                        format!("{} is used twice", product.id),
-                    );
-                }
-                products.push(product);
-            }
-        }
-
-        let mut price_lists = HashMap::default();
-        for (i, l) in raw.price_lists.iter().enumerate() {
-            let path = format!("price_lists[{i}]");
-            let mut list = PriceList::default();
-            for (j, p) in l.prices.iter().enumerate() {
-                let ppath = format!("{path}.prices[{j}]");
-                let code = c.id::<Code>(&format!("{ppath}.code"), &p.code);
-                if let Some(code) = &code
-                    && !medical.contains_key(code)
-                {
-                    c.problem(
-                        format!("{ppath}.code"),
-                        format!("{code} is not an item or service of the scheme"),
-                    );
-                }
-                let price = c.unit_amount(&format!("{ppath}.price"), &p.price);
-                let from = c.date(&format!("{ppath}.valid_from"), &p.valid_from);
-                let to = p
-                    .valid_to
-                    .as_deref()
-                    .and_then(|t| c.date(&format!("{ppath}.valid_to"), t));
-                if let (Some(code), Some(price), Some(valid_from)) = (code, price, from) {
-                    let entries = list.prices.entry(code.clone()).or_default();
-                    let overlaps = entries.iter().any(|e: &Price| {
-                        e.valid_from <= to.unwrap_or(Date::MAX)
-                            && valid_from <= e.valid_to.unwrap_or(Date::MAX)
-                    });
-                    if overlaps {
-                        c.problem(
-                            &ppath,
-                            format!("{code} has another price valid on some of these dates"),
-                        );
-                    }
-                    entries.push(Price {
-                        price,
-                        valid_from,
-                        valid_to: to,
-                    });
-                }
-            }
-            if price_lists.insert(l.id.clone(), list).is_some() {
-                c.problem(format!("{path}.id"), format!("{:?} is used twice", l.id));
-            }
-        }
-
-        let mut facilities = HashMap::default();
-        if raw.facilities.len() > FACILITIES_MAX {
-            c.problem(
-                "facilities",
-                format!(
-                    "{} facilities, the maximum is {FACILITIES_MAX}",
-                    raw.facilities.len()
-                ),
-            );
-        }
-        for (i, f) in raw.facilities.iter().enumerate() {
-            let path = format!("facilities[{i}]");
-            let id = c.id::<FacilityId>(&format!("{path}.id"), &f.id);
-            let care_type = c.care_type(&format!("{path}.care_type"), &f.care_type);
-            let payment_method = match f.payment_method.as_str() {
-                "fee_for_service" => Some(PaymentMethod::FeeForService),
-                "capitation" => Some(PaymentMethod::Capitation),
-                "consumption" => Some(PaymentMethod::Consumption),
-                other => {
-                    c.problem(
-                        format!("{path}.payment_method"),
-                        format!("{other:?} is not fee_for_service, capitation or consumption"),
-                    );
-                    None
-                }
-            };
-            if !price_lists.contains_key(&f.price_list) {
-                c.problem(
-                    format!("{path}.price_list"),
-                    format!("{:?} is not a price list of the scheme", f.price_list),
-                );
-            }
-            let capitation_rate = f
-                .capitation_rate
-                .as_deref()
-                .and_then(|t| c.unit_amount(&format!("{path}.capitation_rate"), t));
-            if payment_method == Some(PaymentMethod::Capitation) && capitation_rate.is_none() {
-                c.problem(
-                    format!("{path}.capitation_rate"),
-                    "is required for capitation",
-                );
-            }
-            if let (Some(id), Some(care_type), Some(payment_method)) =
-                (id, care_type, payment_method)
-            {
-                let facility = Facility {
-                    id: id.clone(),
-                    name: f.name.clone(),
-                    level: f.level.clone(),
-                    care_type,
-                    payment_method,
-                    price_list: f.price_list.clone(),
-                    capitation_rate,
-                };
-                if facilities.insert(id.clone(), facility).is_some() {
-                    c.problem(format!("{path}.id"), format!("{id} is used twice"));
-                }
-            }
-        }
-
-        let mut sponsors = HashMap::default();
-        for (i, s) in raw.sponsors.iter().enumerate() {
-            let path = format!("sponsors[{i}]");
-            let id = c.id::<SponsorId>(&format!("{path}.id"), &s.id);
-            let match_percent = match (s.match_percent, s.match_ratio) {
-                (Some(percent), None) => percent,
-                (None, Some(ratio)) => ratio * Decimal::ONE_HUNDRED,
-                _ => {
-                    c.problem(
-                        format!("{path}.match_percent"),
-                        "give match_percent or match_ratio, one of them",
-                    );
-                    Decimal::ZERO
-                }
-            };
-            if match_percent.is_sign_negative() || match_percent > Decimal::from(1000) {
-                c.problem(
-                    format!("{path}.match_percent"),
-                    format!("{match_percent} is not between 0 and 1000 (a ratio of 0 to 10)"),
-                );
-            }
-            let mut amount =
-                |key: &str, text: &Option<String>| c.opt_amount(&format!("{path}.{key}"), text);
-            let caps = SponsorCaps {
-                per_household_per_year: amount(
-                    "cap_per_household_per_year",
-                    &s.cap_per_household_per_year,
-                ),
-                per_household_per_month: amount(
-                    "cap_per_household_per_month",
-                    &s.cap_per_household_per_month,
-                ),
-                per_member_per_year: amount("cap_per_member_per_year", &s.cap_per_member_per_year),
-                per_member_per_month: amount(
-                    "cap_per_member_per_month",
-                    &s.cap_per_member_per_month,
-                ),
-            };
-            let budget_per_year = amount("budget_per_year", &s.budget_per_year);
-            if let Some(id) = id {
-                sponsors.insert(
-                    id.clone(),
-                    Sponsor {
-                        id,
-                        name: s.name.clone(),
-                        match_percent,
-                        caps,
-                        budget_per_year,
-                    },
-                );
-            }
-        }
-
-        let mut diagnoses = std::collections::HashSet::new();
-        for (i, d) in raw.scheme.diagnoses.iter().enumerate() {
-            if let Some(code) = c.id::<Code>(&format!("scheme.diagnoses[{i}]"), d) {
-                diagnoses.insert(code);
-            }
-        }
+        let medical = parse_medical(&mut c, &raw);
+        let products = parse_products(&mut c, &raw, &medical);
+        let price_lists = parse_price_lists(&mut c, &raw, &medical);
+        let facilities = parse_facilities(&mut c, &raw, &price_lists);
+        let sponsors = parse_sponsors(&mut c, &raw);
+        let diagnoses = parse_diagnoses(&mut c, &raw);
 
         match (id, currency) {
             (Some(id), Ok(currency)) if c.problems.is_empty() => Ok(Scheme {
@@ -1283,4 +1024,299 @@ fn cycle(c: &mut Checker, path: &str, p: &RawProduct) -> Cycle {
             Cycle::FirstPayment
         }
     }
+}
+
+/// The scheme document's `items` and `services` tables, by code, checked (each problem is added to `c`).
+fn parse_medical(c: &mut Checker, raw: &RawScheme) -> HashMap<Code, Medical> {
+    let mut medical = HashMap::default();
+    for (table, kind, entries) in [
+        ("items", LineKind::Item, &raw.items),
+        ("services", LineKind::Service, &raw.services),
+    ] {
+        for (code, m) in entries {
+            let path = format!("{table}[{code:?}]");
+            let Some(code) = c.id::<Code>(&path, code) else {
+                continue;
+            };
+            if medical.contains_key(&code) {
+                c.problem(&path, "is both an item and a service; codes must be unique");
+                continue;
+            }
+            let care_type = c.care_type(&format!("{path}.care_type"), &m.care_type);
+            let mut mask = 0u8;
+            match &m.patients {
+                None => mask = PatientMask::ALL.0,
+                Some(list) => {
+                    for p in list {
+                        mask |= match p.as_str() {
+                            "male" => PatientMask::MALE,
+                            "female" => PatientMask::FEMALE,
+                            "adult" => PatientMask::ADULT,
+                            "minor" => PatientMask::MINOR,
+                            other => {
+                                c.problem(
+                                    format!("{path}.patients"),
+                                    format!("{other:?} is not male, female, adult or minor"),
+                                );
+                                0
+                            }
+                        };
+                    }
+                    if mask & 3 == 0 || mask & 12 == 0 {
+                        c.problem(
+                            format!("{path}.patients"),
+                            "needs at least one of male/female and one of adult/minor",
+                        );
+                    }
+                }
+            }
+            let category = match (kind, m.category.as_deref()) {
+                (_, None | Some("other")) => ServiceCategory::Other,
+                (LineKind::Service, Some("consultation")) => ServiceCategory::Consultation,
+                (LineKind::Service, Some("surgery")) => ServiceCategory::Surgery,
+                (LineKind::Service, Some("delivery")) => ServiceCategory::Delivery,
+                (LineKind::Service, Some("antenatal")) => ServiceCategory::Antenatal,
+                (LineKind::Service, Some("hospitalization")) => ServiceCategory::Hospitalization,
+                (_, Some(other)) => {
+                    c.problem(
+                        format!("{path}.category"),
+                        format!(
+                            "{other:?} is not consultation, surgery, delivery, antenatal, \
+                             hospitalization or other (items are always other)"
+                        ),
+                    );
+                    ServiceCategory::Other
+                }
+            };
+            let months_of_stock = m.months_of_stock.unwrap_or(MONTHS_OF_STOCK_DEFAULT);
+            if !(1..=MONTHS_OF_STOCK_MAX).contains(&months_of_stock) {
+                c.problem(
+                    format!("{path}.months_of_stock"),
+                    format!("is {months_of_stock}, must be 1 to {MONTHS_OF_STOCK_MAX}"),
+                );
+            }
+            if let Some(care_type) = care_type {
+                medical.insert(
+                    code.clone(),
+                    Medical {
+                        code,
+                        kind,
+                        name: m.name.clone(),
+                        care_type,
+                        patients: PatientMask(mask),
+                        frequency_days: m.frequency_days,
+                        category,
+                        months_of_stock,
+                    },
+                );
+            }
+        }
+    }
+    medical
+}
+
+/// The scheme document's `products`, checked (each problem is added to `c`).
+fn parse_products(
+    c: &mut Checker,
+    raw: &RawScheme,
+    medical: &HashMap<Code, Medical>,
+) -> Vec<Product> {
+    let mut products = Vec::new();
+    for (i, p) in raw.products.iter().enumerate() {
+        let path = format!("products[{i}]");
+        if let Some(product) = product(c, &path, p, medical) {
+            if products.iter().any(|q: &Product| q.id == product.id) {
+                c.problem(
+                    format!("{path}.id"),
+                    format!("{} is used twice", product.id),
+                );
+            }
+            products.push(product);
+        }
+    }
+    products
+}
+
+/// The scheme document's `price_lists`, by id, checked (each problem is added to `c`).
+fn parse_price_lists(
+    c: &mut Checker,
+    raw: &RawScheme,
+    medical: &HashMap<Code, Medical>,
+) -> HashMap<String, PriceList> {
+    let mut price_lists = HashMap::default();
+    for (i, l) in raw.price_lists.iter().enumerate() {
+        let path = format!("price_lists[{i}]");
+        let mut list = PriceList::default();
+        for (j, p) in l.prices.iter().enumerate() {
+            let ppath = format!("{path}.prices[{j}]");
+            let code = c.id::<Code>(&format!("{ppath}.code"), &p.code);
+            if let Some(code) = &code
+                && !medical.contains_key(code)
+            {
+                c.problem(
+                    format!("{ppath}.code"),
+                    format!("{code} is not an item or service of the scheme"),
+                );
+            }
+            let price = c.unit_amount(&format!("{ppath}.price"), &p.price);
+            let from = c.date(&format!("{ppath}.valid_from"), &p.valid_from);
+            let to = p
+                .valid_to
+                .as_deref()
+                .and_then(|t| c.date(&format!("{ppath}.valid_to"), t));
+            if let (Some(code), Some(price), Some(valid_from)) = (code, price, from) {
+                let entries = list.prices.entry(code.clone()).or_default();
+                let overlaps = entries.iter().any(|e: &Price| {
+                    e.valid_from <= to.unwrap_or(Date::MAX)
+                        && valid_from <= e.valid_to.unwrap_or(Date::MAX)
+                });
+                if overlaps {
+                    c.problem(
+                        &ppath,
+                        format!("{code} has another price valid on some of these dates"),
+                    );
+                }
+                entries.push(Price {
+                    price,
+                    valid_from,
+                    valid_to: to,
+                });
+            }
+        }
+        if price_lists.insert(l.id.clone(), list).is_some() {
+            c.problem(format!("{path}.id"), format!("{:?} is used twice", l.id));
+        }
+    }
+    price_lists
+}
+
+/// The scheme document's `facilities`, by id, checked (each problem is added to `c`).
+fn parse_facilities(
+    c: &mut Checker,
+    raw: &RawScheme,
+    price_lists: &HashMap<String, PriceList>,
+) -> HashMap<FacilityId, Facility> {
+    let mut facilities = HashMap::default();
+    if raw.facilities.len() > FACILITIES_MAX {
+        c.problem(
+            "facilities",
+            format!(
+                "{} facilities, the maximum is {FACILITIES_MAX}",
+                raw.facilities.len()
+            ),
+        );
+    }
+    for (i, f) in raw.facilities.iter().enumerate() {
+        let path = format!("facilities[{i}]");
+        let id = c.id::<FacilityId>(&format!("{path}.id"), &f.id);
+        let care_type = c.care_type(&format!("{path}.care_type"), &f.care_type);
+        let payment_method = match f.payment_method.as_str() {
+            "fee_for_service" => Some(PaymentMethod::FeeForService),
+            "capitation" => Some(PaymentMethod::Capitation),
+            "consumption" => Some(PaymentMethod::Consumption),
+            other => {
+                c.problem(
+                    format!("{path}.payment_method"),
+                    format!("{other:?} is not fee_for_service, capitation or consumption"),
+                );
+                None
+            }
+        };
+        if !price_lists.contains_key(&f.price_list) {
+            c.problem(
+                format!("{path}.price_list"),
+                format!("{:?} is not a price list of the scheme", f.price_list),
+            );
+        }
+        let capitation_rate = f
+            .capitation_rate
+            .as_deref()
+            .and_then(|t| c.unit_amount(&format!("{path}.capitation_rate"), t));
+        if payment_method == Some(PaymentMethod::Capitation) && capitation_rate.is_none() {
+            c.problem(
+                format!("{path}.capitation_rate"),
+                "is required for capitation",
+            );
+        }
+        if let (Some(id), Some(care_type), Some(payment_method)) = (id, care_type, payment_method) {
+            let facility = Facility {
+                id: id.clone(),
+                name: f.name.clone(),
+                level: f.level.clone(),
+                care_type,
+                payment_method,
+                price_list: f.price_list.clone(),
+                capitation_rate,
+            };
+            if facilities.insert(id.clone(), facility).is_some() {
+                c.problem(format!("{path}.id"), format!("{id} is used twice"));
+            }
+        }
+    }
+    facilities
+}
+
+/// The scheme document's `sponsors`, by id, checked (each problem is added to `c`).
+fn parse_sponsors(c: &mut Checker, raw: &RawScheme) -> HashMap<SponsorId, Sponsor> {
+    let mut sponsors = HashMap::default();
+    for (i, s) in raw.sponsors.iter().enumerate() {
+        let path = format!("sponsors[{i}]");
+        let id = c.id::<SponsorId>(&format!("{path}.id"), &s.id);
+        let match_percent = match (s.match_percent, s.match_ratio) {
+            (Some(percent), None) => percent,
+            (None, Some(ratio)) => ratio * Decimal::ONE_HUNDRED,
+            _ => {
+                c.problem(
+                    format!("{path}.match_percent"),
+                    "give match_percent or match_ratio, one of them",
+                );
+                Decimal::ZERO
+            }
+        };
+        if match_percent.is_sign_negative() || match_percent > Decimal::from(1000) {
+            c.problem(
+                format!("{path}.match_percent"),
+                format!("{match_percent} is not between 0 and 1000 (a ratio of 0 to 10)"),
+            );
+        }
+        let mut amount =
+            |key: &str, text: &Option<String>| c.opt_amount(&format!("{path}.{key}"), text);
+        let caps = SponsorCaps {
+            per_household_per_year: amount(
+                "cap_per_household_per_year",
+                &s.cap_per_household_per_year,
+            ),
+            per_household_per_month: amount(
+                "cap_per_household_per_month",
+                &s.cap_per_household_per_month,
+            ),
+            per_member_per_year: amount("cap_per_member_per_year", &s.cap_per_member_per_year),
+            per_member_per_month: amount("cap_per_member_per_month", &s.cap_per_member_per_month),
+        };
+        let budget_per_year = amount("budget_per_year", &s.budget_per_year);
+        if let Some(id) = id {
+            sponsors.insert(
+                id.clone(),
+                Sponsor {
+                    id,
+                    name: s.name.clone(),
+                    match_percent,
+                    caps,
+                    budget_per_year,
+                },
+            );
+        }
+    }
+    sponsors
+}
+
+/// The scheme document's `scheme.diagnoses`, checked (each problem is added to `c`).
+fn parse_diagnoses(c: &mut Checker, raw: &RawScheme) -> std::collections::HashSet<Code> {
+    let mut diagnoses = std::collections::HashSet::new();
+    for (i, d) in raw.scheme.diagnoses.iter().enumerate() {
+        if let Some(code) = c.id::<Code>(&format!("scheme.diagnoses[{i}]"), d) {
+            diagnoses.insert(code);
+        }
+    }
+    diagnoses
 }
