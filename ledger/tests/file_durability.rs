@@ -19,19 +19,22 @@ fn open(path: &Path) -> Result<FileLog, LogError> {
     FileLog::open_segmented(path, SEGMENT_BYTES_MIN, Limits::default())
 }
 
+/// The `i`th commit `fill` makes: one contribution, over 3 households.
+fn commit(i: usize) -> ledger::AppendRequest {
+    request(
+        &format!("req-{i}"),
+        vec![contribution(
+            &format!("HH-{}", i % 3),
+            &format!("R{i}"),
+            100 + i as i64,
+        )],
+    )
+}
+
 /// Appends `commits` single-event commits over 3 households.
 async fn fill(log: &FileLog, from: usize, commits: usize) {
     for i in from..from + commits {
-        log.append(request(
-            &format!("req-{i}"),
-            vec![contribution(
-                &format!("HH-{}", i % 3),
-                &format!("R{i}"),
-                100 + i as i64,
-            )],
-        ))
-        .await
-        .unwrap();
+        log.append(commit(i)).await.unwrap();
     }
 }
 
@@ -120,17 +123,7 @@ async fn the_index_answers_from_every_run_after_reopens() {
     }
     let log = open(&path).unwrap();
     for i in [0usize, 49, 50, 123, 199] {
-        let retry = log
-            .append(request(
-                &format!("req-{i}"),
-                vec![contribution(
-                    &format!("HH-{}", i % 3),
-                    &format!("R{i}"),
-                    100 + i as i64,
-                )],
-            ))
-            .await
-            .unwrap();
+        let retry = log.append(commit(i)).await.unwrap();
         assert!(retry.already_appended, "req-{i}");
         assert_eq!(retry.first_position, i as u64);
         let reused = log
