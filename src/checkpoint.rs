@@ -30,8 +30,9 @@ pub const CHECKPOINT_EVERY_EVENTS: u64 = 100_000;
 /// 7: a decision records whether its date was given; 8: statements in parts; 9: copay paid per
 /// claim; 10: sponsor gifts per household, member and everyone, per year and month; 11: claim
 /// numbers per household hash, accruals a close assigned, each close's cut, carried amounts;
-/// 12: the body in a file of its own, the sled value the header alone).
-const FORMAT_VERSION: u32 = 12;
+/// 12: the body in a file of its own, the sled value the header alone; 13: compact claim
+/// records, their findings and diagnoses left in the log).
+const FORMAT_VERSION: u32 = 13;
 const KEY: &[u8] = b"latest";
 const HEADER_BYTES: usize = 4 + 8 + 32 + 32;
 /// The directory of checkpoint bodies inside the checkpoints' sled directory.

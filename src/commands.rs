@@ -857,7 +857,7 @@ fn reverse_claim(
     not_before(
         "reversed_on",
         *reversed_on,
-        record.submitted.claim_date,
+        record.claim_date,
         "the claim's date",
     )?;
     if matches!(
@@ -898,18 +898,15 @@ fn record_copay(
         .claims
         .get(claim_id)
         .ok_or_else(|| Rejection::UnknownClaim(claim_id.clone()))?;
-    let member = &record.submitted.member_id;
-    let household = &record.submitted.household_id;
-    let service_date = record
-        .submitted
-        .date_to
-        .unwrap_or(record.submitted.date_from);
+    let member = &record.member_id;
+    let household = &record.household_id;
+    let service_date = record.service_date();
     let published = scheme_of(p, household, "claim_id", service_date)?;
     check_amount(&published.scheme, *amount)?;
     not_before(
         "collected_on",
         *collected_on,
-        record.submitted.date_from,
+        record.date_from,
         "the claim's service date",
     )?;
     fresh_receipt(p, receipt_id)?;
@@ -936,7 +933,7 @@ fn record_copay(
         Event::CopayRecorded(CopayRecorded {
             receipt_id: receipt_id.clone(),
             claim_id: claim_id.clone(),
-            facility_id: record.submitted.facility_id.clone(),
+            facility_id: record.facility_id.clone(),
             member_id: member.clone(),
             amount: *amount,
             collected_on: *collected_on,
@@ -1343,7 +1340,7 @@ fn review(
     not_before(
         "reviewed_on",
         reviewed_on,
-        record.submitted.claim_date,
+        record.claim_date,
         "the claim's date",
     )?;
     if matches!(
@@ -1356,7 +1353,8 @@ fn review(
             status: record.status,
         });
     }
-    let mut lines = record.lines().to_vec();
+    // The lines in force, without their findings: a review records the findings it adds.
+    let mut lines = record.lines_in_force().to_vec();
     let mut changed = Vec::new();
     for (index, change) in changes.iter().enumerate() {
         let bad = |reason: String| Rejection::InvalidReview { index, reason };
@@ -1424,9 +1422,9 @@ fn review(
     // Every version of a scheme has the same currency (publishing checks it).
     let currency = p
         .registry
-        .household_scheme(&record.submitted.household_id)
+        .household_scheme(&record.household_id)
         .map(|s| s.scheme.currency)
-        .ok_or_else(|| Rejection::UnknownHousehold(record.submitted.household_id.clone()))?;
+        .ok_or_else(|| Rejection::UnknownHousehold(record.household_id.clone()))?;
     let total_payer = Amount::checked_sum(currency, lines.iter().map(|l| l.payer))?;
     let total_copay = Amount::checked_sum(currency, lines.iter().map(|l| l.copay))?;
     Ok(Decided {

@@ -19,7 +19,11 @@ use crate::requests::{self, date, id, opt_id, request_id};
 use crate::status::{error, internal};
 use crate::transfer::stored_pb;
 use ledger::partition::Partition;
+use projections::claims::ClaimRecord;
+use projections::claims::detail::ClaimDetail;
 use tokio::sync::RwLockReadGuard;
+
+use crate::claim_history;
 
 /// Most events one `ReadEvents` call returns.
 pub const READ_EVENTS_MAX: u32 = 100_000;
@@ -209,6 +213,30 @@ impl<L: EventLog> Api<L> {
             .unwrap_or(Partition::FIRST)
     }
 
+    /// A claim in full: its record from the partition's projections, its history from the
+    /// partition's log (read after the projections are let go). None when it is unknown.
+    async fn claim_detail(
+        &self,
+        partition: Partition,
+        claim: &ledger::ids::ClaimId,
+    ) -> Result<Option<ClaimDetail>, Status> {
+        let Some(record) = self
+            .read(partition)
+            .await?
+            .projections
+            .claims
+            .get(claim)
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let log = self.ledger.service(partition).log();
+        claim_history::detail(log, record)
+            .await
+            .map(Some)
+            .map_err(internal)
+    }
+
     /// Every partition's projections, in partition order.
     async fn read_all(&self) -> Result<Vec<RwLockReadGuard<'_, State>>, Status> {
         self.ledger.read_all().await.map_err(command_status)
@@ -261,14 +289,15 @@ fn page_size(n: u32) -> Result<usize, Status> {
 }
 
 #[allow(deprecated)] // fills the deprecated text status too, for older clients
-fn claim_pb(c: &projections::claims::ClaimRecord) -> pb::GetClaimResponse {
-    let claim = match Event::ClaimSubmitted(c.submitted.clone()).to_pb().body {
+fn claim_pb(detail: &ClaimDetail) -> pb::GetClaimResponse {
+    let claim = match Event::ClaimSubmitted(detail.submitted.clone()).to_pb().body {
         Some(pb::event::Body::ClaimSubmitted(s)) => Some(s),
         _ => None,
     };
+    let c = &detail.record;
     pb::GetClaimResponse {
         claim,
-        decision: c.decision.as_ref().and_then(adjudicated_pb),
+        decision: detail.decision.as_ref().and_then(adjudicated_pb),
         status: format!("{:?}", c.status).to_uppercase(),
         claim_status: claim_status_pb(c.status) as i32,
         total_payer: c.total_payer.map(money_to_pb),
@@ -561,10 +590,12 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let claim_id: ledger::ids::ClaimId = id("claim_id", &r.claim_id)?;
         let command = requests::review_claim(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
-        let state = self.read_at(&receipt).await?;
+        let claim = self
+            .claim_detail(self.partition_of(&receipt), &claim_id)
+            .await?;
         Ok(Response::new(pb::ReviewClaimResponse {
             receipt: Some(receipt_pb(&receipt)),
-            claim: state.projections.claims.get(&claim_id).map(claim_pb),
+            claim: claim.as_ref().map(claim_pb),
         }))
     }
 
@@ -738,15 +769,10 @@ impl<L: EventLog> Api<L> {
             _ => None,
         }) {
             Some(d) => adjudicated_pb(d),
-            None => {
-                let state = self.read_at(&receipt).await?;
-                state
-                    .projections
-                    .claims
-                    .get(claim_id)
-                    .and_then(|c| c.decision.as_ref())
-                    .and_then(adjudicated_pb)
-            }
+            None => self
+                .claim_detail(self.partition_of(&receipt), claim_id)
+                .await?
+                .and_then(|c| c.decision.as_ref().and_then(adjudicated_pb)),
         };
         Ok(pb::SubmitClaimResponse {
             receipt: Some(receipt_pb(&receipt)),
@@ -1076,14 +1102,12 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             .claim_partition(&claim_id)
             .await
             .ok_or_else(unknown)?;
-        let state = self.read(partition).await?;
-        let c = state
-            .projections
-            .claims
-            .get(&claim_id)
-            .ok_or_else(|| rejection_status(&Rejection::UnknownClaim(claim_id.clone())))?;
-        own_facility(&caller, "claim_id", &c.submitted.facility_id)?;
-        Ok(Response::new(claim_pb(c)))
+        let claim = self
+            .claim_detail(partition, &claim_id)
+            .await?
+            .ok_or_else(unknown)?;
+        own_facility(&caller, "claim_id", &claim.record.facility_id)?;
+        Ok(Response::new(claim_pb(&claim)))
     }
 
     async fn get_coverage(
@@ -1193,16 +1217,20 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         };
         let (mut claims, mut ids) = (Vec::new(), Vec::new());
         for partition in partitions.into_iter().filter(|p| *p >= start) {
-            let state = self.read(partition).await?;
             let want = size + 1 - claims.len();
-            let page = state
-                .projections
-                .claims
-                .list(&filter, after.take().as_ref(), want)
-                .ok_or_else(bad_token)?;
-            for c in page {
-                ids.push(c.submitted.claim_id.clone());
-                claims.push(claim_pb(c));
+            let page: Vec<ClaimRecord> = {
+                let state = self.read(partition).await?;
+                let page = state
+                    .projections
+                    .claims
+                    .list(&filter, after.take().as_ref(), want)
+                    .ok_or_else(bad_token)?;
+                page.into_iter().cloned().collect()
+            };
+            ids.extend(page.iter().map(|c| c.claim_id.clone()));
+            let log = self.ledger.service(partition).log();
+            for claim in claim_history::details(log, page).await.map_err(internal)? {
+                claims.push(claim_pb(&claim));
             }
             if claims.len() > size {
                 break;

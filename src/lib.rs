@@ -29,6 +29,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod checkpoint;
+pub mod claim_history;
 pub mod commands;
 pub mod demo;
 pub mod grpc;

@@ -120,7 +120,7 @@ impl World {
             .list(&Default::default(), None, usize::MAX)
             .unwrap()
             .iter()
-            .map(|c| c.submitted.claim_id.clone())
+            .map(|c| c.claim_id.clone())
             .collect()
     }
 }
@@ -370,21 +370,17 @@ async fn check(w: &World) {
             };
             let expected: Vec<&ClaimId> = all
                 .iter()
-                .filter(|c| {
-                    facility
-                        .as_ref()
-                        .is_none_or(|f| &c.submitted.facility_id == f)
-                })
-                .filter(|c| member.as_ref().is_none_or(|m| &c.submitted.member_id == m))
-                .map(|c| &c.submitted.claim_id)
+                .filter(|c| facility.as_ref().is_none_or(|f| &c.facility_id == f))
+                .filter(|c| member.as_ref().is_none_or(|m| &c.member_id == m))
+                .map(|c| &c.claim_id)
                 .collect();
             let mut paged = Vec::new();
             let mut after: Option<ClaimId> = None;
             loop {
                 let page = p.claims.list(&filter, after.as_ref(), 2).unwrap();
-                paged.extend(page.iter().map(|c| &c.submitted.claim_id));
+                paged.extend(page.iter().map(|c| &c.claim_id));
                 match page.last() {
-                    Some(last) if page.len() == 2 => after = Some(last.submitted.claim_id.clone()),
+                    Some(last) if page.len() == 2 => after = Some(last.claim_id.clone()),
                     _ => break,
                 }
             }

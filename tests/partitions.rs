@@ -338,7 +338,16 @@ fn without_positions(text: String) -> String {
         out.push('_');
     }
     out.push_str(rest);
-    out
+    // A claim's list of where its events are.
+    let mut text = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(i) = rest.find("events: [") {
+        text.push_str(&rest[..i]);
+        text.push_str("events: _");
+        rest = rest[i..].split_once(']').map_or("", |(_, after)| after);
+    }
+    text.push_str(rest);
+    text
 }
 
 /// What a household's partition says about it, rendered: wallet, coverage, its claims.

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use adjudicator::examples;
+use claims_ledger::claim_history;
 use claims_ledger::commands::{Command, LineReview, Rejection, Subject};
 use claims_ledger::partitioned::Ledger;
 use claims_ledger::processor::{CommandError, Receipt, Service, rebuild};
@@ -12,6 +13,7 @@ use ledger::ids::*;
 use ledger::{Amount, Date, EventLog, FileLog, MemoryLog, RequestId};
 use projections::balances::Account;
 use projections::claims::ClaimStatus;
+use projections::claims::detail::ClaimDetail;
 
 fn d(s: &str) -> Date {
     Date::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -142,11 +144,25 @@ fn submit_claim(
     }
 }
 
-/// The adjudicator's decision on a claim, as the projections hold it.
+/// The adjudicator's decision on a claim, as recorded: the projections say where it is in
+/// the log, queries read it from there.
 async fn decision_of<L: EventLog>(svc: &Service<L>, claim: &ClaimId) -> ClaimAdjudicated {
-    let state = svc.state().await;
-    let record = state.projections.claims.get(claim).unwrap();
-    record.decision.clone().unwrap()
+    detail_of(svc, claim).await.decision.unwrap()
+}
+
+/// A claim in full, as queries show it.
+async fn detail_of<L: EventLog>(svc: &Service<L>, claim: &ClaimId) -> ClaimDetail {
+    let record = svc
+        .read()
+        .await
+        .unwrap()
+        .projections
+        .claims
+        .get(claim)
+        .cloned();
+    claim_history::detail(svc.log(), record.unwrap())
+        .await
+        .unwrap()
 }
 
 fn publish(doc: &str) -> Command {
@@ -308,7 +324,7 @@ async fn ipush_wallet_sponsor_match_premium_claim_copay_statement() {
             (c.total_payer, c.total_copay),
             (Some(a("1280 KES")), Some(a("70 KES")))
         );
-        assert_eq!(c.category(), ClaimCategory::Antenatal);
+        assert_eq!(c.category, ClaimCategory::Antenatal);
     }
     // The facility resubmits the same claim code: the same claim, nothing appended.
     let head = h.svc.log().head().next_position;
@@ -499,20 +515,7 @@ async fn pesinet_child_subscription_with_half_medication() {
             .status,
         ClaimStatus::Rejected
     );
-    assert_eq!(
-        h.svc
-            .state()
-            .await
-            .projections
-            .claims
-            .get(&late)
-            .unwrap()
-            .decision
-            .as_ref()
-            .unwrap()
-            .reason_code,
-        21
-    );
+    assert_eq!(decision_of(&h.svc, &late).await.reason_code, 21);
     // ...until the next month is paid (a renewal: no registration fee, no waiting).
     let renewal = h
         .run(premium(
@@ -627,19 +630,7 @@ async fn cbhi_premium_in_instalments_then_waiting_period() {
     let reason = |h: &Harness<MemoryLog>, c: &ClaimId| {
         let c = c.clone();
         let svc = h.svc.clone();
-        async move {
-            svc.state()
-                .await
-                .projections
-                .claims
-                .get(&c)
-                .unwrap()
-                .decision
-                .as_ref()
-                .unwrap()
-                .lines[0]
-                .reason_code
-        }
+        async move { decision_of(&svc, &c).await.lines[0].reason_code }
     };
     assert_eq!(reason(&h, &idle_claim).await, 21, "idle: no cover");
     // The last 2,000 completes it on the 25th; no grace period, so cover starts that day.
@@ -845,7 +836,7 @@ async fn openimis_capitation_review_and_reversal() {
             (c.status, c.total_payer),
             (ClaimStatus::Partial, Some(a("1800 TZS")))
         );
-        assert_eq!(c.lines()[0].reason_code, -1);
+        assert_eq!(c.lines_in_force()[0].reason_code, -1);
         // Usage follows the review: 10 amoxicillin used, not 20.
         let usage = st
             .projections
@@ -862,6 +853,25 @@ async fn openimis_capitation_review_and_reversal() {
             a("1800 TZS")
         );
     }
+    // Read back in full, each line keeps the decision's findings and adds the review's.
+    let decided = decision_of(&h.svc, &claim).await;
+    let shown = detail_of(&h.svc, &claim).await;
+    assert_eq!(shown.reviews.len(), 1);
+    for (line, decided) in shown.lines.iter().zip(&decided.lines) {
+        assert!(!decided.findings.is_empty());
+        assert_eq!(
+            line.findings[..decided.findings.len()],
+            decided.findings[..]
+        );
+        assert_eq!(
+            line.findings[decided.findings.len()..],
+            ["reviewed by MO-7"]
+        );
+    }
+    assert_eq!(
+        (shown.lines[0].reason_code, shown.lines[1].approved_quantity),
+        (-1, 10)
+    );
     // Reviewing a line up is refused.
     let up = h
         .reject(Command::ReviewClaim {

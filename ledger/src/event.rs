@@ -431,7 +431,9 @@ pub struct ClaimReviewed {
     pub claim_id: ClaimId,
     pub reviewer: String,
     pub reviewed_on: Date,
-    /// The lines the review changed (the others stand as decided).
+    /// The lines the review changed (the others stand as decided). Their findings are those
+    /// the review adds; a review recorded before that rule repeats the line's earlier ones
+    /// first.
     pub lines: Vec<LineDecision>,
     pub comment: String,
     /// The claim's totals after the review.

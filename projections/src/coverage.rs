@@ -5,8 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use adjudicator::context::{BySetting, CategoryCounts, Member, PriorClaim};
 use adjudicator::{MemberContext, Policy, PolicyContext, Usage};
 use ledger::event::{
-    ClaimCategory, ClaimSubmitted, CoverageChanged, DecisionStatus, LineDecision, PolicyStatus,
-    PremiumPaid,
+    ClaimCategory, CoverageChanged, DecisionStatus, LineDecision, PolicyStatus, PremiumPaid,
 };
 use ledger::ids::{Code, HouseholdId, MemberId, PolicyId, ProductId};
 use ledger::{Amount, Currency, Date, MoneyError};
@@ -163,12 +162,12 @@ impl Coverage {
     /// before; a review replaces lines; a reversal has no after).
     pub(crate) fn record_lines(
         &mut self,
-        claim: &ClaimSubmitted,
+        claim: &crate::claims::ClaimRecord,
         category: &ClaimCategory,
         before: &[LineDecision],
         after: &[LineDecision],
     ) -> Result<(), MoneyError> {
-        let inpatient = usize::from(claim.date_to.is_some_and(|to| to > claim.date_from));
+        let inpatient = usize::from(claim.inpatient());
         for (lines, sign) in [(before, -1i64), (after, 1i64)] {
             for l in lines
                 .iter()
@@ -324,7 +323,7 @@ impl Coverage {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use ledger::event::{ClaimLine, LineKind};
+    use ledger::event::{ClaimLine, ClaimSubmitted, LineKind};
 
     use super::*;
 
@@ -399,7 +398,7 @@ mod tests {
     #[test]
     fn a_claim_counts_once_per_policy_that_passed_a_line() {
         use DecisionStatus::{Accepted, Rejected};
-        let claim = claim(&["A", "B", "C"]);
+        let claim = crate::claims::ClaimRecord::new(0, &claim(&["A", "B", "C"]));
         let visit = ClaimCategory::Visit;
         let mut c = Coverage::default();
         let decided = [

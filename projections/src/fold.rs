@@ -150,12 +150,12 @@ impl Projections {
     }
 
     fn claim_adjudicated(&mut self, position: u64, e: &ClaimAdjudicated) -> Result<(), String> {
-        let claim = &submitted_claim(&self.claims, &e.claim_id)?.submitted;
+        let claim = submitted_claim(&self.claims, &e.claim_id)?;
         self.coverage
             .record_lines(claim, &e.category, &[], &e.lines)
             .map_err(|err| err.to_string())?;
         let facility = claim.facility_id.clone();
-        self.claims.adjudicated(e);
+        self.claims.adjudicated(position, e);
         self.owe_for_claim(
             position,
             e.decided_on,
@@ -168,22 +168,18 @@ impl Projections {
     }
 
     fn claim_reviewed(&mut self, position: u64, e: &ClaimReviewed) -> Result<(), String> {
-        let record = submitted_claim(&self.claims, &e.claim_id)?;
-        let claim = record.submitted.clone();
-        let before = record.lines().to_vec();
-        let payer_before = record
+        let claim = submitted_claim(&self.claims, &e.claim_id)?.clone();
+        let payer_before = claim
             .total_payer
             .unwrap_or(Amount::zero(e.total_payer.currency()));
-        let scheme_id = record
-            .decision
-            .as_ref()
-            .map(|d| d.scheme_id.clone())
+        let scheme_id = claim
+            .scheme_id
+            .clone()
             .ok_or_else(|| format!("claim {} was never adjudicated", e.claim_id))?;
-        let category = record.category();
         self.coverage
-            .record_lines(&claim, &category, &before, &e.lines)
+            .record_lines(&claim, &claim.category, claim.lines_in_force(), &e.lines)
             .map_err(|err| err.to_string())?;
-        self.claims.reviewed(e);
+        self.claims.reviewed(position, e);
         let delta = e
             .total_payer
             .checked_sub(payer_before)
@@ -203,16 +199,13 @@ impl Projections {
     }
 
     fn claim_reversed(&mut self, position: u64, e: &ClaimReversed) -> Result<(), String> {
-        let record = submitted_claim(&self.claims, &e.claim_id)?;
-        let claim = record.submitted.clone();
-        let before = record.lines().to_vec();
-        let payer = record.total_payer;
-        let category = record.category();
-        let scheme_id = record.decision.as_ref().map(|d| d.scheme_id.clone());
+        let claim = submitted_claim(&self.claims, &e.claim_id)?.clone();
+        let payer = claim.total_payer;
+        let scheme_id = claim.scheme_id.clone();
         self.coverage
-            .record_lines(&claim, &category, &before, &[])
+            .record_lines(&claim, &claim.category, claim.lines_in_force(), &[])
             .map_err(|err| err.to_string())?;
-        self.claims.reversed(e);
+        self.claims.reversed(position, e);
         if let Some(refund) = e.copay_refunded {
             self.refund_copay(position, e.reversed_on, &claim, refund)?;
         }

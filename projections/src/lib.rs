@@ -204,7 +204,7 @@ impl Projections {
         &mut self,
         position: u64,
         date: ledger::Date,
-        claim: &ledger::event::ClaimSubmitted,
+        claim: &claims::ClaimRecord,
         refund: Amount,
     ) -> Result<(), String> {
         let negative = refund.checked_neg().map_err(|err| err.to_string())?;

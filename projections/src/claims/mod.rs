@@ -1,11 +1,17 @@
 //! Claims: submission, decision, reviews, reversal, status; lists by facility and member.
+//!
+//! The decide state keeps a compact [`ClaimRecord`] per claim; the rest of a claim's history
+//! (diagnoses, findings, comments) is read from the log at the record's positions and put
+//! together by [`detail::ClaimDetail`].
+
+pub mod detail;
 
 use adjudicator::context::{PriorClaim, PriorLine};
 use ledger::event::{
-    ClaimAdjudicated, ClaimCategory, ClaimReversed, ClaimReviewed, ClaimSubmitted, DecisionStatus,
-    LineDecision,
+    ClaimAdjudicated, ClaimCategory, ClaimLine, ClaimReversed, ClaimReviewed, ClaimSubmitted,
+    DecisionStatus, LineDecision,
 };
-use ledger::ids::{ClaimCode, ClaimId, Code, FacilityId, HouseholdId, MemberId};
+use ledger::ids::{ClaimCode, ClaimId, Code, FacilityId, HouseholdId, MemberId, SchemeId};
 use ledger::partition::positive_hash;
 use ledger::{Amount, Date};
 
@@ -23,32 +29,88 @@ pub enum ClaimStatus {
     Reversed,
 }
 
+/// What deciding needs of a claim: who and where, its dates, its lines with the decision in
+/// force on each (as reviewed), and its totals. What only queries need (diagnoses, findings,
+/// the scheme version, reviewers' comments, reasons) stays in the log, at `events`, and is read
+/// from there ([`detail::ClaimDetail`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClaimRecord {
-    pub submitted: ClaimSubmitted,
-    pub submitted_at: u64,
-    pub decision: Option<ClaimAdjudicated>,
-    /// The lines as changed by reviews; None while they are the decision's (most claims are
-    /// never reviewed, so their lines are not kept twice).
-    reviewed_lines: Option<Vec<LineDecision>>,
+    pub claim_id: ClaimId,
+    pub claim_code: ClaimCode,
+    pub facility_id: FacilityId,
+    pub member_id: MemberId,
+    pub household_id: HouseholdId,
+    pub date_from: Date,
+    pub date_to: Option<Date>,
+    pub claim_date: Date,
+    /// The lines as submitted.
+    pub lines: Vec<ClaimLine>,
+    /// The decision in force on each line, findings left out (they are in the log); empty
+    /// before the decision.
+    decided: Vec<LineDecision>,
+    /// The scheme that decided it; None before the decision.
+    pub scheme_id: Option<SchemeId>,
+    pub category: ClaimCategory,
     pub reviews: u32,
-    pub reversed: Option<ClaimReversed>,
     pub status: ClaimStatus,
     /// None until decided.
     pub total_payer: Option<Amount>,
     pub total_copay: Option<Amount>,
     /// Copay the member has paid (less what was given back); None until any is paid.
     pub copay_paid: Option<Amount>,
+    /// Where the claim's events are in its partition's log, in log order: the submission,
+    /// the decision, each review, the reversal.
+    pub events: Vec<u64>,
 }
 
 impl ClaimRecord {
-    /// The lines in force: the decision's, as changed by reviews (none before the decision).
-    pub fn lines(&self) -> &[LineDecision] {
-        match (&self.reviewed_lines, &self.decision) {
-            (Some(lines), _) => lines,
-            (None, Some(d)) => &d.lines,
-            (None, None) => &[],
+    /// The record of a submission at `position`.
+    pub fn new(position: u64, e: &ClaimSubmitted) -> ClaimRecord {
+        ClaimRecord {
+            claim_id: e.claim_id.clone(),
+            claim_code: e.claim_code.clone(),
+            facility_id: e.facility_id.clone(),
+            member_id: e.member_id.clone(),
+            household_id: e.household_id.clone(),
+            date_from: e.date_from,
+            date_to: e.date_to,
+            claim_date: e.claim_date,
+            lines: e.lines.clone(),
+            decided: Vec::new(),
+            scheme_id: None,
+            category: ClaimCategory::Visit,
+            reviews: 0,
+            status: ClaimStatus::Submitted,
+            total_payer: None,
+            total_copay: None,
+            copay_paid: None,
+            events: vec![position],
         }
+    }
+
+    /// Where the submission is in the log.
+    pub fn submitted_at(&self) -> u64 {
+        self.events.first().copied().unwrap_or_default()
+    }
+
+    /// The service date: the last day of a stay, the visit's day otherwise.
+    pub fn service_date(&self) -> Date {
+        self.date_to.unwrap_or(self.date_from)
+    }
+
+    /// A stay of more than one day.
+    pub fn inpatient(&self) -> bool {
+        self.date_to.is_some_and(|to| to > self.date_from)
+    }
+
+    pub fn is_decided(&self) -> bool {
+        self.scheme_id.is_some()
+    }
+
+    /// The decision in force on each line (as reviewed), without findings (none before the
+    /// decision).
+    pub fn lines_in_force(&self) -> &[LineDecision] {
+        &self.decided
     }
 
     /// The copay still owed: the claim's copay (as reviewed) less what was paid, never below
@@ -60,12 +122,6 @@ impl ClaimRecord {
             due.minor_units().saturating_sub(paid).max(0),
             due.currency(),
         ))
-    }
-
-    pub fn category(&self) -> ClaimCategory {
-        self.decision
-            .as_ref()
-            .map_or(ClaimCategory::Visit, |d| d.category)
     }
 
     fn status_of(lines: &[LineDecision]) -> ClaimStatus {
@@ -81,6 +137,14 @@ impl ClaimRecord {
         } else {
             ClaimStatus::Accepted
         }
+    }
+}
+
+/// A line decision as the decide state keeps it: findings left out.
+fn without_findings(line: &LineDecision) -> LineDecision {
+    LineDecision {
+        findings: Vec::new(),
+        ..line.clone()
     }
 }
 
@@ -172,18 +236,7 @@ impl Claims {
     }
 
     pub(crate) fn submitted(&mut self, position: u64, e: &ClaimSubmitted) {
-        let record = ClaimRecord {
-            submitted: e.clone(),
-            submitted_at: position,
-            decision: None,
-            reviewed_lines: None,
-            reviews: 0,
-            reversed: None,
-            status: ClaimStatus::Submitted,
-            total_payer: None,
-            total_copay: None,
-            copay_paid: None,
-        };
+        let record = ClaimRecord::new(position, e);
         let seq = match self.seq_of.get(&e.claim_id) {
             // The same claim id again (not something the command side writes): the later
             // submission replaces the record, as a map insert would.
@@ -238,30 +291,31 @@ impl Claims {
         self.records.get_mut(index)
     }
 
-    pub(crate) fn adjudicated(&mut self, e: &ClaimAdjudicated) {
+    pub(crate) fn adjudicated(&mut self, position: u64, e: &ClaimAdjudicated) {
         if let Some(c) = self.get_mut(&e.claim_id) {
-            c.reviewed_lines = None;
+            c.decided = e.lines.iter().map(without_findings).collect();
             c.status = ClaimRecord::status_of(&e.lines);
+            c.scheme_id = Some(e.scheme_id.clone());
+            c.category = e.category;
             c.total_payer = Some(e.total_payer);
             c.total_copay = Some(e.total_copay);
-            c.decision = Some(e.clone());
+            c.events.push(position);
         }
     }
 
-    pub(crate) fn reviewed(&mut self, e: &ClaimReviewed) {
+    pub(crate) fn reviewed(&mut self, position: u64, e: &ClaimReviewed) {
         if let Some(c) = self.get_mut(&e.claim_id) {
-            let mut lines = c.lines().to_vec();
             for line in &e.lines {
-                match lines.iter_mut().find(|l| l.line_no == line.line_no) {
-                    Some(l) => *l = line.clone(),
-                    None => lines.push(line.clone()),
+                match c.decided.iter_mut().find(|l| l.line_no == line.line_no) {
+                    Some(l) => *l = without_findings(line),
+                    None => c.decided.push(without_findings(line)),
                 }
             }
             c.reviews += 1;
-            c.status = ClaimRecord::status_of(&lines);
-            c.reviewed_lines = Some(lines);
+            c.status = ClaimRecord::status_of(&c.decided);
             c.total_payer = Some(e.total_payer);
             c.total_copay = Some(e.total_copay);
+            c.events.push(position);
         }
     }
 
@@ -275,12 +329,12 @@ impl Claims {
         Ok(())
     }
 
-    pub(crate) fn reversed(&mut self, e: &ClaimReversed) {
+    pub(crate) fn reversed(&mut self, position: u64, e: &ClaimReversed) {
         if let Some(c) = self.get_mut(&e.claim_id) {
             c.status = ClaimStatus::Reversed;
-            c.reversed = Some(e.clone());
             c.total_payer = c.total_payer.map(|a| Amount::zero(a.currency()));
             c.total_copay = c.total_copay.map(|a| Amount::zero(a.currency()));
+            c.events.push(position);
         }
     }
 
@@ -315,14 +369,8 @@ impl Claims {
         limit: usize,
     ) -> Option<Vec<&ClaimRecord>> {
         let matches = |c: &&ClaimRecord| {
-            filter
-                .facility
-                .as_ref()
-                .is_none_or(|f| &c.submitted.facility_id == f)
-                && filter
-                    .member
-                    .as_ref()
-                    .is_none_or(|m| &c.submitted.member_id == m)
+            filter.facility.as_ref().is_none_or(|f| &c.facility_id == f)
+                && filter.member.as_ref().is_none_or(|m| &c.member_id == m)
                 && filter.status.is_none_or(|s| c.status == s)
         };
         let from = match after {
@@ -387,20 +435,19 @@ impl Claims {
         seqs.dedup();
         seqs.into_iter()
             .filter_map(|s| self.records.get(s as usize))
-            .filter(|c| c.decision.is_some() && c.status != ClaimStatus::Reversed)
+            .filter(|c| c.is_decided() && c.status != ClaimStatus::Reversed)
             .map(|c| PriorClaim {
-                claim_id: c.submitted.claim_id.clone(),
-                facility_id: c.submitted.facility_id.clone(),
-                claim_code: c.submitted.claim_code.clone(),
-                service_date: c.submitted.date_to.unwrap_or(c.submitted.date_from),
+                claim_id: c.claim_id.clone(),
+                facility_id: c.facility_id.clone(),
+                claim_code: c.claim_code.clone(),
+                service_date: c.service_date(),
                 lines: c
-                    .submitted
                     .lines
                     .iter()
                     .map(|l| PriorLine {
                         code: l.code.clone(),
                         quantity: l.quantity,
-                        passed: c.lines().iter().any(|d| {
+                        passed: c.decided.iter().any(|d| {
                             d.line_no == l.line_no && d.status != DecisionStatus::Rejected
                         }),
                     })
@@ -443,7 +490,7 @@ mod tests {
     fn ids(page: Option<Vec<&ClaimRecord>>) -> Vec<String> {
         page.unwrap()
             .iter()
-            .map(|c| c.submitted.claim_id.to_string())
+            .map(|c| c.claim_id.to_string())
             .collect()
     }
 
@@ -507,21 +554,24 @@ mod tests {
                 .collect();
             claims.submitted(position as u64, &claim);
             let none = Amount::zero(ledger::Currency::KES);
-            claims.adjudicated(&ClaimAdjudicated {
-                claim_id: claim.claim_id.clone(),
-                scheme_id: "S".parse().unwrap(),
-                scheme_version: 1,
-                scheme_content_sha256: [0; 32],
-                decided_on: day(service_day),
-                decided_on_given: false,
-                category: ledger::event::ClaimCategory::Visit,
-                status: DecisionStatus::Accepted,
-                reason_code: 0,
-                lines: vec![],
-                total_allowed: none,
-                total_payer: none,
-                total_copay: none,
-            });
+            claims.adjudicated(
+                position as u64,
+                &ClaimAdjudicated {
+                    claim_id: claim.claim_id.clone(),
+                    scheme_id: "S".parse().unwrap(),
+                    scheme_version: 1,
+                    scheme_content_sha256: [0; 32],
+                    decided_on: day(service_day),
+                    decided_on_given: false,
+                    category: ledger::event::ClaimCategory::Visit,
+                    status: DecisionStatus::Accepted,
+                    reason_code: 0,
+                    lines: vec![],
+                    total_allowed: none,
+                    total_payer: none,
+                    total_copay: none,
+                },
+            );
         }
         let prior = |codes: &[&str], from, to| -> Vec<String> {
             let codes: Vec<Code> = codes.iter().map(|c| c.parse().unwrap()).collect();
@@ -546,7 +596,7 @@ mod tests {
         claims.submitted(7, &submission("CL-1", "C-3", "M-1"));
         assert_eq!(claims.len(), 2);
         let id: ClaimId = "CL-1".parse().unwrap();
-        assert_eq!(claims.get(&id).unwrap().submitted_at, 7);
+        assert_eq!(claims.get(&id).unwrap().submitted_at(), 7);
         let mine = ClaimFilter {
             member: Some("M-1".parse().unwrap()),
             ..Default::default()
