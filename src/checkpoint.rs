@@ -31,7 +31,8 @@ pub const CHECKPOINT_EVERY_EVENTS: u64 = 100_000;
 /// claim; 10: sponsor gifts per household, member and everyone, per year and month; 11: claim
 /// numbers per household hash, accruals a close assigned, each close's cut, carried amounts;
 /// 12: the body in a file of its own, the sled value the header alone; 13: compact claim
-/// records, their findings and diagnoses left in the log).
+/// records, their findings and diagnoses left in the log; balances moved per day, not per
+/// posting).
 const FORMAT_VERSION: u32 = 13;
 const KEY: &[u8] = b"latest";
 const HEADER_BYTES: usize = 4 + 8 + 32 + 32;

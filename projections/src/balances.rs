@@ -174,15 +174,47 @@ impl Entry {
     }
 }
 
-/// One change of an account's balance, for as-of queries.
+/// What moved an account on one business date, for as-of queries: debits and credits (a
+/// positive sum) in minor units. A day whose sums would leave the `i64` range continues in a
+/// second `Day` of the same date, so the history of a busy account (premium income, a
+/// facility's payable) grows with its days, not its postings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct Movement {
-    position: u64,
+struct Day {
     date: Date,
-    delta: i64,
+    debits: i64,
+    credits: i64,
 }
 
-/// An account's balance in one currency and the movements that made it.
+impl Day {
+    fn new(date: Date) -> Day {
+        Day {
+            date,
+            debits: 0,
+            credits: 0,
+        }
+    }
+
+    /// The day with `delta` added (debit positive), or None beyond the `i64` range.
+    fn plus(self, delta: i64) -> Option<Day> {
+        Some(if delta >= 0 {
+            Day {
+                debits: self.debits.checked_add(delta)?,
+                ..self
+            }
+        } else {
+            Day {
+                credits: self.credits.checked_add(delta.checked_neg()?)?,
+                ..self
+            }
+        })
+    }
+
+    fn net(&self) -> i128 {
+        i128::from(self.debits) - i128::from(self.credits)
+    }
+}
+
+/// An account's balance in one currency and what moved it, day by day (in date order).
 ///
 /// The balance is an `i128` so that no history can overflow it: every movement is one
 /// event's amount, at most `ledger::bounds::AMOUNT_MAX` (< 2^60) in magnitude, and a log holds
@@ -192,7 +224,39 @@ struct Movement {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Ledger {
     balance: i128,
-    movements: Vec<Movement>,
+    days: Vec<Day>,
+}
+
+impl Ledger {
+    /// Adds a posting of `delta` on `date` to its day (usually the last one: dates mostly
+    /// arrive in order; an offline batch brings earlier ones).
+    /// None (and nothing added) only for a posting of `i64::MIN`, beyond any amount.
+    fn add(&mut self, date: Date, delta: i64) -> Option<()> {
+        let at = self.days.partition_point(|d| d.date <= date);
+        let same_day = at.checked_sub(1).filter(|&i| self.days[i].date == date);
+        match same_day.and_then(|i| Some((i, self.days[i].plus(delta)?))) {
+            Some((i, day)) => self.days[i] = day,
+            None => self.days.insert(at, Day::new(date).plus(delta)?),
+        }
+        Some(())
+    }
+
+    /// Takes back a posting of `delta` on `date` just added.
+    fn take_back(&mut self, date: Date, delta: i64) {
+        let at = self.days.partition_point(|d| d.date <= date);
+        let Some(i) = at.checked_sub(1).filter(|&i| self.days[i].date == date) else {
+            return;
+        };
+        let day = &mut self.days[i];
+        if delta >= 0 {
+            day.debits = day.debits.saturating_sub(delta);
+        } else {
+            day.credits = day.credits.saturating_add(delta);
+        }
+        if day.debits == 0 && day.credits == 0 {
+            self.days.remove(i);
+        }
+    }
 }
 
 /// `value` as minor units of an [`Amount`], saturated at the `i64` bounds: for comparisons
@@ -239,34 +303,36 @@ impl Balances {
                 .accounts
                 .entry((p.account.clone(), p.amount.currency()))
                 .or_default();
-            let Some(after) = ledger
-                .balance
-                .checked_add(i128::from(p.amount.minor_units()))
-            else {
-                self.undo(&postings[..i]);
+            let delta = p.amount.minor_units();
+            let Some(after) = ledger.balance.checked_add(i128::from(delta)) else {
+                self.undo(entry.date, &postings[..i]);
                 return Err(MoneyError::Overflow);
             };
+            if ledger.add(entry.date, delta).is_none() {
+                if ledger.days.is_empty() {
+                    self.accounts
+                        .remove(&(p.account.clone(), p.amount.currency()));
+                }
+                self.undo(entry.date, &postings[..i]);
+                return Err(MoneyError::Overflow);
+            }
             ledger.balance = after;
-            ledger.movements.push(Movement {
-                position: entry.position,
-                date: entry.date,
-                delta: p.amount.minor_units(),
-            });
         }
         self.entries += 1;
         Ok(())
     }
 
-    /// Takes back `postings`, just posted (most recent last), and the accounts they opened.
-    fn undo(&mut self, postings: &[Posting]) {
+    /// Takes back `postings`, just posted on `date` (most recent last), and the accounts
+    /// they opened.
+    fn undo(&mut self, date: Date, postings: &[Posting]) {
         for p in postings.iter().rev() {
             let key = (p.account.clone(), p.amount.currency());
-            if let Some(ledger) = self.accounts.get_mut(&key)
-                && let Some(movement) = ledger.movements.pop()
-            {
+            if let Some(ledger) = self.accounts.get_mut(&key) {
+                let delta = p.amount.minor_units();
                 // It was added just before: taking it back cannot overflow.
-                ledger.balance = ledger.balance.wrapping_sub(i128::from(movement.delta));
-                if ledger.movements.is_empty() {
+                ledger.balance = ledger.balance.wrapping_sub(i128::from(delta));
+                ledger.take_back(date, delta);
+                if ledger.days.is_empty() {
                     self.accounts.remove(&key);
                 }
             }
@@ -287,7 +353,18 @@ impl Balances {
 
     /// The raw balance as of the end of a business date, exactly.
     pub fn raw_balance_on(&self, account: &Account, currency: Currency, date: Date) -> i128 {
-        self.balance_where(account, currency, |m| m.date <= date)
+        // Business dates may arrive out of order (offline batches): the days are kept in
+        // date order, whatever order they were posted in.
+        self.accounts
+            .get(&(account.clone(), currency))
+            .map_or(0, |ledger| {
+                ledger
+                    .days
+                    .iter()
+                    .take_while(|d| d.date <= date)
+                    .map(Day::net)
+                    .sum()
+            })
     }
 
     /// The raw balance as of the end of a business date, saturated at the `i64` bounds.
@@ -296,38 +373,6 @@ impl Balances {
             saturated(self.raw_balance_on(account, currency, date)),
             currency,
         )
-    }
-
-    /// The raw balance after the event at `position` (exclusive end: events below it),
-    /// saturated at the `i64` bounds.
-    pub fn balance_before_position(
-        &self,
-        account: &Account,
-        currency: Currency,
-        position: u64,
-    ) -> Amount {
-        let raw = self.balance_where(account, currency, |m| m.position < position);
-        Amount::new(saturated(raw), currency)
-    }
-
-    fn balance_where(
-        &self,
-        account: &Account,
-        currency: Currency,
-        keep: impl Fn(&Movement) -> bool,
-    ) -> i128 {
-        // Business dates may arrive out of order (offline batches): sum every qualifying
-        // movement rather than cutting the history at one point.
-        self.accounts
-            .get(&(account.clone(), currency))
-            .map_or(0, |ledger| {
-                ledger
-                    .movements
-                    .iter()
-                    .filter(|m| keep(m))
-                    .map(|m| i128::from(m.delta))
-                    .sum()
-            })
     }
 
     /// A household's wallet balance (what the household can spend), saturated at the `i64`
@@ -398,15 +443,14 @@ impl Balances {
             .get(&(account.clone(), currency))
             .map_or((0, 0), |ledger| {
                 ledger
-                    .movements
+                    .days
                     .iter()
-                    .filter(|m| as_of.is_none_or(|d| m.date <= d))
-                    .fold((0, 0), |(debits, credits), m| {
-                        if m.delta >= 0 {
-                            (debits + i128::from(m.delta), credits)
-                        } else {
-                            (debits, credits - i128::from(m.delta))
-                        }
+                    .take_while(|d| as_of.is_none_or(|date| d.date <= date))
+                    .fold((0, 0), |(debits, credits), d| {
+                        (
+                            debits + i128::from(d.debits),
+                            credits + i128::from(d.credits),
+                        )
                     })
             })
     }
@@ -483,6 +527,60 @@ mod tests {
         assert_eq!(b.balance(&clearing, Currency::KES), kes(500));
         assert_eq!(b.accounts().count(), 2);
         assert_eq!(b.entries(), 1);
+    }
+
+    fn dated(date: &str, position: u64, postings: &[(Account, Amount)]) -> Entry {
+        Entry {
+            date: date.parse().unwrap(),
+            ..entry(position, postings)
+        }
+    }
+
+    /// As-of answers come from one sum per account and day, whatever order the dates were
+    /// posted in, and a day whose sums leave the `i64` range goes on in a second day.
+    #[test]
+    fn as_of_balances_sum_days_in_date_order() {
+        let mut b = Balances::default();
+        let clearing = Account::Clearing(PaymentChannel::Cash);
+        let pay = |b: &mut Balances, date, position, amount| {
+            b.post(&dated(
+                date,
+                position,
+                &[
+                    (clearing.clone(), kes(amount)),
+                    (wallet("h-1"), kes(-amount)),
+                ],
+            ))
+            .unwrap()
+        };
+        pay(&mut b, "2026-03-10", 0, 100);
+        pay(&mut b, "2026-03-10", 1, 50);
+        pay(&mut b, "2026-03-02", 2, 7); // an offline batch: an earlier date, later
+        pay(&mut b, "2026-03-20", 3, -30);
+        let on = |b: &Balances, date: &str| {
+            b.raw_balance_on(&clearing, Currency::KES, date.parse().unwrap())
+        };
+        assert_eq!(on(&b, "2026-03-01"), 0);
+        assert_eq!(on(&b, "2026-03-02"), 7);
+        assert_eq!(on(&b, "2026-03-19"), 157);
+        assert_eq!(on(&b, "2026-03-31"), 127);
+        let ledger = b.accounts.get(&(clearing.clone(), Currency::KES)).unwrap();
+        assert_eq!(ledger.days.len(), 3);
+        let totals = b.totals(
+            &clearing,
+            Currency::KES,
+            Some("2026-03-20".parse().unwrap()),
+        );
+        assert_eq!(totals, (157, 30));
+
+        let big = i64::MAX / 2;
+        for position in 4..8 {
+            pay(&mut b, "2026-04-01", position, big);
+        }
+        let ledger = b.accounts.get(&(clearing.clone(), Currency::KES)).unwrap();
+        assert_eq!(ledger.days.len(), 5, "{:?}", ledger.days);
+        assert_eq!(on(&b, "2026-04-01"), 127 + 4 * i128::from(big));
+        assert_eq!(b.trial_balance(Currency::KES), 0);
     }
 
     /// Balances are exact beyond the range of an `Amount`: no history overflows them; what
