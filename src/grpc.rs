@@ -19,6 +19,7 @@ use crate::requests::{self, date, id, opt_id, request_id};
 use crate::status::{error, internal};
 use crate::transfer::stored_pb;
 use ledger::partition::Partition;
+use projections::canonical::Canonicals;
 use projections::claims::ClaimRecord;
 use projections::claims::detail::ClaimDetail;
 use tokio::sync::RwLockReadGuard;
@@ -1581,12 +1582,9 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
                  each rebuilt to its head",
             ));
         }
-        let live: Vec<_> = self
-            .read_all()
-            .await?
-            .iter()
-            .map(|s| s.projections.digests())
-            .collect();
+        let live = projections::canonical::ledger_digests(
+            self.read_all().await?.iter().map(|s| &s.projections),
+        );
         let rebuilt = if r.rebuild {
             let heads: Vec<u64> = self
                 .ledger
@@ -1612,20 +1610,20 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
                     ),
                 ));
             }
-            let mut digests = Vec::with_capacity(heads.len());
+            let mut all = Canonicals::default();
             for (i, service) in self.ledger.services().iter().enumerate() {
                 let to = if i == 0 { to } else { heads[i] };
                 let state = crate::processor::rebuild(service.log(), to)
                     .await
                     .map_err(|e| internal(e.to_string()))?;
-                digests.push(state.projections.digests());
+                all.merge(&Canonicals::of(&state.projections));
             }
-            Some(digest_pb(&projections::Digests::over_partitions(&digests)))
+            Some(digest_pb(&all.digests()))
         } else {
             None
         };
         Ok(Response::new(pb::GetProjectionDigestResponse {
-            live: Some(digest_pb(&projections::Digests::over_partitions(&live))),
+            live: Some(digest_pb(&live)),
             rebuilt,
         }))
     }

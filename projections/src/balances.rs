@@ -455,6 +455,20 @@ impl Balances {
             })
     }
 
+    /// The balances as sums ([`crate::canonical`]): an account may have parts in several
+    /// partitions, and its balance and day totals are their sums.
+    pub(crate) fn canonical(&self, out: &mut crate::canonical::Canonical) {
+        for ((account, currency), ledger) in self.accounts.iter() {
+            let key = (account, currency.code());
+            out.sum(("balance", &key), ledger.balance);
+            for day in &ledger.days {
+                out.sum(("debits", &key, day.date), i128::from(day.debits));
+                out.sum(("credits", &key, day.date), i128::from(day.credits));
+            }
+        }
+        out.sum("entries", i128::from(self.entries));
+    }
+
     /// The currencies that have postings.
     pub fn currencies(&self) -> Vec<Currency> {
         let mut c: Vec<Currency> = self.accounts.iter().map(|((_, c), _)| *c).collect();

@@ -112,6 +112,39 @@ pub struct Coverage {
 }
 
 impl Coverage {
+    /// Coverage as lines without positions ([`crate::canonical`]): each policy and its
+    /// usage live in their household's partition.
+    pub(crate) fn canonical(&self, out: &mut crate::canonical::Canonical) {
+        for (id, policy) in self.policies.iter() {
+            let changes: Vec<_> = policy
+                .changes
+                .iter()
+                .map(|c| (c.changed_on, c.status, c.effective_from, c.expires_on))
+                .collect();
+            let PolicyRecord {
+                household_id,
+                product_id,
+                period_start,
+                renewal,
+                price,
+                paid,
+                changes: _,
+            } = policy;
+            out.owned((
+                "policy",
+                id,
+                (household_id, product_id, period_start, renewal, price, paid),
+                changes,
+            ));
+        }
+        for (key, usage) in self.member_usage.iter() {
+            out.owned(("member usage", key, usage));
+        }
+        for (key, usage) in self.household_usage.iter() {
+            out.owned(("household usage", key, usage));
+        }
+    }
+
     pub(crate) fn changed(&mut self, position: u64, e: &CoverageChanged) {
         let change = Change {
             position,

@@ -10,9 +10,12 @@
 //! - [`payments`]: per facility accruals, statements, payouts; stock and consumption.
 //!
 //! Rebuilding from position 0 gives the same state as live application: [`Projections::digests`]
-//! hashes a canonical rendering of each model (ordered maps only) to prove it.
+//! hashes a canonical rendering of each model (ordered maps only) to prove it, exactly, for
+//! one partition. [`canonical::ledger_digests`] is the whole ledger's, without positions or
+//! indexes: the same for the same commands whatever the partition count.
 
 pub mod balances;
+pub mod canonical;
 pub mod claims;
 pub mod coverage;
 mod fold;
@@ -62,7 +65,8 @@ pub struct Projections {
     pub payments: Payments,
 }
 
-/// SHA-256 of each read model's canonical rendering.
+/// SHA-256 of each read model: of one partition exactly ([`Projections::digests`]), or of
+/// the whole ledger whatever its partition count ([`canonical::ledger_digests`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Digests {
     pub position: u64,
@@ -74,10 +78,10 @@ pub struct Digests {
 }
 
 impl Digests {
-    /// One hash over all of them.
+    /// One hash over the models' (not the position: a ledger of more partitions records
+    /// more events for the same commands, the schemes and closes in each).
     pub fn combined(&self) -> [u8; 32] {
         let mut h = Sha256::new();
-        h.update(self.position.to_be_bytes());
         for d in [
             self.registry,
             self.balances,
@@ -88,30 +92,6 @@ impl Digests {
             h.update(d);
         }
         h.finalize().into()
-    }
-
-    /// The digests of a ledger of several partitions: positions summed, each model's the
-    /// SHA-256 of its digest in every partition, in partition order. One partition's are its
-    /// own. (They depend on the partition count: each partition's models hold its keys.)
-    pub fn over_partitions(partitions: &[Digests]) -> Digests {
-        if let [only] = partitions {
-            return *only;
-        }
-        let model = |pick: fn(&Digests) -> [u8; 32]| -> [u8; 32] {
-            let mut h = Sha256::new();
-            for d in partitions {
-                h.update(pick(d));
-            }
-            h.finalize().into()
-        };
-        Digests {
-            position: partitions.iter().map(|d| d.position).sum(),
-            registry: model(|d| d.registry),
-            balances: model(|d| d.balances),
-            coverage: model(|d| d.coverage),
-            claims: model(|d| d.claims),
-            payments: model(|d| d.payments),
-        }
     }
 }
 

@@ -234,6 +234,48 @@ impl Payments {
         }
     }
 
+    /// Payments as lines without positions ([`crate::canonical`]): accruals are parts, in
+    /// whichever partition the claim or copay was; a period's close is in every partition
+    /// alike; statements (lines sorted), carries and stock live in the facility's.
+    pub(crate) fn canonical(&self, out: &mut crate::canonical::Canonical) {
+        for (facility, open) in &self.accruals {
+            for accrual in open {
+                out.owned(("open accrual", facility, accrual));
+            }
+        }
+        for (key, assigned) in &self.assigned {
+            for accrual in assigned {
+                out.owned(("assigned accrual", key, accrual));
+            }
+        }
+        for (facility, carried) in &self.carry {
+            out.owned(("carry", facility, carried));
+        }
+        for (id, p) in &self.periods {
+            out.shared((
+                "period",
+                id,
+                &p.scheme_id,
+                p.starts_on,
+                p.ends_on,
+                p.closed_on,
+            ));
+        }
+        for (key, s) in &self.statements {
+            let mut lines: Vec<String> = s.lines.iter().map(|l| format!("{l:?}")).collect();
+            lines.sort_unstable();
+            out.owned((
+                "statement",
+                key,
+                (s.method, s.due, s.paid, s.parts, s.more),
+                lines,
+            ));
+        }
+        for (key, stock) in &self.stock {
+            out.owned(("stock", key, stock));
+        }
+    }
+
     pub fn period_scheme(&self, period: &PeriodId) -> Option<SchemeId> {
         self.periods.get(period).map(|p| p.scheme_id.clone())
     }

@@ -206,3 +206,31 @@ impl Registry {
             .count()
     }
 }
+
+impl Registry {
+    /// The registry as lines without positions ([`crate::canonical`]): schemes are in every
+    /// partition alike, households, members and used ids in one each, a sponsor's gifts to
+    /// everyone in parts.
+    pub(crate) fn canonical(&self, out: &mut crate::canonical::Canonical) {
+        for (id, versions) in &self.schemes {
+            for p in versions {
+                out.shared(("scheme", id, p.version, p.effective_from, &p.document));
+            }
+        }
+        for (id, household) in self.households.iter() {
+            out.owned(("household", id, household));
+        }
+        for (id, member) in self.members.iter() {
+            out.owned(("member", id, member));
+        }
+        for id in self.receipts.iter() {
+            out.owned(("receipt", id));
+        }
+        for id in self.payouts.iter() {
+            out.owned(("payout", id));
+        }
+        for (key, given) in self.sponsored.iter() {
+            out.sum(("sponsored", key), *given);
+        }
+    }
+}

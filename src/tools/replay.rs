@@ -4,6 +4,7 @@
 use ledger::EventLog;
 use ledger::chain::hex;
 use projections::Digests;
+use projections::canonical::Canonicals;
 
 use super::{Error, open_partition};
 use crate::partitioned::layout::Layout;
@@ -63,13 +64,13 @@ pub async fn replay(
         .collect();
     let total: u64 = ends.iter().sum();
     let started = std::time::Instant::now();
-    let mut digests = Vec::with_capacity(logs.len());
+    let mut all = Canonicals::default();
     let mut before = 0;
     for (log, end) in logs.iter().zip(&ends) {
         let state =
             replay_observed(log, State::default(), *end, |p| progress(before + p, total)).await?;
         before += end;
-        digests.push(state.projections.digests());
+        all.merge(&Canonicals::of(&state.projections));
     }
     for log in &logs {
         log.shutdown().await?;
@@ -77,6 +78,6 @@ pub async fn replay(
     Ok(Replayed {
         events: total,
         seconds: started.elapsed().as_secs_f64(),
-        digests: Digests::over_partitions(&digests),
+        digests: all.digests(),
     })
 }

@@ -338,6 +338,23 @@ impl Claims {
         }
     }
 
+    /// The claims as lines without positions ([`crate::canonical`]): each claim and each
+    /// household hash's count live in one partition. (The indexes follow from the records.)
+    pub(crate) fn canonical(&self, out: &mut crate::canonical::Canonical) {
+        for record in &self.records {
+            out.owned((
+                "claim",
+                ClaimRecord {
+                    events: Vec::new(),
+                    ..record.clone()
+                },
+            ));
+        }
+        for (hash, count) in self.by_household_hash.iter() {
+            out.owned(("claims of hash", hash, count));
+        }
+    }
+
     pub fn get(&self, id: &ClaimId) -> Option<&ClaimRecord> {
         self.records.get(self.index_of(id)?)
     }
