@@ -32,8 +32,8 @@ pub const CHECKPOINT_EVERY_EVENTS: u64 = 100_000;
 /// numbers per household hash, accruals a close assigned, each close's cut, carried amounts;
 /// 12: the body in a file of its own, the sled value the header alone; 13: compact claim
 /// records, their findings and diagnoses left in the log; balances moved per day, not per
-/// posting).
-const FORMAT_VERSION: u32 = 13;
+/// posting; 14: statements keep where their parts are, their lines left in the log).
+const FORMAT_VERSION: u32 = 14;
 const KEY: &[u8] = b"latest";
 const HEADER_BYTES: usize = 4 + 8 + 32 + 32;
 /// The directory of checkpoint bodies inside the checkpoints' sled directory.

@@ -22,9 +22,10 @@ use ledger::partition::Partition;
 use projections::canonical::Canonicals;
 use projections::claims::ClaimRecord;
 use projections::claims::detail::ClaimDetail;
+use projections::payments::Statement;
 use tokio::sync::RwLockReadGuard;
 
-use crate::claim_history;
+use crate::history;
 
 /// Most events one `ReadEvents` call returns.
 pub const READ_EVENTS_MAX: u32 = 100_000;
@@ -232,10 +233,30 @@ impl<L: EventLog> Api<L> {
             return Ok(None);
         };
         let log = self.ledger.service(partition).log();
-        claim_history::detail(log, record)
+        history::detail(log, record)
             .await
             .map(Some)
             .map_err(internal)
+    }
+
+    /// A page of a statement of `facility`: `max` lines from line `from`, read from the
+    /// facility's partition's log.
+    async fn statement_page(
+        &self,
+        facility: &ledger::ids::FacilityId,
+        period: &ledger::ids::PeriodId,
+        s: &Statement,
+        from: u64,
+        max: usize,
+    ) -> Result<pb::FacilityStatement, Status> {
+        let log = self
+            .ledger
+            .service(self.ledger.facility_partition(facility))
+            .log();
+        let lines = history::statement_lines(log, s, from, max)
+            .await
+            .map_err(internal)?;
+        Ok(statement_page_pb(facility, period, s, from, &lines))
     }
 
     /// Every partition's projections, in partition order.
@@ -326,38 +347,26 @@ pub const STATEMENT_LINES_PAGE_DEFAULT: usize = 1_000;
 /// Most lines of a statement in one answer.
 pub const STATEMENT_LINES_PAGE_MAX: u32 = 5_000;
 
-/// A statement with its first page of lines.
-fn statement_pb(
-    facility: &ledger::ids::FacilityId,
-    period: &ledger::ids::PeriodId,
-    s: &projections::payments::Statement,
-) -> pb::FacilityStatement {
-    statement_page_pb(facility, period, s, 0, STATEMENT_LINES_PAGE_DEFAULT)
-}
-
-/// A statement with `max` of its lines from line `from` (0-based), and the token of the rest.
+/// A statement with `lines`, its lines from line `from` (0-based), and the token of the rest.
 fn statement_page_pb(
     facility: &ledger::ids::FacilityId,
     period: &ledger::ids::PeriodId,
-    s: &projections::payments::Statement,
-    from: usize,
-    max: usize,
+    s: &Statement,
+    from: u64,
+    lines: &[StatementLine],
 ) -> pb::FacilityStatement {
-    let end = s.lines.len().min(from.saturating_add(max));
+    let end = from.saturating_add(lines.len() as u64);
     pb::FacilityStatement {
         facility_id: facility.to_string(),
         period_id: period.to_string(),
         method: s.method.to_pb(),
-        lines: s.lines[from.min(end)..end]
-            .iter()
-            .map(Wire::to_pb)
-            .collect(),
+        lines: lines.iter().map(Wire::to_pb).collect(),
         amount_due: Some(money_to_pb(s.due)),
         paid: Some(money_to_pb(s.paid)),
         outstanding: Some(money_to_pb(s.outstanding())),
         complete: !s.more,
-        line_count: s.lines.len() as u32,
-        next_line_page_token: if end < s.lines.len() {
+        line_count: u32::try_from(s.line_count()).unwrap_or(u32::MAX),
+        next_line_page_token: if end < s.line_count() {
             format!("line:{end}")
         } else {
             String::new()
@@ -366,13 +375,13 @@ fn statement_page_pb(
 }
 
 /// The first line a statement page token names ("line:<n>", n within the statement).
-fn line_page_start(token: &str, lines: usize) -> Result<usize, Status> {
+fn line_page_start(token: &str, lines: u64) -> Result<u64, Status> {
     if token.is_empty() {
         return Ok(0);
     }
     token
         .strip_prefix("line:")
-        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|n| n.parse::<u64>().ok())
         .filter(|n| (1..lines).contains(n))
         .ok_or_else(|| {
             crate::status::invalid(
@@ -668,10 +677,9 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
             let state = self.read(self.ledger.facility_partition(&facility)).await?;
             let key = (facility.clone(), period_id.clone());
             if let Some(s) = state.projections.payments.statements.get(&key) {
-                let mut statement = statement_pb(&facility, &period_id, s);
+                let mut statement = statement_page_pb(&facility, &period_id, s, 0, &[]);
                 // The lines this call added (bounded by the call's budget), not a page.
                 statement.lines = lines.iter().map(|l| l.to_pb()).collect();
-                statement.next_line_page_token = String::new();
                 statements.push(statement);
             }
         }
@@ -712,13 +720,27 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let period_id: ledger::ids::PeriodId = id("period_id", &r.period_id)?;
         let command = requests::record_facility_payout(&r)?;
         let receipt = self.execute(&r.request_id, command).await?;
-        let state = self.read_at(&receipt).await?;
-        let statement = state
+        let found = self
+            .read_at(&receipt)
+            .await?
             .projections
             .payments
             .statements
             .get(&(facility_id.clone(), period_id.clone()))
-            .map(|s| statement_pb(&facility_id, &period_id, s));
+            .cloned();
+        let statement = match found {
+            Some(s) => Some(
+                self.statement_page(
+                    &facility_id,
+                    &period_id,
+                    &s,
+                    0,
+                    STATEMENT_LINES_PAGE_DEFAULT,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         Ok(Response::new(pb::RecordFacilityPayoutResponse {
             receipt: Some(receipt_pb(&receipt)),
             statement,
@@ -1230,7 +1252,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             };
             ids.extend(page.iter().map(|c| c.claim_id.clone()));
             let log = self.ledger.service(partition).log();
-            for claim in claim_history::details(log, page).await.map_err(internal)? {
+            for claim in history::details(log, page).await.map_err(internal)? {
                 claims.push(claim_pb(&claim));
             }
             if claims.len() > size {
@@ -1281,10 +1303,13 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             }
             n => n as usize,
         };
-        let from = line_page_start(&r.line_page_token, s.lines.len())?;
-        Ok(Response::new(statement_page_pb(
-            &facility, &period, s, from, size,
-        )))
+        let from = line_page_start(&r.line_page_token, s.line_count())?;
+        let s = s.clone();
+        drop(state);
+        Ok(Response::new(
+            self.statement_page(&facility, &period, &s, from, size)
+                .await?,
+        ))
     }
 
     async fn get_stock(
@@ -1376,19 +1401,23 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
                 ),
             ));
         }
-        let page: Vec<_> = state
+        let page: Vec<(ledger::ids::PeriodId, Statement)> = state
             .projections
             .payments
             .statements_of(&facility)
             .filter(|(p, _)| after.as_ref().is_none_or(|a| *p > a))
             .take(size + 1)
+            .map(|(p, s)| (p.clone(), s.clone()))
             .collect();
+        drop(state);
         let more = page.len() > size;
-        let statements = page
-            .iter()
-            .take(size)
-            .map(|(p, s)| statement_pb(&facility, p, s))
-            .collect();
+        let mut statements = Vec::with_capacity(size.min(page.len()));
+        for (period, s) in page.iter().take(size) {
+            statements.push(
+                self.statement_page(&facility, period, s, 0, STATEMENT_LINES_PAGE_DEFAULT)
+                    .await?,
+            );
+        }
         let next_page_token = if more {
             page[size - 1].0.to_string()
         } else {

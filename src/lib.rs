@@ -29,10 +29,10 @@
 pub mod accounts;
 pub mod auth;
 pub mod checkpoint;
-pub mod claim_history;
 pub mod commands;
 pub mod demo;
 pub mod grpc;
+pub mod history;
 pub mod partitioned;
 pub mod period_close;
 pub mod processor;

@@ -144,7 +144,7 @@ pub fn next_statements(
             .payments
             .statements
             .get(&(facility.id.clone(), close.period_id.clone()))
-            .map_or(0, |s| s.lines.len());
+            .map_or(0, |s| usize::try_from(s.line_count()).unwrap_or(usize::MAX));
         let rest: Vec<StatementLine> = lines.into_iter().skip(issued).collect();
         if !rest.is_empty() && budget.lines == 0 {
             break;
@@ -183,7 +183,7 @@ pub fn record_statements(
             p.payments
                 .statements
                 .get(&(part.facility_id.clone(), part.period_id.clone()))
-                .map_or((0, true), |s| (s.parts, s.more))
+                .map_or((0, true), |s| (s.parts.len() as u32, s.more))
         });
         if !open || part.part != expected {
             return Err(invalid(
@@ -284,7 +284,11 @@ fn statement_parts(
     budget: &mut Budget,
 ) -> Result<Vec<FacilityStatementIssued>, Rejection> {
     let key = (facility.id.clone(), close.period_id.clone());
-    let mut part = p.payments.statements.get(&key).map_or(0, |s| s.parts);
+    let mut part = p
+        .payments
+        .statements
+        .get(&key)
+        .map_or(0, |s| s.parts.len() as u32);
     let taken = lines.len().min(budget.lines);
     budget.lines -= taken;
     let more = taken < lines.len();

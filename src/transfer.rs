@@ -348,7 +348,7 @@ pub fn statements_csv(
             decimal(s.due),
             decimal(s.paid),
             decimal(s.outstanding()),
-            s.lines.len(),
+            s.line_count(),
         )?;
         rows += 1;
     }

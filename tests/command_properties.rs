@@ -7,6 +7,7 @@
 
 use adjudicator::examples;
 use claims_ledger::commands::{Command, LineReview};
+use claims_ledger::history;
 use claims_ledger::partitioned::Ledger;
 use claims_ledger::processor::{Service, rebuild};
 use ledger::event::{ClaimLine, Gender, LineKind, PaymentChannel, PremiumSource};
@@ -409,10 +410,16 @@ async fn check(w: &World) {
             .sum();
         let statements: Vec<_> = p.payments.statements_of(&facility).collect();
         let paid: i64 = statements.iter().map(|(_, s)| s.paid.minor_units()).sum();
-        let copays_billed: i64 = p
-            .payments
-            .statements_of(&facility)
-            .flat_map(|(_, s)| s.lines.iter())
+        let mut lines = Vec::new();
+        for (_, s) in p.payments.statements_of(&facility) {
+            lines.extend(
+                history::statement_lines(w.svc.log(), s, 0, usize::MAX)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let copays_billed: i64 = lines
+            .iter()
             .filter(|l| l.description.starts_with("copay") || l.description.ends_with(" consumed"))
             .map(|l| l.amount.minor_units())
             .sum();

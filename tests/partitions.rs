@@ -8,6 +8,7 @@
 
 use adjudicator::examples;
 use claims_ledger::commands::{Command, LineReview, Rejection, Subject};
+use claims_ledger::history;
 use claims_ledger::partitioned::Ledger;
 use claims_ledger::processor::{CommandError, rebuild};
 use ledger::event::{ClaimLine, Event, Gender, LineKind, PaymentChannel, PremiumSource};
@@ -383,19 +384,32 @@ async fn statements_view(w: &World, facility: &str) -> Vec<String> {
     let facility: FacilityId = id(facility);
     let partition = w.ledger.facility_partition(&facility);
     let state = w.ledger.read(partition).await.unwrap();
-    state
-        .projections
-        .payments
-        .statements_of(&facility)
-        .map(|(period, s)| {
-            let mut lines: Vec<String> = s.lines.iter().map(|l| format!("{l:?}")).collect();
-            lines.sort();
-            format!(
-                "{period} due {} paid {} more {} {lines:?}",
-                s.due, s.paid, s.more
-            )
-        })
-        .collect()
+    let mut views = Vec::new();
+    for (period, s) in state.projections.payments.statements_of(&facility) {
+        let mut lines: Vec<String> = statement_lines(w, partition, s)
+            .await
+            .iter()
+            .map(|l| format!("{l:?}"))
+            .collect();
+        lines.sort();
+        views.push(format!(
+            "{period} due {} paid {} more {} {lines:?}",
+            s.due, s.paid, s.more
+        ));
+    }
+    views
+}
+
+/// Every line of a statement, read from its partition's log.
+async fn statement_lines(
+    w: &World,
+    partition: ledger::partition::Partition,
+    s: &projections::payments::Statement,
+) -> Vec<ledger::event::StatementLine> {
+    let log = w.ledger.service(partition).log();
+    history::statement_lines(log, s, 0, usize::MAX)
+        .await
+        .unwrap()
 }
 
 async fn facility_owed(w: &World, facility: &str) -> i64 {
@@ -637,15 +651,19 @@ async fn a_claim_reaches_the_statement_of_a_facility_in_another_partition() {
     let own = w.ledger.facility_partition(&id(facility));
     let state = w.ledger.read(own).await.unwrap();
     let payments = &state.projections.payments;
-    let listed = |period: &str| -> Vec<String> {
-        payments.statements[&(id(facility), id(period))]
-            .lines
-            .iter()
-            .map(|l| l.reference.clone())
-            .collect()
-    };
-    assert_eq!(listed("P-1"), [w.claims[0].to_string()]);
-    assert_eq!(listed("P-2"), [w.claims[1].to_string()]);
+    let mut listed = Vec::new();
+    for period in ["P-1", "P-2"] {
+        let s = &payments.statements[&(id(facility), id(period))];
+        let lines = statement_lines(&w, own, s).await;
+        listed.push(
+            lines
+                .iter()
+                .map(|l| l.reference.clone())
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(listed[0], [w.claims[0].to_string()]);
+    assert_eq!(listed[1], [w.claims[1].to_string()]);
     drop(state);
     // Every partition recorded each close: its cut.
     for service in w.ledger.services() {

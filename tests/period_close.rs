@@ -8,6 +8,7 @@ use std::collections::HashSet;
 
 use adjudicator::examples;
 use claims_ledger::commands::{Command, Rejection};
+use claims_ledger::history;
 use claims_ledger::partitioned::Ledger;
 use claims_ledger::period_close::{CLOSE_FACILITIES_PER_CALL, CLOSE_LINES_PER_CALL};
 use claims_ledger::processor::{CommandError, Executed, Service, rebuild};
@@ -281,15 +282,22 @@ async fn a_large_close_is_issued_in_pages_and_a_payout_waits_for_the_whole_state
     // KES, each claim before the cut listed once; the whole payout is accepted. The claim
     // after the cut is still open, for the next close.
     {
-        let st = svc
-            .service(ledger::partition::Partition::FIRST)
-            .state()
-            .await;
+        let service = svc.service(ledger::partition::Partition::FIRST);
+        let st = service.state().await;
         let s = &st.projections.payments.statements[&(id("KE-KSM-NYALENDA"), id("2026-03"))];
         assert_eq!(s.due, a("3600600000 KES"));
-        assert_eq!((s.lines.len(), s.parts, s.more), (6000, 16, false));
-        let references: HashSet<_> = s.lines.iter().map(|l| l.reference.as_str()).collect();
-        assert_eq!(references.len(), 6000);
+        assert_eq!((s.line_count(), s.parts.len(), s.more), (6000, 16, false));
+        // The lines are in the log, in the parts' events: read back, page by page.
+        let mut lines = Vec::new();
+        while let page = history::statement_lines(service.log(), s, lines.len() as u64, 700)
+            .await
+            .unwrap()
+            && !page.is_empty()
+        {
+            lines.extend(page);
+        }
+        let references: HashSet<_> = lines.iter().map(|l| l.reference.as_str()).collect();
+        assert_eq!((lines.len(), references.len()), (6000, 6000));
         let open = st
             .projections
             .payments

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use adjudicator::examples;
-use claims_ledger::claim_history;
 use claims_ledger::commands::{Command, LineReview, Rejection, Subject};
+use claims_ledger::history;
 use claims_ledger::partitioned::Ledger;
 use claims_ledger::processor::{CommandError, Receipt, Service, rebuild};
 use ledger::event::*;
@@ -160,9 +160,7 @@ async fn detail_of<L: EventLog>(svc: &Service<L>, claim: &ClaimId) -> ClaimDetai
         .claims
         .get(claim)
         .cloned();
-    claim_history::detail(svc.log(), record.unwrap())
-        .await
-        .unwrap()
+    history::detail(svc.log(), record.unwrap()).await.unwrap()
 }
 
 fn publish(doc: &str) -> Command {
@@ -360,7 +358,7 @@ async fn ipush_wallet_sponsor_match_premium_claim_copay_statement() {
         let st = h.svc.state().await;
         let s = statement(&st);
         assert_eq!(s.due, a("1350 KES"));
-        assert_eq!(s.lines.len(), 2);
+        assert_eq!(s.line_count(), 2);
         assert_eq!(
             st.projections
                 .balances
@@ -734,8 +732,11 @@ async fn informed_push_model_pays_for_consumption_and_suggests_top_ups() {
         let st = h.svc.state().await;
         let s = &st.projections.payments.statements[&(id("SN-PS-THIAROYE"), id("2026-Q1"))];
         assert_eq!(s.method, PaymentMethod::Consumption);
+        let lines = history::statement_lines(h.svc.log(), s, 0, usize::MAX)
+            .await
+            .unwrap();
         assert_eq!(
-            s.lines.iter().map(|l| l.quantity).collect::<Vec<_>>(),
+            lines.iter().map(|l| l.quantity).collect::<Vec<_>>(),
             vec![38, 38]
         );
         assert_eq!(s.due, a("19000 XOF"));

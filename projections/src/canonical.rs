@@ -13,8 +13,8 @@
 //!   its day totals, a sponsor's gifts to everyone): added up per key.
 //!
 //! [`Canonicals::merge`] adds partitions together; [`Canonicals::digests`] hashes the result.
-//! Statement lines are rendered in sorted order: a statement lists what every partition
-//! assigned to it, in partition order.
+//! A statement's lines are a [`LineSum`] too: a statement lists what every partition
+//! assigned to it, in partition order, and the lines stay in the log.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -23,12 +23,48 @@ use sha2::{Digest, Sha256};
 
 use crate::{Digests, Projections};
 
+/// A multiset of lines as one value: the SHA-256 of each line's rendering, added as 256-bit
+/// little-endian numbers (modulo 2^256), and how many there are. Order does not matter; a
+/// line added twice counts twice.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct LineSum {
+    sum: [u64; 4],
+    lines: u64,
+}
+
+impl LineSum {
+    pub fn add(&mut self, line: &impl Debug) {
+        self.merge(&LineSum {
+            sum: limbs(sha256_of(line)),
+            lines: 1,
+        });
+    }
+
+    pub fn merge(&mut self, other: &LineSum) {
+        let mut carry = 0u64;
+        for (sum, add) in self.sum.iter_mut().zip(&other.sum) {
+            let (s, c1) = sum.overflowing_add(*add);
+            let (s, c2) = s.overflowing_add(carry);
+            *sum = s;
+            carry = u64::from(c1) + u64::from(c2);
+        }
+        self.lines = self.lines.wrapping_add(other.lines);
+    }
+
+    fn update(&self, h: &mut Sha256) {
+        for limb in self.sum {
+            h.update(limb.to_le_bytes());
+        }
+        h.update(self.lines.to_le_bytes());
+    }
+}
+
 /// One model's lines, as a mergeable summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Canonical {
-    /// The SHA-256 of every owned line, added as 256-bit little-endian numbers.
-    owned: [u64; 4],
-    owned_lines: u64,
+    owned: LineSum,
     shared: BTreeSet<[u8; 32]>,
     sums: BTreeMap<String, i128>,
 }
@@ -39,7 +75,7 @@ fn sha256_of(line: &impl Debug) -> [u8; 32] {
 
 impl Canonical {
     pub fn owned(&mut self, line: impl Debug) {
-        self.add_owned(&self::limbs(sha256_of(&line)), 1);
+        self.owned.add(&line);
     }
 
     pub fn shared(&mut self, line: impl Debug) {
@@ -52,19 +88,8 @@ impl Canonical {
         *slot = slot.wrapping_add(value);
     }
 
-    fn add_owned(&mut self, limbs: &[u64; 4], lines: u64) {
-        let mut carry = 0u64;
-        for (sum, add) in self.owned.iter_mut().zip(limbs) {
-            let (s, c1) = sum.overflowing_add(*add);
-            let (s, c2) = s.overflowing_add(carry);
-            *sum = s;
-            carry = u64::from(c1) + u64::from(c2);
-        }
-        self.owned_lines = self.owned_lines.wrapping_add(lines);
-    }
-
     pub fn merge(&mut self, other: &Canonical) {
-        self.add_owned(&other.owned, other.owned_lines);
+        self.owned.merge(&other.owned);
         self.shared.extend(other.shared.iter().copied());
         for (key, value) in &other.sums {
             let slot = self.sums.entry(key.clone()).or_default();
@@ -74,10 +99,7 @@ impl Canonical {
 
     pub fn digest(&self) -> [u8; 32] {
         let mut h = Sha256::new();
-        for limb in self.owned {
-            h.update(limb.to_le_bytes());
-        }
-        h.update(self.owned_lines.to_le_bytes());
+        self.owned.update(&mut h);
         for line in &self.shared {
             h.update(line);
         }

@@ -13,8 +13,7 @@
 use std::collections::BTreeMap;
 
 use ledger::event::{
-    FacilityPaid, FacilityStatementIssued, PaymentMethod, PaymentPeriodClosed, StatementLine,
-    StockVisitRecorded,
+    FacilityPaid, FacilityStatementIssued, PaymentMethod, PaymentPeriodClosed, StockVisitRecorded,
 };
 use ledger::ids::{Code, FacilityId, PeriodId, SchemeId};
 use ledger::{Amount, Date, MoneyError};
@@ -49,21 +48,64 @@ pub struct Period {
     pub closed_at: u64,
 }
 
-/// A facility's statement for a period: due = paid + outstanding.
+/// One part of a statement: where its event is in the facility's partition, and how many
+/// lines it has (the lines themselves are in the event, read back by queries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StatementPart {
+    pub position: u64,
+    pub lines: u32,
+}
+
+/// A facility's statement for a period: due = paid + outstanding. Its lines are history:
+/// they stay in the log, in its parts' events.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Statement {
     pub method: PaymentMethod,
-    pub lines: Vec<StatementLine>,
+    /// The parts issued so far, in order.
+    pub parts: Vec<StatementPart>,
     pub due: Amount,
     pub paid: Amount,
-    pub issued_at: u64,
-    /// Parts issued so far.
-    pub parts: u32,
     /// More parts are to come: the period's close has not reached the statement's end.
     pub more: bool,
+    /// What its [`CARRY_OUT`] lines carry to the facility's next statement.
+    carried_out: Amount,
+    /// Its lines rendered and hashed, summed ([`crate::canonical`]): what the ledger's digest
+    /// covers of them without keeping them.
+    lines: crate::canonical::LineSum,
 }
 
 impl Statement {
+    /// Adds the part `e`, at `position`.
+    fn part_issued(
+        &mut self,
+        position: u64,
+        e: &FacilityStatementIssued,
+    ) -> Result<(), MoneyError> {
+        self.due = self.due.checked_add(e.amount_due)?;
+        for line in &e.lines {
+            if line.reference == CARRY_OUT {
+                self.carried_out = self.carried_out.checked_add(line.amount)?;
+            }
+            self.lines.add(line);
+        }
+        self.parts.push(StatementPart {
+            position,
+            lines: u32::try_from(e.lines.len()).unwrap_or(u32::MAX),
+        });
+        self.more = e.more;
+        Ok(())
+    }
+
+    /// The lines as one value, whatever their order ([`crate::canonical`]).
+    pub fn lines_sum(&self) -> &crate::canonical::LineSum {
+        &self.lines
+    }
+
+    /// Lines over every part.
+    pub fn line_count(&self) -> u64 {
+        self.parts.iter().map(|p| u64::from(p.lines)).sum()
+    }
+
     pub fn outstanding(&self) -> Amount {
         Amount::new(
             self.due
@@ -262,13 +304,13 @@ impl Payments {
             ));
         }
         for (key, s) in &self.statements {
-            let mut lines: Vec<String> = s.lines.iter().map(|l| format!("{l:?}")).collect();
-            lines.sort_unstable();
+            let parts: Vec<u32> = s.parts.iter().map(|p| p.lines).collect();
             out.owned((
                 "statement",
                 key,
-                (s.method, s.due, s.paid, s.parts, s.more),
-                lines,
+                (s.method, s.due, s.paid, s.more),
+                parts,
+                s.lines,
             ));
         }
         for (key, stock) in &self.stock {
@@ -314,7 +356,7 @@ impl Payments {
         let key = (e.facility_id.clone(), e.period_id.clone());
         let follows = match self.statements.get(&key) {
             None => e.part == 0,
-            Some(s) => s.more && e.part == s.parts && e.method == s.method,
+            Some(s) => s.more && e.part as usize == s.parts.len() && e.method == s.method,
         };
         if !follows {
             return Err(format!(
@@ -322,31 +364,17 @@ impl Payments {
                 e.part, e.facility_id, e.period_id
             ));
         }
-        match self.statements.get_mut(&key) {
-            Some(s) => {
-                s.lines.extend(e.lines.iter().cloned());
-                s.due = s
-                    .due
-                    .checked_add(e.amount_due)
-                    .map_err(|err| err.to_string())?;
-                s.parts += 1;
-                s.more = e.more;
-            }
-            None => {
-                self.statements.insert(
-                    key.clone(),
-                    Statement {
-                        method: e.method,
-                        lines: e.lines.clone(),
-                        due: e.amount_due,
-                        paid: Amount::zero(e.amount_due.currency()),
-                        issued_at: position,
-                        parts: 1,
-                        more: e.more,
-                    },
-                );
-            }
-        }
+        let zero = Amount::zero(e.amount_due.currency());
+        let s = self.statements.entry(key.clone()).or_insert(Statement {
+            method: e.method,
+            parts: Vec::new(),
+            due: zero,
+            paid: zero,
+            more: true,
+            carried_out: zero,
+            lines: crate::canonical::LineSum::default(),
+        });
+        s.part_issued(position, e).map_err(|err| err.to_string())?;
         if !e.more {
             self.statement_completed(&key)?;
         }
@@ -360,14 +388,7 @@ impl Payments {
         let Some(statement) = self.statements.get(key) else {
             return Ok(());
         };
-        let carried = statement
-            .lines
-            .iter()
-            .filter(|l| l.reference == CARRY_OUT)
-            .try_fold(Amount::zero(statement.due.currency()), |sum, l| {
-                sum.checked_add(l.amount)
-            })
-            .map_err(|err| err.to_string())?;
+        let carried = statement.carried_out;
         if carried.is_positive() {
             self.carry.insert(
                 key.0.clone(),

@@ -1,10 +1,50 @@
-//! Claims in full, for queries: the compact record the projections keep (the decide state),
-//! and the events it points at, read back from its partition's log. The decide state never
-//! holds diagnoses, findings or reviewers' comments; this is where queries find them.
+//! History, for queries: what the projections (the decide state) keep only the positions
+//! of, read back from the partition's log. A claim's diagnoses, findings and reviewers'
+//! comments, and a statement's lines, are never held in memory; this is where queries find
+//! them.
 
 use ledger::EventLog;
+use ledger::event::{Event, StatementLine};
 use projections::claims::ClaimRecord;
 use projections::claims::detail::{CLAIM_EVENTS_READ_MAX, ClaimDetail};
+use projections::payments::Statement;
+
+/// Up to `max` lines of `statement` from line `from` (0-based, over its parts in order), read
+/// from the events of the parts that hold them.
+pub async fn statement_lines<L: EventLog>(
+    log: &L,
+    statement: &Statement,
+    from: u64,
+    max: usize,
+) -> Result<Vec<StatementLine>, String> {
+    let mut lines = Vec::new();
+    let mut first = 0u64; // the number of the part's first line
+    for part in &statement.parts {
+        let after = first + u64::from(part.lines);
+        if lines.len() >= max {
+            break;
+        }
+        if after > from {
+            let read = log
+                .read(part.position, 1)
+                .await
+                .map_err(|e| format!("statement part at {}: {e}", part.position))?;
+            let Some(Event::FacilityStatementIssued(issued)) =
+                read.into_iter().next().map(|r| r.event)
+            else {
+                return Err(format!(
+                    "the log holds no statement part at {}",
+                    part.position
+                ));
+            };
+            let skip = from.saturating_sub(first) as usize;
+            let want = max - lines.len();
+            lines.extend(issued.lines.into_iter().skip(skip).take(want));
+        }
+        first = after;
+    }
+    Ok(lines)
+}
 
 /// A claim's record and its events from `log`: the submission, the decision, reviews (the
 /// first [`CLAIM_EVENTS_READ_MAX`] events in all) and the reversal. An error means the log and
