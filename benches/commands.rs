@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use adjudicator::examples;
-use claims_ledger::commands::Command;
+use claims_ledger::command::Command;
 use claims_ledger::processor::{REPLAY_CHUNK_EVENTS, Service, State, rebuild};
 use ledger::event::{ClaimLine, Gender, LineKind, PaymentChannel, PremiumSource};
 use ledger::{Amount, Currency, Date, EventLog, FileLog, RecordedEvent, RequestId};

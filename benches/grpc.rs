@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use adjudicator::examples;
-use claims_ledger::commands::Command;
-use claims_ledger::grpc::Api;
+use claims_ledger::api::grpc::Api;
+use claims_ledger::command::Command;
 use claims_ledger::partitioned::Ledger;
 use claims_ledger::processor::Service;
 use ledger::event::{Gender, PaymentChannel, PremiumSource};

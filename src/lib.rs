@@ -1,49 +1,23 @@
-//! claims-ledger: the command side and the service around the event log.
+//! claims-ledger: the command side and the service around the event log, in four layers:
 //!
-//! - [`commands`]: the pure "decide" step: command + projections -> events or a rejection.
-//! - [`period_close`]: closing a payment period, its statements issued in pages.
-//! - [`processor`]: one writer that takes commands in batches, decides them, appends their
-//!   events with one fsync, and answers; queries read the same projections.
-//! - [`partitioned`]: the ledger over its partitions: routing by key, the member directory,
-//!   what every partition records, the data directory's layout.
-//! - [`grpc`]: the gRPC services (LedgerService, QueryService, AuditService) over a processor.
-//! - [`accounts`]: account balances with debit and credit totals, paged, for the queries.
-//! - [`auth`]: bearer tokens, roles, and which role may call which method.
+//! - [`command`]: the pure "decide" step: command + projections -> events or a rejection, a
+//!   file per family of commands (registry, wallet, claims, facilities, period close).
+//! - [`processor`]: a partition's single writer: commands in batches, decided, appended with
+//!   one fsync, answered; its state, checkpoints, retries and recovery after a storage
+//!   failure.
+//! - [`partitioned`]: the ledger over its partitions: routing by key, the directories, what
+//!   every partition records, the sponsors' budgets, consistency tokens, the data directory's
+//!   layout.
+//! - [`api`]: the gRPC services and everything they need: requests to commands, answers,
+//!   history read back from the log, accounts, sponsors, roles, the one error shape.
 //! - [`server`]: configuration, the gate in front of every call (authentication, roles,
 //!   latency metrics), TLS, the Prometheus endpoint, graceful shutdown.
-//! - [`sponsors`]: what sponsors added to a saving, and a sponsor's giving in a year.
-//! - [`status`]: the one shape of every API error (code, field-first message, google.rpc
-//!   ErrorInfo and BadRequest details).
-//! - [`tools`]: `verify` and `replay` over every partition of a data directory.
-//! - [`demo`]: the `demo` subcommand: a synthetic programme through the real gRPC API.
-//! - [`transfer`]: export (protobuf-delimited or JSON Lines events, CSV statements) and a
-//!   hash-checked import.
-//! - [`recovery`]: after a storage failure, waiting for writable storage, then a restart.
-//! - [`requests`]: gRPC requests to commands, every field parsed and bounded (pure).
-//! - [`stock_visit`]: a stock visit priced from the facility's price list.
-//! - [`rng`]: a seedable generator for synthetic data and reproducible test schedules.
-//! - [`state`]: what a partition decides against and checkpoints: its projections.
-//! - [`checkpoint`]: projection checkpoints (bincode 2, in sled), so a restart replays only
-//!   the tail of the log.
+//! - [`tools`]: what an operator or auditor runs on a data directory (`verify`, `replay`,
+//!   export and import), the load generator and the demo.
 
-pub mod accounts;
-pub mod auth;
-pub mod checkpoint;
-pub mod commands;
-pub mod demo;
-pub mod grpc;
-pub mod history;
+pub mod api;
+pub mod command;
 pub mod partitioned;
-pub mod period_close;
 pub mod processor;
-pub mod recovery;
-pub mod requests;
-pub mod retry;
-pub mod rng;
 pub mod server;
-pub mod sponsors;
-pub mod state;
-pub mod status;
-pub mod stock_visit;
 pub mod tools;
-pub mod transfer;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use claims_ledger::recovery::STORAGE_RECOVERED_EXIT;
+use claims_ledger::processor::recovery::STORAGE_RECOVERED_EXIT;
 use claims_ledger::server::{FileConfig, ServerConfig, Stopped};
 use clap::{Parser, Subcommand};
 use ledger::chain::hex;
@@ -81,7 +81,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         #[arg(long, value_enum, default_value = "protobuf")]
-        format: claims_ledger::transfer::Format,
+        format: claims_ledger::tools::transfer::Format,
         /// First position to export.
         #[arg(long, default_value_t = 0)]
         from: u64,
@@ -108,7 +108,7 @@ enum Command {
         #[arg(long = "in")]
         input: PathBuf,
         #[arg(long, value_enum, default_value = "protobuf")]
-        format: claims_ledger::transfer::Format,
+        format: claims_ledger::tools::transfer::Format,
     },
     /// Print the SHA-256 of a token read from stdin: what the config file's `tokens[].sha256`
     /// holds (the token itself is never stored).
@@ -267,7 +267,7 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             data_dir,
             partitions,
         } => {
-            let report = claims_ledger::demo::run(claims_ledger::demo::Options {
+            let report = claims_ledger::tools::demo::run(claims_ledger::tools::demo::Options {
                 households,
                 facilities,
                 clients,
@@ -340,7 +340,7 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             if token.is_empty() {
                 return Err("stdin: expected the token on one line".into());
             }
-            out!("{}", claims_ledger::auth::hash_token(token));
+            out!("{}", claims_ledger::api::auth::hash_token(token));
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {
@@ -439,12 +439,12 @@ async fn replay(data_dir: PathBuf, to: Option<u64>) -> Outcome {
 async fn export(
     log: FileLog,
     out: PathBuf,
-    format: claims_ledger::transfer::Format,
+    format: claims_ledger::tools::transfer::Format,
     from: u64,
     to: Option<u64>,
     statements: Option<PathBuf>,
 ) -> Outcome {
-    use claims_ledger::transfer;
+    use claims_ledger::tools::transfer;
     let head = log.head().next_position;
     let to = to.unwrap_or(head).min(head);
     let mut file = std::io::BufWriter::new(
@@ -479,9 +479,9 @@ async fn import(
     layout: &claims_ledger::partitioned::layout::Layout,
     partition: ledger::partition::Partition,
     input: PathBuf,
-    format: claims_ledger::transfer::Format,
+    format: claims_ledger::tools::transfer::Format,
 ) -> Outcome {
-    use claims_ledger::transfer;
+    use claims_ledger::tools::transfer;
     let data_dir = layout.partition_dir(partition);
     let target = layout.log_dir(partition);
     if target.exists() {

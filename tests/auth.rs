@@ -401,7 +401,7 @@ fn hash_token_prints_the_digest_the_config_holds() {
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8(output.stdout).unwrap().trim(),
-        claims_ledger::auth::hash_token("insurer-token-91bc")
+        claims_ledger::api::auth::hash_token("insurer-token-91bc")
     );
 }
 
@@ -425,7 +425,7 @@ fn configuration_mistakes_are_refused_naming_the_key() {
         ("tls_cert = \"cert.pem\"\n", "tls_key"),
     ];
     for (text, named) in cases {
-        let text = text.replace("{H}", &claims_ledger::auth::hash_token("t"));
+        let text = text.replace("{H}", &claims_ledger::api::auth::hash_token("t"));
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, text).unwrap();
         let output = Command::new(env!("CARGO_BIN_EXE_claims-ledger"))

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use adjudicator::examples;
-use claims_ledger::commands::{Command, LineReview};
-use claims_ledger::history;
+use claims_ledger::api::history;
+use claims_ledger::command::{Command, LineReview};
 use claims_ledger::partitioned::Ledger;
 use claims_ledger::processor::{Service, rebuild};
 use ledger::event::{ClaimLine, Gender, LineKind, PaymentChannel, PremiumSource};

@@ -16,7 +16,7 @@
 
 mod common;
 
-use claims_ledger::rng::SplitMix64;
+use claims_ledger::tools::rng::SplitMix64;
 use common::{Server, date, kes};
 use pb::audit_service_client::AuditServiceClient;
 use pb::ledger_service_client::LedgerServiceClient;

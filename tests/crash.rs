@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use claims_ledger::rng::SplitMix64;
+use claims_ledger::tools::rng::SplitMix64;
 use ledger::event::Event;
 use ledger::{EventLog, FileLog};
 

@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use adjudicator::examples;
-use claims_ledger::commands::{Command, LineReview, Rejection, Subject};
-use claims_ledger::history;
+use claims_ledger::api::history;
+use claims_ledger::command::{Command, LineReview, Rejection, Subject};
 use claims_ledger::partitioned::Ledger;
 use claims_ledger::processor::{CommandError, rebuild};
 use ledger::event::{ClaimLine, Event, Gender, LineKind, PaymentChannel, PremiumSource};

@@ -7,10 +7,10 @@
 use std::collections::HashSet;
 
 use adjudicator::examples;
-use claims_ledger::commands::{Command, Rejection};
-use claims_ledger::history;
+use claims_ledger::api::history;
+use claims_ledger::command::period_close::{CLOSE_FACILITIES_PER_CALL, CLOSE_LINES_PER_CALL};
+use claims_ledger::command::{Command, Rejection};
 use claims_ledger::partitioned::Ledger;
-use claims_ledger::period_close::{CLOSE_FACILITIES_PER_CALL, CLOSE_LINES_PER_CALL};
 use claims_ledger::processor::{CommandError, Executed, Service, rebuild};
 use ledger::event::*;
 use ledger::{Amount, Date, EventLog, MemoryLog, RequestId};

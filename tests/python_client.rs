@@ -93,8 +93,8 @@ fn a_python_grpcio_client_runs_a_claim_flow() {
             "[[tokens]]\nname = \"ops\"\nrole = \"admin\"\nsha256 = \"{}\"\n\n\
              [[tokens]]\nname = \"nyalenda\"\nrole = \"facility\"\n\
              facility_id = \"KE-KSM-NYALENDA\"\nsha256 = \"{}\"\n",
-            claims_ledger::auth::hash_token(admin),
-            claims_ledger::auth::hash_token(clinic)
+            claims_ledger::api::auth::hash_token(admin),
+            claims_ledger::api::auth::hash_token(clinic)
         ),
     )
     .unwrap();

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use adjudicator::examples;
-use claims_ledger::commands::{Command, LineReview, Rejection, Subject};
-use claims_ledger::history;
+use claims_ledger::api::history;
+use claims_ledger::command::{Command, LineReview, Rejection, Subject};
 use claims_ledger::partitioned::Ledger;
 use claims_ledger::processor::{CommandError, Receipt, Service, rebuild};
 use ledger::event::*;
@@ -1079,7 +1079,7 @@ async fn retries_rebuilds_and_restarts_give_the_same_state() {
 
 #[tokio::test]
 async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match() {
-    use claims_ledger::checkpoint::CheckpointStore;
+    use claims_ledger::processor::checkpoint::CheckpointStore;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");
     let checkpoints = CheckpointStore::open(dir.path().join("checkpoints")).unwrap();
@@ -1472,8 +1472,8 @@ async fn queries_and_retries_wait_for_the_commit_of_what_they_would_see() {
 /// refused, naming both positions, and the checkpoint is kept as it was.
 #[tokio::test]
 async fn a_checkpoint_ahead_of_the_log_refuses_to_start_and_is_kept() {
-    use claims_ledger::checkpoint::CheckpointStore;
     use claims_ledger::processor::StartError;
+    use claims_ledger::processor::checkpoint::CheckpointStore;
     let dir = tempfile::tempdir().unwrap();
     let checkpoints = CheckpointStore::open(dir.path().join("checkpoints")).unwrap();
     let log = MemoryLog::in_memory();

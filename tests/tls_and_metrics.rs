@@ -31,7 +31,7 @@ async fn tls_from_the_config_file_serves_authenticated_clients() {
         format!(
             "tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n\n[[tokens]]\nname = \"ops\"\n\
              role = \"insurer\"\nsha256 = \"{}\"\n",
-            claims_ledger::auth::hash_token("tls-insurer-token")
+            claims_ledger::api::auth::hash_token("tls-insurer-token")
         ),
     )
     .unwrap();

@@ -3,7 +3,7 @@
 //! projections (nothing is ever decided that the folds refuse).
 #![no_main]
 
-use claims_ledger::commands::Command;
+use claims_ledger::command::Command;
 use ledger::event::{ClaimLine, LineKind, PaymentChannel, PremiumSource};
 use ledger::{Amount, Currency, Date};
 use libfuzzer_sys::fuzz_target;

@@ -3,8 +3,8 @@
 //! panic; a command is decided against a small iPUSH ledger and whatever is decided applies.
 #![no_main]
 
-use claims_ledger::commands::Command;
-use claims_ledger::requests;
+use claims_ledger::command::Command;
+use claims_ledger::api::requests;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use proto::v1 as pb;

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use claims_ledger::commands::{Command, decide};
+use claims_ledger::command::{Command, decide};
 use ledger::Date;
 use ledger::event::Gender;
 use projections::Projections;
@@ -62,14 +62,14 @@ pub fn apply(p: &mut Projections, command: &Command) {
         closed_on,
     } = command
     {
-        let close = claims_ledger::period_close::Close {
+        let close = claims_ledger::command::period_close::Close {
             period_id,
             scheme_id,
             starts_on: *starts_on,
             ends_on: *ends_on,
             closed_on: *closed_on,
         };
-        if let Ok(parts) = claims_ledger::period_close::next_statements(&[&*p], &close, |_| 0)
+        if let Ok(parts) = claims_ledger::command::period_close::next_statements(&[&*p], &close, |_| 0)
             && !parts.is_empty()
         {
             apply_one(p, &Command::RecordStatements { parts });

@@ -17,7 +17,7 @@ use ledger::log::EventLog;
 use ledger::partition::Partition;
 
 use super::Ledger;
-use crate::commands::{Command, Rejection};
+use crate::command::{Command, Rejection};
 use crate::processor::{CommandError, Executed, StartError};
 
 /// Executes a command every partition records (`Route::Every`).

@@ -24,7 +24,7 @@ use ledger::partition::{Partition, Partitions};
 use projections::registry::{Recipient, Span};
 
 use super::Ledger;
-use crate::commands::Command;
+use crate::command::Command;
 use crate::processor::CommandError;
 
 type Key = (SponsorId, i32);

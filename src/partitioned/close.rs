@@ -1,4 +1,4 @@
-//! A period close across partitions (the rule is in `crate::period_close`).
+//! A period close across partitions (the rule is in `crate::command::period_close`).
 //!
 //! 1. The cut: the close is recorded in every partition, partition 0 first (which decides
 //!    it: an unknown scheme, a period closed with other dates), under the call's request id.
@@ -21,8 +21,8 @@ use ledger::partition::Partition;
 use projections::Projections;
 
 use super::Ledger;
-use crate::commands::{Command, Rejection, Subject};
-use crate::period_close::{Close, Recorded, next_statements, recorded};
+use crate::command::period_close::{Close, Recorded, next_statements, recorded};
+use crate::command::{Command, Rejection, Subject};
 use crate::processor::{CommandError, Executed, Receipt};
 
 /// Closes a period (a `ClosePaymentPeriod`), or continues its statements.

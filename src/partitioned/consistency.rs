@@ -16,7 +16,7 @@ use ledger::partition::Partition;
 use tonic::{Code, Status};
 
 use super::Ledger;
-use crate::status::{error, invalid};
+use crate::api::status::{error, invalid};
 
 /// The request header naming the positions an answer must reflect.
 pub const AT_LEAST_HEADER: &str = "ledger-at-least";

@@ -27,8 +27,8 @@ use ledger::log::EventLog;
 use ledger::partition::{Partition, Partitions};
 use tokio::sync::{RwLockReadGuard, watch};
 
-use crate::checkpoint::{CheckpointError, CheckpointStore};
-use crate::commands::{Command, Rejection};
+use crate::command::{Command, Rejection};
+use crate::processor::checkpoint::{CheckpointError, CheckpointStore};
 use crate::processor::{CommandError, Executed, Fault, Receipt, Service, StartError, State};
 use route::Route;
 use unique::Directories;

@@ -11,7 +11,7 @@
 
 use ledger::ids::{ClaimId, FacilityId, HouseholdId, MemberId};
 
-use crate::commands::Command;
+use crate::command::Command;
 
 /// Where a command goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

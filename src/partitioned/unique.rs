@@ -6,7 +6,7 @@ use ledger::partition::Partition;
 use projections::Projections;
 
 use super::directory::{HeldElsewhere, Owners, Reservation};
-use crate::commands::{Command, Rejection};
+use crate::command::{Command, Rejection};
 
 /// Every directory of unique ids, and where each id is held.
 #[derive(Debug, Clone, Default)]

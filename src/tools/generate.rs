@@ -8,8 +8,8 @@
 use ledger::event::{ClaimLine, Gender, LineKind, PaymentChannel, PremiumSource};
 use ledger::{Amount, Currency, Date, RequestId};
 
-use crate::commands::Command;
-use crate::rng::SplitMix64;
+use crate::command::Command;
+use crate::tools::rng::SplitMix64;
 
 /// Most households one generator makes (ids and dates stay within their bounds).
 pub const HOUSEHOLDS_MAX: usize = 10_000_000;

@@ -5,10 +5,17 @@
 //! - [`generate`]: a scheme's history of N households over M months, from a seed.
 //! - [`replay`]: every partition's projections rebuilt from its log, and their digests.
 //! - [`append_load`]: the crash test's load of concurrent durable appends.
+//! - [`transfer`]: export (protobuf-delimited or JSON Lines events, CSV statements) and a
+//!   hash-checked import.
+//! - [`demo`]: the `demo` subcommand: a synthetic programme through the real gRPC API.
+//! - [`rng`]: a seedable generator for synthetic data and reproducible test schedules.
 
 pub mod append_load;
+pub mod demo;
 pub mod generate;
 pub mod replay;
+pub mod rng;
+pub mod transfer;
 pub mod verify;
 
 use std::path::Path;

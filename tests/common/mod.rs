@@ -338,7 +338,7 @@ pub fn tokens_config(dir: &std::path::Path) -> std::path::PathBuf {
     for (role, token) in ROLES {
         text.push_str(&format!(
             "[[tokens]]\nname = \"{role}-1\"\nrole = \"{role}\"\nsha256 = \"{}\"\n",
-            claims_ledger::auth::hash_token(token)
+            claims_ledger::api::auth::hash_token(token)
         ));
         if role == "facility" {
             text.push_str("facility_id = \"KE-KSM-NYALENDA\"\n");

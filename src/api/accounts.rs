@@ -11,7 +11,7 @@ use projections::balances::{Account, Balances};
 use proto::v1 as pb;
 use tonic::{Code, Status};
 
-use crate::status::{error, invalid};
+use crate::api::status::{error, invalid};
 
 /// What to list and from where.
 pub struct Page<'a> {

@@ -27,8 +27,8 @@ use pb::query_service_client::QueryServiceClient;
 use proto::v1 as pb;
 use tonic::transport::Channel;
 
-use crate::rng::SplitMix64 as Rng;
 use crate::server::{self, Error, ServerConfig};
+use crate::tools::rng::SplitMix64 as Rng;
 
 /// What to run.
 #[derive(Debug, Clone)]

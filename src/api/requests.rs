@@ -9,10 +9,10 @@ use ledger::{Amount, Date, FieldError, RequestId};
 use proto::v1 as pb;
 use tonic::Status;
 
-use crate::commands::{Command, LineReview};
+use crate::command::{Command, LineReview};
 
 pub(crate) fn invalid(e: FieldError) -> Status {
-    crate::status::invalid(&e.field, e.to_string())
+    crate::api::status::invalid(&e.field, e.to_string())
 }
 
 pub fn request_id(value: &str) -> Result<RequestId, Status> {

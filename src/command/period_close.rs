@@ -32,7 +32,7 @@ use ledger::{Amount, Date, FieldError, StreamId};
 use projections::Projections;
 use projections::payments::{CARRY_IN, CARRY_OUT};
 
-use crate::commands::{Decided, Rejection, decided};
+use crate::command::{Decided, Rejection, decided};
 
 /// Most facilities one close call issues statements for (or continues).
 pub const CLOSE_FACILITIES_PER_CALL: usize = 1000;

@@ -16,7 +16,7 @@ use std::path::Path;
 use ledger::chain::Hash;
 use thiserror::Error;
 
-use crate::state::State;
+use crate::processor::state::State;
 
 /// The processor saves a checkpoint after this many new events.
 pub const CHECKPOINT_EVERY_EVENTS: u64 = 100_000;

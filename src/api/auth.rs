@@ -13,7 +13,7 @@ use ledger::ids::FacilityId;
 use sha2::{Digest, Sha256};
 use tonic::{Code, Status};
 
-use crate::status::error;
+use crate::api::status::error;
 
 /// A role a token is bound to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]

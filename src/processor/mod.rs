@@ -20,6 +20,11 @@
 //! log refuses or places a batch elsewhere, the projections are ahead of the log and the
 //! service stops accepting commands and serving queries (a restart rebuilds them from the log).
 
+pub mod checkpoint;
+pub mod recovery;
+pub mod retry;
+pub mod state;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -30,10 +35,9 @@ use projections::ProjectionError;
 use thiserror::Error;
 use tokio::sync::{OwnedRwLockReadGuard, RwLock, RwLockReadGuard, mpsc, oneshot, watch};
 
-use crate::checkpoint::{CHECKPOINT_EVERY_EVENTS, CheckpointError, CheckpointStore};
-use crate::commands::{Command, Rejection, Subject, decide_unchecked};
-use crate::retry;
-pub use crate::state::State;
+use crate::command::{Command, Rejection, Subject, decide_unchecked};
+use crate::processor::checkpoint::{CHECKPOINT_EVERY_EVENTS, CheckpointError, CheckpointStore};
+pub use crate::processor::state::State;
 use ledger::chain::Hash;
 
 /// Most commands decided and appended together.
@@ -108,7 +112,7 @@ fn subject_of<'a>(events: impl IntoIterator<Item = &'a Event>) -> Subject {
 }
 
 /// A request that appended events before, and whether the command now sent under its id is
-/// the same one (`crate::retry`).
+/// the same one (`crate::processor::retry`).
 struct Earlier {
     receipt: Receipt,
     same: bool,

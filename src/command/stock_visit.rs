@@ -7,7 +7,7 @@ use ledger::ids::{Code, FacilityId};
 use ledger::{Amount, Date, FieldError, StreamId};
 use projections::Projections;
 
-use crate::commands::{Decided, Rejection, decided};
+use crate::command::{Decided, Rejection, decided};
 
 /// A stock visit, as the command gives it.
 pub struct Visit<'a> {

@@ -11,13 +11,13 @@ use proto::v1 as pb;
 use tokio_stream::Stream;
 use tonic::{Code, Request, Response, Status};
 
-use crate::auth::{Caller, own_facility};
-use crate::commands::{Command, Rejection, Subject};
+use crate::api::auth::{Caller, own_facility};
+use crate::api::requests::{self, date, id, opt_id, request_id};
+use crate::api::status::{error, internal};
+use crate::command::{Command, Rejection, Subject};
 use crate::partitioned::Ledger;
 use crate::processor::{CommandError, Executed, Receipt, State};
-use crate::requests::{self, date, id, opt_id, request_id};
-use crate::status::{error, internal};
-use crate::transfer::stored_pb;
+use crate::tools::transfer::stored_pb;
 use ledger::partition::Partition;
 use projections::canonical::Canonicals;
 use projections::claims::ClaimRecord;
@@ -25,7 +25,7 @@ use projections::claims::detail::ClaimDetail;
 use projections::payments::Statement;
 use tokio::sync::RwLockReadGuard;
 
-use crate::history;
+use crate::api::history;
 
 /// Most events one `ReadEvents` call returns.
 pub const READ_EVENTS_MAX: u32 = 100_000;
@@ -278,7 +278,7 @@ impl<L: EventLog> Api<L> {
     /// The partition an audit request names.
     fn partition(&self, partition: u32) -> Result<Partition, Status> {
         self.ledger.partitions().get(partition).ok_or_else(|| {
-            crate::status::invalid(
+            crate::api::status::invalid(
                 "partition",
                 format!(
                     "partition: {partition} is not below the ledger's {} partitions",
@@ -302,7 +302,7 @@ pub const SUBSCRIPTION_BUFFER_EVENTS: usize = 1024;
 fn page_size(n: u32) -> Result<usize, Status> {
     match n {
         0 => Ok(PAGE_SIZE_DEFAULT as usize),
-        n if n > PAGE_SIZE_MAX => Err(crate::status::invalid(
+        n if n > PAGE_SIZE_MAX => Err(crate::api::status::invalid(
             "page_size",
             format!("page_size: {n} is above the maximum {PAGE_SIZE_MAX}"),
         )),
@@ -384,7 +384,7 @@ fn line_page_start(token: &str, lines: u64) -> Result<u64, Status> {
         .and_then(|n| n.parse::<u64>().ok())
         .filter(|n| (1..lines).contains(n))
         .ok_or_else(|| {
-            crate::status::invalid(
+            crate::api::status::invalid(
                 "line_page_token",
                 format!("line_page_token: {token:?} is not a token this statement issued"),
             )
@@ -481,7 +481,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let own = partitions[self.partition_of(&executed.receipt).index()];
         Ok(Response::new(pb::RecordContributionResponse {
             receipt: Some(receipt_pb(&executed.receipt)),
-            sponsors: crate::sponsors::shares(
+            sponsors: crate::api::sponsors::shares(
                 own,
                 &partitions,
                 &household_id,
@@ -532,7 +532,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
         let r = request.into_inner();
         own_facility(&caller, "facility_id", &id("facility_id", &r.facility_id)?)?;
         if r.claims.len() > SUBMIT_CLAIMS_MAX {
-            return Err(crate::status::invalid(
+            return Err(crate::api::status::invalid(
                 "claims",
                 format!(
                     "claims: {} claims, the maximum per batch is {SUBMIT_CLAIMS_MAX}",
@@ -549,7 +549,7 @@ impl<L: EventLog> pb::ledger_service_server::LedgerService for Api<L> {
             for (i, claim) in claims.by_ref().take(SUBMIT_CLAIMS_IN_FLIGHT) {
                 if claim.facility_id != r.facility_id {
                     let field = format!("claims[{i}].facility_id");
-                    let status = crate::status::invalid(
+                    let status = crate::api::status::invalid(
                         &field,
                         format!(
                             "{field}: {:?} is not the batch's facility {:?}",
@@ -841,10 +841,10 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
                 // strictly as for a facility.
                 if !r.currency_code.is_empty() {
                     let given: Currency = r.currency_code.parse().map_err(|e| {
-                        crate::status::invalid("currency_code", format!("currency_code: {e}"))
+                        crate::api::status::invalid("currency_code", format!("currency_code: {e}"))
                     })?;
                     if given != currency {
-                        return Err(crate::status::invalid(
+                        return Err(crate::api::status::invalid(
                             "currency_code",
                             format!("currency_code: the wallet is kept in {currency}, not {given}"),
                         ));
@@ -854,12 +854,12 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             }
             Some(S::FacilityId(f)) => {
                 let currency: Currency = r.currency_code.parse().map_err(|e| {
-                    crate::status::invalid("currency_code", format!("currency_code: {e}"))
+                    crate::api::status::invalid("currency_code", format!("currency_code: {e}"))
                 })?;
                 (Account::FacilityPayable(id("facility_id", &f)?), currency)
             }
             None => {
-                return Err(crate::status::invalid(
+                return Err(crate::api::status::invalid(
                     "subject",
                     "subject: give household_id or facility_id",
                 ));
@@ -901,9 +901,9 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let size = page_size(r.page_size)?;
         let states = self.read_all().await?;
         let b: Vec<_> = states.iter().map(|s| &s.projections.balances).collect();
-        let (accounts, next_page_token) = crate::accounts::page(
+        let (accounts, next_page_token) = crate::api::accounts::page(
             &b,
-            &crate::accounts::Page {
+            &crate::api::accounts::Page {
                 kind: None,
                 currency: None,
                 as_of: None,
@@ -912,10 +912,10 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             },
         )?;
         Ok(Response::new(pb::GetTrialBalanceResponse {
-            totals: crate::accounts::currencies(&b)
+            totals: crate::api::accounts::currencies(&b)
                 .into_iter()
                 .map(|c| {
-                    let sum = crate::accounts::trial_balance(&b, c);
+                    let sum = crate::api::accounts::trial_balance(&b, c);
                     pb::get_trial_balance_response::CurrencyTotal {
                         currency_code: c.code().to_owned(),
                         sum_minor_units: sum.to_string(),
@@ -941,7 +941,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         if let Some(k) = kind
             && !projections::balances::ACCOUNT_KINDS.contains(&k)
         {
-            return Err(crate::status::invalid(
+            return Err(crate::api::status::invalid(
                 "kind",
                 format!(
                     "kind: {k:?} is not one of {}",
@@ -953,7 +953,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             None
         } else {
             Some(r.currency_code.parse().map_err(|e| {
-                crate::status::invalid("currency_code", format!("currency_code: {e}"))
+                crate::api::status::invalid("currency_code", format!("currency_code: {e}"))
             })?)
         };
         let as_of = r
@@ -962,9 +962,9 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             .transpose()?;
         let states = self.read_all().await?;
         let b: Vec<_> = states.iter().map(|s| &s.projections.balances).collect();
-        let (accounts, next_page_token) = crate::accounts::page(
+        let (accounts, next_page_token) = crate::api::accounts::page(
             &b,
-            &crate::accounts::Page {
+            &crate::api::accounts::Page {
                 kind,
                 currency,
                 as_of,
@@ -990,8 +990,8 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             .transpose()?;
         let states = self.read_all().await?;
         let b: Vec<_> = states.iter().map(|s| &s.projections.balances).collect();
-        let (account, currency) = crate::accounts::named(&b, &r.account, &r.currency_code)?;
-        crate::accounts::balance_pb(&b, &account, currency, as_of).map(Response::new)
+        let (account, currency) = crate::api::accounts::named(&b, &r.account, &r.currency_code)?;
+        crate::api::accounts::balance_pb(&b, &account, currency, as_of).map(Response::new)
     }
 
     #[allow(deprecated)] // fills the deprecated text status too, for older clients
@@ -1190,7 +1190,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             "REJECTED" => Some(ClaimStatus::Rejected),
             "REVERSED" => Some(ClaimStatus::Reversed),
             other => {
-                return Err(crate::status::invalid(
+                return Err(crate::api::status::invalid(
                     "status",
                     format!(
                         "status: {other:?} is not SUBMITTED, ACCEPTED, PARTIAL, REJECTED or \
@@ -1217,7 +1217,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         // are all in its household's partition.
         let after: Option<ledger::ids::ClaimId> = opt_id("page_token", &r.page_token)?;
         let bad_token = || {
-            crate::status::invalid(
+            crate::api::status::invalid(
                 "page_token",
                 format!(
                     "page_token: {:?} is not a token this server issued",
@@ -1296,7 +1296,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let size = match r.line_page_size {
             0 => STATEMENT_LINES_PAGE_DEFAULT,
             n if n > STATEMENT_LINES_PAGE_MAX => {
-                return Err(crate::status::invalid(
+                return Err(crate::api::status::invalid(
                     "line_page_size",
                     format!("line_page_size: {n} is above the maximum {STATEMENT_LINES_PAGE_MAX}"),
                 ));
@@ -1362,14 +1362,14 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             r.year
         };
         if !(1900..=2199).contains(&year) {
-            return Err(crate::status::invalid(
+            return Err(crate::api::status::invalid(
                 "year",
                 format!("year: {year} is outside 1900..2199"),
             ));
         }
         let states = self.read_all().await?;
         let partitions: Vec<_> = states.iter().map(|s| &s.projections).collect();
-        crate::sponsors::sponsor_pb(&partitions, &scheme_id, &sponsor_id, year)
+        crate::api::sponsors::sponsor_pb(&partitions, &scheme_id, &sponsor_id, year)
             .map(Response::new)
             .ok_or_else(|| rejection_status(&Rejection::UnknownSponsor(sponsor_id)))
     }
@@ -1393,7 +1393,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
                 .statements
                 .contains_key(&(facility.clone(), a.clone()))
         {
-            return Err(crate::status::invalid(
+            return Err(crate::api::status::invalid(
                 "page_token",
                 format!(
                     "page_token: {:?} is not a token this server issued",
@@ -1452,13 +1452,13 @@ fn verify_range(from: u64, to: u64, head: u64) -> Result<u64, Status> {
         return Err(out_of_range("to_position", to));
     }
     if to < from {
-        return Err(crate::status::invalid(
+        return Err(crate::api::status::invalid(
             "to_position",
             format!("to_position: {to} is before from_position {from}"),
         ));
     }
     if to - from > VERIFY_EVENTS_MAX {
-        return Err(crate::status::invalid(
+        return Err(crate::api::status::invalid(
             "to_position",
             format!(
                 "to_position: {} events, at most {VERIFY_EVENTS_MAX} are verified per call",
@@ -1483,7 +1483,7 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
         let limit = match r.limit {
             0 => READ_EVENTS_DEFAULT,
             n if n > READ_EVENTS_MAX => {
-                return Err(crate::status::invalid(
+                return Err(crate::api::status::invalid(
                     "limit",
                     format!("limit: {n} is above the maximum {READ_EVENTS_MAX}"),
                 ));
@@ -1605,7 +1605,7 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
         let r = request.into_inner();
         let partitions = self.ledger.partitions();
         if partitions.count() > 1 && r.rebuild_to != 0 {
-            return Err(crate::status::invalid(
+            return Err(crate::api::status::invalid(
                 "rebuild_to",
                 "rebuild_to: a position of a one-partition ledger; this one has several, \
                  each rebuilt to its head",
@@ -1631,7 +1631,7 @@ impl<L: EventLog> pb::audit_service_server::AuditService for Api<L> {
                 .skip(1)
                 .fold(to, |sum, h| sum.saturating_add(*h));
             if total > REBUILD_EVENTS_MAX {
-                return Err(crate::status::invalid(
+                return Err(crate::api::status::invalid(
                     "rebuild_to",
                     format!(
                         "rebuild_to: {total} events; an RPC rebuilds at most {REBUILD_EVENTS_MAX} \

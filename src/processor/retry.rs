@@ -18,7 +18,7 @@
 
 use ledger::event::*;
 
-use crate::commands::{Command, LineReview};
+use crate::command::{Command, LineReview};
 
 /// True when `command` is the one that appended `events` (the first command under its id).
 pub fn recorded_by(command: &Command, events: &[Event]) -> bool {

@@ -16,8 +16,8 @@ use proto::v1::query_service_server::QueryServiceServer;
 use tonic::Status;
 use tonic::transport::{Identity, ServerTlsConfig};
 
-use crate::auth::{self, Access, TokenEntry, Tokens};
-use crate::grpc::Api;
+use crate::api::auth::{self, Access, TokenEntry, Tokens};
+use crate::api::grpc::Api;
 use crate::partitioned::Ledger;
 use crate::partitioned::consistency::{self, AT_LEAST_HEADER, POSITIONS_HEADER};
 use crate::partitioned::layout::Layout;
@@ -225,7 +225,7 @@ where
         };
         let path = request.uri().path();
         let Some((method, access)) = auth::access(path) else {
-            return refuse(crate::status::error(
+            return refuse(crate::api::status::error(
                 tonic::Code::Unimplemented,
                 "UNKNOWN_METHOD",
                 "",
@@ -255,7 +255,7 @@ where
                 let parsed = value
                     .to_str()
                     .map_err(|_| {
-                        crate::status::invalid(
+                        crate::api::status::invalid(
                             AT_LEAST_HEADER,
                             format!("{AT_LEAST_HEADER}: not text"),
                         )
@@ -433,7 +433,8 @@ pub async fn serve(
     tracing::info!(%grpc, tls = config.tls.is_some(), "serving");
     bound(Bound { grpc, metrics });
     let mut stopping = stopping_tx.subscribe();
-    let recovered = crate::recovery::storage_recovered(config.data_dir.clone(), ledger.diverged());
+    let recovered =
+        crate::processor::recovery::storage_recovered(config.data_dir.clone(), ledger.diverged());
     let (why_tx, mut why) = tokio::sync::watch::channel(Stopped::Signal);
     let serving = router.serve_with_incoming_shutdown(incoming, async move {
         tokio::select! {
@@ -477,7 +478,7 @@ pub enum Stopped {
     /// The shutdown future resolved (SIGTERM or SIGINT).
     Signal,
     /// The storage took writes again after a failure: a restart resumes appends
-    /// ([`crate::recovery`]).
+    /// ([`crate::processor::recovery`]).
     StorageRecovered,
 }
 
@@ -586,7 +587,7 @@ fn describe_metrics() {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::auth::Role;
+    use crate::api::auth::Role;
 
     fn config(listen: &str, tokens: &[TokenEntry]) -> Result<ServerConfig, String> {
         ServerConfig::new(
