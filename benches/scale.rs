@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use claims_ledger::partitioned::Ledger;
 use claims_ledger::partitioned::layout::Layout;
+use claims_ledger::processor::checkpoint::CheckpointStore;
 use claims_ledger::processor::{CommandError, State, replay};
 use claims_ledger::tools::generate::{Generator, Plan};
 use ledger::EventLog;
@@ -117,6 +118,21 @@ fn main() {
         );
 
         println!("\nrefused: {reasons:?}");
+        let mut models = [0usize; 5];
+        let mut names = [""; 5];
+        for service in ledger.services() {
+            let sizes = CheckpointStore::model_sizes(&*service.state().await).unwrap();
+            for (i, (name, bytes)) in sizes.into_iter().enumerate() {
+                names[i] = name;
+                models[i] += bytes;
+            }
+        }
+        let per_model: Vec<String> = names
+            .iter()
+            .zip(models)
+            .map(|(n, b)| format!("{n} {:.0} MB", mb(b as u64)))
+            .collect();
+        println!("\ncheckpoint by model: {}", per_model.join(", "));
         // Restart to serving: checkpoints saved at shutdown, then open again.
         let checkpoint = ledger.checkpoint().await.unwrap().unwrap_or(0);
         println!(

@@ -140,6 +140,21 @@ impl CheckpointStore {
 
     /// A checkpoint of `state` as stored (header, digest, body): CPU work only, so the caller
     /// holds the projections no longer than it takes.
+    /// What each model takes in a checkpoint's body, in bytes (for the scale benchmark).
+    pub fn model_sizes(state: &State) -> Result<[(&'static str, usize); 5], CheckpointError> {
+        fn size(v: &impl serde::Serialize) -> Result<usize, CheckpointError> {
+            Ok(bincode::serde::encode_to_vec(v, config())?.len())
+        }
+        let p = &state.projections;
+        Ok([
+            ("registry", size(&p.registry)?),
+            ("balances", size(&p.balances)?),
+            ("coverage", size(&p.coverage)?),
+            ("claims", size(&p.claims)?),
+            ("payments", size(&p.payments)?),
+        ])
+    }
+
     pub fn encode(state: &State, hash: Hash) -> Result<Vec<u8>, CheckpointError> {
         let body = bincode::serde::encode_to_vec(state, config())?;
         let mut value = Vec::with_capacity(HEADER_BYTES + body.len());
