@@ -649,6 +649,23 @@ fn main() {
         println!();
         println!("| measure | rate | vs empty handler | p50 | p99 |");
         println!("|---|---:|---:|---:|---:|");
+        // Claims to look up: GetClaim reads each claim's events back from the log.
+        let claim_ids: Arc<Vec<String>> = Arc::new(
+            query
+                .clone()
+                .list_claims(pb::ListClaimsRequest {
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .claims
+                .into_iter()
+                .filter_map(|c| c.claim.map(|c| c.claim_id))
+                .collect(),
+        );
+        assert!(!claim_ids.is_empty());
         // Queries at saturation (64 clients: throughput) and at a light load (4 clients:
         // latency), each next to the empty handler at the same load.
         for clients in [CLIENTS, LIGHT_CLIENTS] {
@@ -680,13 +697,28 @@ fn main() {
                 }
             })
             .await;
+            let q = query.clone();
+            let ids = claim_ids.clone();
+            let get_claim = load(clients, claims, move |i| {
+                let mut q = q.clone();
+                let claim_id = ids[i % ids.len()].clone();
+                async move {
+                    q.get_claim(pb::GetClaimRequest { claim_id }).await.unwrap();
+                }
+            })
+            .await;
             println!(
                 "| empty handler, {clients} clients | {:.0} calls/s | 1.00x | {:.2} ms | {:.2} ms |",
                 rate(claims, empty_time),
                 ms(&empty_lat, 0.50),
                 ms(&empty_lat, 0.99)
             );
-            for (name, (time, lat)) in [("GetBalance", balance), ("GetCoverage", coverage)] {
+            let rows = [
+                ("GetBalance", balance),
+                ("GetCoverage", coverage),
+                ("GetClaim (its events read from the log)", get_claim),
+            ];
+            for (name, (time, lat)) in rows {
                 println!(
                     "| {name}, {clients} clients | {:.0} queries/s | {:.2}x | {:.2} ms | {:.2} ms |",
                     rate(claims, time),
