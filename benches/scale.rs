@@ -133,6 +133,20 @@ fn main() {
             .map(|(n, b)| format!("{n} {:.0} MB", mb(b as u64)))
             .collect();
         println!("\ncheckpoint by model: {}", per_model.join(", "));
+        // What a checkpoint holds the writer for: encoding the state (today), against
+        // copying it (a snapshot encoded outside the writer).
+        let (mut copying, mut encoding) = (0f64, 0f64);
+        for service in ledger.services() {
+            let state = service.state().await;
+            let started = Instant::now();
+            let copy = state.projections.clone();
+            copying += started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            let body = CheckpointStore::encode(&state, [0; 32]).unwrap();
+            encoding += started.elapsed().as_secs_f64();
+            drop((copy, body));
+        }
+        println!("checkpoint: encoding {encoding:.2} s, copying the state {copying:.2} s");
         // Restart to serving: checkpoints saved at shutdown, then open again.
         let checkpoint = ledger.checkpoint().await.unwrap().unwrap_or(0);
         println!(

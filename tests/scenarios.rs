@@ -1157,6 +1157,41 @@ async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match(
     assert_eq!(st.projections.digests(), live);
 }
 
+/// The writer checkpoints every `interval` events on its own, from a copy of its state
+/// encoded and stored in the background, and a restart starts from the latest.
+#[tokio::test]
+async fn the_writer_checkpoints_on_its_own_from_a_copy_of_its_state() {
+    use claims_ledger::processor::checkpoint::CheckpointStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let checkpoints = CheckpointStore::open(dir.path().join("checkpoints"))
+        .unwrap()
+        .every(3);
+    let log = FileLog::open(&path).unwrap();
+    let service = Service::start_with(log.clone(), Some(checkpoints.clone()))
+        .await
+        .unwrap();
+    let mut h = Harness::over(service).await;
+    saver(&mut h).await;
+    insured_with_a_claim(&mut h).await;
+    let live = h.svc.state().await.projections.digests();
+    // Shutdown waits for the checkpoint in the background, then saves one at the head.
+    h.svc.shutdown().await;
+    drop(h);
+    assert!(checkpoints.saved() >= 2, "{} saved", checkpoints.saved());
+    assert_eq!(
+        checkpoints.load().unwrap().unwrap().position,
+        log.head().next_position
+    );
+    log.shutdown().await.unwrap();
+    drop(log);
+    let log = FileLog::open(&path).unwrap();
+    let svc = Service::start_with(log.clone(), Some(checkpoints))
+        .await
+        .unwrap();
+    assert_eq!(svc.state().await.projections.digests(), live);
+}
+
 /// The duplicate and frequency checks see the member's earlier claims through the claims
 /// index (same code, within the code's frequency): antenatal visits are limited to one per 28
 /// days (reason 5 within it, passed on day 28 in either direction); an outpatient visit in

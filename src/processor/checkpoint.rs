@@ -73,6 +73,10 @@ pub struct Checkpoint {
 pub struct CheckpointStore {
     db: sled::Db,
     states: std::path::PathBuf,
+    /// Events between the writer's checkpoints.
+    every: u64,
+    /// Checkpoints this store has written (shared by its clones).
+    saved: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for CheckpointStore {
@@ -126,7 +130,29 @@ impl CheckpointStore {
             path: states.clone(),
             error,
         })?;
-        Ok(CheckpointStore { db, states })
+        Ok(CheckpointStore {
+            db,
+            states,
+            every: CHECKPOINT_EVERY_EVENTS,
+            saved: Default::default(),
+        })
+    }
+
+    /// The same store, with the writer checkpointing every `events` events (at least 1)
+    /// instead of [`CHECKPOINT_EVERY_EVENTS`].
+    pub fn every(mut self, events: u64) -> Self {
+        self.every = events.max(1);
+        self
+    }
+
+    /// Events between the writer's checkpoints.
+    pub fn interval(&self) -> u64 {
+        self.every
+    }
+
+    /// How many checkpoints this store (and its clones) has written since it was opened.
+    pub fn saved(&self) -> u64 {
+        self.saved.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn body_path(&self, position: u64) -> std::path::PathBuf {
@@ -188,6 +214,8 @@ impl CheckpointStore {
         self.db.insert(KEY, header)?;
         self.db.flush()?;
         self.remove_bodies_except(Some(&path));
+        self.saved
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(bytes)
     }
 
