@@ -96,11 +96,6 @@ impl Statement {
         Ok(())
     }
 
-    /// The lines as one value, whatever their order ([`crate::canonical`]).
-    pub fn lines_sum(&self) -> &crate::canonical::LineSum {
-        &self.lines
-    }
-
     /// Lines over every part.
     pub fn line_count(&self) -> u64 {
         self.parts.iter().map(|p| u64::from(p.lines)).sum()

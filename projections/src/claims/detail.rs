@@ -2,14 +2,13 @@
 //! it keeps positions of, read from the log. Pure: the caller reads the events.
 
 use ledger::event::{ClaimAdjudicated, ClaimReversed, ClaimReviewed, ClaimSubmitted, Event};
-use ledger::ids::ClaimId;
 
 use super::ClaimRecord;
 use ledger::event::LineDecision;
 
-/// Most events one claim keeps positions of that a query reads back: the submission, the
-/// decision, reviews and the reversal. A claim with more reviews shows its first ones in
-/// full and its totals and status as they stand.
+/// Most events of one claim a query reads back: the submission, the decision, reviews and
+/// the reversal. A claim with more events shows its first ones and its last (the reversal,
+/// if any), and its totals and status as they stand.
 pub const CLAIM_EVENTS_READ_MAX: usize = 64;
 
 /// A claim with its history: what the record holds, and the events themselves.
@@ -59,10 +58,6 @@ impl ClaimDetail {
             }
         }
         Ok(detail)
-    }
-
-    pub fn claim_id(&self) -> &ClaimId {
-        &self.record.claim_id
     }
 }
 
