@@ -362,7 +362,7 @@ impl<L: EventLog> Service<L> {
 
     /// Starts from the latest checkpoint in `checkpoints` when the log still holds its
     /// position with the same chain hash (else from position 0), replays the rest, and saves
-    /// a checkpoint every `CheckpointStore::interval` events.
+    /// a checkpoint when `CheckpointStore::due`.
     pub async fn start_with(
         log: L,
         checkpoints: Option<CheckpointStore>,
@@ -570,7 +570,7 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
             continue;
         }
         if let Some(store) = &w.checkpoints
-            && next - checkpointed_at >= store.interval()
+            && store.due(checkpointed_at, next)
             && writing.as_ref().is_none_or(|h| h.is_finished())
             && durable_upto(&w.log, &diverged, next).await.is_ok()
         {
