@@ -273,7 +273,7 @@ impl Payments {
 
     /// Payments as lines without positions ([`crate::canonical`]): accruals are parts, in
     /// whichever partition the claim or copay was; a period's close is in every partition
-    /// alike; statements (lines sorted), carries and stock live in the facility's.
+    /// alike; statements (their lines as a sum), carries and stock live in the facility's.
     pub(crate) fn canonical(&self, out: &mut crate::canonical::Canonical) {
         for (facility, open) in &self.accruals {
             for accrual in open {
