@@ -1077,17 +1077,25 @@ async fn retries_rebuilds_and_restarts_give_the_same_state() {
     assert_eq!(log.head().next_position, head);
 }
 
+/// A harness over the file log at `path`, started from (and saving) `checkpoints`.
+async fn checkpointed(
+    path: &std::path::Path,
+    checkpoints: &claims_ledger::processor::checkpoint::CheckpointStore,
+) -> (FileLog, Harness<FileLog>) {
+    let log = FileLog::open(path).unwrap();
+    let service = Service::start_with(log.clone(), Some(checkpoints.clone()))
+        .await
+        .unwrap();
+    (log, Harness::over(service).await)
+}
+
 #[tokio::test]
 async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match() {
     use claims_ledger::processor::checkpoint::CheckpointStore;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");
     let checkpoints = CheckpointStore::open(dir.path().join("checkpoints")).unwrap();
-    let log = FileLog::open(&path).unwrap();
-    let service = Service::start_with(log.clone(), Some(checkpoints.clone()))
-        .await
-        .unwrap();
-    let mut h = Harness::over(service).await;
+    let (log, mut h) = checkpointed(&path, &checkpoints).await;
     saver(&mut h).await;
     assert!(h.svc.checkpoint().await.unwrap().unwrap() > 0);
     let at = log.head().next_position;
@@ -1157,8 +1165,8 @@ async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match(
     assert_eq!(st.projections.digests(), live);
 }
 
-/// The writer checkpoints every `interval` events on its own, from a copy of its state
-/// encoded and stored in the background, and a restart starts from the latest.
+/// The writer checkpoints on its own when one is due, from a copy of its state encoded and
+/// stored in the background, and a restart starts from the latest.
 #[tokio::test]
 async fn the_writer_checkpoints_on_its_own_from_a_copy_of_its_state() {
     use claims_ledger::processor::checkpoint::CheckpointStore;
@@ -1167,11 +1175,7 @@ async fn the_writer_checkpoints_on_its_own_from_a_copy_of_its_state() {
     let checkpoints = CheckpointStore::open(dir.path().join("checkpoints"))
         .unwrap()
         .every(3);
-    let log = FileLog::open(&path).unwrap();
-    let service = Service::start_with(log.clone(), Some(checkpoints.clone()))
-        .await
-        .unwrap();
-    let mut h = Harness::over(service).await;
+    let (log, mut h) = checkpointed(&path, &checkpoints).await;
     saver(&mut h).await;
     insured_with_a_claim(&mut h).await;
     let live = h.svc.state().await.projections.digests();

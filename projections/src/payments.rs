@@ -96,6 +96,11 @@ impl Statement {
         Ok(())
     }
 
+    /// How many parts are issued: the number the next one has.
+    pub fn parts_issued(&self) -> u32 {
+        u32::try_from(self.parts.len()).unwrap_or(u32::MAX)
+    }
+
     /// Lines over every part.
     pub fn line_count(&self) -> u64 {
         self.parts.iter().map(|p| u64::from(p.lines)).sum()
@@ -351,7 +356,7 @@ impl Payments {
         let key = (e.facility_id.clone(), e.period_id.clone());
         let follows = match self.statements.get(&key) {
             None => e.part == 0,
-            Some(s) => s.more && e.part as usize == s.parts.len() && e.method == s.method,
+            Some(s) => s.more && e.part == s.parts_issued() && e.method == s.method,
         };
         if !follows {
             return Err(format!(

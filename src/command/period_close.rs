@@ -183,7 +183,7 @@ pub fn record_statements(
             p.payments
                 .statements
                 .get(&(part.facility_id.clone(), part.period_id.clone()))
-                .map_or((0, true), |s| (s.parts.len() as u32, s.more))
+                .map_or((0, true), |s| (s.parts_issued(), s.more))
         });
         if !open || part.part != expected {
             return Err(invalid(
@@ -288,7 +288,7 @@ fn statement_parts(
         .payments
         .statements
         .get(&key)
-        .map_or(0, |s| s.parts.len() as u32);
+        .map_or(0, |s| s.parts_issued());
     let taken = lines.len().min(budget.lines);
     budget.lines -= taken;
     let more = taken < lines.len();
