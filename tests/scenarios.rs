@@ -1120,7 +1120,11 @@ async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match(
     // Mark the checkpoint (same position and hash), to see that a restart starts from it.
     let mut cp = checkpoints.load().unwrap().unwrap();
     assert_eq!(cp.position, at);
-    cp.state.projections.registry.receipts.insert(id("MARKER"));
+    cp.state
+        .projections
+        .registry
+        .schemes
+        .insert(id("MARKER"), Vec::new());
     checkpoints.save(&cp.state, cp.hash).unwrap();
 
     let log = FileLog::open(&path).unwrap();
@@ -1132,8 +1136,8 @@ async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match(
         assert!(
             st.projections
                 .registry
-                .receipts
-                .contains(&id::<ReceiptId>("MARKER")),
+                .schemes
+                .contains_key(&id::<SchemeId>("MARKER")),
             "started from the checkpoint"
         );
         assert_eq!(st.projections.position(), log.head().next_position);
@@ -1159,8 +1163,8 @@ async fn checkpoints_start_from_the_tail_and_are_ignored_when_they_do_not_match(
     assert!(
         !st.projections
             .registry
-            .receipts
-            .contains(&id::<ReceiptId>("MARKER"))
+            .schemes
+            .contains_key(&id::<SchemeId>("MARKER"))
     );
     assert_eq!(st.projections.digests(), live);
 }
@@ -1194,6 +1198,60 @@ async fn the_writer_checkpoints_on_its_own_from_a_copy_of_its_state() {
         .await
         .unwrap();
     assert_eq!(svc.state().await.projections.digests(), live);
+}
+
+/// A receipt id is taken once, though no receipt id is held in memory: commands racing with
+/// one id (decided in one batch, or in batches still in flight) append exactly one, and after
+/// a restart from a checkpoint the log's index still refuses it.
+#[tokio::test]
+async fn a_receipt_id_is_taken_once_in_a_batch_and_after_a_restart() {
+    use claims_ledger::processor::checkpoint::CheckpointStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let checkpoints = CheckpointStore::open(dir.path().join("checkpoints")).unwrap();
+    let (log, mut h) = checkpointed(&path, &checkpoints).await;
+    saver(&mut h).await;
+    let (head, wallet) = (log.head().next_position, h.wallet("HH-K1").await);
+    let racing: Vec<_> = (0..32)
+        .map(|i| {
+            let ledger = h.ledger.clone();
+            let command = contribution("MPESA-2", "HH-K1", "100 KES", "2026-02-02");
+            tokio::spawn(async move {
+                let request = RequestId::new(format!("race-{i}")).unwrap();
+                ledger.execute(request, command).await
+            })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for answer in racing {
+        match answer.await.unwrap() {
+            Ok(receipt) => taken.push(receipt),
+            Err(e) => assert_eq!(
+                e,
+                CommandError::Rejected(Rejection::DuplicateReceipt("MPESA-2".into()))
+            ),
+        }
+    }
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    assert_eq!(log.head().next_position, head + u64::from(taken[0].count));
+    let wallet = h.wallet("HH-K1").await.checked_sub(wallet).unwrap();
+    assert!(wallet.minor_units() >= 10_000, "{wallet}");
+    let log = reopen(h, log, &path).await;
+    let service = Service::start_with(log.clone(), Some(checkpoints))
+        .await
+        .unwrap();
+    let mut h = Harness::over(service).await;
+    h.n = 100; // request ids not used before the restart
+    for receipt in ["MPESA-1", "MPESA-2"] {
+        let again = h
+            .reject(contribution(receipt, "HH-K1", "5 KES", "2026-02-03"))
+            .await;
+        assert_eq!(again, Rejection::DuplicateReceipt(receipt.into()));
+    }
+    let fresh = h
+        .run(contribution("MPESA-3", "HH-K1", "5 KES", "2026-02-03"))
+        .await;
+    assert!(!fresh.already_done && fresh.count >= 1);
 }
 
 /// The duplicate and frequency checks see the member's earlier claims through the claims
@@ -1424,6 +1482,10 @@ impl EventLog for GatedLog {
         request_id: &RequestId,
     ) -> Result<Option<std::ops::Range<u64>>, ledger::LogError> {
         self.inner.request_positions(request_id).await
+    }
+
+    async fn id_position(&self, id: &ledger::UniqueId) -> Result<Option<u64>, ledger::LogError> {
+        self.inner.id_position(id).await
     }
 
     async fn verify(&self, from: u64, to: u64) -> Result<ledger::VerifyReport, ledger::LogError> {

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use crate::chain::{self, GENESIS};
-use crate::event::{ContributionReceived, Event, PaymentChannel, StreamId};
+use crate::event::{ContributionReceived, Event, PaymentChannel, StreamId, UniqueId};
 use crate::ids::{HouseholdId, ReceiptId, RequestId};
 use crate::log::{AppendError, AppendRequest, EventLog, ExpectedVersion, NewEvent};
 use crate::money::{Amount, Currency};
@@ -247,6 +247,53 @@ pub async fn request_ids_are_idempotent<L: EventLog>(log: L) {
         }
     );
     assert_eq!(log.head().next_position, 3);
+}
+
+/// A receipt or payout id is recorded once: a second request recording it is refused, also
+/// in the same commit or twice in one request, and nothing of it is appended. The id kinds
+/// are apart (a payout may share a receipt's text).
+pub async fn unique_ids_are_recorded_once<L: EventLog>(log: L) {
+    let receipt = |id: &str| UniqueId::Receipt(ReceiptId::new(id).unwrap());
+    log.append(request("a", vec![contribution("HH-1", "R1", 100)]))
+        .await
+        .unwrap();
+    // Enough commits that, with a small index checkpoint, R1 is looked up in a stored run.
+    for i in 0..8 {
+        let r = format!("F{i}");
+        log.append(request(&r, vec![contribution("HH-2", &r, 1)]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(log.id_position(&receipt("R1")).await.unwrap(), Some(0));
+    assert_eq!(log.id_position(&receipt("F7")).await.unwrap(), Some(8));
+    assert_eq!(log.id_position(&receipt("R9")).await.unwrap(), None);
+    let payout = UniqueId::Payout("R1".parse().unwrap());
+    assert_eq!(log.id_position(&payout).await.unwrap(), None);
+    let used = |index, id: &str, position| AppendError::IdUsed {
+        index,
+        id: receipt(id),
+        position,
+    };
+    let again = request(
+        "b",
+        vec![contribution("HH-3", "R2", 1), contribution("HH-3", "R1", 1)],
+    );
+    assert_eq!(log.append(again).await.unwrap_err(), used(1, "R1", 0));
+    let twice = request(
+        "c",
+        vec![contribution("HH-3", "R2", 1), contribution("HH-3", "R2", 1)],
+    );
+    assert_eq!(log.append(twice).await.unwrap_err(), used(1, "R2", 9));
+    let together = log
+        .append_all(vec![
+            request("d", vec![contribution("HH-3", "R3", 1)]),
+            request("e", vec![contribution("HH-4", "R3", 1)]),
+        ])
+        .await;
+    assert_eq!(together[0].as_ref().unwrap().first_position, 9);
+    assert_eq!(together[1].as_ref().unwrap_err(), &used(0, "R3", 9));
+    assert_eq!(log.head().next_position, 10);
+    assert_eq!(log.id_position(&receipt("R2")).await.unwrap(), None);
 }
 
 /// Retries of one request racing each other append it once.
@@ -559,6 +606,7 @@ macro_rules! conformance_tests {
             batches_are_atomic,
             expected_versions_are_enforced,
             request_ids_are_idempotent,
+            unique_ids_are_recorded_once,
             concurrent_retries_append_once,
             concurrent_appends_are_gapless,
             append_all_keeps_order_and_independence,

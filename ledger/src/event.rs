@@ -687,6 +687,38 @@ fn validate_lines(
     Ok(())
 }
 
+/// An id the ledger records at most once: a receipt (money in: savings, subsidies, premiums,
+/// copays) or a payout (money out). The log indexes them and refuses an append that records
+/// one a second time (`AppendError::IdUsed`), so the decide state need not remember them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UniqueId {
+    Receipt(ReceiptId),
+    Payout(PayoutId),
+}
+
+impl UniqueId {
+    /// The index key: a kind byte, then the id.
+    pub fn key(&self) -> Vec<u8> {
+        let (kind, id) = match self {
+            UniqueId::Receipt(id) => (b'r', id.as_str()),
+            UniqueId::Payout(id) => (b'p', id.as_str()),
+        };
+        let mut key = Vec::with_capacity(1 + id.len());
+        key.push(kind);
+        key.extend_from_slice(id.as_bytes());
+        key
+    }
+}
+
+impl fmt::Display for UniqueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UniqueId::Receipt(id) => write!(f, "receipt id {id}"),
+            UniqueId::Payout(id) => write!(f, "payout id {id}"),
+        }
+    }
+}
+
 impl Event {
     /// The snake_case name of the event kind (the protobuf oneof field name).
     pub fn name(&self) -> &'static str {
@@ -707,6 +739,18 @@ impl Event {
             Event::PaymentPeriodClosed(_) => "payment_period_closed",
             Event::FacilityStatementIssued(_) => "facility_statement_issued",
             Event::FacilityPaid(_) => "facility_paid",
+        }
+    }
+
+    /// The id this event records once in the whole ledger, if any.
+    pub fn unique_id(&self) -> Option<UniqueId> {
+        match self {
+            Event::ContributionReceived(e) => Some(UniqueId::Receipt(e.receipt_id.clone())),
+            Event::SponsorContributionReceived(e) => Some(UniqueId::Receipt(e.receipt_id.clone())),
+            Event::PremiumPaid(e) => Some(UniqueId::Receipt(e.receipt_id.clone())),
+            Event::CopayRecorded(e) => Some(UniqueId::Receipt(e.receipt_id.clone())),
+            Event::FacilityPaid(e) => Some(UniqueId::Payout(e.payout_id.clone())),
+            _ => None,
         }
     }
 

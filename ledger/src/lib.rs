@@ -27,7 +27,7 @@ pub mod log;
 pub mod money;
 pub mod partition;
 
-pub use event::{Date, Event, FieldError, NewEvent, StreamId, StreamKind};
+pub use event::{Date, Event, FieldError, NewEvent, StreamId, StreamKind, UniqueId};
 pub use ids::RequestId;
 #[cfg(feature = "log")]
 pub use log::{

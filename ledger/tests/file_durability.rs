@@ -38,6 +38,10 @@ async fn fill(log: &FileLog, from: usize, commits: usize) {
     }
 }
 
+fn receipt(id: &str) -> ledger::UniqueId {
+    ledger::UniqueId::Receipt(id.parse().unwrap())
+}
+
 async fn close(log: FileLog) {
     log.shutdown().await.unwrap();
     drop(log);
@@ -102,6 +106,7 @@ async fn a_lost_index_is_rebuilt_from_the_segments() {
     assert_eq!(log.read(0, 100).await.unwrap(), events);
     let hh0 = ledger::StreamId::new(ledger::StreamKind::Household, "HH-0").unwrap();
     assert_eq!(log.stream_version(&hh0).await.unwrap(), 7);
+    assert_eq!(log.id_position(&receipt("R13")).await.unwrap(), Some(13));
     let retry = log
         .append(request("req-0", vec![contribution("HH-0", "R0", 100)]))
         .await
@@ -136,7 +141,23 @@ async fn the_index_answers_from_every_run_after_reopens() {
             matches!(reused, Err(ledger::AppendError::RequestIdReused { .. })),
             "req-{i}: {reused:?}"
         );
+        // Its receipt id, recorded in an older run, is refused under a new request id.
+        assert_eq!(
+            log.id_position(&receipt(&format!("R{i}"))).await.unwrap(),
+            Some(i as u64)
+        );
+        let again = log
+            .append(request(
+                "new",
+                vec![contribution("HH-0", &format!("R{i}"), 1)],
+            ))
+            .await;
+        assert!(
+            matches!(again, Err(ledger::AppendError::IdUsed { position, .. }) if position == i as u64),
+            "R{i}: {again:?}"
+        );
     }
+    assert_eq!(log.id_position(&receipt("R200")).await.unwrap(), None);
     for (household, version) in [("HH-0", 67), ("HH-1", 67), ("HH-2", 66)] {
         let stream = ledger::StreamId::new(ledger::StreamKind::Household, household).unwrap();
         assert_eq!(

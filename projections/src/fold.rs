@@ -96,7 +96,6 @@ impl Projections {
         position: u64,
         e: &ContributionReceived,
     ) -> Result<(), String> {
-        self.registry.receipts.insert(e.receipt_id.clone());
         self.post(Entry::transfer(
             position,
             e.received_on,
@@ -112,7 +111,6 @@ impl Projections {
         position: u64,
         e: &SponsorContributionReceived,
     ) -> Result<(), String> {
-        self.registry.receipts.insert(e.receipt_id.clone());
         self.registry.count_sponsored(
             &e.sponsor_id,
             &e.household_id,
@@ -131,7 +129,6 @@ impl Projections {
     }
 
     fn premium_paid(&mut self, position: u64, e: &PremiumPaid) -> Result<(), String> {
-        self.registry.receipts.insert(e.receipt_id.clone());
         let debit = match e.source {
             PremiumSource::Wallet => Account::Wallet(e.household_id.clone()),
             PremiumSource::Direct => Account::Clearing(ledger::event::PaymentChannel::MobileMoney),
@@ -224,7 +221,6 @@ impl Projections {
     }
 
     fn copay_recorded(&mut self, position: u64, e: &CopayRecorded) -> Result<(), String> {
-        self.registry.receipts.insert(e.receipt_id.clone());
         self.claims.copay_paid(&e.claim_id, e.amount)?;
         let household = self
             .registry
@@ -317,7 +313,6 @@ impl Projections {
     }
 
     fn facility_paid(&mut self, position: u64, e: &FacilityPaid) -> Result<(), String> {
-        self.registry.payouts.insert(e.payout_id.clone());
         self.post(Entry::transfer(
             position,
             e.paid_on,

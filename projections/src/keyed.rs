@@ -5,8 +5,8 @@
 //! it its digest, is the same as with an ordered map.
 
 use std::borrow::Borrow;
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
 
@@ -117,67 +117,6 @@ impl<K: Eq + Hash + Ord + fmt::Debug, V: fmt::Debug> fmt::Debug for Keyed<K, V> 
     }
 }
 
-/// The set counterpart of [`Keyed`], for ids that are only checked for membership (the
-/// receipts and payouts already used): a hash set, rendered in order like a `BTreeSet`.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
-#[serde(bound(
-    serialize = "K: serde::Serialize + Eq + Hash",
-    deserialize = "K: serde::Deserialize<'de> + Eq + Hash"
-))]
-#[serde(transparent)]
-pub struct KeyedSet<K>(HashSet<K, foldhash::fast::RandomState>);
-
-impl<K> Default for KeyedSet<K> {
-    fn default() -> Self {
-        KeyedSet(HashSet::default())
-    }
-}
-
-impl<K: Eq + Hash> KeyedSet<K> {
-    pub fn contains<Q>(&self, key: &Q) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Eq + Hash + ?Sized,
-    {
-        self.0.contains(key)
-    }
-
-    /// Adds `key`; false if it was there already.
-    pub fn insert(&mut self, key: K) -> bool {
-        self.0.insert(key)
-    }
-
-    /// Every member, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &K> {
-        self.0.iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl<K: Eq + Hash> PartialEq for KeyedSet<K> {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
-    }
-}
-
-impl<K: Eq + Hash> Eq for KeyedSet<K> {}
-
-/// Members in order, exactly as a `BTreeSet` renders them.
-impl<K: Eq + Hash + Ord + fmt::Debug> fmt::Debug for KeyedSet<K> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut members: Vec<&K> = self.0.iter().collect();
-        members.sort_unstable();
-        f.debug_set().entries(members).finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -200,21 +139,5 @@ mod tests {
         assert_eq!(format!("{keyed:?}"), format!("{ordered:?}"));
         assert_eq!(format!("{keyed:#?}"), format!("{ordered:#?}"));
         assert_eq!(keyed["m-10"], 10);
-    }
-
-    #[test]
-    fn set_renders_like_an_ordered_set() {
-        let members = ["r-3", "r-1", "r-10", "r-2"];
-        let mut set = KeyedSet::default();
-        for m in members {
-            assert!(set.insert(m.to_owned()));
-        }
-        assert!(!set.insert("r-1".to_owned()), "already there");
-        let ordered: std::collections::BTreeSet<String> =
-            members.iter().map(|m| (*m).to_owned()).collect();
-        assert_eq!(format!("{set:?}"), format!("{ordered:?}"));
-        assert_eq!(format!("{set:#?}"), format!("{ordered:#?}"));
-        assert!(set.contains("r-10") && !set.contains("r-4"));
-        assert_eq!(set.len(), 4);
     }
 }

@@ -1,4 +1,4 @@
-//! Who and what exists: published schemes, households, members, used receipt ids.
+//! Who and what exists: published schemes, households, members, what sponsors gave.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -8,9 +8,9 @@ use adjudicator::Scheme;
 use ledger::Date;
 use ledger::chain::Hash;
 use ledger::event::Gender;
-use ledger::ids::{FacilityId, HouseholdId, MemberId, PayoutId, ReceiptId, SchemeId, SponsorId};
+use ledger::ids::{FacilityId, HouseholdId, MemberId, SchemeId, SponsorId};
 
-use crate::keyed::{Keyed, KeyedSet};
+use crate::keyed::Keyed;
 
 /// A published version of a scheme. Serialized as its document (re-parsed when loaded).
 #[derive(Clone)]
@@ -93,9 +93,6 @@ pub struct Registry {
     pub schemes: BTreeMap<SchemeId, Vec<Published>>,
     pub households: Keyed<HouseholdId, Household>,
     pub members: Keyed<MemberId, MemberRecord>,
-    /// Every external receipt id used (contributions, premiums, copays): unique.
-    pub receipts: KeyedSet<ReceiptId>,
-    pub payouts: KeyedSet<PayoutId>,
     /// What each sponsor gave, to whom, per calendar year and month (minor units): for its
     /// caps and its budget.
     pub sponsored: Keyed<(SponsorId, Recipient, Span), i128>,
@@ -222,12 +219,6 @@ impl Registry {
         }
         for (id, member) in self.members.iter() {
             out.owned(("member", id, member));
-        }
-        for id in self.receipts.iter() {
-            out.owned(("receipt", id));
-        }
-        for id in self.payouts.iter() {
-            out.owned(("payout", id));
         }
         for (key, given) in self.sponsored.iter() {
             out.sum(("sponsored", key), *given);

@@ -183,7 +183,6 @@ pub(super) fn record_copay(
         record.date_from,
         "the claim's service date",
     )?;
-    fresh_receipt(p, receipt_id)?;
     // What is still owed: the copay as decided or reviewed, less what was paid.
     let outstanding = record
         .copay_outstanding()

@@ -256,6 +256,14 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// The refusal of a command whose receipt or payout id was recorded before.
+    pub fn id_used(id: ledger::UniqueId) -> Rejection {
+        match id {
+            ledger::UniqueId::Receipt(receipt) => Rejection::DuplicateReceipt(receipt.to_string()),
+            ledger::UniqueId::Payout(payout) => Rejection::DuplicatePayout(payout),
+        }
+    }
+
     /// The request field (or state) the rejection is about, as its message starts.
     pub fn field(&self) -> String {
         match self {
@@ -450,14 +458,6 @@ fn since_registration(
         .map(|h| h.registered_on)
         .ok_or_else(|| Rejection::UnknownHousehold(household.clone()))?;
     not_before(field, date, registered, "the household's registration")
-}
-
-fn fresh_receipt(p: &Projections, receipt: &ReceiptId) -> Result<(), Rejection> {
-    if p.registry.receipts.contains(receipt) {
-        Err(Rejection::DuplicateReceipt(receipt.to_string()))
-    } else {
-        Ok(())
-    }
 }
 
 /// An id built from parts; ids longer than the limit are shortened with a hash.

@@ -19,9 +19,6 @@ pub(super) fn record_facility_payout(
     else {
         return Err(not_the_command("RecordFacilityPayout"));
     };
-    if p.registry.payouts.contains(payout_id) {
-        return Err(Rejection::DuplicatePayout(payout_id.clone()));
-    }
     let statement = p
         .payments
         .statements

@@ -14,7 +14,6 @@ pub(super) fn record_sponsor_contribution(
     since_registration(p, household_id, "received_on", *received_on)?;
     let published = scheme_of(p, household_id, "received_on", *received_on)?;
     check_amount(&published.scheme, *amount)?;
-    fresh_receipt(p, receipt_id)?;
     if !published.scheme.sponsors.contains_key(sponsor_id) {
         return Err(Rejection::UnknownSponsor(sponsor_id.clone()));
     }
@@ -59,7 +58,6 @@ pub(super) fn contribution(
     let published = scheme_of(p, household_id, "received_on", *received_on)?;
     let scheme = &published.scheme;
     check_amount(scheme, *amount)?;
-    fresh_receipt(p, receipt_id)?;
     if let Some(m) = member_id {
         match p.registry.members.get(m) {
             None => return Err(Rejection::UnknownMember(m.clone())),
@@ -204,7 +202,6 @@ pub(super) fn pay_premium(p: &Projections, pay: &Premium<'_>) -> Result<Decided,
     let published = scheme_of(p, household_id, "paid_on", paid_on)?;
     let scheme = &published.scheme;
     check_amount(scheme, amount)?;
-    fresh_receipt(p, receipt_id)?;
     let product = scheme
         .product(product_id)
         .ok_or_else(|| Rejection::UnknownProduct(product_id.clone()))?;

@@ -223,6 +223,7 @@ impl<L: EventLog> Ledger<L> {
                 .ok_or_else(|| Rejection::UnknownClaim(claim.clone()))?,
         };
         let _ids_held = self.directories.reserve(partition, &command)?;
+        unique::recorded_elsewhere(self, partition, &command).await?;
         let (command, _budget_held) = budgets::reserve(self, partition, command).await?;
         let executed = self.execute_in(partition, request_id, command).await?;
         self.directories.recorded(partition, &executed.events);

@@ -1,27 +1,36 @@
 //! The ids unique across the ledger that a command uses, and those its events record.
+//!
+//! Member ids and (facility, claim code) are kept in directories (they route requests).
+//! Receipt and payout ids are not: they grow with history, and each partition's log indexes
+//! the ones it recorded (`EventLog::id_position`). A command reserves its id while it is
+//! decided (so no other partition takes it meanwhile), and is refused if another partition's
+//! log recorded it; its own partition's writer checks its own log.
 
+use ledger::UniqueId;
 use ledger::event::Event;
-use ledger::ids::{ClaimCode, FacilityId, MemberId, PayoutId, ReceiptId};
+use ledger::ids::{ClaimCode, FacilityId, MemberId};
+use ledger::log::EventLog;
 use ledger::partition::Partition;
 use projections::Projections;
 
+use super::Ledger;
 use super::directory::{HeldElsewhere, Owners, Reservation};
 use crate::command::{Command, Rejection};
+use crate::processor::CommandError;
 
 /// Every directory of unique ids, and where each id is held.
 #[derive(Debug, Clone, Default)]
 pub struct Directories {
     pub members: Owners<MemberId>,
-    pub receipts: Owners<ReceiptId>,
-    pub payouts: Owners<PayoutId>,
+    /// Receipt and payout ids being decided (never recorded here: the logs index them).
+    pub ids: Owners<UniqueId>,
     pub claim_codes: Owners<(FacilityId, ClaimCode)>,
 }
 
 /// The reservations of one command, released when it is answered (when dropped).
 pub struct Held {
     _members: Reservation<MemberId>,
-    _receipts: Reservation<ReceiptId>,
-    _payouts: Reservation<PayoutId>,
+    _ids: Reservation<UniqueId>,
 }
 
 /// Reserves `keys` (at most one of each kind per command) or refuses with what `used` says
@@ -46,10 +55,6 @@ impl Directories {
     pub fn extend(&self, partition: Partition, p: &Projections) {
         self.members
             .extend(partition, p.registry.members.iter().map(|(m, _)| m.clone()));
-        self.receipts
-            .extend(partition, p.registry.receipts.iter().cloned());
-        self.payouts
-            .extend(partition, p.registry.payouts.iter().cloned());
         self.claim_codes
             .extend(partition, p.claims.codes().cloned());
     }
@@ -58,40 +63,20 @@ impl Directories {
     /// where it is routed, [`Owners::reserve_with_holder`]). Err: what one partition answers
     /// when the id is already used: it is, in another partition.
     pub fn reserve(&self, partition: Partition, command: &Command) -> Result<Held, Rejection> {
-        let (members, receipts, payouts) = ids_of(command);
+        let (members, ids) = ids_of(command);
         let members = reserve(&self.members, partition, members, Rejection::MemberExists)?;
-        let receipts = reserve(&self.receipts, partition, receipts, |r| {
-            Rejection::DuplicateReceipt(r.to_string())
-        })?;
-        let payouts = reserve(
-            &self.payouts,
-            partition,
-            payouts,
-            Rejection::DuplicatePayout,
-        )?;
+        let ids = reserve(&self.ids, partition, ids, Rejection::id_used)?;
         Ok(Held {
             _members: members,
-            _receipts: receipts,
-            _payouts: payouts,
+            _ids: ids,
         })
     }
 
-    /// Records the ids `events`, appended in `partition`, hold.
+    /// Records the routing ids `events`, appended in `partition`, hold.
     pub fn recorded(&self, partition: Partition, events: &[Event]) {
         for event in events {
             match event {
                 Event::MemberEnrolled(e) => self.members.recorded(partition, [e.member_id.clone()]),
-                Event::ContributionReceived(e) => {
-                    self.receipts.recorded(partition, [e.receipt_id.clone()])
-                }
-                Event::SponsorContributionReceived(e) => {
-                    self.receipts.recorded(partition, [e.receipt_id.clone()])
-                }
-                Event::PremiumPaid(e) => self.receipts.recorded(partition, [e.receipt_id.clone()]),
-                Event::CopayRecorded(e) => {
-                    self.receipts.recorded(partition, [e.receipt_id.clone()])
-                }
-                Event::FacilityPaid(e) => self.payouts.recorded(partition, [e.payout_id.clone()]),
                 Event::ClaimSubmitted(e) => self
                     .claim_codes
                     .recorded(partition, [(e.facility_id.clone(), e.claim_code.clone())]),
@@ -101,20 +86,43 @@ impl Directories {
     }
 }
 
-type Ids = (Vec<MemberId>, Vec<ReceiptId>, Vec<PayoutId>);
+/// Refuses `command` when a partition other than `partition` recorded its receipt or payout
+/// id. Called with the id reserved, so no other partition can record it meanwhile.
+pub async fn recorded_elsewhere<L: EventLog>(
+    ledger: &Ledger<L>,
+    partition: Partition,
+    command: &Command,
+) -> Result<(), CommandError> {
+    for id in ids_of(command).1 {
+        for other in ledger.partitions().all().filter(|p| *p != partition) {
+            let recorded = ledger
+                .service(other)
+                .log()
+                .id_position(&id)
+                .await
+                .map_err(|e| CommandError::Unavailable(format!("looking up {id}: {e}")))?;
+            if recorded.is_some() {
+                return Err(CommandError::Rejected(Rejection::id_used(id)));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// The unique ids a command would record (a claim's code aside: it routes the claim).
-fn ids_of(command: &Command) -> Ids {
-    let mut ids: Ids = Default::default();
+fn ids_of(command: &Command) -> (Vec<MemberId>, Vec<UniqueId>) {
     match command {
-        Command::EnrollMember { member_id, .. } => ids.0.push(member_id.clone()),
+        Command::EnrollMember { member_id, .. } => (vec![member_id.clone()], Vec::new()),
         Command::RecordContribution { receipt_id, .. }
         | Command::RecordSponsorContribution { receipt_id, .. }
         | Command::PayPremium { receipt_id, .. }
-        | Command::RecordCopay { receipt_id, .. } => ids.1.push(receipt_id.clone()),
-        Command::RecordFacilityPayout { payout_id, .. } => ids.2.push(payout_id.clone()),
-        Command::WithBudgets { command, .. } => return ids_of(command),
-        _ => {}
+        | Command::RecordCopay { receipt_id, .. } => {
+            (Vec::new(), vec![UniqueId::Receipt(receipt_id.clone())])
+        }
+        Command::RecordFacilityPayout { payout_id, .. } => {
+            (Vec::new(), vec![UniqueId::Payout(payout_id.clone())])
+        }
+        Command::WithBudgets { command, .. } => ids_of(command),
+        _ => (Vec::new(), Vec::new()),
     }
-    ids
 }

@@ -38,8 +38,9 @@ pub const CHECKPOINT_HISTORY_FRACTION: u64 = 10;
 /// numbers per household hash, accruals a close assigned, each close's cut, carried amounts;
 /// 12: the body in a file of its own, the sled value the header alone; 13: compact claim
 /// records, their findings and diagnoses left in the log; balances moved per day, not per
-/// posting; 14: statements keep where their parts are, their lines left in the log).
-const FORMAT_VERSION: u32 = 14;
+/// posting; 14: statements keep where their parts are, their lines left in the log; 15: no
+/// receipt or payout ids, the log's index holds them).
+const FORMAT_VERSION: u32 = 15;
 const KEY: &[u8] = b"latest";
 const HEADER_BYTES: usize = 4 + 8 + 32 + 32;
 /// The directory of checkpoint bodies inside the checkpoints' sled directory.

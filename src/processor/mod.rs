@@ -21,6 +21,7 @@
 //! service stops accepting commands and serving queries (a restart rebuilds them from the log).
 
 pub mod checkpoint;
+mod ids;
 pub mod recovery;
 pub mod retry;
 pub mod state;
@@ -535,6 +536,8 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
     let mut next = w.log.head().next_position;
     // Receipts of the requests decided and not yet durable: the log cannot answer for them.
     let mut in_flight: HashMap<RequestId, InFlight> = HashMap::new();
+    // Receipt and payout ids those requests record.
+    let mut ids_in_flight = ids::IdsInFlight::default();
     let mut stop = None;
     // The checkpoint being stored, if any.
     let mut writing: Option<tokio::task::JoinHandle<Result<usize, CheckpointError>>> = None;
@@ -605,6 +608,7 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
         // Requests the log has made durable answer their retries from now on.
         let durable = w.log.head().next_position;
         in_flight.retain(|_, r| r.receipt.first_position + u64::from(r.receipt.count) > durable);
+        ids_in_flight.durable_upto(durable);
         for job in jobs {
             match earlier_request(&w.log, &in_flight, &job.request_id, &job.command).await {
                 Ok(None) => {}
@@ -664,8 +668,13 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
                             continue;
                         }
                     };
+                    if let Err(refused) = ids_in_flight.check(&w.log, &request.events).await {
+                        batch.answered.push((job.reply, Err(refused)));
+                        continue;
+                    }
                     let first_position = next;
                     next += request.events.len() as u64;
+                    ids_in_flight.insert(&request.events, next);
                     let applied = st.apply(first_position, request.events.iter().map(|e| &e.event));
                     if let Err(err) = applied {
                         broken = Some(err.to_string());

@@ -249,6 +249,12 @@ pub enum AppendError {
     },
     #[error("request_id: {request_id} was already used for a different append")]
     RequestIdReused { request_id: RequestId },
+    #[error("events[{index}]: {id} was already recorded, at position {position}")]
+    IdUsed {
+        index: usize,
+        id: crate::event::UniqueId,
+        position: u64,
+    },
     #[error("the log is closed")]
     Closed,
     #[error("storage failure, the log refuses further appends: {0}")]
@@ -338,6 +344,13 @@ pub trait EventLog: Clone + Send + Sync + 'static {
         &self,
         request_id: &RequestId,
     ) -> impl Future<Output = Result<Option<std::ops::Range<u64>>, LogError>> + Send;
+
+    /// The position of the acknowledged event that recorded `id`, None if none did (an
+    /// append still being committed is not seen).
+    fn id_position(
+        &self,
+        id: &crate::event::UniqueId,
+    ) -> impl Future<Output = Result<Option<u64>, LogError>> + Send;
 
     /// Recomputes the hash chain over `from..to` and compares it with what is stored.
     fn verify(

@@ -16,7 +16,12 @@ const INDEX_STREAM: u8 = b's';
 const INDEX_REQUEST: u8 = b'r';
 const INDEX_POINT: u8 = b'o';
 const INDEX_START: u8 = b'c';
+const INDEX_ID: u8 = b'u';
 const INDEX_UPTO: &[u8] = b"m:indexed_upto";
+const INDEX_FORMAT_KEY: &[u8] = b"m:format";
+/// The index's format: 2 added the unique ids (receipts, payouts). An index of another format
+/// (or of the format before runs, which had no marker) is cleared and rebuilt from the log.
+const INDEX_FORMAT: &[u8] = &[2];
 
 /// The most commit-start notes in one sled batch of the index (see [`SledIndex::apply`]).
 pub const INDEX_BATCH_ENTRIES_MAX: usize = 4096;
@@ -108,17 +113,16 @@ pub struct SledIndex {
 }
 
 impl SledIndex {
-    /// Opens the index. An index of the format before runs (a key per stream version and
-    /// request id) is cleared, so the log rebuilds it from the records.
+    /// Opens the index. An index of another format ([`INDEX_FORMAT`]) is cleared, so the log
+    /// rebuilds it from the records.
     pub fn open(db: &sled::Db) -> Result<Self, LogError> {
         let tree = db.open_tree("index")?;
-        let legacy = [INDEX_STREAM, INDEX_REQUEST, INDEX_POINT]
-            .iter()
-            .any(|prefix| tree.scan_prefix([*prefix]).next().is_some());
-        if legacy {
-            tracing::warn!("the log's index has the format before runs: rebuilding it");
+        let format = tree.get(INDEX_FORMAT_KEY)?;
+        if format.as_deref() != Some(INDEX_FORMAT) && !tree.is_empty() {
+            tracing::warn!("the log's index has an earlier format: rebuilding it");
             tree.clear()?;
         }
+        tree.insert(INDEX_FORMAT_KEY, INDEX_FORMAT)?;
         let runs = Runs::open(tree.clone())?;
         Ok(SledIndex { tree, runs })
     }
@@ -134,6 +138,13 @@ impl SledIndex {
         self.runs
             .get(&prefixed(INDEX_REQUEST, request_id.as_bytes()))?
             .map(|v| RequestRecord::decode(&v))
+            .transpose()
+    }
+
+    pub fn id_position(&self, key: &[u8]) -> Result<Option<u64>, LogError> {
+        self.runs
+            .get(&prefixed(INDEX_ID, key))?
+            .map(|v| u64_value(&v))
             .transpose()
     }
 
@@ -166,13 +177,17 @@ impl SledIndex {
                 record.encode().to_vec(),
             )
         });
+        let ids = delta
+            .ids
+            .iter()
+            .map(|(key, position)| (prefixed(INDEX_ID, key), position.to_be_bytes().to_vec()));
         let points = notes.point.iter().map(|(offset, at)| {
             (
                 prefixed(INDEX_POINT, &offset.to_be_bytes()),
                 at.encode().to_vec(),
             )
         });
-        let entries = streams.chain(requests).chain(points).collect();
+        let entries = streams.chain(requests).chain(ids).chain(points).collect();
         self.runs
             .write(entries, (INDEX_UPTO, &delta.upto.to_be_bytes()))
     }
@@ -214,6 +229,7 @@ impl SledIndex {
     pub fn clear(&self) -> Result<(), LogError> {
         self.tree.clear()?;
         self.runs.forget();
+        self.tree.insert(INDEX_FORMAT_KEY, INDEX_FORMAT)?;
         Ok(())
     }
 }
@@ -360,6 +376,10 @@ impl Store for SledStore {
         self.index.request(request_id)
     }
 
+    fn id_position(&self, key: &[u8]) -> Result<Option<u64>, LogError> {
+        self.index.id_position(key)
+    }
+
     fn apply_index(&self, delta: &IndexDelta) -> Result<(), LogError> {
         self.index.apply(delta, &Notes::default())
     }
@@ -411,6 +431,7 @@ mod tests {
                     (format!("r-{i}"), record)
                 })
                 .collect(),
+            ids: (0..n).map(|i| (format!("u-{i}").into_bytes(), i)).collect(),
         };
         index.apply(&delta, &Notes::default()).unwrap();
         assert_eq!(index.indexed_upto().unwrap(), n);
@@ -418,6 +439,8 @@ mod tests {
             assert_eq!(index.stream_version(&i.to_be_bytes()).unwrap(), Some(i + 1));
             let record = index.request(&format!("r-{i}")).unwrap().unwrap();
             assert_eq!(record.first_position, i);
+            let id = index.id_position(format!("u-{i}").as_bytes()).unwrap();
+            assert_eq!(id, Some(i));
         }
     }
 }

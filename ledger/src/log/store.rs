@@ -52,6 +52,8 @@ pub struct IndexDelta {
     pub upto: u64,
     pub streams: Vec<(Vec<u8>, u64)>,
     pub requests: Vec<(String, RequestRecord)>,
+    /// Unique id keys (`UniqueId::key`) and the position of the event that recorded each.
+    pub ids: Vec<(Vec<u8>, u64)>,
 }
 
 /// The callback of [`Store::for_each_record`]: false stops the walk.
@@ -77,6 +79,8 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     fn stream_version(&self, stream_key: &[u8]) -> Result<Option<u64>, LogError>;
     fn request(&self, request_id: &str) -> Result<Option<RequestRecord>, LogError>;
+    /// The position of the event that recorded the unique id with this key.
+    fn id_position(&self, key: &[u8]) -> Result<Option<u64>, LogError>;
     /// Applies a delta atomically, together with its `upto`.
     fn apply_index(&self, delta: &IndexDelta) -> Result<(), LogError>;
     /// Every event below this position is in the persisted index.
@@ -96,6 +100,7 @@ struct MemoryInner {
     chunks: RwLock<BTreeMap<u64, Arc<[u8]>>>,
     streams: RwLock<HashMap<Vec<u8>, u64>>,
     requests: RwLock<HashMap<String, RequestRecord>>,
+    ids: RwLock<HashMap<Vec<u8>, u64>>,
     indexed_upto: AtomicU64,
     anchored: RwLock<Option<Head>>,
 }
@@ -178,11 +183,16 @@ impl Store for MemoryStore {
         Ok(read(&self.inner.requests).get(request_id).copied())
     }
 
+    fn id_position(&self, key: &[u8]) -> Result<Option<u64>, LogError> {
+        Ok(read(&self.inner.ids).get(key).copied())
+    }
+
     fn apply_index(&self, delta: &IndexDelta) -> Result<(), LogError> {
         let mut streams = write(&self.inner.streams);
         let mut requests = write(&self.inner.requests);
         streams.extend(delta.streams.iter().cloned());
         requests.extend(delta.requests.iter().cloned());
+        write(&self.inner.ids).extend(delta.ids.iter().cloned());
         self.inner.indexed_upto.store(delta.upto, Ordering::Release);
         Ok(())
     }
@@ -194,6 +204,7 @@ impl Store for MemoryStore {
     fn clear_index(&self) -> Result<(), LogError> {
         write(&self.inner.streams).clear();
         write(&self.inner.requests).clear();
+        write(&self.inner.ids).clear();
         self.inner.indexed_upto.store(0, Ordering::Release);
         Ok(())
     }

@@ -35,7 +35,7 @@ use super::{
 };
 use crate::chain::{self, GENESIS, Hash};
 use crate::codec::{Envelope, EnvelopeHead, decode_envelope_head, encode_envelope, event_bytes};
-use crate::event::{Event, StreamId};
+use crate::event::{Event, StreamId, UniqueId};
 use crate::ids::RequestId;
 
 /// Hash maps on the append path: foldhash is several times faster than SipHash on short keys
@@ -47,6 +47,8 @@ struct PreparedEvent {
     stream: StreamId,
     stream_key: Vec<u8>,
     body: Vec<u8>,
+    /// The id the event records once, with its index key.
+    unique: Option<(UniqueId, Vec<u8>)>,
 }
 
 struct Prepared {
@@ -71,17 +73,36 @@ enum Msg {
 struct Recent {
     streams: HashMap<Vec<u8>, (u64, u64)>,
     requests: HashMap<String, RequestRecord>,
+    /// Unique id key -> the position of the event that recorded it.
+    ids: HashMap<Vec<u8>, u64>,
 }
 
 impl Recent {
     fn len(&self) -> usize {
-        self.streams.len() + self.requests.len()
+        self.streams.len() + self.requests.len() + self.ids.len()
     }
 
     fn prune(&mut self, indexed_upto: u64) {
         self.streams.retain(|_, (_, end)| *end > indexed_upto);
         self.requests
             .retain(|_, r| r.first_position + u64::from(r.count) > indexed_upto);
+        self.ids.retain(|_, position| *position >= indexed_upto);
+    }
+
+    /// Adds a commit's entries; `end` is the position after it.
+    fn extend(&mut self, index: &CommitIndex, end: u64) {
+        for (key, version) in &index.streams {
+            self.streams.insert(key.clone(), (*version, end));
+        }
+        for (id, record) in &index.requests {
+            self.requests.insert(id.clone(), *record);
+        }
+        self.ids.extend(
+            index
+                .ids
+                .iter()
+                .map(|(key, position)| (key.clone(), *position)),
+        );
     }
 }
 
@@ -382,6 +403,16 @@ impl<S: Store> EventLog for Log<S> {
         Ok(record.map(|r| r.first_position..r.first_position + u64::from(r.count)))
     }
 
+    async fn id_position(&self, id: &UniqueId) -> Result<Option<u64>, LogError> {
+        // Like requests: in `recent` before the head is published, until persisted.
+        let key = id.key();
+        let recent = lock(&self.shared.recent).ids.get(&key).copied();
+        match recent {
+            Some(position) => Ok(Some(position)),
+            None => self.shared.store.id_position(&key),
+        }
+    }
+
     async fn verify(&self, from: u64, to: u64) -> Result<VerifyReport, LogError> {
         let head = self.head().next_position;
         if from > to || to > head {
@@ -521,6 +552,7 @@ fn recover_tail<S: Store>(
     let mut previous = hash_before(store, indexed_upto)?;
     let mut streams: HashMap<Vec<u8>, u64> = HashMap::default();
     let mut requests: Vec<(String, RequestRecord, Sha256)> = Vec::new();
+    let mut ids: HashMap<Vec<u8>, u64> = HashMap::default();
     for_each_record(
         store,
         indexed_upto,
@@ -531,6 +563,13 @@ fn recover_tail<S: Store>(
             previous = *record.hash;
             let key = envelope.stream.key();
             let body = envelope.event_bytes;
+            let event = crate::codec::decode_event(&body).map_err(|e| LogError::Corrupt {
+                position,
+                reason: format!("undecodable event: {e}"),
+            })?;
+            if let Some(id) = event.unique_id() {
+                ids.insert(id.key(), position);
+            }
             streams.insert(key.clone(), envelope.stream_version);
             let id = envelope.request_id.as_str();
             match requests.last_mut() {
@@ -564,17 +603,13 @@ fn recover_tail<S: Store>(
     let mut index = CommitIndex {
         streams,
         requests: HashMap::default(),
+        ids,
     };
     for (id, mut rec, hasher) in requests {
         rec.digest = truncate_digest(hasher);
         index.requests.insert(id, rec);
     }
-    for (key, version) in &index.streams {
-        recent.streams.insert(key.clone(), (*version, end));
-    }
-    for (id, rec) in &index.requests {
-        recent.requests.insert(id.clone(), *rec);
-    }
+    recent.extend(&index, end);
     Ok((
         recent,
         Committed {
@@ -672,6 +707,10 @@ fn prepare(
             stream: new.stream,
             stream_key,
             body,
+            unique: new.event.unique_id().map(|id| {
+                let key = id.key();
+                (id, key)
+            }),
         });
     }
     Ok(Prepared {
@@ -692,11 +731,43 @@ const ENVELOPE_OVERHEAD_BYTES: usize = 128;
 /// Sequenced commits waiting for the flusher. Two: one being flushed, one ready behind it.
 const PIPELINE_DEPTH: usize = 2;
 
-/// Index entries of one commit: the stream versions it reached and the requests it holds.
+/// Index entries of one commit: the stream versions it reached, the requests it holds and
+/// the unique ids it records (key -> position).
 #[derive(Default)]
 struct CommitIndex {
     streams: HashMap<Vec<u8>, u64>,
     requests: HashMap<String, RequestRecord>,
+    ids: HashMap<Vec<u8>, u64>,
+}
+
+impl CommitIndex {
+    /// Adds a later commit's entries (the indexer merges commits: a stream touched a thousand
+    /// times is written once).
+    fn merge(&mut self, later: &CommitIndex) {
+        self.streams
+            .extend(later.streams.iter().map(|(k, v)| (k.clone(), *v)));
+        self.requests
+            .extend(later.requests.iter().map(|(k, v)| (k.clone(), *v)));
+        self.ids
+            .extend(later.ids.iter().map(|(k, v)| (k.clone(), *v)));
+    }
+
+    /// Takes every entry, as the delta of the index up to `upto`.
+    fn drain(&mut self, upto: u64) -> IndexDelta {
+        IndexDelta {
+            upto,
+            streams: self.streams.drain().collect(),
+            requests: self.requests.drain().collect(),
+            ids: self.ids.drain().collect(),
+        }
+    }
+
+    /// Puts back the entries of a delta that could not be written.
+    fn restore(&mut self, delta: IndexDelta) {
+        self.streams.extend(delta.streams);
+        self.requests.extend(delta.requests);
+        self.ids.extend(delta.ids);
+    }
 }
 
 /// A commit the sequencer has built, for the flusher to make durable and then acknowledge.
@@ -840,6 +911,19 @@ impl<S: Store> Sequencer<S> {
         Ok(self.store.stream_version(key)?.unwrap_or(0))
     }
 
+    /// Where a unique id was recorded before the commit being built, if it was.
+    fn id_before(&self, key: &[u8]) -> Result<Option<u64>, LogError> {
+        for (_, index) in self.in_flight.iter().rev() {
+            if let Some(position) = index.ids.get(key) {
+                return Ok(Some(*position));
+            }
+        }
+        if let Some(position) = lock(&self.recent).ids.get(key) {
+            return Ok(Some(*position));
+        }
+        self.store.id_position(key)
+    }
+
     fn earlier_request(&self, id: &str) -> Result<Option<RequestRecord>, LogError> {
         for (_, index) in self.in_flight.iter().rev() {
             if let Some(r) = index.requests.get(id) {
@@ -885,7 +969,7 @@ impl<S: Store> Sequencer<S> {
         let mut answers = Vec::with_capacity(group.len());
         let mut scratch = Vec::with_capacity(512);
         for p in group {
-            let base_versions = match self.decide(&index, &p) {
+            let base_versions = match self.decide(&index, &p, next) {
                 Ok(base) => base,
                 Err(result) => {
                     let _ = p.reply.send(result);
@@ -923,6 +1007,9 @@ impl<S: Store> Sequencer<S> {
                     chunk_first = next;
                 }
                 chunk.push(next, &scratch, &hash);
+                if let Some((_, key)) = &event.unique {
+                    index.ids.insert(key.clone(), next);
+                }
                 next += 1;
             }
             let outcome = AppendOutcome {
@@ -980,6 +1067,7 @@ impl<S: Store> Sequencer<S> {
         &self,
         commit: &CommitIndex,
         p: &Prepared,
+        first_position: u64,
     ) -> Result<HashMap<Vec<u8>, u64>, Result<AppendOutcome, AppendError>> {
         let storage = |e: LogError| Err(AppendError::Storage(e.to_string()));
         let id = p.request_id.as_str();
@@ -1002,6 +1090,7 @@ impl<S: Store> Sequencer<S> {
             }
             None => {}
         }
+        self.check_ids(commit, p, first_position).map_err(Err)?;
         let mut base_versions: HashMap<Vec<u8>, u64> = HashMap::default();
         let keys = p
             .expected
@@ -1035,6 +1124,41 @@ impl<S: Store> Sequencer<S> {
             }
         }
         Ok(base_versions)
+    }
+}
+
+impl<S: Store> Sequencer<S> {
+    /// Refuses a request that records a unique id already recorded: before this commit, in
+    /// it, or earlier in the request (`first_position` is where the request would start).
+    fn check_ids(
+        &self,
+        commit: &CommitIndex,
+        p: &Prepared,
+        first_position: u64,
+    ) -> Result<(), AppendError> {
+        for (index, event) in p.events.iter().enumerate() {
+            let Some((id, key)) = &event.unique else {
+                continue;
+            };
+            let in_request = p.events[..index]
+                .iter()
+                .position(|e| e.unique.as_ref().is_some_and(|(_, k)| k == key))
+                .map(|i| first_position + i as u64);
+            let earlier = match in_request.or_else(|| commit.ids.get(key).copied()) {
+                Some(position) => Some(position),
+                None => self
+                    .id_before(key)
+                    .map_err(|e| AppendError::Storage(e.to_string()))?,
+            };
+            if let Some(position) = earlier {
+                return Err(AppendError::IdUsed {
+                    index,
+                    id: id.clone(),
+                    position,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1115,12 +1239,7 @@ impl<S: Store> Flusher<S> {
         let end = sealed.head.next_position;
         {
             let mut recent = lock(&self.recent);
-            for (key, version) in &sealed.index.streams {
-                recent.streams.insert(key.clone(), (*version, end));
-            }
-            for (id, record) in &sealed.index.requests {
-                recent.requests.insert(id.clone(), *record);
-            }
+            recent.extend(&sealed.index, end);
             let indexed = self.indexed.load(Ordering::Acquire);
             if indexed > self.pruned_upto && recent.len() > self.limits.recent_entries_max {
                 recent.prune(indexed);
@@ -1156,18 +1275,11 @@ fn indexer_loop<S: Store>(
     indexed: Arc<AtomicU64>,
     checkpoint_events: u64,
 ) {
-    let mut streams: HashMap<Vec<u8>, u64> = HashMap::default();
-    let mut requests: HashMap<String, RequestRecord> = HashMap::default();
+    let mut merged = CommitIndex::default();
     let mut last: Option<Head> = None;
-    let save = |streams: &mut HashMap<Vec<u8>, u64>,
-                requests: &mut HashMap<String, RequestRecord>,
-                head: Head| {
+    let save = |merged: &mut CommitIndex, head: Head| {
         let upto = head.next_position;
-        let delta = IndexDelta {
-            upto,
-            streams: streams.drain().collect(),
-            requests: requests.drain().collect(),
-        };
+        let delta = merged.drain(upto);
         if store.apply_index(&delta).is_ok() {
             indexed.store(upto, Ordering::Release);
             // The index is durable up to here, and so is the log: anchor the head. A failed
@@ -1176,8 +1288,7 @@ fn indexer_loop<S: Store>(
                 metrics::counter!("ledger_anchor_failures_total").increment(1);
             }
         } else {
-            streams.extend(delta.streams);
-            requests.extend(delta.requests);
+            merged.restore(delta);
         }
     };
     while let Ok(committed) = rx.recv() {
@@ -1187,21 +1298,14 @@ fn indexer_loop<S: Store>(
             hash: committed.hash,
         };
         last = Some(head);
-        streams.extend(committed.index.streams.iter().map(|(k, v)| (k.clone(), *v)));
-        requests.extend(
-            committed
-                .index
-                .requests
-                .iter()
-                .map(|(k, v)| (k.clone(), *v)),
-        );
+        merged.merge(&committed.index);
         if upto.saturating_sub(indexed.load(Ordering::Acquire)) >= checkpoint_events {
-            save(&mut streams, &mut requests, head);
+            save(&mut merged, head);
         }
     }
     if let Some(head) = last
         && head.next_position > indexed.load(Ordering::Acquire)
     {
-        save(&mut streams, &mut requests, head);
+        save(&mut merged, head);
     }
 }

@@ -426,6 +426,10 @@ impl Store for FileStore {
         self.inner.index.request(request_id)
     }
 
+    fn id_position(&self, key: &[u8]) -> Result<Option<u64>, LogError> {
+        self.inner.index.id_position(key)
+    }
+
     fn apply_index(&self, delta: &IndexDelta) -> Result<(), LogError> {
         let notes = lock(&self.inner.pending).below(delta.upto);
         self.inner.index.apply(delta, &notes)?;
