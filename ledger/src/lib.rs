@@ -29,6 +29,8 @@ pub mod partition;
 
 pub use event::{Date, Event, FieldError, NewEvent, StreamId, StreamKind, UniqueId};
 pub use ids::RequestId;
+#[cfg(feature = "kafka")]
+pub use log::KafkaLog;
 #[cfg(feature = "log")]
 pub use log::{
     AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, FileLog, Head, Limits,

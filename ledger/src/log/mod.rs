@@ -14,13 +14,15 @@
 //! and flushes once (group commit), and only then answers every caller.
 
 pub mod anchor;
-mod chunk;
+pub(crate) mod chunk;
 mod chunks;
 pub mod files;
 pub mod frame;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod runs;
 mod sled_store;
-mod store;
+pub(crate) mod store;
 mod subscription;
 mod writer;
 
@@ -47,6 +49,9 @@ pub type FileLog = Log<FileStore>;
 pub type SledLog = Log<SledStore>;
 /// The in-memory log (same writer and encoding, no durability).
 pub type MemoryLog = Log<MemoryStore>;
+/// The log on Apache Kafka, one partition of the events topic (`kafka`).
+#[cfg(feature = "kafka")]
+pub type KafkaLog = Log<kafka::KafkaStore>;
 
 /// Named limits of the embedded log. Every queue and batch has one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,95 @@
+//! A partition's transactional producer: one Kafka transaction per commit.
+
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::{KafkaConfig, unavailable};
+use crate::log::LogError;
+
+/// The transactional producer of one partition of the events topic.
+pub(super) struct Transactions {
+    producer: ThreadedProducer<DefaultProducerContext>,
+    topic: String,
+    partition: i32,
+    timeout: std::time::Duration,
+}
+
+/// The transactional id of a partition's producer: a new owner's `init_transactions` under
+/// the same id fences the old owner.
+pub fn transactional_id(topic: &str, partition: u32) -> String {
+    format!("{topic}-p{partition}")
+}
+
+impl Transactions {
+    /// Opens the producer and takes the partition over (blocking): an earlier owner's open
+    /// transaction is aborted and its later commits refused.
+    pub(super) fn open(config: &KafkaConfig, partition: u32) -> Result<Self, LogError> {
+        let producer: ThreadedProducer<DefaultProducerContext> = config
+            .client()
+            .set(
+                "transactional.id",
+                transactional_id(&config.topic, partition),
+            )
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "0")
+            .set(
+                "transaction.timeout.ms",
+                (config.timeout.as_millis() * 6).to_string(),
+            )
+            .set("message.timeout.ms", config.timeout.as_millis().to_string())
+            .create()
+            .map_err(|e| unavailable("producer", e))?;
+        producer
+            .init_transactions(config.timeout)
+            .map_err(|e| unavailable("taking the partition over (init_transactions)", e))?;
+        Ok(Transactions {
+            producer,
+            topic: config.topic.clone(),
+            partition: i32::try_from(partition)
+                .map_err(|_| LogError::Storage(format!("partition {partition}")))?,
+            timeout: config.timeout,
+        })
+    }
+
+    /// Commits `chunks` (first position, framed records) as one transaction (blocking).
+    /// Err: nothing of them is visible to `read_committed` readers, or (a commit whose
+    /// answer was lost) the log must be reopened to learn whether it was.
+    pub(super) fn commit(&self, chunks: &[(u64, Vec<u8>)]) -> Result<(), LogError> {
+        self.producer
+            .begin_transaction()
+            .map_err(|e| self.failed("beginning a transaction", e))?;
+        for (first, bytes) in chunks {
+            let key = first.to_be_bytes();
+            let mut record = BaseRecord::to(&self.topic)
+                .partition(self.partition)
+                .key(&key[..])
+                .payload(&bytes[..]);
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        // The producer's queue is bounded (queue.buffering.max.messages):
+                        // let it deliver, then try again.
+                        self.producer.poll(std::time::Duration::from_millis(10));
+                        record = back;
+                    }
+                    Err((e, _)) => return Err(self.failed("producing a chunk", e)),
+                }
+            }
+        }
+        self.producer
+            .commit_transaction(self.timeout)
+            .map_err(|e| self.failed("committing", e))
+    }
+
+    /// Aborts what the failed transaction produced (best effort) and says what failed.
+    fn failed(&self, what: &str, e: KafkaError) -> LogError {
+        let _ = self.producer.abort_transaction(self.timeout);
+        unavailable(
+            &format!("{what} (partition {} of {})", self.partition, self.topic),
+            e,
+        )
+    }
+}

@@ -1,0 +1,78 @@
+//! Reading a partition of the events topic as committed (`read_committed`), to its end.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{KafkaConfig, unavailable};
+use crate::log::LogError;
+
+/// What [`read_committed`] calls with each message: its first position and its chunk.
+pub(super) type ChunkVisitor<'f> = dyn FnMut(u64, &[u8]) -> Result<(), LogError> + 'f;
+
+/// Calls `f(first position, chunk)` with every committed message of `partition` from Kafka
+/// offset `from`, up to the partition's end when called. Returns the offset after the last.
+pub(super) fn read_committed(
+    config: &KafkaConfig,
+    partition: u32,
+    from: i64,
+    f: &mut ChunkVisitor<'_>,
+) -> Result<i64, LogError> {
+    let consumer: BaseConsumer = config
+        .client()
+        .set("group.id", format!("{}-replica-p{partition}", config.topic))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .map_err(|e| unavailable("consumer", e))?;
+    let kafka_partition = i32::try_from(partition)
+        .map_err(|_| LogError::Storage(format!("partition {partition}")))?;
+    let (_, high) = consumer
+        .fetch_watermarks(&config.topic, kafka_partition, config.timeout)
+        .map_err(|e| unavailable("reading the partition's end", e))?;
+    if from >= high {
+        return Ok(from);
+    }
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(&config.topic, kafka_partition, Offset::Offset(from))
+        .map_err(|e| unavailable("assigning the partition", e))?;
+    consumer
+        .assign(&assignment)
+        .map_err(|e| unavailable("assigning the partition", e))?;
+    let mut next = from;
+    let mut last_progress = Instant::now();
+    loop {
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(Err(e)) => return Err(unavailable("reading the partition", e)),
+            Some(Ok(message)) => {
+                let first = message
+                    .key()
+                    .and_then(|k| <[u8; 8]>::try_from(k).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| LogError::Corrupt {
+                        position: 0,
+                        reason: format!("kafka offset {} has no position key", message.offset()),
+                    })?;
+                f(first, message.payload().unwrap_or_default())?;
+                next = message.offset() + 1;
+                last_progress = Instant::now();
+            }
+        }
+        if last_progress.elapsed() > config.timeout {
+            return Err(unavailable(
+                "reading the partition",
+                format!("no progress for {:?} at offset {next}", config.timeout),
+            ));
+        }
+    }
+    // Past `next` up to `high`, only markers and aborted records: no transaction is open
+    // (this node's producer fenced every earlier one before reading).
+    Ok(next.max(high))
+}

@@ -1,0 +1,127 @@
+//! The Kafka log beyond the conformance suite: ownership moving between nodes (fencing),
+//! replicas catching up, a shortened topic, and Kafka offsets against positions. Real Apache
+//! Kafka (`ledger::log::kafka::testing`).
+
+#![cfg(feature = "kafka")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use ledger::conformance::{contribution, request};
+use ledger::log::kafka::{KafkaConfig, ensure_topic, testing};
+use ledger::{AppendError, EventLog, KafkaLog, Limits, LogError};
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+fn config(prefix: &str) -> KafkaConfig {
+    KafkaConfig::single(testing::bootstrap(), testing::fresh_topic(prefix), 1)
+}
+
+async fn open(dir: &std::path::Path, config: &KafkaConfig) -> Result<KafkaLog, LogError> {
+    KafkaLog::open_kafka(dir, config.clone(), 0, Limits::default()).await
+}
+
+async fn save(log: &KafkaLog, i: usize) -> Result<ledger::AppendOutcome, AppendError> {
+    log.append(request(
+        &format!("req-{i}"),
+        vec![contribution("HH-1", &format!("R{i}"), 100 + i as i64)],
+    ))
+    .await
+}
+
+/// A second node opening the partition takes it over: its replica catches up with every
+/// committed event, the first node's next commit is refused (fenced) and appears nowhere,
+/// and the new owner continues the same positions and chain. The first node, reopened,
+/// takes the partition back and catches up in turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_owner_fences_the_old_one_and_catches_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = config("fencing");
+    let a = open(&tmp.path().join("a"), &config).await.unwrap();
+    for i in 0..3 {
+        save(&a, i).await.unwrap();
+    }
+    let b = open(&tmp.path().join("b"), &config).await.unwrap();
+    assert_eq!(b.head(), a.head());
+    assert_eq!(b.read(0, 10).await.unwrap(), a.read(0, 10).await.unwrap());
+
+    let zombie = save(&a, 3).await;
+    assert!(
+        matches!(zombie, Err(AppendError::Storage(ref reason)) if reason.contains("kafka")),
+        "{zombie:?}"
+    );
+    let next = save(&b, 4).await.unwrap();
+    assert_eq!(next.first_position, 3);
+    // The fenced commit is nowhere: not in the new owner's log, nor refused as a used id.
+    let events = b.read(0, 10).await.unwrap();
+    assert_eq!(events.len(), 4);
+    assert!(save(&b, 3).await.is_ok(), "R3 was never recorded");
+    assert!(b.verify(0, 5).await.unwrap().is_ok());
+
+    a.shutdown().await.unwrap();
+    drop(a);
+    let a = open(&tmp.path().join("a"), &config).await.unwrap();
+    assert_eq!(a.head(), b.head());
+    assert_eq!(a.read(0, 10).await.unwrap(), b.read(0, 10).await.unwrap());
+    // Retries are answered from the caught-up index.
+    let retry = save(&a, 4).await.unwrap();
+    assert!(retry.already_appended);
+    assert_eq!(retry.first_position, 3);
+}
+
+/// A topic holding less than the node's replica (deleted and made again, or another
+/// cluster) is refused at open, naming both ends: never a silently shorter ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_shorter_than_the_replica_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = config("shortened");
+    let log = open(tmp.path(), &config).await.unwrap();
+    save(&log, 0).await.unwrap();
+    save(&log, 1).await.unwrap();
+    log.shutdown().await.unwrap();
+    drop(log);
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap)
+        .create()
+        .unwrap();
+    admin
+        .delete_topics(&[&config.topic], &AdminOptions::new())
+        .await
+        .unwrap();
+    // Deleting completes in the background: create again until the broker takes it.
+    let mut again = ensure_topic(&config).await;
+    for _ in 0..100 {
+        if again.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        again = ensure_topic(&config).await;
+    }
+    again.unwrap();
+    match open(tmp.path(), &config).await {
+        Err(LogError::Shortened { head, anchored }) => assert_eq!((head, anchored), (0, 2)),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("opened over a shorter topic"),
+    }
+}
+
+/// Kafka offsets under transactions are not gapless (each commit's marker takes one), while
+/// the ledger's positions are: the position stays in every record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_offsets_have_gaps_positions_do_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = config("offsets");
+    let log = open(tmp.path(), &config).await.unwrap();
+    for i in 0..5 {
+        assert_eq!(save(&log, i).await.unwrap().first_position, i as u64);
+    }
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap)
+        .create()
+        .unwrap();
+    let (_, high) = consumer
+        .fetch_watermarks(&config.topic, 0, config.timeout)
+        .unwrap();
+    // Five one-chunk commits: five messages and five commit markers.
+    assert_eq!(high, 10);
+    assert_eq!(log.head().next_position, 5);
+}
