@@ -178,6 +178,11 @@ struct ServeArgs {
     /// PEM private key for TLS (with --tls-cert).
     #[arg(long, env = "CLAIMS_LEDGER_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// Where events are recorded: `files` (segment files in the data directory) or
+    /// `kafka://host:port[,host:port]` (topic and replication in the config file's
+    /// `[kafka]`; the data directory then holds each partition's replica) [default: files].
+    #[arg(long, env = "CLAIMS_LEDGER_EVENT_LOG")]
+    log: Option<String>,
 }
 
 impl ServeArgs {
@@ -205,6 +210,10 @@ impl ServeArgs {
             &file.tokens,
         )?;
         config.partitions = partitions;
+        config.backend = claims_ledger::server::Backend::parse(
+            self.log.as_deref().or(file.log.as_deref()),
+            &file.kafka.unwrap_or_default(),
+        )?;
         Ok(config)
     }
 }

@@ -297,23 +297,61 @@ impl<L: EventLog> Ledger<L> {
     }
 }
 
+type OpenError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Each partition's checkpoints in `layout`.
+fn checkpoint_stores(layout: &layout::Layout) -> Result<Vec<CheckpointStore>, OpenError> {
+    layout.create_partition_dirs()?;
+    let mut stores = Vec::with_capacity(layout.partitions.count() as usize);
+    for partition in layout.partitions.all() {
+        stores.push(CheckpointStore::open_or_set_aside(
+            layout.checkpoints_dir(partition),
+        )?);
+    }
+    Ok(stores)
+}
+
 impl Ledger<ledger::FileLog> {
     /// Opens every partition of a data directory (segment logs, checkpoints) and starts the
     /// ledger over them.
-    pub async fn open(
-        layout: &layout::Layout,
-    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        layout.create_partition_dirs()?;
-        let mut logs = Vec::with_capacity(layout.partitions.count() as usize);
-        for partition in layout.partitions.all() {
+    pub async fn open(layout: &layout::Layout) -> Result<Self, OpenError> {
+        let mut logs = Vec::new();
+        for (partition, checkpoints) in layout.partitions.all().zip(checkpoint_stores(layout)?) {
             let log = ledger::FileLog::open(layout.log_dir(partition))?;
-            let checkpoints =
-                CheckpointStore::open_or_set_aside(layout.checkpoints_dir(partition))?;
             logs.push((log, Some(checkpoints)));
         }
         Ok(Ledger::start(logs).await?)
     }
+}
 
+impl Ledger<ledger::KafkaLog> {
+    /// Opens every partition of the ledger on Kafka (`kafka`'s topic, made with the layout's
+    /// partition count when missing), each partition's replica and checkpoints in the data
+    /// directory, and starts the ledger over them. This node takes every partition over.
+    pub async fn open_kafka(
+        layout: &layout::Layout,
+        kafka: ledger::log::kafka::KafkaConfig,
+    ) -> Result<Self, OpenError> {
+        let kafka = ledger::log::kafka::KafkaConfig {
+            partitions: layout.partitions.count(),
+            ..kafka
+        };
+        let mut logs = Vec::new();
+        for (partition, checkpoints) in layout.partitions.all().zip(checkpoint_stores(layout)?) {
+            let log = ledger::KafkaLog::open_kafka(
+                layout.log_dir(partition),
+                kafka.clone(),
+                partition.number(),
+                ledger::Limits::default(),
+            )
+            .await?;
+            logs.push((log, Some(checkpoints)));
+        }
+        Ok(Ledger::start(logs).await?)
+    }
+}
+
+impl<S: ledger::log::Store> Ledger<ledger::log::Log<S>> {
     /// Flushes and releases every partition's log, after [`Ledger::shutdown`].
     pub async fn close_logs(&self) -> Result<(), ledger::LogError> {
         let mut first_error = Ok(());

@@ -22,6 +22,9 @@ use crate::partitioned::Ledger;
 use crate::partitioned::consistency::{self, AT_LEAST_HEADER, POSITIONS_HEADER};
 use crate::partitioned::layout::Layout;
 
+pub mod backend;
+pub use backend::{Backend, KafkaFileConfig};
+
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// The configuration file (TOML). Every key is optional; command-line flags and
@@ -42,6 +45,10 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     #[serde(default)]
     pub tokens: Vec<TokenEntry>,
+    /// Where events are recorded: `files` (default) or `kafka://host:port[,host:port]`.
+    pub log: Option<String>,
+    /// The Kafka topic and its replication, for `log = "kafka://..."`.
+    pub kafka: Option<KafkaFileConfig>,
 }
 
 impl FileConfig {
@@ -78,6 +85,7 @@ pub struct ServerConfig {
     pub metrics_listen: Option<SocketAddr>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub tokens: Tokens,
+    pub backend: Backend,
 }
 
 impl ServerConfig {
@@ -120,6 +128,7 @@ impl ServerConfig {
             metrics_listen,
             tls,
             tokens,
+            backend: Backend::Files,
         })
     }
 }
@@ -419,8 +428,30 @@ pub async fn serve(
     };
 
     let layout = Layout::open(&config.data_dir, config.partitions)?;
-    let ledger = Ledger::open(&layout).await?;
-    tracing::info!(partitions = %layout.partitions, "opened");
+    match config.backend.clone() {
+        Backend::Files => {
+            let ledger = Ledger::open(&layout).await?;
+            tracing::info!(partitions = %layout.partitions, "opened");
+            serve_ledger(config, ledger, tls, metrics, bound, shutdown).await
+        }
+        Backend::Kafka(kafka) => {
+            let topic = kafka.topic.clone();
+            let ledger = Ledger::open_kafka(&layout, kafka).await?;
+            tracing::info!(partitions = %layout.partitions, %topic, "opened on kafka");
+            serve_ledger(config, ledger, tls, metrics, bound, shutdown).await
+        }
+    }
+}
+
+/// Serves `ledger` until `shutdown`, then closes it (the rest of [`serve`]).
+async fn serve_ledger<S: ledger::log::Store>(
+    config: ServerConfig,
+    ledger: Ledger<ledger::log::Log<S>>,
+    tls: Option<ServerTlsConfig>,
+    metrics: Option<SocketAddr>,
+    bound: impl FnOnce(Bound),
+    shutdown: impl Future<Output = ()>,
+) -> Result<Stopped, Error> {
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let api = Api::new(ledger.clone(), stopping);
     let router = router(api, config.tokens, tls).await?;

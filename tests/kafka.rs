@@ -1,0 +1,88 @@
+//! The real server binary on real Apache Kafka (`serve --log kafka://...`): the topic is the
+//! ledger, the data directory a replica of it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Server, setup_household, visit_claim};
+use ledger::log::kafka::testing;
+use proto::v1 as pb;
+
+/// `--log kafka://` with the topic and replication from the config file's `[kafka]`.
+fn kafka_args(dir: &std::path::Path, topic: &str) -> Vec<String> {
+    let config = dir.join("kafka.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "log = \"kafka://{}\"\n\n[kafka]\ntopic = \"{topic}\"\n",
+            testing::bootstrap()
+        ),
+    )
+    .unwrap();
+    vec![
+        "--config".into(),
+        config.to_string_lossy().into_owned(),
+        "--partitions".into(),
+        "2".into(),
+    ]
+}
+
+async fn claim_status(server: &Server, claim: &str) -> (pb::ClaimStatus, Option<i64>) {
+    let mut query = pb::query_service_client::QueryServiceClient::new(server.channel(None).await);
+    let answer = query
+        .get_claim(pb::GetClaimRequest {
+            claim_id: claim.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (
+        answer.claim_status(),
+        answer.total_payer.map(|m| m.minor_units),
+    )
+}
+
+/// Commands over gRPC are committed in the topic: a server started on an empty data
+/// directory (another node, or this one with its disk lost) rebuilds its replica from Kafka
+/// and answers the same balances and claim, and a retry gets its first answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_on_kafka_keeps_its_ledger_in_the_topic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let topic = testing::fresh_topic("server");
+    let args = kafka_args(tmp.path(), &topic);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    let first = Server::start_with(&tmp.path().join("node-a"), &args);
+    let mut ledger = pb::ledger_service_client::LedgerServiceClient::new(first.channel(None).await);
+    setup_household(&mut ledger).await;
+    let submitted = ledger
+        .submit_claim(visit_claim("claim-1", "NY-1", 5))
+        .await
+        .unwrap()
+        .into_inner();
+    let claim = submitted.claim_id.clone();
+    let mut query = pb::query_service_client::QueryServiceClient::new(first.channel(None).await);
+    let wallet = common::wallet(&mut query, "HH-1").await;
+    let status = claim_status(&first, &claim).await;
+    assert!(status.1.is_some(), "decided: {status:?}");
+    first.stop();
+
+    let second = Server::start_with(&tmp.path().join("node-b"), &args);
+    let mut query = pb::query_service_client::QueryServiceClient::new(second.channel(None).await);
+    assert_eq!(common::wallet(&mut query, "HH-1").await, wallet);
+    assert_eq!(claim_status(&second, &claim).await, status);
+    let mut ledger =
+        pb::ledger_service_client::LedgerServiceClient::new(second.channel(None).await);
+    let retry = ledger
+        .submit_claim(visit_claim("claim-1", "NY-1", 5))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retry.claim_id, claim);
+    assert_eq!(
+        retry.receipt.unwrap().first_position,
+        submitted.receipt.unwrap().first_position
+    );
+    second.stop();
+}
