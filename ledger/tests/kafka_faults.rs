@@ -1,0 +1,114 @@
+//! The Kafka log when a broker dies: three real brokers, replication 3,
+//! `min.insync.replicas` 2, the partition's leader SIGKILLed in the middle of a load.
+
+#![cfg(feature = "kafka")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ledger::conformance::{contribution, request};
+use ledger::log::kafka::{KafkaConfig, testing};
+use ledger::{EventLog, KafkaLog, Limits, RequestId};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+/// Appenders per load, and the appends each makes.
+const CLIENTS: usize = 4;
+const APPENDS: usize = 60;
+
+/// The broker leading partition 0 of `topic`.
+fn leader(config: &KafkaConfig) -> i32 {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap)
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(&config.topic), Duration::from_secs(10))
+        .unwrap();
+    metadata.topics()[0].partitions()[0].leader()
+}
+
+/// Every append acknowledged before, during and after the leader's death is in the log a
+/// new owner reads back, at the positions it was acknowledged at; appends go on after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_killed_mid_load_loses_nothing_acknowledged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = tmp.path().join("kafka");
+    let port = 52_000 + (std::process::id() % 1_000) as u16 * 3;
+    let config = KafkaConfig {
+        replication_factor: 3,
+        min_insync_replicas: 2,
+        timeout: Duration::from_secs(30),
+        ..KafkaConfig::single(
+            testing::start_cluster(&cluster, 3, port),
+            testing::fresh_topic("broker-kill"),
+            1,
+        )
+    };
+    let log = KafkaLog::open_kafka(tmp.path().join("a"), config.clone(), 0, Limits::default())
+        .await
+        .unwrap();
+    let (acked_tx, mut acked) = tokio::sync::mpsc::unbounded_channel();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (log, acked_tx) = (log.clone(), acked_tx.clone());
+            tokio::spawn(async move {
+                for i in 0..APPENDS {
+                    let id = format!("c{c}-{i}");
+                    let event = contribution(&format!("HH-{c}"), &id, 100);
+                    let outcome = log.append(request(&id, vec![event])).await.unwrap();
+                    acked_tx.send((id, outcome.first_position)).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(acked_tx);
+    let mut positions = BTreeMap::new();
+    // A third of the load acknowledged: kill the partition's leader.
+    while positions.len() < CLIENTS * APPENDS / 3 {
+        let (id, position) = acked.recv().await.unwrap();
+        positions.insert(id, position);
+    }
+    let dead = leader(&config);
+    let pid = std::fs::read_to_string(cluster.join(format!("node-{dead}/pid"))).unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    while let Some((id, position)) = acked.recv().await {
+        positions.insert(id, position);
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    assert_eq!(positions.len(), CLIENTS * APPENDS);
+    assert_ne!(leader(&config), dead, "the partition has a new leader");
+    log.shutdown().await.unwrap();
+    drop(log);
+
+    // Another node takes the partition over from the surviving brokers.
+    let other = KafkaLog::open_kafka(tmp.path().join("b"), config, 0, Limits::default())
+        .await
+        .unwrap();
+    assert_eq!(other.head().next_position, (CLIENTS * APPENDS) as u64);
+    for (id, position) in &positions {
+        let found = other
+            .request_positions(&RequestId::new(id).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(found, Some(*position..*position + 1), "{id}");
+    }
+    assert!(
+        other
+            .verify(0, other.head().next_position)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    let after = other
+        .append(request("after", vec![contribution("HH-0", "after", 1)]))
+        .await
+        .unwrap();
+    assert_eq!(after.first_position, (CLIENTS * APPENDS) as u64);
+}
