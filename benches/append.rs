@@ -27,7 +27,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use ledger::codec::Envelope;
-use ledger::conformance::sample_events;
+use ledger::conformance::{numbered, sample_events};
 use ledger::event::Event;
 use ledger::log::{CHUNK_BYTES_TARGET, FileStore, SledStore, Store, frame};
 use ledger::{
@@ -89,7 +89,7 @@ fn workload(batch: usize, total: usize) -> Workload {
                 format!("HH-{}", (b * batch + i) % 10_000),
             )
             .unwrap();
-            let event = mix[(b * batch + i) % mix.len()].clone();
+            let event = numbered(mix[(b * batch + i) % mix.len()].clone(), b * batch + i);
             let envelope = Envelope {
                 position,
                 stream: stream.clone(),

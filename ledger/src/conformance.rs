@@ -633,6 +633,29 @@ macro_rules! conformance_tests {
     };
 }
 
+/// `event` with the receipt or payout id it records (if any) made unique by `n`: benches
+/// and tests that repeat sample events record each id once, as the log requires.
+pub fn numbered(mut event: Event, n: usize) -> Event {
+    let renamed = |id: &str| format!("{id}-{n}");
+    match &mut event {
+        Event::ContributionReceived(e) => {
+            e.receipt_id = ReceiptId::new(renamed(e.receipt_id.as_str())).unwrap()
+        }
+        Event::SponsorContributionReceived(e) => {
+            e.receipt_id = ReceiptId::new(renamed(e.receipt_id.as_str())).unwrap()
+        }
+        Event::PremiumPaid(e) => {
+            e.receipt_id = ReceiptId::new(renamed(e.receipt_id.as_str())).unwrap()
+        }
+        Event::CopayRecorded(e) => {
+            e.receipt_id = ReceiptId::new(renamed(e.receipt_id.as_str())).unwrap()
+        }
+        Event::FacilityPaid(e) => e.payout_id = renamed(e.payout_id.as_str()).parse().unwrap(),
+        _ => {}
+    }
+    event
+}
+
 /// One valid event of every kind, with realistic figures (for encoding tests and benches).
 pub fn sample_events() -> Vec<Event> {
     use crate::event::*;

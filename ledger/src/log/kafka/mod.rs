@@ -70,6 +70,8 @@ impl KafkaConfig {
         config
             .set("bootstrap.servers", &self.bootstrap)
             .set("socket.timeout.ms", self.timeout.as_millis().to_string())
+            // Small requests (a transaction's control calls) are sent at once.
+            .set("socket.nagle.disable", "true")
             .set("log_level", "3");
         config
     }
