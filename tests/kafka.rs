@@ -86,3 +86,73 @@ async fn a_server_on_kafka_keeps_its_ledger_in_the_topic() {
     );
     second.stop();
 }
+
+/// The broker dies under a server: the next command fails with UNAVAILABLE (after the
+/// configured Kafka timeout), the ones after it at once, and queries keep answering what was
+/// committed. When the broker is back the server stops with the storage-recovered status; a
+/// restart catches up, and the refused command, sent again, is recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_refuses_commands_keeps_queries_and_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = tmp.path().join("kafka");
+    let port = 47_000 + (std::process::id() % 1_000) as u16 * 2;
+    let bootstrap = testing::start_cluster(&cluster, 1, port);
+    let config = tmp.path().join("kafka.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "log = \"kafka://{bootstrap}\"\n\n[kafka]\ntopic = \"{}\"\ntimeout_ms = 3000\n",
+            testing::fresh_topic("outage")
+        ),
+    )
+    .unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let data = tmp.path().join("node");
+    let server = Server::start_with(&data, &args);
+    let mut ledger =
+        pb::ledger_service_client::LedgerServiceClient::new(server.channel(None).await);
+    let mut query = pb::query_service_client::QueryServiceClient::new(server.channel(None).await);
+    setup_household(&mut ledger).await;
+    let wallet = common::wallet(&mut query, "HH-1").await;
+
+    testing::kill_node(&cluster, 0);
+    let saving = pb::RecordContributionRequest {
+        request_id: "outage-1".into(),
+        receipt_id: "MPESA-OUTAGE".into(),
+        household_id: "HH-1".into(),
+        member_id: String::new(),
+        amount: common::kes(5_000),
+        channel: pb::PaymentChannel::MobileMoney as i32,
+        received_on: common::date(2026, 2, 2),
+    };
+    for _ in 0..2 {
+        let refused = ledger
+            .record_contribution(saving.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    }
+    assert_eq!(common::wallet(&mut query, "HH-1").await, wallet);
+
+    testing::restart_node(&cluster, 0);
+    assert_eq!(
+        server.exit_code_within(std::time::Duration::from_secs(60)),
+        Some(i32::from(
+            claims_ledger::processor::recovery::STORAGE_RECOVERED_EXIT
+        ))
+    );
+    let server = Server::start_with(&data, &args);
+    let mut ledger =
+        pb::ledger_service_client::LedgerServiceClient::new(server.channel(None).await);
+    let mut query = pb::query_service_client::QueryServiceClient::new(server.channel(None).await);
+    assert_eq!(common::wallet(&mut query, "HH-1").await, wallet);
+    ledger.record_contribution(saving.clone()).await.unwrap();
+    let retried = ledger
+        .record_contribution(saving)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(retried.receipt.unwrap().already_done);
+    assert!(common::wallet(&mut query, "HH-1").await >= wallet + 5_000);
+    server.stop();
+}

@@ -70,12 +70,7 @@ async fn a_broker_killed_mid_load_loses_nothing_acknowledged() {
         positions.insert(id, position);
     }
     let dead = leader(&config);
-    let pid = std::fs::read_to_string(cluster.join(format!("node-{dead}/pid"))).unwrap();
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", pid.trim()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    testing::kill_node(&cluster, u32::try_from(dead).unwrap());
     while let Some((id, position)) = acked.recv().await {
         positions.insert(id, position);
     }

@@ -1,13 +1,16 @@
-//! After a storage failure (a full disk): waiting for the storage to take writes again.
+//! After a storage failure (a full disk, Kafka unreachable): waiting for the storage to
+//! take writes again.
 //!
 //! The processor keeps answering queries from the durable log and refuses commands
 //! ([`crate::processor::Fault::reads_served`]). The log's handle on its files cannot be
-//! trusted after a failed write, so appends do not resume in the process: once a probe write
-//! to the data directory succeeds again, the server stops gracefully and exits with
+//! trusted after a failed write, so appends do not resume in the process: once a probe of the
+//! storage succeeds again (a write to the data directory; on Kafka, the brokers answering
+//! too), the server stops gracefully and exits with
 //! [`STORAGE_RECOVERED_EXIT`], for its supervisor (systemd `Restart=on-failure`, Kubernetes)
 //! to start it again; the restart reopens the log and appends resume.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -23,10 +26,18 @@ pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 pub const PROBE_BYTES: usize = 1 << 20;
 const PROBE_FILE: &str = "storage-probe";
 
-/// Resolves once the service has refused appends for a storage failure and a probe write of
-/// [`PROBE_BYTES`] to `data_dir` succeeds again. Never resolves while the service is
-/// healthy, or after divergence from a bug (which a restart, not free space, fixes).
-pub async fn storage_recovered(data_dir: PathBuf, mut faults: watch::Receiver<Option<Fault>>) {
+/// What tells whether the storage takes writes again (run on a blocking thread).
+pub type Probe = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// The probe of a data directory: a write of [`PROBE_BYTES`], synced and removed.
+pub fn disk_probe(data_dir: PathBuf) -> Probe {
+    Arc::new(move || probe(&data_dir).map_err(|e| e.to_string()))
+}
+
+/// Resolves once the service has refused appends for a storage failure and `probe`
+/// succeeds again. Never resolves while the service is healthy, or after divergence from a
+/// bug (which a restart, not free space, fixes).
+pub async fn storage_recovered(probe: Probe, mut faults: watch::Receiver<Option<Fault>>) {
     if faults
         .wait_for(|f| f.as_ref().is_some_and(|f| f.reads_served))
         .await
@@ -35,14 +46,13 @@ pub async fn storage_recovered(data_dir: PathBuf, mut faults: watch::Receiver<Op
         return std::future::pending().await;
     }
     tracing::warn!(
-        dir = %data_dir.display(),
         "storage failed: probing it every {}s until it takes writes again",
         PROBE_EVERY.as_secs()
     );
     loop {
         tokio::time::sleep(PROBE_EVERY).await;
-        let dir = data_dir.clone();
-        match tokio::task::spawn_blocking(move || probe(&dir)).await {
+        let probe = probe.clone();
+        match tokio::task::spawn_blocking(move || probe()).await {
             Ok(Ok(())) => {
                 tracing::warn!(
                     "storage takes writes again: stopping (exit {STORAGE_RECOVERED_EXIT}) so a \

@@ -21,6 +21,7 @@ use crate::api::grpc::Api;
 use crate::partitioned::Ledger;
 use crate::partitioned::consistency::{self, AT_LEAST_HEADER, POSITIONS_HEADER};
 use crate::partitioned::layout::Layout;
+use crate::processor::recovery;
 
 pub mod backend;
 pub use backend::{Backend, KafkaFileConfig};
@@ -432,26 +433,56 @@ pub async fn serve(
         Backend::Files => {
             let ledger = Ledger::open(&layout).await?;
             tracing::info!(partitions = %layout.partitions, "opened");
-            serve_ledger(config, ledger, tls, metrics, bound, shutdown).await
+            let probe = recovery::disk_probe(config.data_dir.clone());
+            let served = Served {
+                tls,
+                metrics,
+                probe,
+            };
+            serve_ledger(config, ledger, served, bound, shutdown).await
         }
         Backend::Kafka(kafka) => {
             let topic = kafka.topic.clone();
-            let ledger = Ledger::open_kafka(&layout, kafka).await?;
+            let ledger = Ledger::open_kafka(&layout, kafka.clone()).await?;
             tracing::info!(partitions = %layout.partitions, %topic, "opened on kafka");
-            serve_ledger(config, ledger, tls, metrics, bound, shutdown).await
+            // Appends resume (after a restart) once the brokers answer and the disk that
+            // holds the replica takes writes.
+            let disk = recovery::disk_probe(config.data_dir.clone());
+            let probe: recovery::Probe = Arc::new(move || {
+                ledger::log::kafka::reachable(&kafka).map_err(|e| e.to_string())?;
+                disk()
+            });
+            let served = Served {
+                tls,
+                metrics,
+                probe,
+            };
+            serve_ledger(config, ledger, served, bound, shutdown).await
         }
     }
+}
+
+/// What [`serve`] prepared for [`serve_ledger`] besides the ledger.
+struct Served {
+    tls: Option<ServerTlsConfig>,
+    metrics: Option<SocketAddr>,
+    /// Whether the storage takes writes again after a failure.
+    probe: recovery::Probe,
 }
 
 /// Serves `ledger` until `shutdown`, then closes it (the rest of [`serve`]).
 async fn serve_ledger<S: ledger::log::Store>(
     config: ServerConfig,
     ledger: Ledger<ledger::log::Log<S>>,
-    tls: Option<ServerTlsConfig>,
-    metrics: Option<SocketAddr>,
+    served: Served,
     bound: impl FnOnce(Bound),
     shutdown: impl Future<Output = ()>,
 ) -> Result<Stopped, Error> {
+    let Served {
+        tls,
+        metrics,
+        probe,
+    } = served;
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let api = Api::new(ledger.clone(), stopping);
     let router = router(api, config.tokens, tls).await?;
@@ -464,8 +495,7 @@ async fn serve_ledger<S: ledger::log::Store>(
     tracing::info!(%grpc, tls = config.tls.is_some(), "serving");
     bound(Bound { grpc, metrics });
     let mut stopping = stopping_tx.subscribe();
-    let recovered =
-        crate::processor::recovery::storage_recovered(config.data_dir.clone(), ledger.diverged());
+    let recovered = crate::processor::recovery::storage_recovered(probe, ledger.diverged());
     let (why_tx, mut why) = tokio::sync::watch::channel(Stopped::Signal);
     let serving = router.serve_with_incoming_shutdown(incoming, async move {
         tokio::select! {

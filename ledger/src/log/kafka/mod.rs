@@ -77,6 +77,20 @@ impl KafkaConfig {
     }
 }
 
+/// Whether the brokers answer for the events topic (blocking, at most `config.timeout`).
+pub fn reachable(config: &KafkaConfig) -> Result<(), LogError> {
+    use rdkafka::producer::Producer;
+    let producer: rdkafka::producer::BaseProducer = config
+        .client()
+        .create()
+        .map_err(|e| unavailable("client", e))?;
+    producer
+        .client()
+        .fetch_metadata(Some(&config.topic), config.timeout)
+        .map(|_| ())
+        .map_err(|e| unavailable("reaching the brokers", e))
+}
+
 /// A Kafka failure as the log reports it: storage unavailable.
 fn unavailable(what: &str, e: impl std::fmt::Display) -> LogError {
     LogError::Storage(format!("kafka: {what}: {e}"))

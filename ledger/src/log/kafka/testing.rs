@@ -33,6 +33,31 @@ pub fn start_cluster(dir: &Path, nodes: u32, base_port: u16) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// SIGKILLs node `node` of the cluster in `dir`.
+pub fn kill_node(dir: &Path, node: u32) {
+    let pid = std::fs::read_to_string(dir.join(format!("node-{node}/pid"))).expect("node's pid");
+    let killed = Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .expect("kill");
+    assert!(killed.success(), "kill -KILL {pid}");
+}
+
+/// Starts node `node` of the cluster in `dir` again, with its data; returns once it listens.
+pub fn restart_node(dir: &Path, node: u32) {
+    let out = Command::new("bash")
+        .arg(broker_script())
+        .args(["restart-node", &dir.to_string_lossy(), &node.to_string()])
+        .output()
+        .expect("running .ci/kafka/broker");
+    if !out.status.success() {
+        panic!(
+            "restarting Kafka node {node} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// The bootstrap servers of a broker for this test process.
 pub fn bootstrap() -> &'static str {
     static BROKER: OnceLock<String> = OnceLock::new();
