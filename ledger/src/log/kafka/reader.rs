@@ -46,11 +46,14 @@ pub(super) fn read_committed(
         .map_err(|e| unavailable("assigning the partition", e))?;
     let mut next = from;
     let mut last_progress = Instant::now();
+    // The client reports a broker it cannot reach (one of the bootstrap servers died) and
+    // goes on with the others: an error is final only when nothing moves for the timeout.
+    let mut last_error = None;
     loop {
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
             Some(Err(KafkaError::PartitionEOF(_))) => break,
-            Some(Err(e)) => return Err(unavailable("reading the partition", e)),
+            Some(Err(e)) => last_error = Some(e.to_string()),
             Some(Ok(message)) => {
                 let first = message
                     .key()
@@ -68,7 +71,11 @@ pub(super) fn read_committed(
         if last_progress.elapsed() > config.timeout {
             return Err(unavailable(
                 "reading the partition",
-                format!("no progress for {:?} at offset {next}", config.timeout),
+                format!(
+                    "no progress for {:?} at offset {next}{}",
+                    config.timeout,
+                    last_error.map_or(String::new(), |e| format!(": {e}"))
+                ),
             ));
         }
     }
