@@ -156,3 +156,74 @@ async fn a_broker_outage_refuses_commands_keeps_queries_and_loses_nothing() {
     assert!(common::wallet(&mut query, "HH-1").await >= wallet + 5_000);
     server.stop();
 }
+
+fn saving(request: &str, receipt: &str, minor: i64) -> pb::RecordContributionRequest {
+    pb::RecordContributionRequest {
+        request_id: request.into(),
+        receipt_id: receipt.into(),
+        household_id: "HH-1".into(),
+        member_id: String::new(),
+        amount: common::kes(minor),
+        channel: pb::PaymentChannel::MobileMoney as i32,
+        received_on: common::date(2026, 2, 2),
+    }
+}
+
+/// A zombie: node A is SIGSTOPped while node B takes the ledger over, then resumed. A's
+/// next command is fenced (UNAVAILABLE, nothing recorded) and A does not take the ledger
+/// back: it stays up answering queries. B holds what A acknowledged, once, and records on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_resumed_after_a_takeover_is_fenced_and_doubles_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = kafka_args(tmp.path(), &testing::fresh_topic("zombie"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = Server::start_with(&tmp.path().join("node-a"), &args);
+    let mut ledger_a = pb::ledger_service_client::LedgerServiceClient::new(a.channel(None).await);
+    let mut query_a = pb::query_service_client::QueryServiceClient::new(a.channel(None).await);
+    setup_household(&mut ledger_a).await;
+    ledger_a
+        .record_contribution(saving("save-1", "MPESA-Z1", 1_000))
+        .await
+        .unwrap();
+    let wallet = common::wallet(&mut query_a, "HH-1").await;
+
+    a.signal("STOP");
+    let b = Server::start_with(&tmp.path().join("node-b"), &args);
+    let mut ledger_b = pb::ledger_service_client::LedgerServiceClient::new(b.channel(None).await);
+    let mut query_b = pb::query_service_client::QueryServiceClient::new(b.channel(None).await);
+    assert_eq!(common::wallet(&mut query_b, "HH-1").await, wallet);
+    ledger_b
+        .record_contribution(saving("save-2", "MPESA-Z2", 2_000))
+        .await
+        .unwrap();
+    let wallet_b = common::wallet(&mut query_b, "HH-1").await;
+    assert!(wallet_b >= wallet + 2_000);
+    a.signal("CONT");
+
+    let fenced = ledger_a
+        .record_contribution(saving("save-3", "MPESA-Z3", 3_000))
+        .await
+        .unwrap_err();
+    assert_eq!(fenced.code(), tonic::Code::Unavailable, "{fenced:?}");
+    assert!(fenced.message().contains("fenced"), "{}", fenced.message());
+    // A answers queries from what it had; it did not stop to take the ledger back.
+    assert_eq!(common::wallet(&mut query_a, "HH-1").await, wallet);
+    assert_eq!(common::wallet(&mut query_b, "HH-1").await, wallet_b);
+    let retry = ledger_b
+        .record_contribution(saving("save-1", "MPESA-Z1", 1_000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(retry.receipt.unwrap().already_done, "A's saving, once");
+    let later = ledger_b
+        .record_contribution(saving("save-3", "MPESA-Z3", 3_000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !later.receipt.unwrap().already_done,
+        "A's fenced command was never recorded"
+    );
+    a.stop();
+    b.stop();
+}

@@ -38,11 +38,20 @@ pub fn disk_probe(data_dir: PathBuf) -> Probe {
 /// succeeds again. Never resolves while the service is healthy, or after divergence from a
 /// bug (which a restart, not free space, fixes).
 pub async fn storage_recovered(probe: Probe, mut faults: watch::Receiver<Option<Fault>>) {
-    if faults
+    let fault = faults
         .wait_for(|f| f.as_ref().is_some_and(|f| f.reads_served))
         .await
-        .is_err()
-    {
+        .map(|fault| fault.clone());
+    let Ok(fault) = fault else {
+        return std::future::pending().await;
+    };
+    if fault.is_some_and(|f| f.reason.contains(ledger::log::kafka::FENCED)) {
+        // Another node owns the partitions now: restarting would take them back from it
+        // (and it from us, in turn). Keep answering queries from what this node has.
+        tracing::warn!(
+            "fenced: another node took the ledger's partitions over; this node refuses \
+             commands and answers queries until an operator stops it"
+        );
         return std::future::pending().await;
     }
     tracing::warn!(

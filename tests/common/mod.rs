@@ -104,6 +104,15 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the server process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal}");
+    }
+
     /// SIGTERM, then wait for the process to end, whatever its exit status (a server that
     /// cannot flush a full disk exits with an error).
     pub fn terminate(mut self) {

@@ -49,6 +49,10 @@ pub struct KafkaConfig {
     pub timeout: Duration,
 }
 
+/// What a commit refused because another node took the partition over says (the log then
+/// refuses appends; the node must not take the partition back by itself).
+pub const FENCED: &str = "fenced by a newer owner of the partition";
+
 /// How long a Kafka call waits by default: commands fail with UNAVAILABLE after it.
 pub const KAFKA_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 

@@ -4,7 +4,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::{KafkaConfig, unavailable};
+use super::{FENCED, KafkaConfig, unavailable};
 use crate::log::LogError;
 
 /// The transactional producer of one partition of the events topic.
@@ -84,12 +84,27 @@ impl Transactions {
             .map_err(|e| self.failed("committing", e))
     }
 
-    /// Aborts what the failed transaction produced (best effort) and says what failed.
+    /// Aborts what the failed transaction produced (best effort) and says what failed; a
+    /// producer fenced by a newer owner says [`FENCED`].
     fn failed(&self, what: &str, e: KafkaError) -> LogError {
+        let fenced_code = |code: Option<RDKafkaErrorCode>| {
+            matches!(
+                code,
+                Some(
+                    RDKafkaErrorCode::Fenced
+                        | RDKafkaErrorCode::ProducerFenced
+                        | RDKafkaErrorCode::InvalidProducerEpoch
+                )
+            )
+        };
+        let fenced = fenced_code(e.rdkafka_error_code())
+            || fenced_code(self.producer.client().fatal_error().map(|(code, _)| code));
         let _ = self.producer.abort_transaction(self.timeout);
-        unavailable(
-            &format!("{what} (partition {} of {})", self.partition, self.topic),
-            e,
-        )
+        let what = format!("{what} (partition {} of {})", self.partition, self.topic);
+        if fenced {
+            unavailable(&format!("{FENCED}: {what}"), e)
+        } else {
+            unavailable(&what, e)
+        }
     }
 }
