@@ -8,8 +8,11 @@
 //!   log stores) produced by an idempotent producer with `acks=all`, each commit's messages
 //!   awaited before the next (no transaction): the ceiling the client and broker set.
 //!
-//! Two loads: batches of 256 events from one appender, and 64 clients appending single
-//! events. Events/s and each append's p50 and p99 latency. The brokers are real Apache Kafka
+//! Two loads on the log: batches of 256 events from one appender, and 64 clients appending
+//! single events (events/s, each append's p50 and p99). Then commands through the command
+//! processor on each log: the mixed iPUSH workload of `benches/commands.rs` (enrolments,
+//! savings with sponsor matches, premiums, claims adjudicated on submission) from 64 clients
+//! (commands/s, each command's p50 and p99). The brokers are real Apache Kafka
 //! 4.4.0 started by the bench (`.ci/kafka/broker`: java and mvn).
 //!
 //! Run: `cargo bench --bench kafka` (`-- --quick` for a smoke run).
@@ -24,6 +27,9 @@ use ledger::log::frame;
 use ledger::log::kafka::{KafkaConfig, testing};
 use ledger::{AppendRequest, EventLog, FileLog, KafkaLog, Limits, NewEvent, RequestId, StreamId};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+
+#[path = "support/workload.rs"]
+mod workload;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -243,6 +249,92 @@ async fn compare(
     }
 }
 
+/// The mixed workload's commands from 64 clients through a command processor over `log`.
+async fn commands<L: EventLog>(log: L, households: usize) -> Measured {
+    use claims_ledger::command::Command;
+    use claims_ledger::processor::Service;
+    const CLIENTS: usize = 64;
+    let svc = Service::start(log).await.unwrap();
+    let publish = Command::PublishScheme {
+        document: adjudicator::examples::IPUSH_KE.to_owned(),
+        effective_from: workload::day(0),
+    };
+    svc.execute(RequestId::new("publish").unwrap(), publish)
+        .await
+        .unwrap();
+    let lanes: Vec<Vec<(String, Command)>> = (0..CLIENTS)
+        .map(|lane| {
+            (lane..households)
+                .step_by(CLIENTS)
+                .flat_map(|h| {
+                    workload::household_commands(h)
+                        .into_iter()
+                        .enumerate()
+                        .map(move |(k, c)| (format!("r-{h}-{k}"), c))
+                })
+                .collect()
+        })
+        .collect();
+    let events = lanes.iter().map(Vec::len).sum();
+    let start = Instant::now();
+    let tasks: Vec<_> = lanes
+        .into_iter()
+        .map(|lane| {
+            let svc = svc.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(lane.len());
+                for (request, command) in lane {
+                    let t = Instant::now();
+                    svc.execute(RequestId::new(request).unwrap(), command)
+                        .await
+                        .unwrap();
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let measured = Measured {
+        events,
+        elapsed: start.elapsed(),
+        latencies,
+    };
+    svc.shutdown().await;
+    measured
+}
+
+async fn compare_commands(households: usize, clusters: &[(&str, String, u16)]) {
+    println!("\ncommands: the mixed iPUSH workload of {households} households, 64 clients\n");
+    println!("| log | commands | commands/s | vs embedded | p50 | p99 |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let tmp = tempfile::tempdir().unwrap();
+    let embedded = FileLog::open(tmp.path().join("embedded")).unwrap();
+    let base = commands(embedded.clone(), households)
+        .await
+        .row("embedded", None);
+    embedded.shutdown().await.unwrap();
+    for (label, bootstrap, replication) in clusters {
+        let config = KafkaConfig {
+            replication_factor: *replication,
+            min_insync_replicas: (*replication).min(2),
+            timeout: Duration::from_secs(30),
+            ..KafkaConfig::single(bootstrap.clone(), testing::fresh_topic("bench-cmd"), 1)
+        };
+        let dir = tmp.path().join(&config.topic);
+        let log = KafkaLog::open_kafka(dir, config, 0, Limits::default())
+            .await
+            .unwrap();
+        commands(log.clone(), households)
+            .await
+            .row(&format!("kafka, {label}"), Some(base));
+        log.shutdown().await.unwrap();
+    }
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -259,5 +351,6 @@ fn main() {
     runtime.block_on(async {
         compare("batches", 400 / scale, 256, 1, &clusters).await;
         compare("single events", 6_400 / scale, 1, 64, &clusters).await;
+        compare_commands(1_000 / scale, &clusters).await;
     });
 }
