@@ -81,23 +81,28 @@ impl Measured {
     }
 }
 
-/// `clients` appenders, each appending its share of `requests` in sequence.
-async fn run<L: EventLog>(log: &L, requests: Vec<AppendRequest>, clients: usize) -> Measured {
-    let events = requests.iter().map(|r| r.events.len()).sum();
-    let mut lanes: Vec<Vec<AppendRequest>> = vec![Vec::new(); clients];
-    for (i, r) in requests.into_iter().enumerate() {
-        lanes[i % clients].push(r);
+/// `clients` tasks, each doing its share of `work` (item i to task i % clients) in sequence
+/// with `each`, every call timed; `events` is what the work amounts to.
+async fn timed<T, F, Fut>(work: Vec<T>, clients: usize, events: usize, each: F) -> Measured
+where
+    T: Send + 'static,
+    F: Fn(T) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let mut lanes: Vec<Vec<T>> = (0..clients).map(|_| Vec::new()).collect();
+    for (i, item) in work.into_iter().enumerate() {
+        lanes[i % clients].push(item);
     }
     let start = Instant::now();
     let tasks: Vec<_> = lanes
         .into_iter()
         .map(|lane| {
-            let log = log.clone();
+            let each = each.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(lane.len());
-                for request in lane {
+                for item in lane {
                     let t = Instant::now();
-                    log.append(request).await.unwrap();
+                    each(item).await;
                     latencies.push(t.elapsed());
                 }
                 latencies
@@ -113,6 +118,19 @@ async fn run<L: EventLog>(log: &L, requests: Vec<AppendRequest>, clients: usize)
         elapsed: start.elapsed(),
         latencies,
     }
+}
+
+/// `clients` appenders, each appending its share of `requests` in sequence.
+async fn run<L: EventLog>(log: &L, requests: Vec<AppendRequest>, clients: usize) -> Measured {
+    let events = requests.iter().map(|r| r.events.len()).sum();
+    let log = log.clone();
+    timed(requests, clients, events, move |request| {
+        let log = log.clone();
+        async move {
+            log.append(request).await.unwrap();
+        }
+    })
+    .await
 }
 
 /// Each request as the log frames it: its events' envelopes (positions from 0, a zero chain
@@ -158,48 +176,27 @@ async fn raw(
         .create()
         .unwrap();
     let events = commits.len() * batch;
-    let mut lanes: Vec<Vec<Vec<Vec<u8>>>> = vec![Vec::new(); clients];
-    for (i, c) in commits.into_iter().enumerate() {
-        lanes[i % clients].push(c);
-    }
-    let start = Instant::now();
-    let tasks: Vec<_> = lanes
-        .into_iter()
-        .map(|lane| {
-            let (producer, topic) = (producer.clone(), config.topic.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(lane.len());
-                for commit in lane {
-                    let t = Instant::now();
-                    let sends: Vec<_> = commit
-                        .iter()
-                        .map(|bytes| {
-                            producer.send(
-                                FutureRecord::<[u8], [u8]>::to(&topic)
-                                    .partition(0)
-                                    .payload(&bytes[..]),
-                                Duration::from_secs(30),
-                            )
-                        })
-                        .collect();
-                    for send in sends {
-                        send.await.unwrap();
-                    }
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for t in tasks {
-        latencies.extend(t.await.unwrap());
-    }
-    Measured {
-        events,
-        elapsed: start.elapsed(),
-        latencies,
-    }
+    let topic = config.topic.clone();
+    timed(commits, clients, events, move |commit| {
+        let (producer, topic) = (producer.clone(), topic.clone());
+        async move {
+            let sends: Vec<_> = commit
+                .iter()
+                .map(|bytes| {
+                    producer.send(
+                        FutureRecord::<[u8], [u8]>::to(&topic)
+                            .partition(0)
+                            .payload(&bytes[..]),
+                        Duration::from_secs(30),
+                    )
+                })
+                .collect();
+            for send in sends {
+                send.await.unwrap();
+            }
+        }
+    })
+    .await
 }
 
 async fn compare(
