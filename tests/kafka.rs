@@ -177,7 +177,12 @@ async fn a_node_resumed_after_a_takeover_is_fenced_and_doubles_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let args = kafka_args(tmp.path(), &testing::fresh_topic("zombie"));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let a = Server::start_with(&tmp.path().join("node-a"), &args);
+    let with_metrics: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--metrics-listen", "127.0.0.1:0"])
+        .collect();
+    let a = Server::start_with(&tmp.path().join("node-a"), &with_metrics);
     let mut ledger_a = pb::ledger_service_client::LedgerServiceClient::new(a.channel(None).await);
     let mut query_a = pb::query_service_client::QueryServiceClient::new(a.channel(None).await);
     setup_household(&mut ledger_a).await;
@@ -206,6 +211,20 @@ async fn a_node_resumed_after_a_takeover_is_fenced_and_doubles_nothing() {
         .unwrap_err();
     assert_eq!(fenced.code(), tonic::Code::Unavailable, "{fenced:?}");
     assert!(fenced.message().contains("fenced"), "{}", fenced.message());
+    let (_, metrics) = common::http_get(a.metrics.as_ref().unwrap(), "/metrics");
+    let sample = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+    };
+    assert!(
+        sample("kafka_commit_failures_total") >= Some(1.0),
+        "{metrics}"
+    );
+    assert!(
+        sample("kafka_commit_seconds_count") >= Some(1.0),
+        "{metrics}"
+    );
     // A answers queries from what it had; it did not stop to take the ledger back.
     assert_eq!(common::wallet(&mut query_a, "HH-1").await, wallet);
     assert_eq!(common::wallet(&mut query_b, "HH-1").await, wallet_b);

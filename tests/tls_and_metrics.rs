@@ -5,9 +5,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
 
-use common::{Server, bearer, register_member};
+use common::{Server, bearer, http_get, register_member};
 use pb::ledger_service_client::LedgerServiceClient;
 use pb::query_service_client::QueryServiceClient;
 use proto::v1 as pb;
@@ -87,19 +86,6 @@ async fn tls_from_the_config_file_serves_authenticated_clients() {
 }
 
 /// `GET <path>` over HTTP/1.1; returns the status line and the body.
-fn http_get(addr: &str, path: &str) -> (String, String) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    (head.lines().next().unwrap().to_owned(), body.to_owned())
-}
-
 /// The value of a sample line `name value` in Prometheus text.
 fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines()

@@ -617,6 +617,16 @@ fn describe_metrics() {
         Unit::Seconds,
         "Time to write one group commit and fsync it"
     );
+    describe_histogram!(
+        "kafka_commit_seconds",
+        Unit::Seconds,
+        "On Kafka: time to commit one group commit's transaction (after its messages)"
+    );
+    describe_counter!(
+        "kafka_commit_failures_total",
+        Unit::Count,
+        "On Kafka: transactions that failed (broker unreachable, fenced by a newer owner)"
+    );
     describe_gauge!(
         "ledger_append_queue_depth",
         Unit::Count,

@@ -79,14 +79,19 @@ impl Transactions {
                 }
             }
         }
-        self.producer
+        let started = std::time::Instant::now();
+        let committed = self
+            .producer
             .commit_transaction(self.timeout)
-            .map_err(|e| self.failed("committing", e))
+            .map_err(|e| self.failed("committing", e));
+        metrics::histogram!("kafka_commit_seconds").record(started.elapsed().as_secs_f64());
+        committed
     }
 
     /// Aborts what the failed transaction produced (best effort) and says what failed; a
     /// producer fenced by a newer owner says [`FENCED`].
     fn failed(&self, what: &str, e: KafkaError) -> LogError {
+        metrics::counter!("kafka_commit_failures_total").increment(1);
         let fenced_code = |code: Option<RDKafkaErrorCode>| {
             matches!(
                 code,
