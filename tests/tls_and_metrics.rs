@@ -5,7 +5,6 @@
 
 mod common;
 
-
 use common::{Server, bearer, http_get, register_member};
 use pb::ledger_service_client::LedgerServiceClient;
 use pb::query_service_client::QueryServiceClient;
