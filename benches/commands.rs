@@ -27,7 +27,7 @@ const CLIENTS: usize = 64;
 
 #[path = "support/workload.rs"]
 mod workload;
-use workload::{day, household_commands};
+use workload::{day, household_lanes};
 
 fn main() {
     let households: usize = std::env::args()
@@ -52,19 +52,7 @@ fn main() {
         )
         .await
         .unwrap();
-        let lanes: Vec<Vec<(String, Command)>> = (0..CLIENTS)
-            .map(|lane| {
-                (lane..households)
-                    .step_by(CLIENTS)
-                    .flat_map(|h| {
-                        household_commands(h)
-                            .into_iter()
-                            .enumerate()
-                            .map(move |(k, c)| (format!("r-{h}-{k}"), c))
-                    })
-                    .collect()
-            })
-            .collect();
+        let lanes = household_lanes(households, CLIENTS);
         let commands: usize = lanes.iter().map(Vec::len).sum();
         let start = Instant::now();
         let tasks: Vec<_> = lanes

@@ -81,18 +81,23 @@ impl Measured {
     }
 }
 
-/// `clients` tasks, each doing its share of `work` (item i to task i % clients) in sequence
-/// with `each`, every call timed; `events` is what the work amounts to.
-async fn timed<T, F, Fut>(work: Vec<T>, clients: usize, events: usize, each: F) -> Measured
+/// `work` spread over `clients` lanes (item i in lane i % clients).
+fn spread<T>(work: Vec<T>, clients: usize) -> Vec<Vec<T>> {
+    let mut lanes: Vec<Vec<T>> = (0..clients).map(|_| Vec::new()).collect();
+    for (i, item) in work.into_iter().enumerate() {
+        lanes[i % clients].push(item);
+    }
+    lanes
+}
+
+/// A task per lane, each doing its lane's items in sequence with `each`, every call timed;
+/// `events` is what the work amounts to.
+async fn timed<T, F, Fut>(lanes: Vec<Vec<T>>, events: usize, each: F) -> Measured
 where
     T: Send + 'static,
     F: Fn(T) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
-    let mut lanes: Vec<Vec<T>> = (0..clients).map(|_| Vec::new()).collect();
-    for (i, item) in work.into_iter().enumerate() {
-        lanes[i % clients].push(item);
-    }
     let start = Instant::now();
     let tasks: Vec<_> = lanes
         .into_iter()
@@ -124,7 +129,7 @@ where
 async fn run<L: EventLog>(log: &L, requests: Vec<AppendRequest>, clients: usize) -> Measured {
     let events = requests.iter().map(|r| r.events.len()).sum();
     let log = log.clone();
-    timed(requests, clients, events, move |request| {
+    timed(spread(requests, clients), events, move |request| {
         let log = log.clone();
         async move {
             log.append(request).await.unwrap();
@@ -177,7 +182,7 @@ async fn raw(
         .unwrap();
     let events = commits.len() * batch;
     let topic = config.topic.clone();
-    timed(commits, clients, events, move |commit| {
+    timed(spread(commits, clients), events, move |commit| {
         let (producer, topic) = (producer.clone(), topic.clone());
         async move {
             let sends: Vec<_> = commit
@@ -259,47 +264,18 @@ async fn commands<L: EventLog>(log: L, households: usize) -> Measured {
     svc.execute(RequestId::new("publish").unwrap(), publish)
         .await
         .unwrap();
-    let lanes: Vec<Vec<(String, Command)>> = (0..CLIENTS)
-        .map(|lane| {
-            (lane..households)
-                .step_by(CLIENTS)
-                .flat_map(|h| {
-                    workload::household_commands(h)
-                        .into_iter()
-                        .enumerate()
-                        .map(move |(k, c)| (format!("r-{h}-{k}"), c))
-                })
-                .collect()
-        })
-        .collect();
+    let lanes = workload::household_lanes(households, CLIENTS);
     let events = lanes.iter().map(Vec::len).sum();
-    let start = Instant::now();
-    let tasks: Vec<_> = lanes
-        .into_iter()
-        .map(|lane| {
-            let svc = svc.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(lane.len());
-                for (request, command) in lane {
-                    let t = Instant::now();
-                    svc.execute(RequestId::new(request).unwrap(), command)
-                        .await
-                        .unwrap();
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for t in tasks {
-        latencies.extend(t.await.unwrap());
-    }
-    let measured = Measured {
-        events,
-        elapsed: start.elapsed(),
-        latencies,
-    };
+    let runner = svc.clone();
+    let measured = timed(lanes, events, move |(request, command)| {
+        let svc = runner.clone();
+        async move {
+            svc.execute(RequestId::new(request).unwrap(), command)
+                .await
+                .unwrap();
+        }
+    })
+    .await;
     svc.shutdown().await;
     measured
 }

@@ -91,3 +91,21 @@ pub fn household_commands(h: usize) -> Vec<Command> {
     }
     c
 }
+
+/// The commands of `households` households spread over `clients` lanes (household h in lane
+/// h % clients, its commands in order), each with its request id.
+pub fn household_lanes(households: usize, clients: usize) -> Vec<Vec<(String, Command)>> {
+    (0..clients)
+        .map(|lane| {
+            (lane..households)
+                .step_by(clients)
+                .flat_map(|h| {
+                    household_commands(h)
+                        .into_iter()
+                        .enumerate()
+                        .map(move |(k, c)| (format!("r-{h}-{k}"), c))
+                })
+                .collect()
+        })
+        .collect()
+}
