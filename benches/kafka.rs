@@ -316,9 +316,8 @@ fn main() {
         .build()
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let port = 56_000 + (std::process::id() % 500) as u16 * 4;
-    let one = testing::start_cluster(&tmp.path().join("one"), 1, port);
-    let three = testing::start_cluster(&tmp.path().join("three"), 3, port + 1);
+    let one = testing::start_cluster(&tmp.path().join("one"), 1);
+    let three = testing::start_cluster(&tmp.path().join("three"), 3);
     let clusters = [("1 broker", one, 1), ("3 brokers", three, 3)];
     let scale = if quick { 10 } else { 1 };
     runtime.block_on(async {

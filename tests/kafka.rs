@@ -95,8 +95,7 @@ async fn a_server_on_kafka_keeps_its_ledger_in_the_topic() {
 async fn a_broker_outage_refuses_commands_keeps_queries_and_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let cluster = tmp.path().join("kafka");
-    let port = 47_000 + (std::process::id() % 1_000) as u16 * 2;
-    let bootstrap = testing::start_cluster(&cluster, 1, port);
+    let bootstrap = testing::start_cluster(&cluster, 1);
     let config = tmp.path().join("kafka.toml");
     std::fs::write(
         &config,

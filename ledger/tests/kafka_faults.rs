@@ -34,13 +34,12 @@ fn leader(config: &KafkaConfig) -> i32 {
 async fn a_broker_killed_mid_load_loses_nothing_acknowledged() {
     let tmp = tempfile::tempdir().unwrap();
     let cluster = tmp.path().join("kafka");
-    let port = 52_000 + (std::process::id() % 1_000) as u16 * 3;
     let config = KafkaConfig {
         replication_factor: 3,
         min_insync_replicas: 2,
         timeout: Duration::from_secs(30),
         ..KafkaConfig::single(
-            testing::start_cluster(&cluster, 3, port),
+            testing::start_cluster(&cluster, 3),
             testing::fresh_topic("broker-kill"),
             1,
         )
