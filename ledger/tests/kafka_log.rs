@@ -125,3 +125,70 @@ async fn kafka_offsets_have_gaps_positions_do_not() {
     assert_eq!(high, 10);
     assert_eq!(log.head().next_position, 5);
 }
+
+/// Waits until `log`'s head is `head` (a follower replicating), at most 30 s.
+async fn until_head(log: &KafkaLog, head: ledger::Head) {
+    let mut watch = log.watch_head();
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while *watch.borrow_and_update() != head {
+            watch.changed().await.unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the follower stayed at {:?}", log.head()));
+}
+
+/// A follower's replica follows the owner's commits as they are made, byte for byte (same
+/// positions, request ids, times and chain); reopened, it resumes from its read mark; and
+/// it takes over as the next owner from its replica, fencing the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_replicates_the_owner_and_takes_over_from_its_replica() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = config("follower");
+    let owner = open(&tmp.path().join("owner"), &config).await.unwrap();
+    save(&owner, 0).await.unwrap();
+    let dir = tmp.path().join("follower");
+    let (follower, following) = KafkaLog::open_follower(&dir, config.clone(), 0, Limits::default())
+        .await
+        .unwrap();
+    assert_eq!(follower.head(), owner.head(), "caught up at open");
+    for i in 1..20 {
+        save(&owner, i).await.unwrap();
+    }
+    until_head(&follower, owner.head()).await;
+    assert_eq!(
+        follower.read(0, 100).await.unwrap(),
+        owner.read(0, 100).await.unwrap()
+    );
+    assert!(follower.verify(0, 20).await.unwrap().is_ok());
+    assert_eq!(following.status().borrow().failed, None);
+    assert_eq!(
+        follower
+            .request_positions(&"req-7".parse().unwrap())
+            .await
+            .unwrap(),
+        Some(7..8),
+        "the replica's index knows the owner's requests"
+    );
+    following.stop().await;
+    follower.shutdown().await.unwrap();
+    drop(follower);
+
+    // Reopened after more commits: it reads on from its mark.
+    for i in 20..25 {
+        save(&owner, i).await.unwrap();
+    }
+    let (follower, following) = KafkaLog::open_follower(&dir, config.clone(), 0, Limits::default())
+        .await
+        .unwrap();
+    assert_eq!(follower.head(), owner.head());
+    following.stop().await;
+    follower.shutdown().await.unwrap();
+    drop(follower);
+
+    // The follower's replica becomes the next owner's: the first owner is fenced.
+    let next = open(&dir, &config).await.unwrap();
+    assert_eq!(next.head(), owner.head());
+    assert!(save(&owner, 25).await.is_err(), "fenced");
+    assert_eq!(save(&next, 25).await.unwrap().first_position, 25);
+}

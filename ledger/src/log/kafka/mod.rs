@@ -21,6 +21,8 @@
 //! when the local replica is synced.
 
 mod admin;
+mod commits;
+pub mod follow;
 mod producer;
 mod reader;
 mod store;
@@ -30,6 +32,7 @@ pub mod testing;
 use std::time::Duration;
 
 pub use admin::ensure_topic;
+pub use follow::{FollowStatus, Following};
 pub use store::KafkaStore;
 
 use super::LogError;

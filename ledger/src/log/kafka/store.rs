@@ -1,28 +1,22 @@
 //! [`KafkaStore`]: the embedded log's storage, its commits made in Kafka first.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::commits::{Commit, Commits, ReadMark, mark_path};
 use super::producer::Transactions;
 use super::reader::read_committed;
 use super::{KafkaConfig, ensure_topic};
 use crate::log::store::{IndexDelta, RecordVisitor, RequestRecord, Store};
-use crate::log::{FileStore, Head, Limits, Log, LogError, chunk};
+use crate::log::{FileStore, Head, Limits, Log, LogError};
 
 /// A partition's log: each commit is a Kafka transaction, then written to the local replica
-/// (segment files), which serves reads and keeps the index.
+/// (segment files), which serves reads and keeps the index. A follower's store has no
+/// producer: its log only replicates what the owner committed (`follow.rs`).
 #[derive(Clone)]
 pub struct KafkaStore {
     local: FileStore,
-    transactions: Arc<Mutex<Transactions>>,
-}
-
-/// A commit read from the topic: its chunks, until one whose last record ends the commit.
-#[derive(Default)]
-struct Pending {
-    chunks: Vec<(u64, Vec<u8>)>,
-    /// The position after the chunks' last record.
-    end: u64,
+    transactions: Option<Arc<Mutex<Transactions>>>,
 }
 
 fn corrupt(position: u64, reason: String) -> LogError {
@@ -30,54 +24,90 @@ fn corrupt(position: u64, reason: String) -> LogError {
 }
 
 /// Brings `local` up to the committed end of the topic's partition: appends the commits it
-/// lacks, in order, each whole. Err: the topic holds less than the replica (a shortened or
-/// replaced topic), a gap, or a damaged message.
-fn catch_up(local: &FileStore, config: &KafkaConfig, partition: u32) -> Result<(), LogError> {
-    let mut pending = Pending::default();
-    let mut topic_end = 0;
-    read_committed(config, partition, 0, &mut |first, bytes| {
-        let records = chunk::parse(bytes).map_err(|r| corrupt(first, format!("kafka: {r}")))?;
-        let (Some(head), Some(last)) = (records.first(), records.last()) else {
-            return Err(corrupt(first, "kafka: an empty chunk".into()));
-        };
-        let continues = pending.chunks.is_empty() || pending.end == first;
-        if head.offset != first || !continues {
-            return Err(corrupt(first, "kafka: a chunk out of order".into()));
+/// lacks, in order, each whole, reading from the replica's read mark (from the start when
+/// the topic does not continue there). Err: the topic holds less than the replica (a
+/// shortened or replaced topic), a gap, or a damaged message.
+pub(super) fn catch_up(
+    local: &FileStore,
+    config: &KafkaConfig,
+    partition: u32,
+    marks: &Path,
+) -> Result<ReadMark, LogError> {
+    let replica = local.stored_head()?.next_position;
+    let mark = ReadMark::load(marks);
+    if mark == ReadMark::default() || mark.position > replica {
+        return catch_up_from(local, config, partition, ReadMark::default(), marks);
+    }
+    catch_up_from(local, config, partition, mark, marks).or_else(|e| match e {
+        LogError::Corrupt { .. } | LogError::Shortened { .. } => {
+            tracing::warn!(error = %e, "kafka: the replica's read mark does not hold: reading the whole topic");
+            catch_up_from(local, config, partition, ReadMark::default(), marks)
         }
-        pending.end = last.offset + 1;
-        pending.chunks.push((first, bytes.to_vec()));
-        if last.commit_end {
-            let commit = std::mem::take(&mut pending);
-            let replica = local.stored_head()?.next_position;
-            let start = commit.chunks[0].0;
-            topic_end = commit.end;
-            if start == replica {
-                local.write_commit(commit.chunks)?;
-            } else if commit.end > replica {
+        e => Err(e),
+    })
+}
+
+fn catch_up_from(
+    local: &FileStore,
+    config: &KafkaConfig,
+    partition: u32,
+    mark: ReadMark,
+    marks: &Path,
+) -> Result<ReadMark, LogError> {
+    let mut commits = Commits::default();
+    let mut reached = mark;
+    let end = read_committed(
+        config,
+        partition,
+        mark.offset,
+        &mut |offset, first, bytes| {
+            let Some(commit) = commits.push(first, bytes)? else {
+                return Ok(());
+            };
+            if reached == mark && commit.start() != mark.position {
                 return Err(corrupt(
-                    replica,
+                    mark.position,
                     format!(
-                        "kafka: the replica ends at {replica}, the next commit starts at {start}"
+                        "kafka: the topic does not continue at the replica's read mark (offset {})",
+                        mark.offset
                     ),
                 ));
             }
-        }
-        Ok(())
-    })?;
-    if !pending.chunks.is_empty() {
-        return Err(corrupt(
-            pending.chunks[0].0,
-            "kafka: a commit without its end".into(),
-        ));
-    }
+            reached = ReadMark {
+                offset: offset + 1,
+                position: commit.end,
+            };
+            write_missing(local, commit)
+        },
+    )?;
+    commits.finish()?;
     let replica = local.stored_head()?.next_position;
-    if topic_end < replica {
+    if end < mark.offset || reached.position < replica {
         return Err(LogError::Shortened {
-            head: topic_end,
+            head: reached.position,
             anchored: replica,
         });
     }
-    Ok(())
+    if reached != mark {
+        reached.save(marks)?;
+    }
+    Ok(reached)
+}
+
+/// Writes `commit` to `local` unless it already holds it. Err: it holds part of it only.
+fn write_missing(local: &FileStore, commit: Commit) -> Result<(), LogError> {
+    let replica = local.stored_head()?.next_position;
+    let start = commit.start();
+    if start == replica {
+        local.write_commit(commit.chunks)
+    } else if commit.end > replica {
+        Err(corrupt(
+            replica,
+            format!("kafka: the replica ends at {replica}, the next commit starts at {start}"),
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 impl Log<KafkaStore> {
@@ -95,24 +125,50 @@ impl Log<KafkaStore> {
         tokio::task::spawn_blocking(move || {
             let (local, _recovery) = FileStore::open(&dir)?;
             let transactions = Transactions::open(&config, partition)?;
-            catch_up(&local, &config, partition)?;
+            catch_up(&local, &config, partition, &mark_path(&dir))?;
             let store = KafkaStore {
                 local,
-                transactions: Arc::new(Mutex::new(transactions)),
+                transactions: Some(Arc::new(Mutex::new(transactions))),
             };
             Log::open_with(store, limits)
         })
         .await
         .map_err(|e| LogError::Storage(format!("opening the kafka log: {e}")))?
     }
+
+    /// Opens partition `partition`'s replica in `dir` to follow the owner's commits, caught
+    /// up with what is committed now; returns it with where its reading stopped. Its log
+    /// takes only the appends that replicate the topic ([`super::follow`]).
+    pub(super) async fn open_replica(
+        dir: PathBuf,
+        config: KafkaConfig,
+        partition: u32,
+        limits: Limits,
+    ) -> Result<(Self, ReadMark), LogError> {
+        ensure_topic(&config).await?;
+        tokio::task::spawn_blocking(move || {
+            let (local, _recovery) = FileStore::open(&dir)?;
+            let mark = catch_up(&local, &config, partition, &mark_path(&dir))?;
+            let store = KafkaStore {
+                local,
+                transactions: None,
+            };
+            Ok((Log::open_with(store, limits)?, mark))
+        })
+        .await
+        .map_err(|e| LogError::Storage(format!("opening the kafka replica: {e}")))?
+    }
 }
 
 impl Store for KafkaStore {
     fn write_commit(&self, chunks: Vec<(u64, Vec<u8>)>) -> Result<(), LogError> {
-        self.transactions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .commit(&chunks)?;
+        // A follower's log appends only what it read from the topic: nothing to produce.
+        if let Some(transactions) = &self.transactions {
+            transactions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .commit(&chunks)?;
+        }
         self.local.write_commit(chunks)
     }
 
