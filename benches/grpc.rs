@@ -383,6 +383,7 @@ async fn compare_partitions(claims: usize) {
             Api::new(ledger.clone(), stopping),
             Default::default(),
             None,
+            Default::default(),
         )
         .await
         .unwrap();
@@ -492,7 +493,7 @@ fn main() {
         let api = Api::new(ledger, stopping);
         // The server's own router and gate (development mode: no tokens); the empty handler
         // below is its health check, behind the same gate.
-        let router = claims_ledger::server::router(api, Default::default(), None).await.unwrap();
+        let router = claims_ledger::server::router(api, Default::default(), None, Default::default()).await.unwrap();
         let channel = serve_on_loopback(|incoming| {
             tokio::spawn(router.serve_with_incoming(incoming));
         })

@@ -145,7 +145,13 @@ async fn a_broker_outage_refuses_commands_keeps_queries_and_loses_nothing() {
         pb::ledger_service_client::LedgerServiceClient::new(server.channel(None).await);
     let mut query = pb::query_service_client::QueryServiceClient::new(server.channel(None).await);
     assert_eq!(common::wallet(&mut query, "HH-1").await, wallet);
-    ledger.record_contribution(saving.clone()).await.unwrap();
+    // The restarted node owns once the group let go of the stopped one.
+    common::until_available(|| {
+        let (mut ledger, saving) = (ledger.clone(), saving.clone());
+        async move { ledger.record_contribution(saving).await }
+    })
+    .await
+    .unwrap();
     let retried = ledger
         .record_contribution(saving)
         .await

@@ -63,7 +63,7 @@ impl<L: EventLog> Ledger<L> {
         self.services()
             .iter()
             .enumerate()
-            .map(|(i, s)| format!("{i}:{}", s.log().head().next_position))
+            .map(|(i, s)| format!("{i}:{}", s.served_position()))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -73,11 +73,8 @@ impl<L: EventLog> Ledger<L> {
     pub async fn wait_for(&self, positions: &[(Partition, u64)]) -> Result<(), Status> {
         let reached = async {
             for (partition, offset) in positions {
-                let mut head = self.service(*partition).log().watch_head();
-                while head.borrow_and_update().next_position < *offset {
-                    if head.changed().await.is_err() {
-                        return Err(());
-                    }
+                if !self.service(*partition).reached(*offset).await {
+                    return Err(());
                 }
             }
             Ok(())

@@ -351,6 +351,37 @@ impl Ledger<ledger::KafkaLog> {
     }
 }
 
+impl Ledger<ledger::KafkaLog> {
+    /// Opens every partition's replica in the data directory as a follower of the ledger's
+    /// owner: caught up with the topic, then following it; queries are served from their
+    /// projections, commands refused (the server forwards them to the owner). Returns the
+    /// followers, to watch their lag and stop them.
+    pub async fn follow_kafka(
+        layout: &layout::Layout,
+        kafka: ledger::log::kafka::KafkaConfig,
+    ) -> Result<(Self, Vec<ledger::log::kafka::Following>), OpenError> {
+        let kafka = ledger::log::kafka::KafkaConfig {
+            partitions: layout.partitions.count(),
+            ..kafka
+        };
+        let mut services = Vec::new();
+        let mut followers = Vec::new();
+        for (partition, checkpoints) in layout.partitions.all().zip(checkpoint_stores(layout)?) {
+            let (log, following) = ledger::KafkaLog::open_follower(
+                layout.log_dir(partition),
+                kafka.clone(),
+                partition.number(),
+                ledger::Limits::default(),
+            )
+            .await?;
+            services.push(Service::follow(log, Some(checkpoints)).await?);
+            followers.push(following);
+        }
+        // No `broadcast::complete`: a follower records nothing; the owner completes them.
+        Ok((Ledger::over(layout.partitions, services).await, followers))
+    }
+}
+
 impl<S: ledger::log::Store> Ledger<ledger::log::Log<S>> {
     /// Flushes and releases every partition's log, after [`Ledger::shutdown`].
     pub async fn close_logs(&self) -> Result<(), ledger::LogError> {

@@ -21,6 +21,7 @@
 //! service stops accepting commands and serving queries (a restart rebuilds them from the log).
 
 pub mod checkpoint;
+pub mod follower;
 mod ids;
 pub mod recovery;
 pub mod retry;
@@ -185,6 +186,9 @@ pub struct Service<L: EventLog> {
     /// projections are then ahead of the log and must not be served (see `Service::read`),
     /// until they are rebuilt from the durable log (`Fault::reads_served`).
     diverged: watch::Receiver<Option<Fault>>,
+    /// A follower's position applied to the projections ([`follower`]); None for the
+    /// writer, whose projections are ahead of the log and served once durable.
+    applied: Option<watch::Receiver<u64>>,
 }
 
 /// Why the service stopped taking commands.
@@ -216,6 +220,7 @@ impl<L: EventLog> Clone for Service<L> {
             tx: self.tx.clone(),
             checkpoints: self.checkpoints.clone(),
             diverged: self.diverged.clone(),
+            applied: self.applied.clone(),
         }
     }
 }
@@ -393,6 +398,7 @@ impl<L: EventLog> Service<L> {
             tx,
             checkpoints,
             diverged,
+            applied: None,
         })
     }
 
@@ -493,6 +499,32 @@ impl<L: EventLog> Service<L> {
 
     pub fn log(&self) -> &L {
         &self.log
+    }
+
+    /// The position queries are answered at least from: the log's durable head, or what a
+    /// follower has applied of it.
+    pub fn served_position(&self) -> u64 {
+        match &self.applied {
+            Some(applied) => *applied.borrow(),
+            None => self.log.head().next_position,
+        }
+    }
+
+    /// Resolves once queries reflect at least `position` (see [`Service::served_position`]);
+    /// false if the log or the follower stopped first.
+    pub async fn reached(&self, position: u64) -> bool {
+        match &self.applied {
+            Some(applied) => applied.clone().wait_for(|p| *p >= position).await.is_ok(),
+            None => {
+                let mut head = self.log.watch_head();
+                while head.borrow_and_update().next_position < position {
+                    if head.changed().await.is_err() {
+                        return false;
+                    }
+                }
+                true
+            }
+        }
     }
 
     /// Watches whether the projections diverged from the log, and why (`None` while they

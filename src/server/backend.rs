@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use ledger::log::kafka::membership::SESSION_TIMEOUT_DEFAULT;
 use ledger::log::kafka::{KAFKA_TIMEOUT_DEFAULT, KafkaConfig};
 
 /// The events topic when the config names none.
@@ -21,6 +22,21 @@ pub struct KafkaFileConfig {
     pub min_insync_replicas: Option<u16>,
     /// How long a Kafka call may take before commands fail with UNAVAILABLE [default: 10000].
     pub timeout_ms: Option<u64>,
+    /// Where the other nodes reach this one's gRPC, to forward commands while it owns the
+    /// ledger (`http://host:port`, `https://` with TLS) [default: the listen address].
+    pub advertise: Option<String>,
+    /// How long a node may go silent before the nodes' group takes the ledger from it, if
+    /// it owned it [default: 6000, Kafka's minimum].
+    pub session_timeout_ms: Option<u64>,
+}
+
+/// A node of the ledger on Kafka: the topic, and how it takes part in the nodes' group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaNode {
+    pub kafka: KafkaConfig,
+    /// This node's gRPC address for the others; None: from the address it listens on.
+    pub advertise: Option<String>,
+    pub session_timeout: Duration,
 }
 
 /// Where the events are recorded.
@@ -30,7 +46,7 @@ pub enum Backend {
     Files,
     /// Apache Kafka; the partition count is the ledger's, set when the data directory is
     /// opened.
-    Kafka(KafkaConfig),
+    Kafka(KafkaNode),
 }
 
 impl Backend {
@@ -56,7 +72,14 @@ impl Backend {
                  replication_factor, {replication_factor}: no commit could be acknowledged"
             ));
         }
-        Ok(Backend::Kafka(KafkaConfig {
+        if let Some(advertise) = &kafka.advertise
+            && !(advertise.starts_with("http://") || advertise.starts_with("https://"))
+        {
+            return Err(format!(
+                "kafka.advertise: {advertise:?} is not http://host:port or https://host:port"
+            ));
+        }
+        let kafka_config = KafkaConfig {
             bootstrap: servers.to_owned(),
             topic: kafka
                 .topic
@@ -68,6 +91,13 @@ impl Backend {
             timeout: kafka
                 .timeout_ms
                 .map_or(KAFKA_TIMEOUT_DEFAULT, Duration::from_millis),
+        };
+        Ok(Backend::Kafka(KafkaNode {
+            kafka: kafka_config,
+            advertise: kafka.advertise.clone(),
+            session_timeout: kafka
+                .session_timeout_ms
+                .map_or(SESSION_TIMEOUT_DEFAULT, Duration::from_millis),
         }))
     }
 }
@@ -85,6 +115,7 @@ mod tests {
         let Ok(Backend::Kafka(k)) = Backend::parse(Some("kafka://a:1,b:2"), &none) else {
             panic!("not kafka");
         };
+        let k = k.kafka;
         assert_eq!(
             (k.bootstrap.as_str(), k.topic.as_str(), k.replication_factor),
             ("a:1,b:2", KAFKA_TOPIC_DEFAULT, 1)

@@ -24,7 +24,10 @@ use crate::partitioned::layout::Layout;
 use crate::processor::recovery;
 
 pub mod backend;
-pub use backend::{Backend, KafkaFileConfig};
+mod cluster;
+pub mod forward;
+pub use backend::{Backend, KafkaFileConfig, KafkaNode};
+pub use forward::ForwardLayer;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -292,7 +295,9 @@ where
             // What the answer reflects at least: the heads once it may be served.
             let reflects = positions.as_ref().map(|ledger| ledger.heads());
             let mut response = inner.call(request).await;
+            // A command forwarded to the owner keeps the owner's.
             if let (Ok(answer), Some(heads)) = (&mut response, reflects)
+                && !answer.headers().contains_key(POSITIONS_HEADER)
                 && let Ok(value) = http::HeaderValue::from_str(&heads)
             {
                 answer.headers_mut().insert(POSITIONS_HEADER, value);
@@ -310,8 +315,11 @@ pub async fn router<L: EventLog>(
     api: Api<L>,
     tokens: Tokens,
     tls: Option<ServerTlsConfig>,
+    forward: ForwardLayer,
 ) -> Result<
-    tonic::transport::server::Router<tower_layer::Stack<GateLayer, tower_layer::Identity>>,
+    tonic::transport::server::Router<
+        tower_layer::Stack<ForwardLayer, tower_layer::Stack<GateLayer, tower_layer::Identity>>,
+    >,
     Error,
 > {
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -343,6 +351,7 @@ pub async fn router<L: EventLog>(
     }
     Ok(builder
         .layer(GateLayer::new(tokens).with_positions(Arc::new(api.ledger().clone())))
+        .layer(forward)
         .add_service(health)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
@@ -429,40 +438,44 @@ pub async fn serve(
     };
 
     let layout = Layout::open(&config.data_dir, config.partitions)?;
+    let probe = recovery::disk_probe(config.data_dir.clone());
     match config.backend.clone() {
         Backend::Files => {
             let ledger = Ledger::open(&layout).await?;
             tracing::info!(partitions = %layout.partitions, "opened");
-            let probe = recovery::disk_probe(config.data_dir.clone());
             let served = Served {
                 tls,
                 metrics,
                 probe,
             };
-            serve_ledger(config, ledger, served, bound, shutdown).await
+            let shutdown = async {
+                shutdown.await;
+                Stopped::Signal
+            };
+            let listen = config.listen;
+            let phase = Phase::new(ledger, listen, ForwardLayer::default());
+            serve_ledger(&config, phase, served, Some(bound), shutdown).await
         }
-        Backend::Kafka(kafka) => {
-            let topic = kafka.topic.clone();
-            let ledger = Ledger::open_kafka(&layout, kafka.clone()).await?;
-            tracing::info!(partitions = %layout.partitions, %topic, "opened on kafka");
+        Backend::Kafka(node) => {
             // Appends resume (after a restart) once the brokers answer and the disk that
-            // holds the replica takes writes.
-            let disk = recovery::disk_probe(config.data_dir.clone());
+            // holds the replicas takes writes.
+            let kafka = node.kafka.clone();
             let probe: recovery::Probe = Arc::new(move || {
                 ledger::log::kafka::reachable(&kafka).map_err(|e| e.to_string())?;
-                disk()
+                probe()
             });
             let served = Served {
                 tls,
                 metrics,
                 probe,
             };
-            serve_ledger(config, ledger, served, bound, shutdown).await
+            cluster::serve(&config, node, layout, served, bound, shutdown).await
         }
     }
 }
 
 /// What [`serve`] prepared for [`serve_ledger`] besides the ledger.
+#[derive(Clone)]
 struct Served {
     tls: Option<ServerTlsConfig>,
     metrics: Option<SocketAddr>,
@@ -470,40 +483,64 @@ struct Served {
     probe: recovery::Probe,
 }
 
-/// Serves `ledger` until `shutdown`, then closes it (the rest of [`serve`]).
+/// One run of the gRPC server over one ledger: the embedded server's only one; on Kafka,
+/// one per role the node takes (`cluster`).
+struct Phase<L: EventLog> {
+    ledger: Ledger<L>,
+    listen: SocketAddr,
+    forward: ForwardLayer,
+}
+
+impl<L: EventLog> Phase<L> {
+    fn new(ledger: Ledger<L>, listen: SocketAddr, forward: ForwardLayer) -> Self {
+        Phase {
+            ledger,
+            listen,
+            forward,
+        }
+    }
+}
+
+/// Serves `phase.ledger` until `shutdown` resolves (with why), then closes it (the rest of
+/// [`serve`]).
 async fn serve_ledger<S: ledger::log::Store>(
-    config: ServerConfig,
-    ledger: Ledger<ledger::log::Log<S>>,
+    config: &ServerConfig,
+    phase: Phase<ledger::log::Log<S>>,
     served: Served,
-    bound: impl FnOnce(Bound),
-    shutdown: impl Future<Output = ()>,
+    bound: Option<impl FnOnce(Bound)>,
+    shutdown: impl Future<Output = Stopped>,
 ) -> Result<Stopped, Error> {
     let Served {
         tls,
         metrics,
         probe,
     } = served;
+    let Phase {
+        ledger,
+        listen,
+        forward,
+    } = phase;
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let api = Api::new(ledger.clone(), stopping);
-    let router = router(api, config.tokens, tls).await?;
+    let router = router(api, config.tokens.clone(), tls, forward).await?;
 
     // TCP_NODELAY on every accepted connection: without it small responses wait for the
     // peer's delayed ACK (~40 ms tails).
-    let incoming =
-        tonic::transport::server::TcpIncoming::bind(config.listen)?.with_nodelay(Some(true));
+    let incoming = tonic::transport::server::TcpIncoming::bind(listen)?.with_nodelay(Some(true));
     let grpc = incoming.local_addr()?;
     tracing::info!(%grpc, tls = config.tls.is_some(), "serving");
-    bound(Bound { grpc, metrics });
+    if let Some(bound) = bound {
+        bound(Bound { grpc, metrics });
+    }
     let mut stopping = stopping_tx.subscribe();
     let recovered = crate::processor::recovery::storage_recovered(probe, ledger.diverged());
     let (why_tx, mut why) = tokio::sync::watch::channel(Stopped::Signal);
     let serving = router.serve_with_incoming_shutdown(incoming, async move {
-        tokio::select! {
-            () = shutdown => {}
-            () = recovered => {
-                let _ = why_tx.send(Stopped::StorageRecovered);
-            }
-        }
+        let stopped = tokio::select! {
+            stopped = shutdown => stopped,
+            () = recovered => Stopped::StorageRecovered,
+        };
+        let _ = why_tx.send(stopped);
         // End open subscriptions so the drain does not wait on them.
         let _ = stopping_tx.send(true);
     });
@@ -525,7 +562,7 @@ async fn serve_ledger<S: ledger::log::Store>(
         Ok(()) => tracing::info!("stopped: checkpoint saved, log flushed"),
         // The log keeps the write error it failed with; everything it acknowledged was synced
         // before the acknowledgement, and the restart re-reads the tail.
-        Err(e) if stopped == Stopped::StorageRecovered => {
+        Err(e) if stopped != Stopped::Signal => {
             tracing::warn!(error = %e, "stopped: the log's handle still holds its write error")
         }
         Err(e) => return Err(e.into()),
@@ -541,6 +578,12 @@ pub enum Stopped {
     /// The storage took writes again after a failure: a restart resumes appends
     /// ([`crate::processor::recovery`]).
     StorageRecovered,
+    /// On Kafka: this node owned the ledger and another took it over (this one was paused
+    /// or cut off from the group). A restart rejoins as a follower.
+    Demoted,
+    /// On Kafka: this node followed and now owns the ledger (`cluster`; never returned by
+    /// [`serve`]).
+    Promoted,
 }
 
 /// Installs the Prometheus recorder and serves `GET /metrics` on `addr` over HTTP/1.1.

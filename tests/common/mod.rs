@@ -396,3 +396,31 @@ pub fn http_get(addr: &str, path: &str) -> (String, String) {
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     (head.lines().next().unwrap().to_owned(), body.to_owned())
 }
+
+/// The longest [`until_available`] retries.
+pub const AVAILABLE_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Sends `call` again while it is refused UNAVAILABLE (a node restarting, a takeover under
+/// way), as a client of the ledger on Kafka does, for at most [`AVAILABLE_WITHIN`]; returns
+/// the first other answer. Each retry is the same request (same request id): the ledger
+/// answers it once.
+pub async fn until_available<T, F, Fut>(mut call: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let deadline = std::time::Instant::now() + AVAILABLE_WITHIN;
+    loop {
+        match call().await {
+            Err(status)
+                if status.code() == tonic::Code::Unavailable
+                    && std::time::Instant::now() < deadline =>
+            {
+                // Back off between attempts (a client's retry policy, not a wait for a
+                // condition the test could observe).
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            answer => return answer,
+        }
+    }
+}

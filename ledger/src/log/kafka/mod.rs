@@ -23,6 +23,7 @@
 mod admin;
 mod commits;
 pub mod follow;
+pub mod membership;
 mod producer;
 mod reader;
 mod store;
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 pub use admin::ensure_topic;
 pub use follow::{FollowStatus, Following};
+pub use membership::{Membership, Ownership};
 pub use store::KafkaStore;
 
 use super::LogError;

@@ -1,0 +1,143 @@
+//! A follower's service: the projections of a log another node writes (a Kafka follower's
+//! replica), applied as the log's head moves. It decides nothing: a command sent to it is
+//! refused UNAVAILABLE (the server forwards commands to the owner before they get here).
+//! It saves checkpoints as the writer does, so a follower that becomes the owner starts
+//! from a recent one.
+
+use std::sync::Arc;
+
+use ledger::log::EventLog;
+use tokio::sync::{RwLock, mpsc, watch};
+
+use super::checkpoint::CheckpointStore;
+use super::{
+    COMMAND_QUEUE_MAX, CommandError, Fault, Msg, Service, StartError, State, encode_checkpoint,
+    from_checkpoint, mark_diverged, replay, write_checkpoint,
+};
+
+/// What a command sent to a follower is told.
+pub const NOT_THE_OWNER: &str =
+    "this node follows the ledger's owner and decides no commands; send it to the owner";
+
+impl<L: EventLog> Service<L> {
+    /// The projections of `log`, from the latest checkpoint (as [`Service::start_with`]),
+    /// kept up with the log as it grows: queries are served from them, commands refused.
+    pub async fn follow(log: L, checkpoints: Option<CheckpointStore>) -> Result<Self, StartError> {
+        let start = match &checkpoints {
+            Some(store) => from_checkpoint(&log, store).await?,
+            None => State::default(),
+        };
+        let head = log.head().next_position;
+        let state = replay(&log, start, head).await?;
+        let (applied_tx, applied) = watch::channel(state.projections.position());
+        let state = Arc::new(RwLock::new(state));
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE_MAX);
+        let (diverged_tx, diverged) = watch::channel(None);
+        let following = Following {
+            log: log.clone(),
+            state: state.clone(),
+            checkpoints: checkpoints.clone(),
+            diverged: diverged_tx,
+            applied: applied_tx,
+        };
+        tokio::spawn(following.run(rx, head));
+        Ok(Service {
+            log,
+            state,
+            tx,
+            checkpoints,
+            diverged,
+            applied: Some(applied),
+        })
+    }
+}
+
+/// The follower task's own.
+struct Following<L: EventLog> {
+    log: L,
+    state: Arc<RwLock<State>>,
+    checkpoints: Option<CheckpointStore>,
+    diverged: watch::Sender<Option<Fault>>,
+    applied: watch::Sender<u64>,
+}
+
+impl<L: EventLog> Following<L> {
+    async fn run(self, mut rx: mpsc::Receiver<Msg>, mut checkpointed_at: u64) {
+        let mut head = self.log.watch_head();
+        let mut stop = None;
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(Msg::Command(job)) => {
+                        let refused = CommandError::Unavailable(NOT_THE_OWNER.into());
+                        let _ = job.reply.send(Err(refused));
+                    }
+                    Some(Msg::Stop(done)) => {
+                        stop = Some(done);
+                        break;
+                    }
+                    None => break,
+                },
+                changed = head.changed() => {
+                    if changed.is_err() || !self.apply_new().await {
+                        break;
+                    }
+                    checkpointed_at = self.checkpoint_if_due(checkpointed_at).await;
+                }
+            }
+        }
+        self.checkpoint_if_due(0).await;
+        if let Some(done) = stop {
+            let _ = done.send(());
+        }
+    }
+
+    /// Applies what the log holds beyond the projections; false (and the service stops
+    /// serving) if that fails.
+    async fn apply_new(&self) -> bool {
+        let mut st = self.state.write().await;
+        let to = self.log.head().next_position;
+        if st.projections.position() >= to {
+            return true;
+        }
+        match replay(&self.log, std::mem::take(&mut *st), to).await {
+            Ok(state) => {
+                *st = state;
+                let _ = self.applied.send(to);
+                true
+            }
+            Err(e) => {
+                mark_diverged(&self.diverged, format!("following the log: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Saves a checkpoint when one is due since `checkpointed_at` (always for 0 and a
+    /// non-empty state); returns the position of the latest.
+    async fn checkpoint_if_due(&self, checkpointed_at: u64) -> u64 {
+        let Some(store) = &self.checkpoints else {
+            return checkpointed_at;
+        };
+        let st = self.state.clone().read_owned().await;
+        let position = st.projections.position();
+        let due = if checkpointed_at == 0 {
+            position > 0
+        } else {
+            store.due(checkpointed_at, position)
+        };
+        if !due || self.diverged.borrow().is_some() {
+            return checkpointed_at;
+        }
+        let Ok(hash) = super::hash_before(&self.log, position).await else {
+            return checkpointed_at;
+        };
+        match encode_checkpoint(st, hash).await {
+            Ok(value) => {
+                let _ = write_checkpoint(store.clone(), value).await;
+                position
+            }
+            Err(_) => checkpointed_at,
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! A node of the ledger on Kafka: its role, as the nodes' group decides it
+//! (`ledger::log::kafka::membership`), and the ledger it serves in that role.
+//!
+//! - **Follower**: every partition's replica follows the topic; queries are answered from
+//!   its views, commands are forwarded to the owner (`forward`).
+//! - **Owner**: once the group assigns it the ledger, the node stops following, takes every
+//!   partition over (its producers' `init_transactions` fence the previous owner), catches up
+//!   with what is committed, and decides, from the checkpoint its follower saved.
+//! - An owner that loses the ledger (paused or cut off past the session timeout, so another
+//!   node took over and fenced it) stops with [`Stopped::Demoted`]: restarted, it rejoins as
+//!   a follower.
+//!
+//! The gRPC server restarts on the same address between roles: calls during the switch are
+//! refused and retried by the callers.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use ledger::log::kafka::{KafkaConfig, Membership, Ownership};
+use tokio::sync::watch;
+use tonic::transport::{Certificate, ClientTlsConfig};
+
+use super::{Bound, Error, ForwardLayer, KafkaNode, Phase, Served, ServerConfig, Stopped};
+use crate::partitioned::Ledger;
+use crate::partitioned::layout::Layout;
+
+/// Runs the node until `shutdown` (or until it loses the ledger it owned).
+pub(super) async fn serve(
+    config: &ServerConfig,
+    node: KafkaNode,
+    layout: Layout,
+    served: Served,
+    bound: impl FnOnce(Bound),
+    shutdown: impl Future<Output = ()>,
+) -> Result<Stopped, Error> {
+    // A fixed address, advertised to the other nodes and kept across roles (port 0 picks
+    // one now).
+    let listen = std::net::TcpListener::bind(config.listen)?.local_addr()?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let advertised = node
+        .advertise
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{listen}"));
+    let kafka = KafkaConfig {
+        partitions: layout.partitions.count(),
+        ..node.kafka.clone()
+    };
+    let membership = Membership::join(&kafka, &advertised, node.session_timeout).await?;
+    tracing::info!(%advertised, topic = %kafka.topic, "joined the nodes' group");
+    // Start in the role the group gives, once it gives one (a lone node owns at once; one
+    // joining a running ledger follows); without an answer within the session timeout,
+    // follow (and wait for the group there).
+    let mut ownership = membership.ownership();
+    let settled = ownership.wait_for(|o| o.this_node || o.owner.is_some());
+    let _ = tokio::time::timeout(node.session_timeout, settled).await;
+    let node = Node {
+        config,
+        kafka,
+        layout,
+        served,
+        listen,
+        ownership: membership.ownership(),
+        forward_tls: forward_tls(config)?,
+    };
+    let (signal_tx, signal) = watch::channel(false);
+    let roles = node.run(bound, signal);
+    tokio::pin!(roles);
+    let stopped = tokio::select! {
+        stopped = &mut roles => stopped,
+        () = shutdown => {
+            let _ = signal_tx.send(true);
+            roles.await
+        }
+    };
+    membership.leave().await;
+    stopped
+}
+
+/// TLS to the owner when this node serves TLS: the nodes share a certificate, or one from
+/// the same authority, so this node's own certificate is the one to trust.
+fn forward_tls(config: &ServerConfig) -> Result<Option<ClientTlsConfig>, Error> {
+    let Some((cert, _)) = &config.tls else {
+        return Ok(None);
+    };
+    let pem =
+        std::fs::read(cert).map_err(|e| format!("tls: cannot read {}: {e}", cert.display()))?;
+    Ok(Some(
+        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
+    ))
+}
+
+struct Node<'c> {
+    config: &'c ServerConfig,
+    kafka: KafkaConfig,
+    layout: Layout,
+    served: Served,
+    listen: SocketAddr,
+    ownership: watch::Receiver<Ownership>,
+    forward_tls: Option<ClientTlsConfig>,
+}
+
+impl Node<'_> {
+    /// Follows until the group makes this node the owner, then owns until `signal` or the
+    /// ledger is taken from it.
+    async fn run(
+        &self,
+        bound: impl FnOnce(Bound),
+        signal: watch::Receiver<bool>,
+    ) -> Result<Stopped, Error> {
+        let mut bound = Some(bound);
+        loop {
+            if *signal.borrow() {
+                return Ok(Stopped::Signal);
+            }
+            if self.ownership.borrow().this_node {
+                return self.own(bound.take(), signal).await;
+            }
+            match self.follow(bound.take(), signal.clone()).await? {
+                Stopped::Promoted => tracing::info!("the group gave this node the ledger"),
+                stopped => return Ok(stopped),
+            }
+        }
+    }
+
+    async fn follow(
+        &self,
+        bound: Option<impl FnOnce(Bound)>,
+        signal: watch::Receiver<bool>,
+    ) -> Result<Stopped, Error> {
+        let (ledger, followers) = Ledger::follow_kafka(&self.layout, self.kafka.clone()).await?;
+        tracing::info!(partitions = %self.layout.partitions, "following the ledger's owner");
+        let forward = ForwardLayer::to_owner(self.ownership.clone(), self.forward_tls.clone());
+        let mut ownership = self.ownership.clone();
+        let until = async move {
+            tokio::select! {
+                _ = ownership.wait_for(|o| o.this_node) => Stopped::Promoted,
+                () = signalled(signal) => Stopped::Signal,
+            }
+        };
+        let phase = Phase::new(ledger, self.listen, forward);
+        let stopped =
+            super::serve_ledger(self.config, phase, self.served.clone(), bound, until).await;
+        for following in followers {
+            following.stop().await;
+        }
+        stopped
+    }
+
+    async fn own(
+        &self,
+        bound: Option<impl FnOnce(Bound)>,
+        signal: watch::Receiver<bool>,
+    ) -> Result<Stopped, Error> {
+        let ledger = Ledger::open_kafka(&self.layout, self.kafka.clone()).await?;
+        tracing::info!(partitions = %self.layout.partitions, "owning the ledger");
+        let mut ownership = self.ownership.clone();
+        let until = async move {
+            tokio::select! {
+                _ = ownership.wait_for(|o| !o.this_node) => {
+                    tracing::warn!("another node took the ledger over: stopping");
+                    Stopped::Demoted
+                }
+                () = signalled(signal) => Stopped::Signal,
+            }
+        };
+        let phase = Phase::new(ledger, self.listen, ForwardLayer::default());
+        super::serve_ledger(self.config, phase, self.served.clone(), bound, until).await
+    }
+}
+
+/// Resolves once `signal` is set.
+async fn signalled(mut signal: watch::Receiver<bool>) {
+    let _ = signal.wait_for(|s| *s).await;
+}
