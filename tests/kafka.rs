@@ -174,11 +174,58 @@ fn saving(request: &str, receipt: &str, minor: i64) -> pb::RecordContributionReq
     }
 }
 
-/// A zombie: node A is SIGSTOPped while node B takes the ledger over, then resumed. A's
-/// next command is fenced (UNAVAILABLE, nothing recorded) and A does not take the ledger
-/// back: it stays up answering queries. B holds what A acknowledged, once, and records on.
+/// A household's wallet as `server` answers it once it reflects `receipt` (a consistency
+/// token: `ledger-at-least`), on any node.
+async fn wallet_after(server: &Server, receipt: &pb::CommandReceipt) -> i64 {
+    let mut query = pb::query_service_client::QueryServiceClient::new(server.channel(None).await);
+    let mut request = tonic::Request::new(pb::GetBalanceRequest {
+        subject: Some(pb::get_balance_request::Subject::HouseholdId("HH-1".into())),
+        currency_code: String::new(),
+        as_of_date: None,
+    });
+    let token = format!(
+        "{}:{}",
+        receipt.partition,
+        receipt.first_position + u64::from(receipt.event_count)
+    );
+    request
+        .metadata_mut()
+        .insert("ledger-at-least", token.parse().unwrap());
+    let answer = query.get_balance(request).await.unwrap().into_inner();
+    answer.balance.unwrap().minor_units
+}
+
+/// Records `request` through `server`, retrying while it is UNAVAILABLE (a takeover).
+async fn save_through(
+    server: &Server,
+    request: pb::RecordContributionRequest,
+) -> pb::CommandReceipt {
+    let ledger = pb::ledger_service_client::LedgerServiceClient::new(server.channel(None).await);
+    common::until_available(|| {
+        let (mut ledger, request) = (ledger.clone(), request.clone());
+        async move { ledger.record_contribution(request).await }
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .receipt
+    .unwrap()
+}
+
+/// The value of metric `name` (no labels) in `server`'s Prometheus page.
+fn metric(server: &Server, name: &str) -> Option<f64> {
+    let (_, page) = common::http_get(server.metrics.as_ref().unwrap(), "/metrics");
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+}
+
+/// A zombie. Owner A and follower B; a command sent to B is forwarded to A, and B answers
+/// it once it reflects it. A is SIGSTOPped until the group gives the ledger to B, with a
+/// command waiting in its socket; B's takeover fences A. Resumed, A either refuses that
+/// command (fenced) or forwards it to B, and stops with exit 75; nothing is recorded twice.
+/// Restarted, A rejoins as a follower: it answers B's ledger and forwards to B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_resumed_after_a_takeover_is_fenced_and_doubles_nothing() {
+async fn a_zombie_owner_is_fenced_and_rejoins_as_a_follower() {
     let tmp = tempfile::tempdir().unwrap();
     let args = kafka_args(tmp.path(), &testing::fresh_topic("zombie"));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -187,67 +234,70 @@ async fn a_node_resumed_after_a_takeover_is_fenced_and_doubles_nothing() {
         .copied()
         .chain(["--metrics-listen", "127.0.0.1:0"])
         .collect();
-    let a = Server::start_with(&tmp.path().join("node-a"), &with_metrics);
+    let a = Server::start_with(&tmp.path().join("node-a"), &args);
     let mut ledger_a = pb::ledger_service_client::LedgerServiceClient::new(a.channel(None).await);
-    let mut query_a = pb::query_service_client::QueryServiceClient::new(a.channel(None).await);
     setup_household(&mut ledger_a).await;
-    ledger_a
-        .record_contribution(saving("save-1", "MPESA-Z1", 1_000))
-        .await
-        .unwrap();
-    let wallet = common::wallet(&mut query_a, "HH-1").await;
+    let first = save_through(&a, saving("save-1", "MPESA-Z1", 1_000)).await;
+
+    let b = Server::start_with(&tmp.path().join("node-b"), &with_metrics);
+    let forwarded = save_through(&b, saving("save-2", "MPESA-Z2", 2_000)).await;
+    assert!(!forwarded.already_done);
+    let wallet = wallet_after(&a, &forwarded).await;
+    assert!(wallet > 0);
+    assert_eq!(wallet_after(&b, &forwarded).await, wallet, "B follows A");
+    assert!(metric(&b, "grpc_forwarded_total") >= Some(1.0));
 
     a.signal("STOP");
-    let b = Server::start_with(&tmp.path().join("node-b"), &args);
-    let mut ledger_b = pb::ledger_service_client::LedgerServiceClient::new(b.channel(None).await);
-    let mut query_b = pb::query_service_client::QueryServiceClient::new(b.channel(None).await);
-    assert_eq!(common::wallet(&mut query_b, "HH-1").await, wallet);
-    ledger_b
-        .record_contribution(saving("save-2", "MPESA-Z2", 2_000))
-        .await
-        .unwrap();
-    let wallet_b = common::wallet(&mut query_b, "HH-1").await;
-    assert!(wallet_b >= wallet + 2_000);
+    let waiting = tokio::spawn({
+        let mut ledger_a = ledger_a.clone();
+        async move {
+            ledger_a
+                .record_contribution(saving("save-3", "MPESA-Z3", 3_000))
+                .await
+        }
+    });
+    // B owns once the group gave up on A: A's producers are fenced by then.
+    let taken = save_through(&b, saving("save-4", "MPESA-Z4", 4_000)).await;
+    assert!(!taken.already_done);
     a.signal("CONT");
-
-    let fenced = ledger_a
-        .record_contribution(saving("save-3", "MPESA-Z3", 3_000))
-        .await
-        .unwrap_err();
-    assert_eq!(fenced.code(), tonic::Code::Unavailable, "{fenced:?}");
-    assert!(fenced.message().contains("fenced"), "{}", fenced.message());
-    let (_, metrics) = common::http_get(a.metrics.as_ref().unwrap(), "/metrics");
-    let sample = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+    // A either had learnt it lost the ledger and forwarded the command to B, or was
+    // fenced committing it.
+    let recorded_by_a = match waiting.await.unwrap() {
+        Ok(_) => true,
+        Err(status) => {
+            assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+            false
+        }
     };
-    assert!(
-        sample("kafka_commit_failures_total") >= Some(1.0),
-        "{metrics}"
+    assert_eq!(
+        a.exit_code_within(std::time::Duration::from_secs(60)),
+        Some(i32::from(
+            claims_ledger::processor::recovery::STORAGE_RECOVERED_EXIT
+        )),
+        "A stops once it learns another node owns"
     );
-    assert!(
-        sample("kafka_commit_seconds_count") >= Some(1.0),
-        "{metrics}"
-    );
-    // A answers queries from what it had; it did not stop to take the ledger back.
-    assert_eq!(common::wallet(&mut query_a, "HH-1").await, wallet);
-    assert_eq!(common::wallet(&mut query_b, "HH-1").await, wallet_b);
-    let retry = ledger_b
-        .record_contribution(saving("save-1", "MPESA-Z1", 1_000))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(retry.receipt.unwrap().already_done, "A's saving, once");
-    let later = ledger_b
-        .record_contribution(saving("save-3", "MPESA-Z3", 3_000))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(
-        !later.receipt.unwrap().already_done,
-        "A's fenced command was never recorded"
-    );
+    let third = save_through(&b, saving("save-3", "MPESA-Z3", 3_000)).await;
+    assert_eq!(third.already_done, recorded_by_a);
+    let wallet_b = wallet_after(&b, &third).await;
+    assert!(wallet_b > wallet);
+    for (request, receipt, minor) in [
+        ("save-1", "MPESA-Z1", 1_000),
+        ("save-2", "MPESA-Z2", 2_000),
+        ("save-3", "MPESA-Z3", 3_000),
+        ("save-4", "MPESA-Z4", 4_000),
+    ] {
+        let retry = save_through(&b, saving(request, receipt, minor)).await;
+        assert!(retry.already_done, "{request} recorded once");
+    }
+    assert_eq!(wallet_after(&b, &third).await, wallet_b, "nothing doubled");
+    assert!(metric(&b, "kafka_commit_seconds_count") >= Some(1.0));
+
+    let a = Server::start_with(&tmp.path().join("node-a"), &with_metrics);
+    assert_eq!(wallet_after(&a, &third).await, wallet_b, "A follows B");
+    let retry = save_through(&a, saving("save-1", "MPESA-Z1", 1_000)).await;
+    assert!(retry.already_done, "forwarded to B, which has it once");
+    assert_eq!(retry.first_position, first.first_position);
+    assert!(metric(&a, "grpc_forwarded_total") >= Some(1.0));
     a.stop();
     b.stop();
 }

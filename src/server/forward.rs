@@ -19,6 +19,9 @@ use crate::api::status::error;
 
 /// The service whose calls are commands, forwarded to the owner.
 pub const COMMANDS_PREFIX: &str = "/ledger.v1.LedgerService/";
+/// Longest a forwarded command waits for the owner's answer (and for a connection to it):
+/// past it the caller is told UNAVAILABLE and retries with the same request id.
+pub const FORWARD_TIMEOUT_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Forwards commands to the owner while this node follows; passes everything through
 /// otherwise (and always without an ownership to watch: the embedded ledger).
@@ -69,7 +72,9 @@ impl Route {
         }
         let mut endpoint = Endpoint::from_shared(address.clone())
             .map_err(|e| unavailable(format!("the owner's address {address:?}: {e}")))?
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            .connect_timeout(FORWARD_TIMEOUT_MAX)
+            .timeout(FORWARD_TIMEOUT_MAX);
         if let Some(tls) = &self.tls {
             endpoint = endpoint
                 .tls_config(tls.clone())

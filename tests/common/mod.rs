@@ -401,9 +401,10 @@ pub fn http_get(addr: &str, path: &str) -> (String, String) {
 pub const AVAILABLE_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Sends `call` again while it is refused UNAVAILABLE (a node restarting, a takeover under
-/// way), as a client of the ledger on Kafka does, for at most [`AVAILABLE_WITHIN`]; returns
-/// the first other answer. Each retry is the same request (same request id): the ledger
-/// answers it once.
+/// way) or its connection was cut (a node switching roles restarts its gRPC server), as a
+/// client of the ledger on Kafka does, for at most [`AVAILABLE_WITHIN`]; returns the first
+/// other answer. Each retry is the same request (same request id): the ledger answers it
+/// once.
 pub async fn until_available<T, F, Fut>(mut call: F) -> Result<T, tonic::Status>
 where
     F: FnMut() -> Fut,
@@ -413,7 +414,9 @@ where
     loop {
         match call().await {
             Err(status)
-                if status.code() == tonic::Code::Unavailable
+                if (status.code() == tonic::Code::Unavailable
+                    || (status.code() == tonic::Code::Unknown
+                        && status.message().contains("transport error")))
                     && std::time::Instant::now() < deadline =>
             {
                 // Back off between attempts (a client's retry policy, not a wait for a
