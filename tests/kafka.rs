@@ -246,6 +246,7 @@ async fn a_zombie_owner_is_fenced_and_rejoins_as_a_follower() {
     assert!(wallet > 0);
     assert_eq!(wallet_after(&b, &forwarded).await, wallet, "B follows A");
     assert!(metric(&b, "grpc_forwarded_total") >= Some(1.0));
+    assert_eq!(metric(&b, "kafka_node_owner"), Some(0.0), "B follows");
 
     a.signal("STOP");
     let waiting = tokio::spawn({
@@ -291,6 +292,7 @@ async fn a_zombie_owner_is_fenced_and_rejoins_as_a_follower() {
     }
     assert_eq!(wallet_after(&b, &third).await, wallet_b, "nothing doubled");
     assert!(metric(&b, "kafka_commit_seconds_count") >= Some(1.0));
+    assert_eq!(metric(&b, "kafka_node_owner"), Some(1.0), "B owns");
 
     let a = Server::start_with(&tmp.path().join("node-a"), &with_metrics);
     assert_eq!(wallet_after(&a, &third).await, wallet_b, "A follows B");
@@ -298,6 +300,12 @@ async fn a_zombie_owner_is_fenced_and_rejoins_as_a_follower() {
     assert!(retry.already_done, "forwarded to B, which has it once");
     assert_eq!(retry.first_position, first.first_position);
     assert!(metric(&a, "grpc_forwarded_total") >= Some(1.0));
+    assert_eq!(metric(&a, "kafka_node_owner"), Some(0.0), "A follows");
+    let (_, page) = common::http_get(a.metrics.as_ref().unwrap(), "/metrics");
+    assert!(
+        page.contains("kafka_follower_lag_offsets{partition=\"1\"}"),
+        "a follower reports its lag per partition: {page}"
+    );
     a.stop();
     b.stop();
 }

@@ -374,7 +374,8 @@ impl Ledger<ledger::KafkaLog> {
                 ledger::Limits::default(),
             )
             .await?;
-            services.push(Service::follow(log, Some(checkpoints)).await?);
+            let stopped = follow_failures(following.status());
+            services.push(Service::follow(log, Some(checkpoints), stopped).await?);
             followers.push(following);
         }
         // No `broadcast::complete`: a follower records nothing; the owner completes them.
@@ -395,6 +396,23 @@ impl<S: ledger::log::Store> Ledger<ledger::log::Log<S>> {
         }
         first_error
     }
+}
+
+/// Why a follower stopped following, as it learns it.
+fn follow_failures(
+    mut status: watch::Receiver<ledger::log::kafka::FollowStatus>,
+) -> watch::Receiver<Option<String>> {
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(async move {
+        while let Ok(()) = status.changed().await {
+            let failed = status.borrow_and_update().failed.clone();
+            if failed.is_some() {
+                let _ = tx.send(failed);
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// A watch of the first fault any of `services` reports.

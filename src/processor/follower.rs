@@ -2,7 +2,9 @@
 //! replica), applied as the log's head moves. It decides nothing: a command sent to it is
 //! refused UNAVAILABLE (the server forwards commands to the owner before they get here).
 //! It saves checkpoints as the writer does, so a follower that becomes the owner starts
-//! from a recent one.
+//! from a recent one. If the log stops following (`stopped` says why: a damaged or
+//! diverging source), the service keeps serving what it has and reports the fault, as
+//! after a storage failure ([`Fault::reads_served`]).
 
 use std::sync::Arc;
 
@@ -22,7 +24,11 @@ pub const NOT_THE_OWNER: &str =
 impl<L: EventLog> Service<L> {
     /// The projections of `log`, from the latest checkpoint (as [`Service::start_with`]),
     /// kept up with the log as it grows: queries are served from them, commands refused.
-    pub async fn follow(log: L, checkpoints: Option<CheckpointStore>) -> Result<Self, StartError> {
+    pub async fn follow(
+        log: L,
+        checkpoints: Option<CheckpointStore>,
+        stopped: watch::Receiver<Option<String>>,
+    ) -> Result<Self, StartError> {
         let start = match &checkpoints {
             Some(store) => from_checkpoint(&log, store).await?,
             None => State::default(),
@@ -40,7 +46,7 @@ impl<L: EventLog> Service<L> {
             diverged: diverged_tx,
             applied: applied_tx,
         };
-        tokio::spawn(following.run(rx, head));
+        tokio::spawn(following.run(rx, head, stopped));
         Ok(Service {
             log,
             state,
@@ -62,7 +68,12 @@ struct Following<L: EventLog> {
 }
 
 impl<L: EventLog> Following<L> {
-    async fn run(self, mut rx: mpsc::Receiver<Msg>, mut checkpointed_at: u64) {
+    async fn run(
+        self,
+        mut rx: mpsc::Receiver<Msg>,
+        mut checkpointed_at: u64,
+        mut stopped: watch::Receiver<Option<String>>,
+    ) {
         let mut head = self.log.watch_head();
         let mut stop = None;
         loop {
@@ -83,6 +94,12 @@ impl<L: EventLog> Following<L> {
                         break;
                     }
                     checkpointed_at = self.checkpoint_if_due(checkpointed_at).await;
+                }
+                Ok(()) = stopped.changed() => {
+                    if let Some(reason) = stopped.borrow_and_update().clone() {
+                        let reason = format!("following the log stopped: {reason}");
+                        let _ = self.diverged.send(Some(Fault { reason, reads_served: true }));
+                    }
                 }
             }
         }

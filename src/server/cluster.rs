@@ -133,6 +133,7 @@ impl Node<'_> {
     ) -> Result<Stopped, Error> {
         let (ledger, followers) = Ledger::follow_kafka(&self.layout, self.kafka.clone()).await?;
         tracing::info!(partitions = %self.layout.partitions, "following the ledger's owner");
+        metrics::gauge!("kafka_node_owner").set(0.0);
         let forward = ForwardLayer::to_owner(self.ownership.clone(), self.forward_tls.clone());
         let mut ownership = self.ownership.clone();
         let until = async move {
@@ -157,6 +158,7 @@ impl Node<'_> {
     ) -> Result<Stopped, Error> {
         let ledger = Ledger::open_kafka(&self.layout, self.kafka.clone()).await?;
         tracing::info!(partitions = %self.layout.partitions, "owning the ledger");
+        metrics::gauge!("kafka_node_owner").set(1.0);
         let mut ownership = self.ownership.clone();
         let until = async move {
             tokio::select! {

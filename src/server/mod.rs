@@ -671,6 +671,27 @@ fn describe_metrics() {
         "On Kafka: transactions that failed (broker unreachable, fenced by a newer owner)"
     );
     describe_gauge!(
+        "kafka_node_owner",
+        Unit::Count,
+        "On Kafka: 1 while this node owns the ledger and decides, 0 while it follows"
+    );
+    describe_gauge!(
+        "kafka_follower_lag_offsets",
+        Unit::Count,
+        "On Kafka, a follower: Kafka offsets of the partition it has not read yet (commit \
+         markers count: 1-2 per commit in progress, 0 when idle)"
+    );
+    describe_counter!(
+        "kafka_follow_failures_total",
+        Unit::Count,
+        "On Kafka, a follower: partitions that stopped following (a damaged or diverging topic)"
+    );
+    describe_counter!(
+        "grpc_forwarded_total",
+        Unit::Count,
+        "On Kafka, a follower: commands forwarded to the owner"
+    );
+    describe_gauge!(
         "ledger_append_queue_depth",
         Unit::Count,
         "Append requests waiting for the log's sequencer"
