@@ -233,6 +233,29 @@ async fn send_until_answered(
     .unwrap()
 }
 
+/// Member h's eligibility on 5 March as `server` answers it once it reflects `receipt`.
+async fn eligibility_after(
+    server: &Server,
+    h: usize,
+    receipt: &pb::CommandReceipt,
+) -> pb::CheckEligibilityResponse {
+    let mut query = pb::query_service_client::QueryServiceClient::new(server.channel(None).await);
+    let mut request = tonic::Request::new(pb::CheckEligibilityRequest {
+        member_id: format!("M-{h}"),
+        date: date(2026, 3, 5),
+        codes: vec![],
+    });
+    let token = format!(
+        "{}:{}",
+        receipt.partition,
+        receipt.first_position + u64::from(receipt.event_count)
+    );
+    request
+        .metadata_mut()
+        .insert("ledger-at-least", token.parse().unwrap());
+    query.check_eligibility(request).await.unwrap().into_inner()
+}
+
 /// The ledger's digest (balances, coverage, claims, statements, registry), live and rebuilt
 /// from the log.
 async fn digest(server: &Server) -> pb::GetProjectionDigestResponse {
@@ -298,6 +321,17 @@ async fn two_nodes_one_killed_mid_load_equal_an_embedded_run() {
         } else {
             send_until_answered(&ledger_b, step, &answers).await
         };
+        if let (Step::Premium(h), Some(receipt)) = (step, &answer.receipt)
+            && i < kill_at
+        {
+            // The follower's views, member directory included, reflect what was just
+            // committed through the owner.
+            let eligibility = eligibility_after(&b, h, receipt).await;
+            assert!(
+                eligibility.member_known && eligibility.covered,
+                "{eligibility:?}"
+            );
+        }
         answers.push((step, answer));
     }
     eprintln!("the command in flight at the kill was answered by A: {in_flight_at_kill:?}");

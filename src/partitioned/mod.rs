@@ -100,7 +100,15 @@ impl<L: EventLog> Ledger<L> {
     }
 
     async fn over(partitions: Partitions, services: Vec<Service<L>>) -> Self {
-        let directories = Directories::default();
+        Ledger::over_with(partitions, services, Directories::default()).await
+    }
+
+    /// [`Ledger::over`], with `directories` (filled from the services' projections here).
+    async fn over_with(
+        partitions: Partitions,
+        services: Vec<Service<L>>,
+        directories: Directories,
+    ) -> Self {
         // One partition checks its own ids: no directory to keep.
         let several = partitions != Partitions::ONE;
         for (partition, service) in partitions.all().zip(&services).filter(|_| several) {
@@ -366,7 +374,15 @@ impl Ledger<ledger::KafkaLog> {
         };
         let mut services = Vec::new();
         let mut followers = Vec::new();
+        let directories = Directories::default();
         for (partition, checkpoints) in layout.partitions.all().zip(checkpoint_stores(layout)?) {
+            let observer: crate::processor::follower::Observer = {
+                let directories = directories.clone();
+                std::sync::Arc::new(move |events: &[ledger::log::RecordedEvent]| {
+                    let events: Vec<_> = events.iter().map(|e| e.event.clone()).collect();
+                    directories.recorded(partition, &events);
+                })
+            };
             let (log, following) = ledger::KafkaLog::open_follower(
                 layout.log_dir(partition),
                 kafka.clone(),
@@ -375,11 +391,12 @@ impl Ledger<ledger::KafkaLog> {
             )
             .await?;
             let stopped = follow_failures(following.status());
-            services.push(Service::follow(log, Some(checkpoints), stopped).await?);
+            services.push(Service::follow(log, Some(checkpoints), stopped, observer).await?);
             followers.push(following);
         }
         // No `broadcast::complete`: a follower records nothing; the owner completes them.
-        Ok((Ledger::over(layout.partitions, services).await, followers))
+        let ledger = Ledger::over_with(layout.partitions, services, directories).await;
+        Ok((ledger, followers))
     }
 }
 

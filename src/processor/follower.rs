@@ -8,14 +8,18 @@
 
 use std::sync::Arc;
 
-use ledger::log::EventLog;
+use ledger::log::{EventLog, RecordedEvent};
 use tokio::sync::{RwLock, mpsc, watch};
 
 use super::checkpoint::CheckpointStore;
 use super::{
-    COMMAND_QUEUE_MAX, CommandError, Fault, Msg, Service, StartError, State, encode_checkpoint,
-    from_checkpoint, mark_diverged, replay, write_checkpoint,
+    COMMAND_QUEUE_MAX, CommandError, Fault, Msg, REPLAY_CHUNK_EVENTS, Service, StartError, State,
+    encode_checkpoint, from_checkpoint, mark_diverged, replay, write_checkpoint,
 };
+
+/// Told the events a follower applies, before queries see them (the partitioned ledger
+/// keeps its member and claim-code directories with it).
+pub type Observer = Arc<dyn Fn(&[RecordedEvent]) + Send + Sync>;
 
 /// What a command sent to a follower is told.
 pub const NOT_THE_OWNER: &str =
@@ -28,6 +32,7 @@ impl<L: EventLog> Service<L> {
         log: L,
         checkpoints: Option<CheckpointStore>,
         stopped: watch::Receiver<Option<String>>,
+        observer: Observer,
     ) -> Result<Self, StartError> {
         let start = match &checkpoints {
             Some(store) => from_checkpoint(&log, store).await?,
@@ -45,6 +50,7 @@ impl<L: EventLog> Service<L> {
             checkpoints: checkpoints.clone(),
             diverged: diverged_tx,
             applied: applied_tx,
+            observer,
         };
         tokio::spawn(following.run(rx, head, stopped));
         Ok(Service {
@@ -65,6 +71,7 @@ struct Following<L: EventLog> {
     checkpoints: Option<CheckpointStore>,
     diverged: watch::Sender<Option<Fault>>,
     applied: watch::Sender<u64>,
+    observer: Observer,
 }
 
 impl<L: EventLog> Following<L> {
@@ -114,20 +121,24 @@ impl<L: EventLog> Following<L> {
     async fn apply_new(&self) -> bool {
         let mut st = self.state.write().await;
         let to = self.log.head().next_position;
-        if st.projections.position() >= to {
-            return true;
-        }
-        match replay(&self.log, std::mem::take(&mut *st), to).await {
-            Ok(state) => {
-                *st = state;
-                let _ = self.applied.send(to);
-                true
-            }
-            Err(e) => {
+        while st.projections.position() < to {
+            let from = st.projections.position();
+            let max = REPLAY_CHUNK_EVENTS.min(usize::try_from(to - from).unwrap_or(usize::MAX));
+            let applied = match self.log.read(from, max).await {
+                Ok(events) if events.is_empty() => Err("the log ended early".to_owned()),
+                Ok(events) => st
+                    .apply_recorded(&events)
+                    .map(|()| (self.observer)(&events))
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = applied {
                 mark_diverged(&self.diverged, format!("following the log: {e}"));
-                false
+                return false;
             }
         }
+        let _ = self.applied.send(to);
+        true
     }
 
     /// Saves a checkpoint when one is due since `checkpointed_at` (always for 0 and a
