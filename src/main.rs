@@ -266,8 +266,14 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     );
                     ExitCode::from(STORAGE_RECOVERED_EXIT)
                 }
-                // `serve` returns `Promoted` to no one; a demoted node restarts the same way.
-                Stopped::Demoted | Stopped::Promoted => {
+                Stopped::TakeoverFailed => {
+                    eprintln!(
+                        "stopped: this node could not take the ledger over (see the log); \
+                         start it again to rejoin (exit {STORAGE_RECOVERED_EXIT})"
+                    );
+                    ExitCode::from(STORAGE_RECOVERED_EXIT)
+                }
+                Stopped::Demoted => {
                     eprintln!(
                         "stopped: another node took the ledger over from this one; start it \
                          again to rejoin as a follower (exit {STORAGE_RECOVERED_EXIT})"

@@ -245,14 +245,7 @@ async fn eligibility_after(
         date: date(2026, 3, 5),
         codes: vec![],
     });
-    let token = format!(
-        "{}:{}",
-        receipt.partition,
-        receipt.first_position + u64::from(receipt.event_count)
-    );
-    request
-        .metadata_mut()
-        .insert("ledger-at-least", token.parse().unwrap());
+    common::at_least(&mut request, receipt);
     query.check_eligibility(request).await.unwrap().into_inner()
 }
 
@@ -270,21 +263,6 @@ async fn digest(server: &Server) -> pb::GetProjectionDigestResponse {
         .into_inner()
 }
 
-fn kafka_args(dir: &std::path::Path, topic: &str) -> Vec<String> {
-    let config = dir.join("kafka.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "log = \"kafka://{}\"\n\n[kafka]\ntopic = \"{topic}\"\n",
-            testing::bootstrap()
-        ),
-    )
-    .unwrap();
-    ["--config", config.to_str().unwrap(), "--partitions", "2"]
-        .map(str::to_owned)
-        .to_vec()
-}
-
 /// Nodes A (the owner) and B (a follower) take the load in turns; B forwards its share to A.
 /// A is SIGKILLed with a command in flight. B takes the ledger over; the command in flight
 /// is sent again to B and the load goes on there. Every answer, and the ledger's balances,
@@ -293,7 +271,7 @@ fn kafka_args(dir: &std::path::Path, topic: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_one_killed_mid_load_equal_an_embedded_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let args = kafka_args(tmp.path(), &testing::fresh_topic("two-nodes"));
+    let args = common::kafka_args(tmp.path(), &testing::fresh_topic("two-nodes"));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let a = Server::start_with(&tmp.path().join("node-a"), &args);
     let b = Server::start_with(&tmp.path().join("node-b"), &args);
@@ -317,7 +295,13 @@ async fn two_nodes_one_killed_mid_load_equal_an_embedded_run() {
             a.signal("KILL");
             let lost = sent.await.unwrap();
             in_flight_at_kill = Some(lost.is_ok());
-            send_until_answered(&ledger_b, step, &answers).await
+            let killed = std::time::Instant::now();
+            let answer = send_until_answered(&ledger_b, step, &answers).await;
+            eprintln!(
+                "B answered the command in flight {:.1} s after A was killed",
+                killed.elapsed().as_secs_f64()
+            );
+            answer
         } else {
             send_until_answered(&ledger_b, step, &answers).await
         };

@@ -192,3 +192,32 @@ async fn a_follower_replicates_the_owner_and_takes_over_from_its_replica() {
     assert!(save(&owner, 25).await.is_err(), "fenced");
     assert_eq!(save(&next, 25).await.unwrap().first_position, 25);
 }
+
+/// A follower takes the partition over in place: it fences the owner, holds every commit
+/// the owner made (also those made while it was stopping), and commits on from there; its
+/// commits reach another follower.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_takes_over_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = config("in-place");
+    let owner = open(&tmp.path().join("owner"), &config).await.unwrap();
+    let follow = |name: &str| {
+        KafkaLog::open_follower(tmp.path().join(name), config.clone(), 0, Limits::default())
+    };
+    let (next, following) = follow("next").await.unwrap();
+    let (watcher, watching) = follow("watcher").await.unwrap();
+    for i in 0..10 {
+        save(&owner, i).await.unwrap();
+    }
+    next.take_over(following).await.unwrap();
+    assert_eq!(next.head(), owner.head(), "every commit before the fence");
+    assert!(save(&owner, 10).await.is_err(), "the old owner is fenced");
+    assert_eq!(save(&next, 10).await.unwrap().first_position, 10);
+    assert!(next.verify(0, 11).await.unwrap().is_ok());
+    until_head(&watcher, next.head()).await;
+    assert_eq!(
+        watcher.read(0, 20).await.unwrap(),
+        next.read(0, 20).await.unwrap()
+    );
+    watching.stop().await;
+}

@@ -415,6 +415,24 @@ impl<S: ledger::log::Store> Ledger<ledger::log::Log<S>> {
     }
 }
 
+impl Ledger<ledger::KafkaLog> {
+    /// Makes this follower the ledger's owner, in place (queries go on being served): each
+    /// partition's log takes its partition over (fencing the previous owner, then catching
+    /// up with what it committed) and its service becomes the partition's writer; then the
+    /// scheme versions a crash cut short are completed, as at start.
+    pub async fn promote(
+        &self,
+        followers: Vec<ledger::log::kafka::Following>,
+    ) -> Result<(), OpenError> {
+        for (service, following) in self.services.iter().zip(followers) {
+            service.log().take_over(following).await?;
+            service.promote().await?;
+        }
+        broadcast::complete(self).await?;
+        Ok(())
+    }
+}
+
 /// Why a follower stopped following, as it learns it.
 fn follow_failures(
     mut status: watch::Receiver<ledger::log::kafka::FollowStatus>,

@@ -26,6 +26,19 @@ pub const NOT_THE_OWNER: &str =
     "this node follows the ledger's owner and decides no commands; send it to the owner";
 
 impl<L: EventLog> Service<L> {
+    /// Makes a follower the writer of its log, once the log takes appends from this node
+    /// (a Kafka replica that took its partition over): the projections are caught up with
+    /// the log and decide from then on. A writer answers at once.
+    pub async fn promote(&self) -> Result<(), CommandError> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Msg::Promote(done))
+            .await
+            .map_err(|_| CommandError::Unavailable("the follower stopped".into()))?;
+        wait.await
+            .map_err(|_| CommandError::Unavailable("the follower stopped".into()))
+    }
+
     /// The projections of `log`, from the latest checkpoint (as [`Service::start_with`]),
     /// kept up with the log as it grows: queries are served from them, commands refused.
     pub async fn follow(
@@ -94,6 +107,11 @@ impl<L: EventLog> Following<L> {
                         stop = Some(done);
                         break;
                     }
+                    Some(Msg::Promote(done)) => {
+                        self.promote(rx, checkpointed_at).await;
+                        let _ = done.send(());
+                        return;
+                    }
                     None => break,
                 },
                 changed = head.changed() => {
@@ -114,6 +132,22 @@ impl<L: EventLog> Following<L> {
         if let Some(done) = stop {
             let _ = done.send(());
         }
+    }
+
+    /// Becomes the writer of the log (`Service::promote`): applies what the log holds, then
+    /// hands the commands' queue to a writer over the same projections. The applied-position
+    /// watch closes: queries then wait on the log's head, as the writer's do.
+    async fn promote(self, rx: mpsc::Receiver<Msg>, checkpointed_at: u64) {
+        if !self.apply_new().await {
+            return; // diverged: the writer would refuse every command
+        }
+        let writer = super::Writer {
+            log: self.log,
+            state: self.state,
+            checkpoints: self.checkpoints,
+            diverged: self.diverged,
+        };
+        tokio::spawn(super::writer(writer, rx, checkpointed_at));
     }
 
     /// Applies what the log holds beyond the projections; false (and the service stops

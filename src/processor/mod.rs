@@ -174,6 +174,8 @@ enum Msg {
     Command(Job),
     /// Finish the batch, refuse what is queued, save a checkpoint, release the log.
     Stop(oneshot::Sender<()>),
+    /// A follower becomes the writer ([`follower`]); the writer answers at once.
+    Promote(oneshot::Sender<()>),
 }
 
 /// The ledger service: commands in, durable events out, projections for queries.
@@ -504,16 +506,23 @@ impl<L: EventLog> Service<L> {
     /// The position queries are answered at least from: the log's durable head, or what a
     /// follower has applied of it.
     pub fn served_position(&self) -> u64 {
-        match &self.applied {
+        match self.following() {
             Some(applied) => *applied.borrow(),
             None => self.log.head().next_position,
         }
     }
 
+    /// A follower's applied position, while it follows (not once promoted to the writer).
+    fn following(&self) -> Option<&watch::Receiver<u64>> {
+        self.applied
+            .as_ref()
+            .filter(|applied| applied.has_changed().is_ok())
+    }
+
     /// Resolves once queries reflect at least `position` (see [`Service::served_position`]);
     /// false if the log or the follower stopped first.
     pub async fn reached(&self, position: u64) -> bool {
-        match &self.applied {
+        match self.following() {
             Some(applied) => applied.clone().wait_for(|p| *p >= position).await.is_ok(),
             None => {
                 let mut head = self.log.watch_head();
@@ -580,6 +589,10 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
                 stop = Some(done);
                 break;
             }
+            Msg::Promote(done) => {
+                let _ = done.send(());
+                continue;
+            }
         };
         // Cut the next batch while the last one commits only when a backlog is waiting;
         // otherwise let commands gather until that commit is durable (clients that send one
@@ -594,6 +607,9 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
                 Ok(Msg::Stop(done)) => {
                     stop = Some(done);
                     break;
+                }
+                Ok(Msg::Promote(done)) => {
+                    let _ = done.send(());
                 }
                 Err(_) => break,
             }
@@ -758,7 +774,7 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
                     .reply
                     .send(Err(CommandError::Unavailable("shutting down".into())));
             }
-            Msg::Stop(done) => {
+            Msg::Stop(done) | Msg::Promote(done) => {
                 let _ = done.send(());
             }
         }

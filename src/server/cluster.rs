@@ -10,8 +10,9 @@
 //!   node took over and fenced it) stops with [`Stopped::Demoted`]: restarted, it rejoins as
 //!   a follower.
 //!
-//! The gRPC server restarts on the same address between roles: calls during the switch are
-//! refused and retried by the callers.
+//! A follower becomes the owner in place (`Ledger::promote`): its gRPC server goes on
+//! serving queries throughout; commands sent during the takeover are refused UNAVAILABLE
+//! and retried by the callers.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -104,73 +105,121 @@ struct Node<'c> {
 }
 
 impl Node<'_> {
-    /// Follows until the group makes this node the owner, then owns until `signal` or the
-    /// ledger is taken from it.
+    /// Owns from the start if the group says so; else follows until the group makes this
+    /// node the owner, and owns from then on, until `signal` or the ledger is taken from it.
     async fn run(
         &self,
         bound: impl FnOnce(Bound),
         signal: watch::Receiver<bool>,
     ) -> Result<Stopped, Error> {
-        let mut bound = Some(bound);
-        loop {
-            if *signal.borrow() {
-                return Ok(Stopped::Signal);
-            }
-            if self.ownership.borrow().this_node {
-                return self.own(bound.take(), signal).await;
-            }
-            match self.follow(bound.take(), signal.clone()).await? {
-                Stopped::Promoted => tracing::info!("the group gave this node the ledger"),
-                stopped => return Ok(stopped),
-            }
+        if *signal.borrow() {
+            return Ok(Stopped::Signal);
         }
+        if self.ownership.borrow().this_node {
+            return self.own(bound, signal).await;
+        }
+        self.follow(bound, signal).await
     }
 
+    /// Serves as a follower, and as the owner once promoted, without restarting the gRPC
+    /// server.
     async fn follow(
         &self,
-        bound: Option<impl FnOnce(Bound)>,
+        bound: impl FnOnce(Bound),
         signal: watch::Receiver<bool>,
     ) -> Result<Stopped, Error> {
         let (ledger, followers) = Ledger::follow_kafka(&self.layout, self.kafka.clone()).await?;
         tracing::info!(partitions = %self.layout.partitions, "following the ledger's owner");
         metrics::gauge!("kafka_node_owner").set(0.0);
         let forward = ForwardLayer::to_owner(self.ownership.clone(), self.forward_tls.clone());
-        let mut ownership = self.ownership.clone();
-        let until = async move {
-            tokio::select! {
-                _ = ownership.wait_for(|o| o.this_node) => Stopped::Promoted,
-                () = signalled(signal) => Stopped::Signal,
-            }
-        };
+        let roles = tokio::spawn(promote_when_assigned(
+            ledger.clone(),
+            followers,
+            self.ownership.clone(),
+            signal,
+        ));
+        let until = async move { roles.await.unwrap_or(Stopped::TakeoverFailed) };
         let phase = Phase::new(ledger, self.listen, forward);
-        let stopped =
-            super::serve_ledger(self.config, phase, self.served.clone(), bound, until).await;
-        for following in followers {
-            following.stop().await;
-        }
-        stopped
+        super::serve_ledger(self.config, phase, self.served.clone(), Some(bound), until).await
     }
 
     async fn own(
         &self,
-        bound: Option<impl FnOnce(Bound)>,
+        bound: impl FnOnce(Bound),
         signal: watch::Receiver<bool>,
     ) -> Result<Stopped, Error> {
         let ledger = Ledger::open_kafka(&self.layout, self.kafka.clone()).await?;
         tracing::info!(partitions = %self.layout.partitions, "owning the ledger");
         metrics::gauge!("kafka_node_owner").set(1.0);
-        let mut ownership = self.ownership.clone();
-        let until = async move {
-            tokio::select! {
-                _ = ownership.wait_for(|o| !o.this_node) => {
-                    tracing::warn!("another node took the ledger over: stopping");
-                    Stopped::Demoted
-                }
-                () = signalled(signal) => Stopped::Signal,
-            }
-        };
+        let until = owned_until(self.ownership.clone(), ledger.diverged(), signal);
         let phase = Phase::new(ledger, self.listen, ForwardLayer::default());
-        super::serve_ledger(self.config, phase, self.served.clone(), bound, until).await
+        super::serve_ledger(self.config, phase, self.served.clone(), Some(bound), until).await
+    }
+}
+
+/// A follower's roles: it takes the ledger over once the group assigns it, then owns it
+/// until `signal` or until it is taken away.
+async fn promote_when_assigned(
+    ledger: Ledger<ledger::KafkaLog>,
+    followers: Vec<ledger::log::kafka::Following>,
+    mut ownership: watch::Receiver<Ownership>,
+    signal: watch::Receiver<bool>,
+) -> Stopped {
+    let assigned = async {
+        let _ = ownership.wait_for(|o| o.this_node).await;
+    };
+    tokio::select! {
+        () = assigned => {}
+        () = signalled(signal.clone()) => {
+            for following in followers {
+                following.stop().await;
+            }
+            return Stopped::Signal;
+        }
+    }
+    tracing::info!("the group gave this node the ledger: taking it over");
+    if let Err(error) = ledger.promote(followers).await {
+        tracing::error!(%error, "taking the ledger over failed");
+        return Stopped::TakeoverFailed;
+    }
+    tracing::info!("owning the ledger");
+    metrics::gauge!("kafka_node_owner").set(1.0);
+    owned_until(ownership, ledger.diverged(), signal).await
+}
+
+/// Resolves when another node owns the ledger (the group assigned it elsewhere and names
+/// the new owner), when this node's producers were fenced, or at `signal`. A lost session
+/// alone (the brokers unreachable) is not enough: no other node can take over then, and
+/// this node goes on serving queries.
+async fn owned_until(
+    mut ownership: watch::Receiver<Ownership>,
+    mut faults: watch::Receiver<Option<crate::processor::Fault>>,
+    signal: watch::Receiver<bool>,
+) -> Stopped {
+    let lost = async {
+        let _ = ownership
+            .wait_for(|o| !o.this_node && o.owner.is_some())
+            .await;
+    };
+    let fenced = async {
+        let fenced = |f: &Option<crate::processor::Fault>| {
+            f.as_ref()
+                .is_some_and(|f| f.reason.contains(ledger::log::kafka::FENCED))
+        };
+        if faults.wait_for(fenced).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = lost => {
+            tracing::warn!("another node took the ledger over: stopping");
+            Stopped::Demoted
+        }
+        () = fenced => {
+            tracing::warn!("another node fenced this one's producers: stopping");
+            Stopped::Demoted
+        }
+        () = signalled(signal) => Stopped::Signal,
     }
 }
 

@@ -581,9 +581,9 @@ pub enum Stopped {
     /// On Kafka: this node owned the ledger and another took it over (this one was paused
     /// or cut off from the group). A restart rejoins as a follower.
     Demoted,
-    /// On Kafka: this node followed and now owns the ledger (`cluster`; never returned by
-    /// [`serve`]).
-    Promoted,
+    /// On Kafka: this node was given the ledger and could not take it over (Kafka failed
+    /// meanwhile; logged). A restart rejoins the group.
+    TakeoverFailed,
 }
 
 /// Installs the Prometheus recorder and serves `GET /metrics` on `addr` over HTTP/1.1.

@@ -427,3 +427,34 @@ where
         }
     }
 }
+
+/// `serve` arguments for a ledger of two partitions on the test broker (`--log kafka://` with
+/// the topic in a config file's `[kafka]`, written in `dir`).
+pub fn kafka_args(dir: &std::path::Path, topic: &str) -> Vec<String> {
+    let config = dir.join("kafka.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "log = \"kafka://{}\"\n\n[kafka]\ntopic = \"{topic}\"\n",
+            ledger::log::kafka::testing::bootstrap()
+        ),
+    )
+    .unwrap();
+    let config = config.to_string_lossy().into_owned();
+    ["--config", &config, "--partitions", "2"]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+/// Asks that `request` be answered once the node reflects `receipt`'s command (a
+/// consistency token: `ledger-at-least: <partition>:<offset after its events>`).
+pub fn at_least<T>(request: &mut tonic::Request<T>, receipt: &pb::CommandReceipt) {
+    let token = format!(
+        "{}:{}",
+        receipt.partition,
+        receipt.first_position + u64::from(receipt.event_count)
+    );
+    request
+        .metadata_mut()
+        .insert("ledger-at-least", token.parse().unwrap());
+}

@@ -301,6 +301,12 @@ impl<S: Store> Log<S> {
         })
     }
 
+    /// The store under the log (a Kafka follower's is made the owner's in place).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn store(&self) -> &S {
+        &self.shared.store
+    }
+
     /// Stops the writer after the appends queued before this call, persists the index and
     /// flushes. Appends after it fail with [`AppendError::Closed`]. Drop every clone of the log
     /// afterwards to release the store.

@@ -43,6 +43,9 @@ pub struct FollowStatus {
 
 /// A partition's replica following the topic; stops when dropped or [`Following::stop`]ped.
 pub struct Following {
+    config: KafkaConfig,
+    partition: u32,
+    marks: PathBuf,
     stop: Arc<AtomicBool>,
     reader: Option<std::thread::JoinHandle<()>>,
     appender: Option<tokio::task::JoinHandle<()>>,
@@ -65,6 +68,69 @@ impl Following {
             let _ = appender.await;
         }
     }
+}
+
+impl Log<KafkaStore> {
+    /// Makes this follower's log the partition's owner, in place: stops following, takes
+    /// the partition over (`init_transactions`, which fences the previous owner: nothing it
+    /// commits from now on is visible), appends what was committed before the fence and not
+    /// yet read, then commits to Kafka from here on. Err: the log is left as a follower's.
+    pub async fn take_over(&self, following: Following) -> Result<(), LogError> {
+        let (config, partition, marks) = (
+            following.config.clone(),
+            following.partition,
+            following.marks.clone(),
+        );
+        let failed = following.status.borrow().failed.clone();
+        following.stop().await;
+        if let Some(reason) = failed {
+            return Err(LogError::Storage(format!(
+                "kafka: the replica stopped following: {reason}"
+            )));
+        }
+        let mark = ReadMark::load(&marks);
+        let (transactions, commits) = tokio::task::spawn_blocking(move || {
+            let transactions = super::producer::Transactions::open(&config, partition)?;
+            let commits = commits_from(&config, partition, mark)?;
+            Ok::<_, LogError>((transactions, commits))
+        })
+        .await
+        .map_err(|e| LogError::Storage(format!("taking the partition over: {e}")))??;
+        for (commit, mark) in commits {
+            replicate(self, commit).await?;
+            mark.save(&marks)?;
+        }
+        self.store().own(transactions);
+        Ok(())
+    }
+}
+
+/// Every whole commit of `partition` from `mark` to the partition's end, each with the mark
+/// after it.
+fn commits_from(
+    config: &KafkaConfig,
+    partition: u32,
+    mark: ReadMark,
+) -> Result<Vec<(Commit, ReadMark)>, LogError> {
+    let mut commits = Commits::default();
+    let mut whole = Vec::new();
+    super::reader::read_committed(
+        config,
+        partition,
+        mark.offset,
+        &mut |offset, first, bytes| {
+            if let Some(commit) = commits.push(first, bytes)? {
+                let mark = ReadMark {
+                    offset: offset + 1,
+                    position: commit.end,
+                };
+                whole.push((commit, mark));
+            }
+            Ok(())
+        },
+    )?;
+    commits.finish()?;
+    Ok(whole)
 }
 
 impl Drop for Following {
@@ -91,7 +157,7 @@ impl Log<KafkaStore> {
         let status_tx = Arc::new(status_tx);
         let stop = Arc::new(AtomicBool::new(false));
         let reader = {
-            let (stop, status_tx) = (stop.clone(), status_tx.clone());
+            let (stop, status_tx, config) = (stop.clone(), status_tx.clone(), config.clone());
             std::thread::Builder::new()
                 .name(format!("kafka-follow-p{partition}"))
                 .spawn(move || {
@@ -118,6 +184,9 @@ impl Log<KafkaStore> {
         Ok((
             log,
             Following {
+                config,
+                partition,
+                marks: mark_path(&dir),
                 stop,
                 reader: Some(reader),
                 appender: Some(appender),

@@ -32,7 +32,8 @@ pub const SESSION_TIMEOUT_DEFAULT: Duration = Duration::from_secs(6);
 pub struct Ownership {
     /// This node was assigned the control partition.
     pub this_node: bool,
-    /// The owner's advertised gRPC address, once known (this node's when it owns).
+    /// The owner's advertised gRPC address, once known (this node's when it owns; None
+    /// while no other node is known to own, e.g. with the brokers unreachable).
     pub owner: Option<String>,
 }
 
@@ -184,7 +185,9 @@ impl Member {
         self.consumer.unsubscribe();
     }
 
-    /// The `client.id` of the member that holds the control partition, if one does.
+    /// The `client.id` of the member that holds the control partition, if another than this
+    /// one does (the group may still list this node after it lost its session: it then
+    /// knows no owner, rather than forward to itself).
     fn owner_address(&self) -> Option<String> {
         let groups = self
             .consumer
@@ -196,6 +199,7 @@ impl Member {
             .iter()
             .find(|m| m.assignment().is_some_and(assigns_a_partition))
             .map(|m| m.client_id().to_owned())
+            .filter(|owner| *owner != self.advertised)
     }
 }
 

@@ -16,7 +16,18 @@ use crate::log::{FileStore, Head, Limits, Log, LogError};
 #[derive(Clone)]
 pub struct KafkaStore {
     local: FileStore,
-    transactions: Option<Arc<Mutex<Transactions>>>,
+    /// None while the log follows (`follow.rs`); set when it takes the partition over.
+    transactions: Arc<Mutex<Option<Transactions>>>,
+}
+
+impl KafkaStore {
+    /// Commits go to Kafka through `transactions` from now on (a follower taking over).
+    pub(super) fn own(&self, transactions: Transactions) {
+        *self
+            .transactions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(transactions);
+    }
 }
 
 fn corrupt(position: u64, reason: String) -> LogError {
@@ -128,7 +139,7 @@ impl Log<KafkaStore> {
             catch_up(&local, &config, partition, &mark_path(&dir))?;
             let store = KafkaStore {
                 local,
-                transactions: Some(Arc::new(Mutex::new(transactions))),
+                transactions: Arc::new(Mutex::new(Some(transactions))),
             };
             Log::open_with(store, limits)
         })
@@ -151,7 +162,7 @@ impl Log<KafkaStore> {
             let mark = catch_up(&local, &config, partition, &mark_path(&dir))?;
             let store = KafkaStore {
                 local,
-                transactions: None,
+                transactions: Arc::default(),
             };
             Ok((Log::open_with(store, limits)?, mark))
         })
@@ -163,11 +174,13 @@ impl Log<KafkaStore> {
 impl Store for KafkaStore {
     fn write_commit(&self, chunks: Vec<(u64, Vec<u8>)>) -> Result<(), LogError> {
         // A follower's log appends only what it read from the topic: nothing to produce.
-        if let Some(transactions) = &self.transactions {
-            transactions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .commit(&chunks)?;
+        if let Some(transactions) = self
+            .transactions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            transactions.commit(&chunks)?;
         }
         self.local.write_commit(chunks)
     }
