@@ -140,7 +140,7 @@ impl Node<'_> {
         ));
         let until = async move { roles.await.unwrap_or(Stopped::TakeoverFailed) };
         let phase = Phase::new(ledger, self.listen, forward);
-        super::serve_ledger(self.config, phase, self.served.clone(), Some(bound), until).await
+        super::serve_ledger(self.config, phase, self.served.clone(), bound, until).await
     }
 
     async fn own(
@@ -153,7 +153,7 @@ impl Node<'_> {
         metrics::gauge!("kafka_node_owner").set(1.0);
         let until = owned_until(self.ownership.clone(), ledger.diverged(), signal);
         let phase = Phase::new(ledger, self.listen, ForwardLayer::default());
-        super::serve_ledger(self.config, phase, self.served.clone(), Some(bound), until).await
+        super::serve_ledger(self.config, phase, self.served.clone(), bound, until).await
     }
 }
 

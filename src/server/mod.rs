@@ -454,7 +454,7 @@ pub async fn serve(
             };
             let listen = config.listen;
             let phase = Phase::new(ledger, listen, ForwardLayer::default());
-            serve_ledger(&config, phase, served, Some(bound), shutdown).await
+            serve_ledger(&config, phase, served, bound, shutdown).await
         }
         Backend::Kafka(node) => {
             // Appends resume (after a restart) once the brokers answer and the disk that
@@ -483,8 +483,8 @@ struct Served {
     probe: recovery::Probe,
 }
 
-/// One run of the gRPC server over one ledger: the embedded server's only one; on Kafka,
-/// one per role the node takes (`cluster`).
+/// What the gRPC server serves: the ledger, where it listens, and where commands go (to the
+/// owner, on a Kafka follower: `forward`).
 struct Phase<L: EventLog> {
     ledger: Ledger<L>,
     listen: SocketAddr,
@@ -507,7 +507,7 @@ async fn serve_ledger<S: ledger::log::Store>(
     config: &ServerConfig,
     phase: Phase<ledger::log::Log<S>>,
     served: Served,
-    bound: Option<impl FnOnce(Bound)>,
+    bound: impl FnOnce(Bound),
     shutdown: impl Future<Output = Stopped>,
 ) -> Result<Stopped, Error> {
     let Served {
@@ -529,9 +529,7 @@ async fn serve_ledger<S: ledger::log::Store>(
     let incoming = tonic::transport::server::TcpIncoming::bind(listen)?.with_nodelay(Some(true));
     let grpc = incoming.local_addr()?;
     tracing::info!(%grpc, tls = config.tls.is_some(), "serving");
-    if let Some(bound) = bound {
-        bound(Bound { grpc, metrics });
-    }
+    bound(Bound { grpc, metrics });
     let mut stopping = stopping_tx.subscribe();
     let recovered = crate::processor::recovery::storage_recovered(probe, ledger.diverged());
     let (why_tx, mut why) = tokio::sync::watch::channel(Stopped::Signal);
