@@ -310,7 +310,16 @@ pub struct Scheme {
     pub sponsors: HashMap<SponsorId, Sponsor>,
     /// Diagnosis codes the scheme accepts; empty = not checked.
     pub diagnoses: std::collections::HashSet<Code>,
+    /// Days after its service date a claim stays open: submitted, reviewed, reversed or its
+    /// copay paid until the first period close this many days after it
+    /// (`scheme.claims_open_days`, [`CLAIMS_OPEN_DAYS_DEFAULT`] unless the scheme says).
+    pub claims_open_days: u32,
 }
+
+/// Days a claim stays open after its service date when the scheme does not say: a year.
+pub const CLAIMS_OPEN_DAYS_DEFAULT: u32 = 365;
+/// The longest a scheme may keep its claims open: ten years.
+pub const CLAIMS_OPEN_DAYS_MAX: u32 = 3_650;
 
 /// One problem found in a scheme document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,6 +382,8 @@ struct RawHeader {
     /// Diagnosis codes (e.g. ICD-10) the scheme accepts; absent = not checked.
     #[serde(default)]
     diagnoses: Vec<String>,
+    #[serde(default)]
+    claims_open_days: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -713,6 +724,16 @@ impl Scheme {
         let facilities = parse_facilities(&mut c, &raw, &price_lists);
         let sponsors = parse_sponsors(&mut c, &raw);
         let diagnoses = parse_diagnoses(&mut c, &raw);
+        let claims_open_days = raw
+            .scheme
+            .claims_open_days
+            .unwrap_or(CLAIMS_OPEN_DAYS_DEFAULT);
+        if !(1..=CLAIMS_OPEN_DAYS_MAX).contains(&claims_open_days) {
+            c.problem(
+                "scheme.claims_open_days",
+                format!("{claims_open_days} is not between 1 and {CLAIMS_OPEN_DAYS_MAX}"),
+            );
+        }
 
         match (id, currency) {
             (Some(id), Ok(currency)) if c.problems.is_empty() => Ok(Scheme {
@@ -733,11 +754,30 @@ impl Scheme {
                 price_lists,
                 sponsors,
                 diagnoses,
+                claims_open_days,
             }),
             _ => Err(SchemeError {
                 problems: c.problems,
             }),
         }
+    }
+
+    /// The longest frequency of any of the scheme's items and services, in days: how far
+    /// back a new claim's frequency and duplicate checks can look.
+    pub fn longest_frequency_days(&self) -> u32 {
+        self.medical
+            .values()
+            .map(|m| m.frequency_days)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Days after its service date a decided claim is kept where deciding sees it: open for
+    /// review, reversal and copay, and visible to the frequency and duplicate checks of any
+    /// claim still open (a claim open on day D looks back at most the longest frequency).
+    pub fn claims_kept_days(&self) -> u32 {
+        self.claims_open_days
+            .saturating_add(self.longest_frequency_days())
     }
 
     pub fn product(&self, id: &ProductId) -> Option<&Product> {

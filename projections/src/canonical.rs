@@ -78,6 +78,11 @@ impl Canonical {
         self.owned.add(&line);
     }
 
+    /// Lines already summed (a model's lines that left it, such as closed claims).
+    pub fn owned_lines(&mut self, lines: &LineSum) {
+        self.owned.merge(lines);
+    }
+
     pub fn shared(&mut self, line: impl Debug) {
         self.shared.insert(sha256_of(&line));
     }

@@ -283,6 +283,15 @@ impl Projections {
             .map(|published| published.scheme.clone());
         let facilities = facilities.iter().flat_map(|s| s.facilities.keys());
         self.payments.period_closed(position, e, facilities);
+        // Claims leave memory by the longest window any version of the scheme keeps them.
+        let kept_days = self
+            .registry
+            .schemes
+            .get(&e.scheme_id)
+            .and_then(|versions| versions.iter().map(|p| p.scheme.claims_kept_days()).max())
+            .unwrap_or(u32::MAX);
+        self.claims
+            .period_closed(position, &e.scheme_id, e.ends_on, kept_days);
         Ok(())
     }
 
@@ -325,9 +334,10 @@ impl Projections {
     }
 }
 
-/// The record of a claim an event names, which must have been submitted before it.
+/// The record of a claim an event names, which must have been submitted before it and still
+/// be open.
 fn submitted_claim<'a>(claims: &'a Claims, id: &ClaimId) -> Result<&'a ClaimRecord, String> {
     claims
-        .get(id)
-        .ok_or_else(|| format!("claim {id} was never submitted"))
+        .open(id)
+        .ok_or_else(|| format!("claim {id} was never submitted or is closed"))
 }

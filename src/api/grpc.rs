@@ -122,6 +122,7 @@ fn rejection_status(r: &Rejection) -> Status {
         | Rejection::InsufficientWallet { .. }
         | Rejection::PolicyNotPayable(_)
         | Rejection::ClaimState { .. }
+        | Rejection::ClaimClosed(_)
         | Rejection::SchemeNotInForce { .. }
         | Rejection::SchemeVersionOutOfOrder { .. }
         | Rejection::StatementIncomplete { .. }
@@ -222,14 +223,7 @@ impl<L: EventLog> Api<L> {
         partition: Partition,
         claim: &ledger::ids::ClaimId,
     ) -> Result<Option<ClaimDetail>, Status> {
-        let Some(record) = self
-            .read(partition)
-            .await?
-            .projections
-            .claims
-            .get(claim)
-            .cloned()
-        else {
+        let Some(record) = self.read(partition).await?.claim(claim).map_err(internal)? else {
             return Ok(None);
         };
         let log = self.ledger.service(partition).log();
@@ -1241,15 +1235,12 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let (mut claims, mut ids) = (Vec::new(), Vec::new());
         for partition in partitions.into_iter().filter(|p| *p >= start) {
             let want = size + 1 - claims.len();
-            let page: Vec<ClaimRecord> = {
-                let state = self.read(partition).await?;
-                let page = state
-                    .projections
-                    .claims
-                    .list(&filter, after.take().as_ref(), want)
-                    .ok_or_else(bad_token)?;
-                page.into_iter().cloned().collect()
-            };
+            let page: Vec<ClaimRecord> = self
+                .read(partition)
+                .await?
+                .list_claims(&filter, after.take().as_ref(), want)
+                .map_err(internal)?
+                .ok_or_else(bad_token)?;
             ids.extend(page.iter().map(|c| c.claim_id.clone()));
             let log = self.ledger.service(partition).log();
             for claim in history::details(log, page).await.map_err(internal)? {

@@ -39,6 +39,21 @@ pub(super) fn submit_claim(p: &Projections, command: &Command) -> Result<Decided
     };
     let published = scheme_of(p, &household_id, field, service_date)?;
     let scheme = &published.scheme;
+    if p.claims
+        .is_past(&scheme.id, service_date, scheme.claims_open_days)
+    {
+        return Err(Rejection::Invalid(FieldError::new(
+            field,
+            format!(
+                "service date {service_date} is more than {} days before the period close \
+                 of {}: claims for care that long ago are closed (scheme.claims_open_days)",
+                scheme.claims_open_days,
+                p.claims
+                    .closed_through(&scheme.id)
+                    .map_or_else(String::new, |d| d.to_string()),
+            ),
+        )));
+    }
     for (i, line) in lines.iter().enumerate() {
         if let Some(price) = line.asked_unit_price
             && price.currency() != scheme.currency
@@ -117,6 +132,32 @@ pub(super) fn submit_claim(p: &Projections, command: &Command) -> Result<Decided
     })
 }
 
+/// The open claim a review, reversal or copay concerns: refused as unknown, or as closed
+/// once a period close of its scheme came more than the scheme's `claims_open_days` after
+/// its service date (`projections::claims` has the rule).
+fn open_claim<'a>(p: &'a Projections, claim_id: &ClaimId) -> Result<&'a ClaimRecord, Rejection> {
+    let Some(record) = p.claims.open(claim_id) else {
+        return Err(if p.claims.was_closed(claim_id) {
+            Rejection::ClaimClosed(claim_id.clone())
+        } else {
+            Rejection::UnknownClaim(claim_id.clone())
+        });
+    };
+    let past = record.scheme_id.as_ref().is_some_and(|scheme_id| {
+        p.registry.scheme(scheme_id).is_some_and(|published| {
+            p.claims.is_past(
+                scheme_id,
+                record.service_date(),
+                published.scheme.claims_open_days,
+            )
+        })
+    });
+    if past {
+        return Err(Rejection::ClaimClosed(claim_id.clone()));
+    }
+    Ok(record)
+}
+
 /// Decides [`Command::ReverseClaim`].
 pub(super) fn reverse_claim(
     p: &Projections,
@@ -124,10 +165,7 @@ pub(super) fn reverse_claim(
     reason: &str,
     reversed_on: &Date,
 ) -> Result<Decided, Rejection> {
-    let record = p
-        .claims
-        .get(claim_id)
-        .ok_or_else(|| Rejection::UnknownClaim(claim_id.clone()))?;
+    let record = open_claim(p, claim_id)?;
     not_before(
         "reversed_on",
         *reversed_on,
@@ -168,10 +206,7 @@ pub(super) fn record_copay(
     amount: &Amount,
     collected_on: &Date,
 ) -> Result<Decided, Rejection> {
-    let record = p
-        .claims
-        .get(claim_id)
-        .ok_or_else(|| Rejection::UnknownClaim(claim_id.clone()))?;
+    let record = open_claim(p, claim_id)?;
     let member = &record.member_id;
     let household = &record.household_id;
     let service_date = record.service_date();
@@ -222,10 +257,7 @@ pub(super) fn review(
     changes: &[LineReview],
     comment: &str,
 ) -> Result<Decided, Rejection> {
-    let record = p
-        .claims
-        .get(claim_id)
-        .ok_or_else(|| Rejection::UnknownClaim(claim_id.clone()))?;
+    let record = open_claim(p, claim_id)?;
     not_before(
         "reviewed_on",
         reviewed_on,

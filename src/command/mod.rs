@@ -23,7 +23,7 @@ use ledger::event::*;
 use ledger::ids::*;
 use ledger::{Amount, Date, FieldError, MoneyError, RequestId, StreamId};
 use projections::Projections;
-use projections::claims::ClaimStatus;
+use projections::claims::{ClaimRecord, ClaimStatus};
 use projections::registry::Published;
 use thiserror::Error;
 
@@ -221,6 +221,11 @@ pub enum Rejection {
     UnknownSponsor(SponsorId),
     #[error("claim_id: claim {0} does not exist")]
     UnknownClaim(ClaimId),
+    #[error(
+        "claim_id: claim {0} is closed: a period close of its scheme ended more than the \
+         scheme's claims_open_days after its service date"
+    )]
+    ClaimClosed(ClaimId),
     #[error("claim_id: claim {claim} cannot be {action}: it is {status:?}")]
     ClaimState {
         claim: ClaimId,
@@ -285,7 +290,9 @@ impl Rejection {
             | Rejection::Money(_) => "amount".into(),
             Rejection::UnknownProduct(_) | Rejection::PolicyNotPayable(_) => "product_id".into(),
             Rejection::UnknownSponsor(_) => "sponsor_id".into(),
-            Rejection::UnknownClaim(_) | Rejection::ClaimState { .. } => "claim_id".into(),
+            Rejection::UnknownClaim(_)
+            | Rejection::ClaimClosed(_)
+            | Rejection::ClaimState { .. } => "claim_id".into(),
             Rejection::InvalidReview { index, .. } => format!("changes[{index}]"),
             Rejection::UnknownFacility(_) => "facility_id".into(),
             Rejection::PeriodClosed(_)
@@ -318,6 +325,7 @@ impl Rejection {
             Rejection::PolicyNotPayable(_) => "POLICY_NOT_PAYABLE",
             Rejection::UnknownSponsor(_) => "UNKNOWN_SPONSOR",
             Rejection::UnknownClaim(_) => "UNKNOWN_CLAIM",
+            Rejection::ClaimClosed(_) => "CLAIM_CLOSED",
             Rejection::ClaimState { .. } => "CLAIM_STATE",
             Rejection::InvalidReview { .. } => "INVALID_REVIEW",
             Rejection::UnknownFacility(_) => "UNKNOWN_FACILITY",
@@ -657,6 +665,7 @@ mod tests {
             Rejection::PolicyNotPayable("expired".into()),
             Rejection::UnknownSponsor("s".parse().unwrap()),
             Rejection::UnknownClaim("c".parse().unwrap()),
+            Rejection::ClaimClosed("c".parse().unwrap()),
             Rejection::ClaimState {
                 claim: "c".parse().unwrap(),
                 action: "reviewed",

@@ -174,10 +174,8 @@ impl<L: EventLog> Ledger<L> {
                 .service(partition)
                 .state()
                 .await
-                .projections
-                .claims
-                .get(claim)
-                .is_some()
+                .claim(claim)
+                .is_ok_and(|found| found.is_some())
             {
                 return Some(partition);
             }

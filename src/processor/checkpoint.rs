@@ -39,8 +39,9 @@ pub const CHECKPOINT_HISTORY_FRACTION: u64 = 10;
 /// 12: the body in a file of its own, the sled value the header alone; 13: compact claim
 /// records, their findings and diagnoses left in the log; balances moved per day, not per
 /// posting; 14: statements keep where their parts are, their lines left in the log; 15: no
-/// receipt or payout ids, the log's index holds them).
-const FORMAT_VERSION: u32 = 15;
+/// receipt or payout ids, the log's index holds them; 16: closed claims leave the state for
+/// the archive, claims by submission number).
+const FORMAT_VERSION: u32 = 16;
 const KEY: &[u8] = b"latest";
 const HEADER_BYTES: usize = 4 + 8 + 32 + 32;
 /// The directory of checkpoint bodies inside the checkpoints' sled directory.
@@ -159,6 +160,13 @@ impl CheckpointStore {
         new >= self.every && new >= position / CHECKPOINT_HISTORY_FRACTION
     }
 
+    /// The archive of closed claims beside these checkpoints (`processor::archive`).
+    pub fn claim_archive(
+        &self,
+    ) -> Result<crate::processor::archive::ClaimArchive, CheckpointError> {
+        Ok(crate::processor::archive::ClaimArchive::open(&self.db)?)
+    }
+
     /// How many checkpoints this store (and its clones) has written since it was opened.
     pub fn saved(&self) -> u64 {
         self.saved.load(std::sync::atomic::Ordering::Relaxed)
@@ -220,6 +228,9 @@ impl CheckpointStore {
         std::fs::File::open(&self.states)
             .and_then(|dir| dir.sync_all())
             .map_err(file_error(&self.states))?;
+        // The closed claims archived so far are durable before a header names a state that
+        // no longer holds them.
+        self.db.flush()?;
         self.db.insert(KEY, header)?;
         self.db.flush()?;
         self.remove_bodies_except(Some(&path));

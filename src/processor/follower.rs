@@ -14,7 +14,7 @@ use tokio::sync::{RwLock, mpsc, watch};
 use super::checkpoint::CheckpointStore;
 use super::{
     COMMAND_QUEUE_MAX, CommandError, Fault, Msg, REPLAY_CHUNK_EVENTS, Service, StartError, State,
-    encode_checkpoint, from_checkpoint, mark_diverged, replay, write_checkpoint,
+    encode_checkpoint, mark_diverged, replay, start_state, write_checkpoint,
 };
 
 /// Told the events a follower applies, before queries see them (the partitioned ledger
@@ -47,10 +47,7 @@ impl<L: EventLog> Service<L> {
         stopped: watch::Receiver<Option<String>>,
         observer: Observer,
     ) -> Result<Self, StartError> {
-        let start = match &checkpoints {
-            Some(store) => from_checkpoint(&log, store).await?,
-            None => State::default(),
-        };
+        let start = start_state(&log, checkpoints.as_ref()).await?;
         let head = log.head().next_position;
         let state = replay(&log, start, head).await?;
         let (applied_tx, applied) = watch::channel(state.projections.position());

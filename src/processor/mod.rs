@@ -20,6 +20,7 @@
 //! log refuses or places a batch elsewhere, the projections are ahead of the log and the
 //! service stops accepting commands and serving queries (a restart rebuilds them from the log).
 
+pub mod archive;
 pub mod checkpoint;
 pub mod follower;
 mod ids;
@@ -95,6 +96,8 @@ pub enum StartError {
     Log(#[from] LogError),
     #[error("rebuilding the projections: {0}")]
     Projection(#[from] ProjectionError),
+    #[error("opening the claims archive: {0}")]
+    Archive(String),
 }
 
 /// What a request's events concern: the claim or policy of the first event that names one
@@ -328,6 +331,23 @@ async fn hash_before<L: EventLog>(log: &L, position: u64) -> Result<Hash, LogErr
 /// disposable: logged, counted in `ledger_checkpoints_unreadable_total`, replaced by a replay.
 /// A checkpoint AHEAD of the log means the log lost acknowledged events: refused, and the
 /// checkpoint is left as it is.
+/// The state to start from ([`from_checkpoint`] with `store`, else empty), archiving its
+/// closed claims beside `store`'s checkpoints.
+async fn start_state<L: EventLog>(
+    log: &L,
+    store: Option<&CheckpointStore>,
+) -> Result<State, StartError> {
+    let Some(store) = store else {
+        return Ok(State::default());
+    };
+    let archive = store
+        .claim_archive()
+        .map_err(|e| StartError::Archive(e.to_string()))?;
+    Ok(from_checkpoint(log, store)
+        .await?
+        .with_archive(Some(archive)))
+}
+
 async fn from_checkpoint<L: EventLog>(
     log: &L,
     store: &CheckpointStore,
@@ -376,10 +396,7 @@ impl<L: EventLog> Service<L> {
         checkpoints: Option<CheckpointStore>,
     ) -> Result<Self, StartError> {
         let head = log.head().next_position;
-        let start = match &checkpoints {
-            Some(store) => from_checkpoint(&log, store).await?,
-            None => State::default(),
-        };
+        let start = start_state(&log, checkpoints.as_ref()).await?;
         let state = replay(&log, start, head).await?;
         let state = Arc::new(RwLock::new(state));
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE_MAX);
@@ -632,6 +649,7 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
             // failed checkpoint only costs replay time.
             let snapshot = State {
                 projections: w.state.read().await.projections.clone(),
+                archive: None,
             };
             let (store, hash) = (store.clone(), w.log.head().hash);
             writing = Some(tokio::spawn(async move {
@@ -655,6 +673,7 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
         let mut broken = None;
         // Requests the log has made durable answer their retries from now on.
         let durable = w.log.head().next_position;
+        st.archive_closed(durable);
         in_flight.retain(|_, r| r.receipt.first_position + u64::from(r.receipt.count) > durable);
         ids_in_flight.durable_upto(durable);
         for job in jobs {

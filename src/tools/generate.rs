@@ -15,8 +15,20 @@ use crate::tools::rng::SplitMix64;
 pub const HOUSEHOLDS_MAX: usize = 10_000_000;
 /// Most months of history one generator makes.
 pub const MONTHS_MAX: u32 = 120;
+/// Days the generated scheme keeps its claims open (`scheme.claims_open_days`): a quarter,
+/// a common deadline for submissions and appeals; iPUSH's document leaves the default year.
+pub const CLAIMS_OPEN_DAYS: u32 = 90;
 /// Members of a household: 1 to this many.
 pub const MEMBERS_PER_HOUSEHOLD_MAX: u64 = 5;
+
+/// The iPUSH scheme, its claims open for [`CLAIMS_OPEN_DAYS`].
+fn scheme_document() -> String {
+    adjudicator::examples::IPUSH_KE.replacen(
+        "currency = \"KES\"\n",
+        &format!("currency = \"KES\"\nclaims_open_days = {CLAIMS_OPEN_DAYS}\n"),
+        1,
+    )
+}
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -113,7 +125,7 @@ impl Generator {
         match self.step {
             Step::Scheme => {
                 self.push(Some(Command::PublishScheme {
-                    document: adjudicator::examples::IPUSH_KE.to_owned(),
+                    document: scheme_document(),
                     effective_from: first_day(),
                 }));
                 self.step = Step::Register(0);

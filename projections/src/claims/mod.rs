@@ -4,17 +4,23 @@
 //! (diagnoses, findings, comments) is read from the log at the record's positions and put
 //! together by [`detail::ClaimDetail`].
 
+mod close;
 pub mod detail;
+
+pub use close::Closed;
 
 use adjudicator::context::{PriorClaim, PriorLine};
 use ledger::event::{
     ClaimAdjudicated, ClaimCategory, ClaimLine, ClaimReversed, ClaimReviewed, ClaimSubmitted,
     DecisionStatus, LineDecision,
 };
+use std::collections::BTreeMap;
+
 use ledger::ids::{ClaimCode, ClaimId, Code, FacilityId, HouseholdId, MemberId, SchemeId};
 use ledger::partition::positive_hash;
 use ledger::{Amount, Date};
 
+use crate::canonical::LineSum;
 use crate::keyed::Keyed;
 
 #[derive(
@@ -148,19 +154,29 @@ fn without_findings(line: &LineDecision) -> LineDecision {
     }
 }
 
-/// A claim's place in submission order: its index in `Claims::records`.
-type Seq = u32;
+/// A claim's place in submission order in its partition: 0 for the first claim submitted.
+pub type Seq = u32;
 
-/// Claims in submission (log) order. Every index is a list of submission numbers, appended to
-/// as claims arrive: events are applied in log order, so each list stays sorted without a
-/// comparison, and looking a claim up is one hash lookup instead of a walk down a tree of
-/// string ids.
+/// Claims in submission (log) order. The open ones are in memory: those a command can still
+/// concern, or whose lines a new claim's frequency and duplicate checks can compare with. A
+/// period close closes the rest ([`close`]): they wait in `closed` until the processor's
+/// archive takes them ([`Claims::take_closed`]), and queries find them there.
+///
+/// Every index is a list of submission numbers of open claims, appended to as claims arrive:
+/// events are applied in log order, so each list stays sorted without a comparison, and
+/// looking a claim up is one hash lookup instead of a walk down a tree of string ids.
 #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Claims {
-    records: Vec<ClaimRecord>,
+    /// The open claims by submission number.
+    records: BTreeMap<Seq, ClaimRecord>,
+    /// The number the next claim submitted gets.
+    next_seq: Seq,
+    /// The open claims' numbers.
     seq_of: Keyed<ClaimId, Seq>,
+    /// Every claim submitted, open or closed: a facility's claim code is answered with its
+    /// first claim for ever.
     by_code: Keyed<(FacilityId, ClaimCode), ClaimId>,
-    /// Claims by facility and by member: lists filtered by either read only those claims.
+    /// Open claims by facility and by member: lists filtered by either read only those.
     by_facility: Keyed<FacilityId, Vec<Seq>>,
     by_member: Keyed<MemberId, Vec<Seq>>,
     /// A member's claims by line code, as (service date, submission number) sorted: the
@@ -170,6 +186,14 @@ pub struct Claims {
     /// Claims submitted so far for the households whose ids hash to each value
     /// ([`ledger::partition::positive_hash`]): the number in the next claim id of that hash.
     by_household_hash: Keyed<u32, u32>,
+    /// Closed claims not yet taken by an archive, with the position of the close that
+    /// closed them.
+    closed: BTreeMap<Seq, Closed>,
+    /// Every closed claim's canonical line, summed: the ledger's digest counts a claim the
+    /// same open or closed, archived or not.
+    closed_lines: LineSum,
+    /// The end of the latest period each scheme closed.
+    closed_through: Keyed<SchemeId, Date>,
 }
 
 /// The id of the `number`th claim (from 1) of the households whose id hashes to `hash`:
@@ -183,25 +207,34 @@ pub fn claim_id(hash: u32, number: u32) -> String {
 
 /// The household hash a claim id made by [`claim_id`] carries.
 pub fn partition_hash_of(claim: &ClaimId) -> Option<u32> {
+    hash_and_number(claim).map(|(hash, _)| hash)
+}
+
+/// The household hash and the number a claim id made by [`claim_id`] carries.
+fn hash_and_number(claim: &ClaimId) -> Option<(u32, u32)> {
     let rest = claim.as_str().strip_prefix("CL-")?;
     let (hash, number) = rest.split_once('-')?;
     if hash.len() != 8 || number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    u32::from_str_radix(hash, 16).ok()
+    Some((u32::from_str_radix(hash, 16).ok()?, number.parse().ok()?))
 }
 
 /// The rendering the digests hash: every field but the per-hash counts, which only count
-/// the records (so the digest of a history stays what it was before they were kept).
+/// the records, and the closed claims waiting for the archive, which are in `closed_lines`
+/// whether an archive took them or not.
 impl std::fmt::Debug for Claims {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Claims")
             .field("records", &self.records)
+            .field("next_seq", &self.next_seq)
             .field("seq_of", &self.seq_of)
             .field("by_code", &self.by_code)
             .field("by_facility", &self.by_facility)
             .field("by_member", &self.by_member)
             .field("by_member_code", &self.by_member_code)
+            .field("closed_lines", &self.closed_lines)
+            .field("closed_through", &self.closed_through)
             .finish()
     }
 }
@@ -227,6 +260,14 @@ pub struct ClaimFilter {
     pub status: Option<ClaimStatus>,
 }
 
+impl ClaimFilter {
+    pub fn matches(&self, c: &ClaimRecord) -> bool {
+        self.facility.as_ref().is_none_or(|f| &c.facility_id == f)
+            && self.member.as_ref().is_none_or(|m| &c.member_id == m)
+            && self.status.is_none_or(|s| c.status == s)
+    }
+}
+
 impl Claims {
     /// The id the next claim of `household` gets.
     pub fn next_id(&self, household: &HouseholdId) -> String {
@@ -241,14 +282,15 @@ impl Claims {
             // The same claim id again (not something the command side writes): the later
             // submission replaces the record, as a map insert would.
             Some(&seq) => {
-                self.records[seq as usize] = record;
+                self.records.insert(seq, record);
                 seq
             }
             None => {
-                // More than 4 billion claims would need a wider index; saturating keeps the
-                // fold total and such a log is far beyond one process's memory anyway.
-                let seq = Seq::try_from(self.records.len()).unwrap_or(Seq::MAX);
-                self.records.push(record);
+                // More than 4 billion claims in a partition would need a wider number;
+                // saturating keeps the fold total.
+                let seq = self.next_seq;
+                self.next_seq = self.next_seq.saturating_add(1);
+                self.records.insert(seq, record);
                 self.seq_of.insert(e.claim_id.clone(), seq);
                 let count = self
                     .by_household_hash
@@ -281,14 +323,9 @@ impl Claims {
         }
     }
 
-    /// Where claim `id` sits in `records`.
-    fn index_of(&self, id: &ClaimId) -> Option<usize> {
-        self.seq_of.get(id).map(|&seq| seq as usize)
-    }
-
     fn get_mut(&mut self, id: &ClaimId) -> Option<&mut ClaimRecord> {
-        let index = self.index_of(id)?;
-        self.records.get_mut(index)
+        let seq = self.seq_of.get(id)?;
+        self.records.get_mut(seq)
     }
 
     pub(crate) fn adjudicated(&mut self, position: u64, e: &ClaimAdjudicated) {
@@ -341,22 +378,49 @@ impl Claims {
     /// The claims as lines without positions ([`crate::canonical`]): each claim and each
     /// household hash's count live in one partition. (The indexes follow from the records.)
     pub(crate) fn canonical(&self, out: &mut crate::canonical::Canonical) {
-        for record in &self.records {
-            out.owned((
-                "claim",
-                ClaimRecord {
-                    events: Vec::new(),
-                    ..record.clone()
-                },
-            ));
+        for record in self.records.values() {
+            out.owned(canonical_line(record));
         }
+        out.owned_lines(&self.closed_lines);
         for (hash, count) in self.by_household_hash.iter() {
             out.owned(("claims of hash", hash, count));
         }
     }
 
+    /// An open claim: one a command can concern (if its scheme's window has not closed:
+    /// [`Claims::is_past`]).
+    pub fn open(&self, id: &ClaimId) -> Option<&ClaimRecord> {
+        self.records.get(self.seq_of.get(id)?)
+    }
+
+    /// A claim this partition holds in memory, open or closed and waiting for the archive.
     pub fn get(&self, id: &ClaimId) -> Option<&ClaimRecord> {
-        self.records.get(self.index_of(id)?)
+        self.find(id).map(|(_, record)| record)
+    }
+
+    /// [`Claims::get`], with the claim's submission number.
+    fn find(&self, id: &ClaimId) -> Option<(Seq, &ClaimRecord)> {
+        match self.seq_of.get(id) {
+            Some(seq) => self.records.get(seq).map(|r| (*seq, r)),
+            None => self
+                .closed
+                .iter()
+                .find(|(_, c)| &c.record.claim_id == id)
+                .map(|(seq, c)| (*seq, &c.record)),
+        }
+    }
+
+    /// Whether `id` names a claim this partition's households were given and no longer holds
+    /// open: a claim closed by a period close.
+    pub fn was_closed(&self, id: &ClaimId) -> bool {
+        let given = hash_and_number(id).is_some_and(|(hash, number)| {
+            number >= 1
+                && self
+                    .by_household_hash
+                    .get(&hash)
+                    .is_some_and(|n| *n >= number)
+        });
+        given && !self.seq_of.contains_key(id)
     }
 
     /// The claim a facility already submitted under `code`.
@@ -369,31 +433,43 @@ impl Claims {
         self.by_code.get(&(facility.clone(), code.clone()))
     }
 
+    /// How many claims were submitted, open or closed.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.next_seq as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.next_seq == 0
     }
 
-    /// Up to `limit` claims submitted after claim `after` (exclusive), in submission order,
-    /// that match. `None` when `after` is not a known claim.
+    /// Up to `limit` claims held in memory (open, or closed and not yet archived) submitted
+    /// after claim `after` (exclusive), in submission order, that match. `None` when `after`
+    /// is not a claim held in memory.
     pub fn list(
         &self,
         filter: &ClaimFilter,
         after: Option<&ClaimId>,
         limit: usize,
     ) -> Option<Vec<&ClaimRecord>> {
-        let matches = |c: &&ClaimRecord| {
-            filter.facility.as_ref().is_none_or(|f| &c.facility_id == f)
-                && filter.member.as_ref().is_none_or(|m| &c.member_id == m)
-                && filter.status.is_none_or(|s| c.status == s)
-        };
         let from = match after {
-            Some(id) => self.index_of(id)? + 1,
+            Some(id) => self.find(id)?.0.checked_add(1)?,
             None => 0,
         };
+        let open = self.list_open(filter, from, limit);
+        let closed = self.list_closed(filter, from, limit);
+        let merged = merge_by_seq(open, closed, limit);
+        Some(merged.into_iter().map(|(_, c)| c).collect())
+    }
+
+    /// Up to `limit` open claims from submission number `from` on, in submission order, that
+    /// match.
+    pub fn list_open(
+        &self,
+        filter: &ClaimFilter,
+        from: Seq,
+        limit: usize,
+    ) -> Vec<(Seq, &ClaimRecord)> {
+        let matches = |(_, c): &(Seq, &ClaimRecord)| filter.matches(c);
         // Walk the shorter of the facility's and the member's claims when filtered by them.
         let indexed = [
             filter.facility.as_ref().map(|f| self.by_facility.get(f)),
@@ -402,27 +478,25 @@ impl Claims {
         .into_iter()
         .flatten()
         .min_by_key(|seqs| seqs.map_or(0, Vec::len));
-        let page = match indexed {
+        match indexed {
             Some(seqs) => {
                 let seqs = seqs.map_or(&[][..], Vec::as_slice);
-                let start = seqs.partition_point(|s| (*s as usize) < from);
+                let start = seqs.partition_point(|s| *s < from);
                 seqs[start..]
                     .iter()
-                    .filter_map(|s| self.records.get(*s as usize))
+                    .filter_map(|s| self.records.get(s).map(|r| (*s, r)))
                     .filter(matches)
                     .take(limit)
                     .collect()
             }
             None => self
                 .records
-                .get(from..)
-                .unwrap_or_default()
-                .iter()
+                .range(from..)
+                .map(|(s, r)| (*s, r))
                 .filter(matches)
                 .take(limit)
                 .collect(),
-        };
-        Some(page)
+        }
     }
 
     /// The member's decided, not reversed claims with a line of one of `codes` and a service
@@ -451,7 +525,7 @@ impl Claims {
         seqs.sort_unstable();
         seqs.dedup();
         seqs.into_iter()
-            .filter_map(|s| self.records.get(s as usize))
+            .filter_map(|s| self.records.get(&s))
             .filter(|c| c.is_decided() && c.status != ClaimStatus::Reversed)
             .map(|c| PriorClaim {
                 claim_id: c.claim_id.clone(),
@@ -472,6 +546,41 @@ impl Claims {
             })
             .collect()
     }
+}
+
+/// The line a claim adds to the ledger's digest ([`crate::canonical`]): its record without
+/// positions.
+fn canonical_line(record: &ClaimRecord) -> impl std::fmt::Debug {
+    (
+        "claim",
+        ClaimRecord {
+            events: Vec::new(),
+            ..record.clone()
+        },
+    )
+}
+
+/// The first `limit` of two lists sorted by submission number, in that order; a claim in
+/// both (closed in memory and archived too) once, as `a` has it.
+pub fn merge_by_seq<R>(a: Vec<(Seq, R)>, b: Vec<(Seq, R)>, limit: usize) -> Vec<(Seq, R)> {
+    let mut out = Vec::with_capacity(limit.min(a.len() + b.len()));
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    while out.len() < limit {
+        let next = match (a.peek(), b.peek()) {
+            (Some((x, _)), Some((y, _))) if y < x => b.next(),
+            (Some((x, _)), Some((y, _))) if y == x => {
+                b.next();
+                a.next()
+            }
+            (Some(_), _) => a.next(),
+            (None, _) => b.next(),
+        };
+        match next {
+            Some(item) => out.push(item),
+            None => break,
+        }
+    }
+    out
 }
 
 #[cfg(test)]
