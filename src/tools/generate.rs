@@ -13,21 +13,24 @@ use crate::tools::rng::SplitMix64;
 
 /// Most households one generator makes (ids and dates stay within their bounds).
 pub const HOUSEHOLDS_MAX: usize = 10_000_000;
-/// Most months of history one generator makes.
-pub const MONTHS_MAX: u32 = 120;
+/// Most months of history one generator makes (its months are of 28 days: 300 are 23 years).
+pub const MONTHS_MAX: u32 = 300;
 /// Days the generated scheme keeps its claims open (`scheme.claims_open_days`): a quarter,
 /// a common deadline for submissions and appeals; iPUSH's document leaves the default year.
 pub const CLAIMS_OPEN_DAYS: u32 = 90;
 /// Members of a household: 1 to this many.
 pub const MEMBERS_PER_HOUSEHOLD_MAX: u64 = 5;
 
-/// The iPUSH scheme, its claims open for [`CLAIMS_OPEN_DAYS`].
+/// The iPUSH scheme, its claims open for [`CLAIMS_OPEN_DAYS`], its product sold until 2050
+/// (the example's ends in 2030) so that every month of a long history is insured.
 fn scheme_document() -> String {
-    adjudicator::examples::IPUSH_KE.replacen(
-        "currency = \"KES\"\n",
-        &format!("currency = \"KES\"\nclaims_open_days = {CLAIMS_OPEN_DAYS}\n"),
-        1,
-    )
+    adjudicator::examples::IPUSH_KE
+        .replacen(
+            "currency = \"KES\"\n",
+            &format!("currency = \"KES\"\nclaims_open_days = {CLAIMS_OPEN_DAYS}\n"),
+            1,
+        )
+        .replacen("valid_to = \"2030-12-31\"", "valid_to = \"2050-12-31\"", 1)
 }
 
 /// What to generate.

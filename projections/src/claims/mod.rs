@@ -211,7 +211,7 @@ pub fn partition_hash_of(claim: &ClaimId) -> Option<u32> {
 }
 
 /// The household hash and the number a claim id made by [`claim_id`] carries.
-fn hash_and_number(claim: &ClaimId) -> Option<(u32, u32)> {
+pub fn hash_and_number(claim: &ClaimId) -> Option<(u32, u32)> {
     let rest = claim.as_str().strip_prefix("CL-")?;
     let (hash, number) = rest.split_once('-')?;
     if hash.len() != 8 || number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
