@@ -341,3 +341,44 @@ async fn closed_claims_are_refused_then_archived_and_still_found() {
     assert_eq!(node.listed(&everything, 2).await, expected);
     node.stop().await;
 }
+
+fn saving(receipt: &str, on: &str) -> Command {
+    Command::RecordContribution {
+        receipt_id: id(receipt),
+        household_id: id("HH-1"),
+        member_id: None,
+        amount: "500 KES".parse().unwrap(),
+        channel: PaymentChannel::MobileMoney,
+        received_on: d(on),
+    }
+}
+
+/// A close lets the sponsors' household tallies of the years before the one before it go:
+/// savings sponsors would match dated then are refused, later ones are matched.
+#[tokio::test]
+async fn a_close_lets_old_sponsor_tallies_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = CheckpointStore::open(dir.path().join("checkpoints")).unwrap();
+    let mut node = Node::open(&dir.path().join("log"), &checkpoints).await;
+    insured(&mut node).await;
+    node.run(saving("MP-1", "2026-06-01")).await;
+    node.run(Command::ClosePaymentPeriod {
+        period_id: id("2028-01"),
+        scheme_id: id("ipush-ke"),
+        starts_on: d("2028-01-01"),
+        ends_on: d("2028-01-31"),
+        closed_on: d("2028-01-31"),
+    })
+    .await;
+    match node.reject(saving("MP-2", "2026-12-31")).await {
+        Rejection::Invalid(field) => assert_eq!(field.field, "received_on", "{field:?}"),
+        other => panic!("an old saving: {other:?}"),
+    }
+    node.run(saving("MP-3", "2027-01-02")).await;
+    let live = node.svc.state().await.projections.digests();
+    let rebuilt = rebuild(&node.log, node.log.head().next_position)
+        .await
+        .unwrap();
+    assert_eq!(rebuilt.projections.digests(), live);
+    node.stop().await;
+}

@@ -283,6 +283,8 @@ impl Projections {
             .map(|published| published.scheme.clone());
         let facilities = facilities.iter().flat_map(|s| s.facilities.keys());
         self.payments.period_closed(position, e, facilities);
+        self.registry
+            .close_sponsored_before(chrono::Datelike::year(&e.ends_on));
         // Claims leave memory by the longest window any version of the scheme keeps them.
         let kept_days = self
             .registry

@@ -69,6 +69,10 @@ impl<K: Eq + Hash, V> Keyed<K, V> {
         self.0.remove(key)
     }
 
+    pub fn retain(&mut self, keep: impl FnMut(&K, &mut V) -> bool) {
+        self.0.retain(keep);
+    }
+
     pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
         self.0.entry(key)
     }

@@ -94,8 +94,13 @@ pub struct Registry {
     pub households: Keyed<HouseholdId, Household>,
     pub members: Keyed<MemberId, MemberRecord>,
     /// What each sponsor gave, to whom, per calendar year and month (minor units): for its
-    /// caps and its budget.
+    /// caps and its budget. A household's and a member's tallies are kept from
+    /// `sponsored_from` on ([`Registry::close_sponsored_before`]); a sponsor's totals to
+    /// everyone for ever.
     pub sponsored: Keyed<(SponsorId, Recipient, Span), i128>,
+    /// The first calendar year whose household and member tallies are kept: gifts and
+    /// matched savings dated before it are refused (their caps can no longer be checked).
+    pub sponsored_from: Option<i32>,
 }
 
 /// Who a sponsor's gift is counted for.
@@ -165,6 +170,32 @@ impl Registry {
         Ok(())
     }
 
+    /// A period close in `year`: the household and member tallies of the years before the
+    /// one before it leave memory (a household has one per sponsor, year and month: they
+    /// would grow with history). The cut only moves forward, and every partition sees every
+    /// close, so replays and partition counts agree.
+    pub(crate) fn close_sponsored_before(&mut self, year: i32) {
+        let from = year.saturating_sub(1);
+        if self.sponsored_from.is_some_and(|kept| kept >= from) {
+            return;
+        }
+        self.sponsored_from = Some(from);
+        let kept = |(_, to, span): &(SponsorId, Recipient, Span)| {
+            let year = match span {
+                Span::Year(y) | Span::Month(y, _) => *y,
+            };
+            *to == Recipient::All || year >= from
+        };
+        self.sponsored.retain(|key, _| kept(key));
+    }
+
+    /// Whether a sponsor's gift dated `date` can be checked against its caps: its year's
+    /// household and member tallies are still kept.
+    pub fn sponsored_on(&self, date: Date) -> bool {
+        self.sponsored_from
+            .is_none_or(|from| chrono::Datelike::year(&date) >= from)
+    }
+
     /// The latest published version of a scheme: for what every version shares (its
     /// currency) and for what is current (its facilities). What a version decides (prices,
     /// rules, premiums, matches) comes from [`Registry::scheme_on`].
@@ -223,5 +254,45 @@ impl Registry {
         for (key, given) in self.sponsored.iter() {
             out.sum(("sponsored", key), *given);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A close lets go of the household and member tallies of the years before the one
+    /// before it, keeps every sponsor's totals, and never moves back.
+    #[test]
+    fn a_close_lets_old_household_tallies_go() {
+        let mut registry = Registry::default();
+        let sponsor: SponsorId = "S".parse().unwrap();
+        let (household, member) = ("HH-1".parse().unwrap(), "M-1".parse().unwrap());
+        for year in [2026, 2027, 2028] {
+            let on = Date::from_ymd_opt(year, 3, 5).unwrap();
+            registry
+                .count_sponsored(&sponsor, &household, Some(&member), on, 100)
+                .unwrap();
+        }
+        let given = |r: &Registry, to: Recipient, year| r.sponsored(&sponsor, to, Span::Year(year));
+        let of_household = || Recipient::Household("HH-1".parse().unwrap());
+        assert!(registry.sponsored_on(Date::from_ymd_opt(2020, 1, 1).unwrap()));
+        registry.close_sponsored_before(2028);
+        assert_eq!(registry.sponsored_from, Some(2027));
+        assert_eq!(given(&registry, of_household(), 2026), 0);
+        assert_eq!(
+            registry.sponsored(&sponsor, of_household(), Span::Month(2026, 3)),
+            0
+        );
+        assert_eq!(given(&registry, of_household(), 2027), 100);
+        assert_eq!(given(&registry, Recipient::All, 2026), 100, "totals stay");
+        assert!(!registry.sponsored_on(Date::from_ymd_opt(2026, 12, 31).unwrap()));
+        assert!(registry.sponsored_on(Date::from_ymd_opt(2027, 1, 1).unwrap()));
+        registry.close_sponsored_before(2027);
+        assert_eq!(registry.sponsored_from, Some(2027), "never back");
+        // Two kept years x (year + month) x (household, member), and three years' totals.
+        assert_eq!(registry.sponsored.len(), 2 * 2 * 2 + 3 * 2);
     }
 }

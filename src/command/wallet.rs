@@ -17,6 +17,7 @@ pub(super) fn record_sponsor_contribution(
     if !published.scheme.sponsors.contains_key(sponsor_id) {
         return Err(Rejection::UnknownSponsor(sponsor_id.clone()));
     }
+    sponsored_on(p, *received_on)?;
     Ok(decided(single(
         StreamId::household(household_id),
         Event::SponsorContributionReceived(SponsorContributionReceived {
@@ -58,6 +59,9 @@ pub(super) fn contribution(
     let published = scheme_of(p, household_id, "received_on", *received_on)?;
     let scheme = &published.scheme;
     check_amount(scheme, *amount)?;
+    if !scheme.sponsors.is_empty() {
+        sponsored_on(p, *received_on)?;
+    }
     if let Some(m) = member_id {
         match p.registry.members.get(m) {
             None => return Err(Rejection::UnknownMember(m.clone())),
@@ -119,6 +123,23 @@ pub(super) fn contribution(
         }
     }
     Ok(decided(events))
+}
+
+/// Refuses a sponsor's gift (or a saving sponsors match) dated in a year whose household and
+/// member tallies a period close has let go (`Registry::close_sponsored_before`).
+fn sponsored_on(p: &Projections, on: Date) -> Result<(), Rejection> {
+    if p.registry.sponsored_on(on) {
+        return Ok(());
+    }
+    Err(Rejection::Invalid(FieldError::new(
+        "received_on",
+        format!(
+            "{on} is before {}-01-01: sponsors' caps are kept for the year of the latest \
+             period close and the year before, so a gift or a matched saving dated earlier \
+             cannot be checked against them",
+            p.registry.sponsored_from.unwrap_or_default()
+        ),
+    )))
 }
 
 /// What a sponsor has given, in the year and month of `on`, to the household, to the member
