@@ -310,35 +310,31 @@ async fn closed_claims_are_refused_then_archived_and_still_found() {
 
     // A restart from the checkpoint finds it in the archive.
     node.stop().await;
-    let node = Node::open(&path, &checkpoints).await;
-    assert_eq!(node.svc.state().await.projections.digests(), live);
-    assert!(
-        node.svc
-            .state()
-            .await
-            .projections
-            .claims
-            .get(&march)
-            .is_none()
-    );
-    assert_eq!(node.listed(&everything, 1).await, expected);
-    node.stop().await;
+    reopened_finds(&path, &checkpoints, &march, (live, &expected)).await;
     drop(checkpoints);
 
     // Without the checkpoints (and their archive) a replay closes and archives again.
     let fresh = CheckpointStore::open(dir.path().join("checkpoints-2")).unwrap();
-    let node = Node::open(&path, &fresh).await;
-    assert_eq!(node.svc.state().await.projections.digests(), live);
-    assert!(
-        node.svc
-            .state()
-            .await
-            .projections
-            .claims
-            .get(&march)
-            .is_none()
-    );
-    assert_eq!(node.listed(&everything, 2).await, expected);
+    reopened_finds(&path, &fresh, &march, (live, &expected)).await;
+}
+
+/// A node opened again over `path` and `checkpoints` has the digests `live`, holds `closed`
+/// only in its archive, and lists `expected`, one page size after another.
+async fn reopened_finds(
+    path: &std::path::Path,
+    checkpoints: &CheckpointStore,
+    closed: &ClaimId,
+    (live, expected): (projections::Digests, &[(ClaimId, ClaimStatus)]),
+) {
+    let node = Node::open(path, checkpoints).await;
+    {
+        let state = node.svc.state().await;
+        assert_eq!(state.projections.digests(), live);
+        assert!(state.projections.claims.get(closed).is_none());
+    }
+    for size in [1, 2] {
+        assert_eq!(node.listed(&ClaimFilter::default(), size).await, expected);
+    }
     node.stop().await;
 }
 
