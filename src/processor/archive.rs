@@ -162,12 +162,6 @@ impl ClaimArchive {
         Ok(count)
     }
 
-    /// Makes what was stored durable.
-    pub fn flush(&self) -> Result<(), String> {
-        self.records.flush().map_err(storage)?;
-        Ok(())
-    }
-
     fn record(&self, seq: Seq) -> Result<Option<ClaimRecord>, String> {
         let key = (seq / RECORDS_PER_PAGE).to_be_bytes();
         let page: Vec<(Seq, ClaimRecord)> = read(&self.records, &key)?;

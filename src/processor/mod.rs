@@ -343,9 +343,7 @@ async fn start_state<L: EventLog>(
     let archive = store
         .claim_archive()
         .map_err(|e| StartError::Archive(e.to_string()))?;
-    Ok(from_checkpoint(log, store)
-        .await?
-        .with_archive(Some(archive)))
+    Ok(from_checkpoint(log, store).await?.with_archive(archive))
 }
 
 async fn from_checkpoint<L: EventLog>(

@@ -23,8 +23,8 @@ pub struct State {
 
 impl State {
     /// The same state, archiving its closed claims in `archive`.
-    pub fn with_archive(mut self, archive: Option<ClaimArchive>) -> State {
-        self.archive = archive;
+    pub fn with_archive(mut self, archive: ClaimArchive) -> State {
+        self.archive = Some(archive);
         self
     }
 

@@ -122,14 +122,15 @@ impl Claims {
     /// The closed claims waiting for an archive whose close is before `durable` (a position:
     /// an archive must never hold what the log might not), taken out of memory.
     pub fn take_closed(&mut self, durable: u64) -> Vec<(Seq, ClaimRecord)> {
-        if self.closed.values().all(|c| c.closed_at >= durable) {
-            return Vec::new();
+        let mut taken = Vec::new();
+        for (seq, closed) in std::mem::take(&mut self.closed) {
+            if closed.closed_at < durable {
+                taken.push((seq, closed.record));
+            } else {
+                self.closed.insert(seq, closed);
+            }
         }
-        let (taken, kept) = std::mem::take(&mut self.closed)
-            .into_iter()
-            .partition::<Vec<_>, _>(|(_, c)| c.closed_at < durable);
-        self.closed = kept.into_iter().collect();
-        taken.into_iter().map(|(s, c)| (s, c.record)).collect()
+        taken
     }
 
     /// The closed claims waiting for an archive whose close is before `durable`, left in
@@ -178,9 +179,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use ledger::Amount;
-    use ledger::event::{
-        ClaimAdjudicated, ClaimCategory, ClaimLine, ClaimSubmitted, DecisionStatus, LineKind,
-    };
+    use ledger::event::{ClaimAdjudicated, ClaimCategory, ClaimSubmitted, DecisionStatus};
 
     use super::*;
     use crate::canonical::Canonical;
@@ -192,28 +191,14 @@ mod tests {
     /// Claim `n` of member M-`n % 2` at F-1, code OPD, service date `date`, decided.
     fn decided(claims: &mut Claims, position: u64, n: u32, date: Date) -> ClaimId {
         let hash = ledger::partition::positive_hash("HH-1");
-        let claim_id: ClaimId = super::super::claim_id(hash, n).parse().unwrap();
-        claims.submitted(
-            position,
-            &ClaimSubmitted {
-                claim_id: claim_id.clone(),
-                claim_code: format!("C-{n}").parse().unwrap(),
-                facility_id: "F-1".parse().unwrap(),
-                member_id: format!("M-{}", n % 2).parse().unwrap(),
-                household_id: "HH-1".parse().unwrap(),
-                date_from: date,
-                date_to: None,
-                claim_date: date,
-                diagnosis_codes: vec![],
-                lines: vec![ClaimLine {
-                    line_no: 1,
-                    kind: LineKind::Service,
-                    code: "OPD".parse().unwrap(),
-                    quantity: 1,
-                    asked_unit_price: None,
-                }],
-            },
-        );
+        let claim_id = super::super::claim_id(hash, n);
+        let submitted = ClaimSubmitted {
+            date_from: date,
+            claim_date: date,
+            ..super::super::tests::submission(&claim_id, &format!("C-{n}"), &format!("M-{}", n % 2))
+        };
+        claims.submitted(position, &submitted);
+        let claim_id = submitted.claim_id;
         let none = Amount::zero(ledger::Currency::KES);
         claims.adjudicated(
             position + 1,

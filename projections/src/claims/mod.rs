@@ -591,7 +591,7 @@ mod tests {
 
     use super::*;
 
-    fn submission(claim: &str, code: &str, member: &str) -> ClaimSubmitted {
+    pub(super) fn submission(claim: &str, code: &str, member: &str) -> ClaimSubmitted {
         let date = Date::from_ymd_opt(2026, 3, 5).unwrap();
         ClaimSubmitted {
             claim_id: claim.parse().unwrap(),
