@@ -316,7 +316,22 @@ fn refuse_sled_format(dir: &Path) -> Result<(), LogError> {
 fn open_index(dir: &Path, recovery: &mut Recovery) -> Result<(sled::Db, SledIndex), LogError> {
     let path = dir.join(INDEX_DIR);
     let named = |e: LogError| LogError::Storage(format!("{}: {e}", path.display()));
-    let opened = open_db_raw(&path).and_then(|db| db.open_tree("index").map(|_| db));
+    // sled 0.34 panics on some damaged snapshot files ("tried to serialize Uninitialized",
+    // found by the random-flip test) instead of reporting corruption: a panic while opening
+    // is damage too, and the index (derived from the segments) is set aside and rebuilt.
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        open_db_raw(&path).and_then(|db| db.open_tree("index").map(|_| db))
+    }))
+    .unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(sled::Error::ReportableBug(format!(
+            "sled panicked opening the index: {what}"
+        )))
+    });
     match opened {
         Ok(db) => {
             let index = SledIndex::open(&db).map_err(named)?;
