@@ -221,3 +221,85 @@ async fn a_follower_takes_over_in_place() {
     );
     watching.stop().await;
 }
+
+/// Every message of partition 0 of `config`'s topic that is committed: (key, payload).
+fn committed_messages(config: &KafkaConfig) -> Vec<(Vec<u8>, Vec<u8>)> {
+    use rdkafka::message::Message;
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap)
+        .set("group.id", format!("{}-copy", config.topic))
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment
+        .add_partition_offset(&config.topic, 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut out = Vec::new();
+    loop {
+        match consumer.poll(config.timeout) {
+            Some(Ok(m)) => out.push((m.key().unwrap().to_vec(), m.payload().unwrap().to_vec())),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return out,
+            other => panic!("reading the topic: {other:?}"),
+        }
+    }
+}
+
+/// A node whose replica holds a commit the topic does not show yet (its producer had the
+/// answer; the markers that make it visible to committed readers come after) waits while
+/// that transaction is open, and opens once it commits, instead of refusing its replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_ahead_of_an_open_transaction_waits_for_its_commit() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let tmp = tempfile::tempdir().unwrap();
+    let first = config("ahead");
+    let log = open(tmp.path(), &first).await.unwrap();
+    save(&log, 0).await.unwrap();
+    save(&log, 1).await.unwrap();
+    let events = log.read(0, 10).await.unwrap();
+    log.shutdown().await.unwrap();
+    drop(log);
+    let commits = committed_messages(&first);
+    assert_eq!(commits.len(), 2);
+
+    // The same commits in another topic: the first committed, the second still open.
+    let second = config("behind");
+    ensure_topic(&second).await.unwrap();
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &second.bootstrap)
+        .set("transactional.id", format!("{}-writer", second.topic))
+        .create()
+        .unwrap();
+    producer.init_transactions(second.timeout).unwrap();
+    for (i, (key, payload)) in commits.iter().enumerate() {
+        producer.begin_transaction().unwrap();
+        producer
+            .send(
+                BaseRecord::to(&second.topic)
+                    .partition(0)
+                    .key(key)
+                    .payload(payload),
+            )
+            .unwrap();
+        producer.flush(second.timeout).unwrap();
+        if i == 0 {
+            producer.commit_transaction(second.timeout).unwrap();
+        }
+    }
+    let opening = tokio::spawn({
+        let (dir, second) = (tmp.path().to_owned(), second.clone());
+        async move { open(&dir, &second).await }
+    });
+    let mut opening = std::pin::pin!(opening);
+    let early = tokio::time::timeout(std::time::Duration::from_secs(2), &mut opening).await;
+    assert!(
+        early.is_err(),
+        "opened or refused while the commit was open: {early:?}"
+    );
+    producer.commit_transaction(second.timeout).unwrap();
+    let log = opening.await.unwrap().unwrap();
+    assert_eq!(log.head().next_position, 2);
+    assert_eq!(log.read(0, 10).await.unwrap(), events);
+}

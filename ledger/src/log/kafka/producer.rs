@@ -11,6 +11,12 @@ use crate::log::LogError;
 /// delivered.
 const DELIVERY_POLL: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// How long a transaction may stay open before the coordinator aborts it: six Kafka
+/// timeouts, room for a commit's deliveries and its answer.
+pub(super) fn transaction_timeout(config: &KafkaConfig) -> std::time::Duration {
+    config.timeout.saturating_mul(6)
+}
+
 /// The transactional producer of one partition of the events topic.
 pub(super) struct Transactions {
     producer: BaseProducer,
@@ -40,7 +46,7 @@ impl Transactions {
             .set("linger.ms", "0")
             .set(
                 "transaction.timeout.ms",
-                (config.timeout.as_millis() * 6).to_string(),
+                transaction_timeout(config).as_millis().to_string(),
             )
             .set("message.timeout.ms", config.timeout.as_millis().to_string())
             .create()

@@ -64,9 +64,30 @@ pub(super) fn read_committed(
             ));
         }
     }
-    // Past `next` up to `high`, only markers and aborted records: no transaction is open
-    // (this node's producer fenced every earlier one before reading).
+    // Past `next` up to `high`: markers, aborted records, or a transaction not yet
+    // visible (its markers still to be written); a caller that expects more reads again.
     Ok(next.max(high))
+}
+
+/// Whether a transaction is open in `partition`: its end for `read_uncommitted` readers (the
+/// high watermark) lies past its end for `read_committed` ones (the last stable offset, the
+/// first offset of the oldest open transaction; librdkafka answers the watermark query by
+/// the consumer's isolation level).
+pub(super) fn transaction_open(config: &KafkaConfig, partition: u32) -> Result<bool, LogError> {
+    let kafka_partition = kafka_partition(partition)?;
+    let end = |consumer: BaseConsumer| {
+        consumer
+            .fetch_watermarks(&config.topic, kafka_partition, config.timeout)
+            .map(|(_, high)| high)
+            .map_err(|e| unavailable("reading the partition's end", e))
+    };
+    let committed = end(partition_reader(config, partition)?)?;
+    let uncommitted: BaseConsumer = config
+        .client()
+        .set("isolation.level", "read_uncommitted")
+        .create()
+        .map_err(|e| unavailable("consumer", e))?;
+    Ok(end(uncommitted)? > committed)
 }
 
 /// A consumer of the events topic that reads only what is committed, assigned by hand (no
