@@ -79,21 +79,23 @@ fn catch_up_from(
     marks: &Path,
 ) -> Result<ReadMark, LogError> {
     let deadline = std::time::Instant::now() + transaction_timeout(config);
-    let mut waited = false;
+    let (mut waited, mut last_read) = (false, false);
     let reached = loop {
         let (end, reached) = read_topic(local, config, partition, mark)?;
         let replica = local.stored_head()?.next_position;
         if end >= mark.offset && reached.position >= replica {
             break reached;
         }
-        let behind = end >= mark.offset
-            && std::time::Instant::now() < deadline
-            && transaction_open(config, partition)?;
-        if !behind {
+        if end < mark.offset || last_read {
             return Err(LogError::Shortened {
                 head: reached.position,
                 anchored: replica,
             });
+        }
+        // Nothing open now: every transaction ended, visible to one more read.
+        last_read = std::time::Instant::now() >= deadline || !transaction_open(config, partition)?;
+        if last_read {
+            continue;
         }
         if !waited {
             tracing::info!(
