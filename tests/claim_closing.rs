@@ -1,7 +1,8 @@
 //! Claims close: a period close more than the scheme's `claims_open_days` after a claim's
 //! service date closes it to reviews, reversals, copays and late submissions; once a close
 //! is more than that plus the longest frequency after it, the claim leaves memory for the
-//! archive on disk, where queries still find it, through restarts and rebuilds.
+//! archive on disk, where queries still find it, through restarts and rebuilds. Wallet days
+//! before a close's cut leave memory the same way.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -376,5 +377,110 @@ async fn a_close_lets_old_sponsor_tallies_go() {
         .await
         .unwrap();
     assert_eq!(rebuilt.projections.digests(), live);
+    node.stop().await;
+}
+
+/// HH-1's wallet totals (debits, credits) as of each of `dates` (None: all), as `node` answers.
+async fn wallet_totals(node: &Node, dates: &[Option<&str>]) -> Vec<(i128, i128)> {
+    let state = node.svc.state().await;
+    let wallet = projections::balances::Account::Wallet(id("HH-1"));
+    dates
+        .iter()
+        .map(|date| {
+            state
+                .totals(&wallet, ledger::Currency::KES, date.map(d))
+                .unwrap()
+        })
+        .collect()
+}
+
+/// A close lets go of wallet days before the first day of the year before its own: as-of
+/// balances and totals before that cut are answered from the closed blocks (in memory until
+/// the close is durable, then from the archive), through restarts, replays and rebuilds.
+#[tokio::test]
+async fn wallet_days_before_the_cut_leave_memory_and_are_still_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let checkpoints = CheckpointStore::open(dir.path().join("checkpoints")).unwrap();
+    let mut node = Node::open(&path, &checkpoints).await;
+    insured(&mut node).await;
+    for (i, on) in ["2026-02-01", "2026-06-01", "2026-12-31", "2027-03-01"]
+        .iter()
+        .enumerate()
+    {
+        node.run(saving(&format!("MPESA-{i}"), on)).await;
+    }
+    let dates = [
+        Some("2026-01-31"),
+        Some("2026-02-01"),
+        Some("2026-07-01"),
+        Some("2027-01-01"),
+        Some("2027-03-01"),
+        None,
+    ];
+    let before = wallet_totals(&node, &dates).await;
+    assert!(before[2].1 > before[1].1, "{before:?}");
+
+    node.run(Command::ClosePaymentPeriod {
+        period_id: id("2028-01"),
+        scheme_id: id("ipush-ke"),
+        starts_on: d("2028-01-01"),
+        ends_on: d("2028-01-31"),
+        closed_on: d("2028-01-31"),
+    })
+    .await;
+    // The next batch finds the close durable: the block goes to the archive.
+    node.run(Command::RegisterHousehold {
+        household_id: id("HH-2"),
+        scheme_id: id("ipush-ke"),
+        location_code: "LOC-1".into(),
+        socio_economic_category: String::new(),
+        registered_on: d("2028-02-01"),
+    })
+    .await;
+    let wallet = projections::balances::Account::Wallet(id("HH-1"));
+    {
+        let state = node.svc.state().await;
+        let balances = &state.projections.balances;
+        assert!(balances.closed_days().is_empty(), "archived");
+        assert!(balances.needs_closed_days(&wallet, Some(d("2026-12-31"))));
+        assert!(!balances.needs_closed_days(&wallet, Some(d("2027-01-01"))));
+        // Memory alone no longer knows the 2026 days.
+        assert_ne!(
+            balances.totals(&wallet, ledger::Currency::KES, Some(d("2026-07-01"))),
+            before[2]
+        );
+    }
+    assert_eq!(wallet_totals(&node, &dates).await, before);
+
+    let live = node.svc.state().await.projections.digests();
+    let rebuilt = rebuild(&node.log, node.log.head().next_position)
+        .await
+        .unwrap();
+    assert_eq!(
+        rebuilt.projections.digests(),
+        live,
+        "a rebuild keeps its blocks in memory"
+    );
+    assert_eq!(
+        rebuilt
+            .totals(&wallet, ledger::Currency::KES, Some(d("2026-07-01")))
+            .unwrap(),
+        before[2]
+    );
+
+    node.stop().await;
+    let node = Node::open(&path, &checkpoints).await;
+    assert_eq!(
+        wallet_totals(&node, &dates).await,
+        before,
+        "from the checkpoint"
+    );
+    assert_eq!(node.svc.state().await.projections.digests(), live);
+    node.stop().await;
+    drop(checkpoints);
+    let fresh = CheckpointStore::open(dir.path().join("checkpoints-2")).unwrap();
+    let node = Node::open(&path, &fresh).await;
+    assert_eq!(wallet_totals(&node, &dates).await, before, "replayed");
     node.stop().await;
 }

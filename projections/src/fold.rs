@@ -283,8 +283,11 @@ impl Projections {
             .map(|published| published.scheme.clone());
         let facilities = facilities.iter().flat_map(|s| s.facilities.keys());
         self.payments.period_closed(position, e, facilities);
-        self.registry
-            .close_sponsored_before(chrono::Datelike::year(&e.ends_on));
+        let year = chrono::Datelike::year(&e.ends_on);
+        self.registry.close_sponsored_before(year);
+        if let Some(from) = ledger::Date::from_ymd_opt(year.saturating_sub(1), 1, 1) {
+            self.balances.close_wallet_days_before(position, from);
+        }
         // Claims leave memory by the longest window any version of the scheme keeps them.
         let kept_days = self
             .registry

@@ -1,17 +1,19 @@
 //! The chart of accounts over gRPC: account balances with their debit and credit totals, a
 //! page at a time (`ListAccounts`, `GetTrialBalance`) or one account (`GetAccountBalance`).
 //!
-//! Every function takes the balances of every partition: an account that spans partitions
-//! (a facility's payable, a sponsor's funding, premium income) is the sum of its parts, and
-//! a page lists each account once, in name order, with its summed totals.
+//! Every function takes the state of every partition: an account that spans partitions (a
+//! facility's payable, a sponsor's funding, premium income) is the sum of its parts, and a
+//! page lists each account once, in name order, with its summed totals. A wallet's totals
+//! before the cut of closed days read the partition's archive (`State::totals`).
 
 use ledger::codec::money_to_pb;
 use ledger::{Amount, Currency, Date};
-use projections::balances::{Account, Balances};
+use projections::balances::Account;
 use proto::v1 as pb;
 use tonic::{Code, Status};
 
 use crate::api::status::{error, invalid};
+use crate::processor::state::State;
 
 /// What to list and from where.
 pub struct Page<'a> {
@@ -25,12 +27,16 @@ pub struct Page<'a> {
 
 /// One page of accounts and the token of the next ("" after the last). Each partition's
 /// first `size` accounts after the token hold the page's: merged by name, each once.
-pub fn page(b: &[&Balances], page: &Page<'_>) -> Result<(Vec<pb::AccountBalance>, String), Status> {
-    let after = after(b, page.token)?;
+pub fn page(
+    states: &[&State],
+    page: &Page<'_>,
+) -> Result<(Vec<pb::AccountBalance>, String), Status> {
+    let after = after(states, page.token)?;
     let after_ref = after.as_ref().map(|(n, c)| (n.as_str(), c.code()));
     let mut more = false;
     let mut accounts = Vec::new();
-    for part in b {
+    for state in states {
+        let part = &state.projections.balances;
         let (listed, beyond) = part.list(page.kind, page.currency, after_ref, page.size);
         more |= beyond;
         accounts.extend(listed);
@@ -45,14 +51,14 @@ pub fn page(b: &[&Balances], page: &Page<'_>) -> Result<(Vec<pb::AccountBalance>
     };
     let accounts = accounts
         .iter()
-        .map(|(_, account, c)| balance_pb(b, account, *c, page.as_of))
+        .map(|(_, account, c)| balance_pb(states, account, *c, page.as_of))
         .collect::<Result<_, _>>()?;
     Ok((accounts, next))
 }
 
 /// The account and currency a page token names ("<account> <currency>"): one this server
 /// issued, so the account exists.
-fn after(b: &[&Balances], token: &str) -> Result<Option<(String, Currency)>, Status> {
+fn after(states: &[&State], token: &str) -> Result<Option<(String, Currency)>, Status> {
     if token.is_empty() {
         return Ok(None);
     }
@@ -65,7 +71,7 @@ fn after(b: &[&Balances], token: &str) -> Result<Option<(String, Currency)>, Sta
     let (name, code) = token.split_once(' ').ok_or_else(bad)?;
     let account: Account = name.parse().map_err(|_| bad())?;
     let currency: Currency = code.parse().map_err(|_| bad())?;
-    if totals(b, &account, currency, None) == (0, 0) {
+    if totals(states, &account, currency, None)? == (0, 0) {
         return Err(bad());
     }
     Ok(Some((name.to_owned(), currency)))
@@ -73,12 +79,12 @@ fn after(b: &[&Balances], token: &str) -> Result<Option<(String, Currency)>, Sta
 
 /// One account's balance and totals in `currency`, as of the end of `as_of` if given.
 pub fn balance_pb(
-    b: &[&Balances],
+    states: &[&State],
     account: &Account,
     currency: Currency,
     as_of: Option<Date>,
 ) -> Result<pb::AccountBalance, Status> {
-    let (debits, credits) = totals(b, account, currency, as_of);
+    let (debits, credits) = totals(states, account, currency, as_of)?;
     let money = |value: i128| {
         i64::try_from(value)
             .map(|minor| Some(money_to_pb(Amount::new(minor, currency))))
@@ -104,17 +110,19 @@ pub fn balance_pb(
 
 /// The account a request names, and its currency: the one given, or the account's only one.
 pub fn named(
-    b: &[&Balances],
+    states: &[&State],
     name: &str,
     currency_code: &str,
 ) -> Result<(Account, Currency), Status> {
     let account: Account = name
         .parse()
         .map_err(|e| invalid("account", format!("account: {e}")))?;
-    let held: Vec<Currency> = currencies(b)
-        .into_iter()
-        .filter(|c| totals(b, &account, *c, None) != (0, 0))
-        .collect();
+    let mut held = Vec::new();
+    for c in currencies(states) {
+        if totals(states, &account, c, None)? != (0, 0) {
+            held.push(c);
+        }
+    }
     let currency = if currency_code.is_empty() {
         match held.as_slice() {
             [only] => *only,
@@ -144,28 +152,35 @@ pub fn named(
 /// An account's debit and credit totals over every partition (saturating: each partition's
 /// are far below `i128::MAX`, see `projections::balances`).
 pub fn totals(
-    b: &[&Balances],
+    states: &[&State],
     account: &Account,
     currency: Currency,
     as_of: Option<Date>,
-) -> (i128, i128) {
-    b.iter().fold((0, 0), |(debits, credits), part| {
-        let (d, c) = part.totals(account, currency, as_of);
-        (debits.saturating_add(d), credits.saturating_add(c))
-    })
+) -> Result<(i128, i128), Status> {
+    states
+        .iter()
+        .try_fold((0i128, 0i128), |(debits, credits), state| {
+            let (d, c) = state
+                .totals(account, currency, as_of)
+                .map_err(crate::api::status::internal)?;
+            Ok((debits.saturating_add(d), credits.saturating_add(c)))
+        })
 }
 
 /// Every currency any partition posted in, in order.
-pub fn currencies(b: &[&Balances]) -> Vec<Currency> {
-    let mut all: Vec<Currency> = b.iter().flat_map(|part| part.currencies()).collect();
+pub fn currencies(states: &[&State]) -> Vec<Currency> {
+    let mut all: Vec<Currency> = states
+        .iter()
+        .flat_map(|s| s.projections.balances.currencies())
+        .collect();
     all.sort();
     all.dedup();
     all
 }
 
 /// The ledger's trial balance in `currency`: the sum of every partition's, each zero alone.
-pub fn trial_balance(b: &[&Balances], currency: Currency) -> i128 {
-    b.iter().fold(0i128, |sum, part| {
-        sum.saturating_add(part.trial_balance(currency))
+pub fn trial_balance(states: &[&State], currency: Currency) -> i128 {
+    states.iter().fold(0i128, |sum, s| {
+        sum.saturating_add(s.projections.balances.trial_balance(currency))
     })
 }

@@ -863,13 +863,17 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             .as_of_date
             .map(|d| date("as_of_date", Some(d)))
             .transpose()?;
-        let raw = states.iter().fold(0i128, |sum, state| {
-            let b = &state.projections.balances;
-            sum.saturating_add(match as_of {
-                Some(d) => b.raw_balance_on(&account, currency, d),
-                None => b.raw_balance(&account, currency),
-            })
-        });
+        let raw = match as_of {
+            None => states.iter().fold(0i128, |sum, state| {
+                sum.saturating_add(state.projections.balances.raw_balance(&account, currency))
+            }),
+            Some(_) => {
+                let parts: Vec<&State> = states.iter().map(|s| &**s).collect();
+                let (debits, credits) =
+                    crate::api::accounts::totals(&parts, &account, currency, as_of)?;
+                debits.saturating_sub(credits)
+            }
+        };
         // Wallets and facility payables are liabilities: shown as positive amounts.
         let shown = i64::try_from(-raw).map_err(|_| {
             error(
@@ -894,7 +898,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
         let r = request.into_inner();
         let size = page_size(r.page_size)?;
         let states = self.read_all().await?;
-        let b: Vec<_> = states.iter().map(|s| &s.projections.balances).collect();
+        let b: Vec<&State> = states.iter().map(|s| &**s).collect();
         let (accounts, next_page_token) = crate::api::accounts::page(
             &b,
             &crate::api::accounts::Page {
@@ -955,7 +959,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             .map(|d| date("as_of_date", Some(d)))
             .transpose()?;
         let states = self.read_all().await?;
-        let b: Vec<_> = states.iter().map(|s| &s.projections.balances).collect();
+        let b: Vec<&State> = states.iter().map(|s| &**s).collect();
         let (accounts, next_page_token) = crate::api::accounts::page(
             &b,
             &crate::api::accounts::Page {
@@ -983,7 +987,7 @@ impl<L: EventLog> pb::query_service_server::QueryService for Api<L> {
             .map(|d| date("as_of_date", Some(d)))
             .transpose()?;
         let states = self.read_all().await?;
-        let b: Vec<_> = states.iter().map(|s| &s.projections.balances).collect();
+        let b: Vec<&State> = states.iter().map(|s| &**s).collect();
         let (account, currency) = crate::api::accounts::named(&b, &r.account, &r.currency_code)?;
         crate::api::accounts::balance_pb(&b, &account, currency, as_of).map(Response::new)
     }

@@ -51,8 +51,8 @@ fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
-fn storage(e: impl std::fmt::Display) -> String {
-    format!("the claims archive: {e}")
+pub(super) fn storage(e: impl std::fmt::Display) -> String {
+    format!("the archive: {e}")
 }
 
 fn decode<T: serde::de::DeserializeOwned>(value: &[u8]) -> Result<T, String> {
@@ -65,7 +65,7 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, String> {
 }
 
 /// A value of `tree` at `key`, decoded (empty when absent).
-fn read<T: serde::de::DeserializeOwned + Default>(
+pub(super) fn read<T: serde::de::DeserializeOwned + Default>(
     tree: &sled::Tree,
     key: &[u8],
 ) -> Result<T, String> {
@@ -77,7 +77,7 @@ fn read<T: serde::de::DeserializeOwned + Default>(
 
 /// Adds `new` to the sorted list of `tree` at each key (by the list's first field, a later
 /// pair replacing an earlier one with the same first field).
-fn merge_into<K: Ord + Copy + serde::Serialize + serde::de::DeserializeOwned, V>(
+pub(super) fn merge_into<K: Ord + Copy + serde::Serialize + serde::de::DeserializeOwned, V>(
     tree: &sled::Tree,
     new: std::collections::BTreeMap<Vec<u8>, Vec<(K, V)>>,
 ) -> Result<(), String>

@@ -40,8 +40,9 @@ pub const CHECKPOINT_HISTORY_FRACTION: u64 = 10;
 /// records, their findings and diagnoses left in the log; balances moved per day, not per
 /// posting; 14: statements keep where their parts are, their lines left in the log; 15: no
 /// receipt or payout ids, the log's index holds them; 16: closed claims leave the state for
-/// the archive, claims by submission number).
-const FORMAT_VERSION: u32 = 16;
+/// the archive, claims by submission number; 17: wallet days before a close's cut leave the
+/// state for the archive).
+const FORMAT_VERSION: u32 = 17;
 const KEY: &[u8] = b"latest";
 const HEADER_BYTES: usize = 4 + 8 + 32 + 32;
 /// The directory of checkpoint bodies inside the checkpoints' sled directory.
@@ -165,6 +166,14 @@ impl CheckpointStore {
         &self,
     ) -> Result<crate::processor::archive::ClaimArchive, CheckpointError> {
         Ok(crate::processor::archive::ClaimArchive::open(&self.db)?)
+    }
+
+    /// The archive of closed wallet days beside these checkpoints
+    /// (`processor::day_archive`).
+    pub fn day_archive(
+        &self,
+    ) -> Result<crate::processor::day_archive::DayArchive, CheckpointError> {
+        Ok(crate::processor::day_archive::DayArchive::open(&self.db)?)
     }
 
     /// How many checkpoints this store (and its clones) has written since it was opened.

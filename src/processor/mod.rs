@@ -22,6 +22,7 @@
 
 pub mod archive;
 pub mod checkpoint;
+pub mod day_archive;
 pub mod follower;
 mod ids;
 pub mod recovery;
@@ -96,7 +97,7 @@ pub enum StartError {
     Log(#[from] LogError),
     #[error("rebuilding the projections: {0}")]
     Projection(#[from] ProjectionError),
-    #[error("opening the claims archive: {0}")]
+    #[error("opening the archive of closed claims and days: {0}")]
     Archive(String),
 }
 
@@ -340,10 +341,12 @@ async fn start_state<L: EventLog>(
     let Some(store) = store else {
         return Ok(State::default());
     };
-    let archive = store
-        .claim_archive()
-        .map_err(|e| StartError::Archive(e.to_string()))?;
-    Ok(from_checkpoint(log, store).await?.with_archive(archive))
+    let archive = |e: CheckpointError| StartError::Archive(e.to_string());
+    let claims = store.claim_archive().map_err(archive)?;
+    let days = store.day_archive().map_err(archive)?;
+    Ok(from_checkpoint(log, store)
+        .await?
+        .with_archive(claims, days))
 }
 
 async fn from_checkpoint<L: EventLog>(
@@ -648,6 +651,7 @@ async fn writer<L: EventLog>(w: Writer<L>, mut rx: mpsc::Receiver<Msg>, mut chec
             let snapshot = State {
                 projections: w.state.read().await.projections.clone(),
                 archive: None,
+                days: None,
             };
             let (store, hash) = (store.clone(), w.log.head().hash);
             writing = Some(tokio::spawn(async move {

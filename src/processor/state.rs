@@ -1,14 +1,18 @@
 //! What a partition's writer decides commands against, and what its checkpoints hold: the
 //! projections (its own module, so the processor and the checkpoints both use it without
-//! depending on each other), and the archive of the claims a period close took out of them.
+//! depending on each other), and the archives of the claims and wallet days a period close
+//! took out of them.
 
 use ledger::event::Event;
 use ledger::ids::ClaimId;
 use ledger::log::RecordedEvent;
+use ledger::{Currency, Date};
+use projections::balances::{Account, totals_through};
 use projections::claims::{ClaimFilter, ClaimRecord, merge_by_seq};
 use projections::{ProjectionError, Projections};
 
 use crate::processor::archive::ClaimArchive;
+use crate::processor::day_archive::DayArchive;
 
 /// What the writer decides commands against: the projections. (A retried request id is
 /// answered from the log's request index, `EventLog::request_positions`, not from memory.)
@@ -19,12 +23,17 @@ pub struct State {
     /// tool or a test) they stay in memory.
     #[serde(skip)]
     pub archive: Option<ClaimArchive>,
+    /// Where closed wallet days go, likewise.
+    #[serde(skip)]
+    pub days: Option<DayArchive>,
 }
 
 impl State {
-    /// The same state, archiving its closed claims in `archive`.
-    pub fn with_archive(mut self, archive: ClaimArchive) -> State {
-        self.archive = Some(archive);
+    /// The same state, archiving its closed claims in `claims` and its closed wallet days in
+    /// `days`.
+    pub fn with_archive(mut self, claims: ClaimArchive, days: DayArchive) -> State {
+        self.archive = Some(claims);
+        self.days = Some(days);
         self
     }
 
@@ -51,9 +60,11 @@ impl State {
         Ok(())
     }
 
-    /// Moves the claims closed by closes before position `durable` to the archive. If the
-    /// archive cannot take them they stay in memory (served from there) and are tried again.
+    /// Moves the claims and wallet days closed by closes before position `durable` to the
+    /// archives. What an archive cannot take stays in memory (served from there) and is tried
+    /// again.
     pub(crate) fn archive_closed(&mut self, durable: u64) {
+        self.archive_closed_days(durable);
         let Some(archive) = &self.archive else {
             return;
         };
@@ -72,6 +83,67 @@ impl State {
                 metrics::counter!("claims_archive_failures_total").increment(1);
             }
         }
+    }
+
+    fn archive_closed_days(&mut self, durable: u64) {
+        let Some(archive) = &self.days else {
+            return;
+        };
+        let balances = &mut self.projections.balances;
+        let ready = balances.closed_days_before(durable);
+        if ready == 0 {
+            return;
+        }
+        match archive.put(&balances.closed_days()[..ready]) {
+            Ok(count) => {
+                metrics::counter!("wallet_day_blocks_archived_total").increment(count as u64);
+                balances.take_closed_days(ready);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "closed wallet days stay in memory");
+                metrics::counter!("wallet_days_archive_failures_total").increment(1);
+            }
+        }
+    }
+
+    /// An account's debit and credit totals in this partition (credits as a positive sum),
+    /// exactly, up to the end of `as_of` if given: from memory, and for a wallet before the
+    /// cut of closed days, from its closed blocks too (in memory first, then archived).
+    pub fn totals(
+        &self,
+        account: &Account,
+        currency: Currency,
+        as_of: Option<Date>,
+    ) -> Result<(i128, i128), String> {
+        let balances = &self.projections.balances;
+        let kept = balances.totals(account, currency, as_of);
+        let (Account::Wallet(household), true) =
+            (account, balances.needs_closed_days(account, as_of))
+        else {
+            return Ok(kept);
+        };
+        let pending: Vec<_> = balances
+            .closed_days()
+            .iter()
+            .filter(|b| &b.household == household && b.currency == currency)
+            .map(|b| (b.number, b.days.as_slice()))
+            .collect();
+        let archived = match &self.days {
+            Some(archive) => archive.blocks(household, currency)?,
+            None => Vec::new(),
+        };
+        let archived = archived
+            .iter()
+            .filter(|(number, _)| pending.iter().all(|(n, _)| n != number))
+            .map(|(number, days)| (*number, days.as_slice()));
+        Ok(pending
+            .iter()
+            .copied()
+            .chain(archived)
+            .fold(kept, |(debits, credits), (_, days)| {
+                let (d, c) = totals_through(days, as_of);
+                (debits + d, credits + c)
+            }))
     }
 
     /// A claim of this partition, open or closed.

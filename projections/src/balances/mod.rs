@@ -11,7 +11,12 @@ use ledger::event::PaymentChannel;
 use ledger::ids::{FacilityId, HouseholdId, ProductId, SchemeId, SponsorId};
 use ledger::{Amount, Currency, Date, MoneyError};
 
+use crate::canonical::LineSum;
 use crate::keyed::Keyed;
+
+mod days;
+use days::Ledger;
+pub use days::{Day, DayBlock, totals_through};
 
 /// An account of the chart of accounts.
 #[derive(
@@ -174,91 +179,6 @@ impl Entry {
     }
 }
 
-/// What moved an account on one business date, for as-of queries: debits and credits (a
-/// positive sum) in minor units. A day whose sums would leave the `i64` range continues in a
-/// second `Day` of the same date, so the history of a busy account (premium income, a
-/// facility's payable) grows with its days, not its postings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct Day {
-    date: Date,
-    debits: i64,
-    credits: i64,
-}
-
-impl Day {
-    fn new(date: Date) -> Day {
-        Day {
-            date,
-            debits: 0,
-            credits: 0,
-        }
-    }
-
-    /// The day with `delta` added (debit positive), or None beyond the `i64` range.
-    fn plus(self, delta: i64) -> Option<Day> {
-        Some(if delta >= 0 {
-            Day {
-                debits: self.debits.checked_add(delta)?,
-                ..self
-            }
-        } else {
-            Day {
-                credits: self.credits.checked_add(delta.checked_neg()?)?,
-                ..self
-            }
-        })
-    }
-
-    fn net(&self) -> i128 {
-        i128::from(self.debits) - i128::from(self.credits)
-    }
-}
-
-/// An account's balance in one currency and what moved it, day by day (in date order).
-///
-/// The balance is an `i128` so that no history can overflow it: every movement is one
-/// event's amount, at most `ledger::bounds::AMOUNT_MAX` (< 2^60) in magnitude, and a log holds
-/// fewer than 2^64 events, so a balance, and the sum of every balance's magnitude (the trial
-/// balance's partial sums), stays below 2^124 < `i128::MAX`. Accessors that answer in
-/// [`Amount`] (an `i64`) say what they do beyond its range.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct Ledger {
-    balance: i128,
-    days: Vec<Day>,
-}
-
-impl Ledger {
-    /// Adds a posting of `delta` on `date` to its day (usually the last one: dates mostly
-    /// arrive in order; an offline batch brings earlier ones).
-    /// None (and nothing added) only for a posting of `i64::MIN`, beyond any amount.
-    fn add(&mut self, date: Date, delta: i64) -> Option<()> {
-        let at = self.days.partition_point(|d| d.date <= date);
-        let same_day = at.checked_sub(1).filter(|&i| self.days[i].date == date);
-        match same_day.and_then(|i| Some((i, self.days[i].plus(delta)?))) {
-            Some((i, day)) => self.days[i] = day,
-            None => self.days.insert(at, Day::new(date).plus(delta)?),
-        }
-        Some(())
-    }
-
-    /// Takes back a posting of `delta` on `date` just added.
-    fn take_back(&mut self, date: Date, delta: i64) {
-        let at = self.days.partition_point(|d| d.date <= date);
-        let Some(i) = at.checked_sub(1).filter(|&i| self.days[i].date == date) else {
-            return;
-        };
-        let day = &mut self.days[i];
-        if delta >= 0 {
-            day.debits = day.debits.saturating_sub(delta);
-        } else {
-            day.credits = day.credits.saturating_add(delta);
-        }
-        if day.debits == 0 && day.credits == 0 {
-            self.days.remove(i);
-        }
-    }
-}
-
 /// `value` as minor units of an [`Amount`], saturated at the `i64` bounds: for comparisons
 /// (does the wallet cover a payment of at most `AMOUNT_MAX`?), never for showing a balance.
 pub fn saturated(value: i128) -> i64 {
@@ -266,10 +186,40 @@ pub fn saturated(value: i128) -> i64 {
 }
 
 /// Account balances and their history.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+///
+/// A wallet's days before a cut leave memory at a period close
+/// ([`Balances::close_wallet_days_before`]): its balance, and its totals and as-of balances
+/// from the cut on, are still answered here; before the cut they need the closed days
+/// ([`Balances::needs_closed_days`]), which wait in `closed_days` until an archive takes them.
+/// Only wallets: a household's wallet lives in one partition, so its closed days count in
+/// the digest as owned lines, while accounts with parts in several partitions (a
+/// facility's payable, premium income) sum their days across partitions.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Balances {
     accounts: Keyed<(Account, Currency), Ledger>,
     entries: u64,
+    /// Wallet days before this date have left `accounts`.
+    wallet_days_from: Option<Date>,
+    /// The number the next block of closed days gets.
+    next_block: u64,
+    /// Blocks of closed days not yet taken by an archive.
+    closed_days: Vec<DayBlock>,
+    /// Every closed day's line, summed: the digest counts a day the same kept or closed.
+    closed_day_lines: LineSum,
+}
+
+/// The rendering the digests hash: every field but the closed days waiting for an archive,
+/// which are in `closed_day_lines` whether an archive took them or not.
+impl fmt::Debug for Balances {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Balances")
+            .field("accounts", &self.accounts)
+            .field("entries", &self.entries)
+            .field("wallet_days_from", &self.wallet_days_from)
+            .field("next_block", &self.next_block)
+            .field("closed_day_lines", &self.closed_day_lines)
+            .finish()
+    }
 }
 
 impl Balances {
@@ -309,7 +259,7 @@ impl Balances {
                 return Err(MoneyError::Overflow);
             };
             if ledger.add(entry.date, delta).is_none() {
-                if ledger.days.is_empty() {
+                if ledger.is_unused() {
                     self.accounts
                         .remove(&(p.account.clone(), p.amount.currency()));
                 }
@@ -332,7 +282,7 @@ impl Balances {
                 // It was added just before: taking it back cannot overflow.
                 ledger.balance = ledger.balance.wrapping_sub(i128::from(delta));
                 ledger.take_back(date, delta);
-                if ledger.days.is_empty() {
+                if ledger.is_unused() {
                     self.accounts.remove(&key);
                 }
             }
@@ -351,20 +301,72 @@ impl Balances {
         Amount::new(saturated(self.raw_balance(account, currency)), currency)
     }
 
-    /// The raw balance as of the end of a business date, exactly.
+    /// The raw balance as of the end of a business date, exactly, from what memory holds
+    /// (see [`Balances::totals`]).
     pub fn raw_balance_on(&self, account: &Account, currency: Currency, date: Date) -> i128 {
-        // Business dates may arrive out of order (offline batches): the days are kept in
-        // date order, whatever order they were posted in.
-        self.accounts
-            .get(&(account.clone(), currency))
-            .map_or(0, |ledger| {
-                ledger
-                    .days
-                    .iter()
-                    .take_while(|d| d.date <= date)
-                    .map(Day::net)
-                    .sum()
-            })
+        let (debits, credits) = self.totals(account, currency, Some(date));
+        debits - credits
+    }
+
+    /// Whether an account's totals up to `as_of` need the days a close took out of memory:
+    /// a wallet, as of a date before the cut.
+    pub fn needs_closed_days(&self, account: &Account, as_of: Option<Date>) -> bool {
+        matches!(account, Account::Wallet(_))
+            && as_of.is_some_and(|date| self.wallet_days_from.is_some_and(|from| date < from))
+    }
+
+    /// Closes the days of every wallet before `from` (the first day of the year before a
+    /// period close's): they leave memory as one block per wallet, for an archive. The cut
+    /// only moves forward, and every partition sees every close, so replays and partition
+    /// counts agree.
+    pub(crate) fn close_wallet_days_before(&mut self, position: u64, from: Date) {
+        if self.wallet_days_from.is_some_and(|kept| kept >= from) {
+            return;
+        }
+        self.wallet_days_from = Some(from);
+        let mut closed = Vec::new();
+        self.accounts.retain(|(account, currency), ledger| {
+            if let Account::Wallet(household) = account {
+                let days = ledger.close_before(from);
+                if !days.is_empty() {
+                    closed.push((household.clone(), *currency, days));
+                }
+            }
+            true
+        });
+        // The map's order is not the same on every run: numbered in wallet order.
+        closed.sort_by(|x, y| (&x.0, x.1.code()).cmp(&(&y.0, y.1.code())));
+        for (household, currency, days) in closed {
+            let account = Account::Wallet(household.clone());
+            for day in &days {
+                self.closed_day_lines
+                    .add(&("closed-day", &account, currency.code(), day));
+            }
+            self.closed_days.push(DayBlock {
+                number: self.next_block,
+                closed_at: position,
+                household,
+                currency,
+                days,
+            });
+            self.next_block = self.next_block.saturating_add(1);
+        }
+    }
+
+    /// The blocks of closed days not yet taken by an archive, in block order.
+    pub fn closed_days(&self) -> &[DayBlock] {
+        &self.closed_days
+    }
+
+    /// How many of [`Balances::closed_days`] closes before position `durable` made (the
+    /// first ones: closes are applied in log order).
+    pub fn closed_days_before(&self, durable: u64) -> usize {
+        self.closed_days.partition_point(|b| b.closed_at < durable)
+    }
+
+    /// Lets go of the first `count` closed day blocks: an archive took them.
+    pub fn take_closed_days(&mut self, count: usize) {
+        self.closed_days.drain(..count.min(self.closed_days.len()));
     }
 
     /// The raw balance as of the end of a business date, saturated at the `i64` bounds.
@@ -432,27 +434,24 @@ impl Balances {
     }
 
     /// An account's debit and credit totals (credits as a positive sum), exactly, up to the
-    /// end of `as_of` when given.
+    /// end of `as_of` when given, from what memory holds: whole unless
+    /// [`Balances::needs_closed_days`], else without the closed blocks'.
     pub fn totals(
         &self,
         account: &Account,
         currency: Currency,
         as_of: Option<Date>,
     ) -> (i128, i128) {
-        self.accounts
-            .get(&(account.clone(), currency))
-            .map_or((0, 0), |ledger| {
-                ledger
-                    .days
-                    .iter()
-                    .take_while(|d| as_of.is_none_or(|date| d.date <= date))
-                    .fold((0, 0), |(debits, credits), d| {
-                        (
-                            debits + i128::from(d.debits),
-                            credits + i128::from(d.credits),
-                        )
-                    })
-            })
+        let Some(ledger) = self.accounts.get(&(account.clone(), currency)) else {
+            return (0, 0);
+        };
+        // Business dates may arrive out of order (offline batches): the days are kept in
+        // date order, whatever order they were posted in.
+        let (debits, credits) = totals_through(&ledger.days, as_of);
+        if self.needs_closed_days(account, as_of) {
+            return (debits, credits);
+        }
+        (debits + ledger.closed.0, credits + ledger.closed.1)
     }
 
     /// The balances as sums ([`crate::canonical`]): an account may have parts in several
@@ -467,6 +466,8 @@ impl Balances {
             }
         }
         out.sum("entries", i128::from(self.entries));
+        // The cut follows from the closes, which the payments' lines hold.
+        out.owned_lines(&self.closed_day_lines);
     }
 
     /// The currencies that have postings.
@@ -548,6 +549,85 @@ mod tests {
             date: date.parse().unwrap(),
             ..entry(position, postings)
         }
+    }
+
+    /// A close takes wallet days before its cut out of memory, as one block per wallet with
+    /// the wallet's days in date order; other accounts keep theirs. Balances, and totals from
+    /// the cut on, are unchanged; before it, memory plus the blocks give the same totals; a
+    /// posting dated before the cut after the close is kept in memory for the next one.
+    #[test]
+    fn closing_wallet_days_keeps_every_answer() {
+        let mut b = Balances::default();
+        let clearing = Account::Clearing(PaymentChannel::Cash);
+        let pay = |b: &mut Balances, date, position, h, amount| {
+            b.post(&dated(
+                date,
+                position,
+                &[(clearing.clone(), kes(amount)), (wallet(h), kes(-amount))],
+            ))
+            .unwrap()
+        };
+        for (i, date) in ["2024-03-01", "2024-09-01", "2025-02-01"]
+            .iter()
+            .enumerate()
+        {
+            pay(&mut b, date, i as u64, "h-2", 10);
+            pay(&mut b, date, i as u64 + 10, "h-1", 100 * (i as i64 + 1));
+        }
+        let as_of = [
+            None,
+            Some("2024-02-29"),
+            Some("2024-06-01"),
+            Some("2025-03-01"),
+        ]
+        .map(|d| d.map(|d: &str| d.parse::<Date>().unwrap()));
+        let totals = |b: &Balances, h| as_of.map(|date| b.totals(&wallet(h), Currency::KES, date));
+        let (before, clearing_before) = (
+            totals(&b, "h-1"),
+            b.totals(&clearing, Currency::KES, as_of[2]),
+        );
+        let digest = crate::digest_of(&b);
+
+        b.close_wallet_days_before(50, "2025-01-01".parse().unwrap());
+        let blocks = b.closed_days().to_vec();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(
+            blocks
+                .iter()
+                .map(|x| (x.number, x.household.as_str(), x.days.len(), x.closed_at))
+                .collect::<Vec<_>>(),
+            [(0, "h-1", 2, 50), (1, "h-2", 2, 50)]
+        );
+        assert_ne!(crate::digest_of(&b), digest, "the close changed the state");
+        let closed = crate::digest_of(&b);
+        assert_eq!(
+            b.totals(&clearing, Currency::KES, as_of[2]),
+            clearing_before
+        );
+        let now = totals(&b, "h-1");
+        assert_eq!((now[0], now[3]), (before[0], before[3]));
+        assert!(b.needs_closed_days(&wallet("h-1"), as_of[2]));
+        assert!(!b.needs_closed_days(&clearing, as_of[2]));
+        let (kept, block) = (now[2], totals_through(&blocks[0].days, as_of[2]));
+        assert_eq!((kept.0 + block.0, kept.1 + block.1), before[2]);
+        assert_eq!(b.wallet(&"h-1".parse().unwrap(), Currency::KES), kes(600));
+
+        // An archive takes the blocks: the digest does not change.
+        assert_eq!(b.closed_days_before(50), 0);
+        assert_eq!(b.closed_days_before(51), 2);
+        b.take_closed_days(2);
+        assert!(b.closed_days().is_empty());
+        assert_eq!(crate::digest_of(&b), closed);
+
+        // A posting dated before the cut stays in memory; the cut does not move back.
+        pay(&mut b, "2024-05-01", 60, "h-1", 7);
+        b.close_wallet_days_before(61, "2024-01-01".parse().unwrap());
+        assert!(b.closed_days().is_empty());
+        let late = b.totals(&wallet("h-1"), Currency::KES, as_of[2]);
+        assert_eq!(late.1, 7);
+        b.close_wallet_days_before(62, "2026-01-01".parse().unwrap());
+        assert_eq!(b.closed_days()[0].number, 2);
+        assert_eq!(b.closed_days()[0].days.len(), 2, "the late day and 2025's");
     }
 
     /// As-of answers come from one sum per account and day, whatever order the dates were
