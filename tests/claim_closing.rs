@@ -171,20 +171,23 @@ fn reverse(claim: &ClaimId, on: &str) -> Command {
     }
 }
 
+fn register(household: &str, on: &str) -> Command {
+    Command::RegisterHousehold {
+        household_id: id(household),
+        scheme_id: id("ipush-ke"),
+        location_code: "LOC-1".into(),
+        socio_economic_category: String::new(),
+        registered_on: d(on),
+    }
+}
+
 async fn insured(node: &mut Node) {
     node.run(Command::PublishScheme {
         document: scheme(),
         effective_from: d("2026-01-01"),
     })
     .await;
-    node.run(Command::RegisterHousehold {
-        household_id: id("HH-1"),
-        scheme_id: id("ipush-ke"),
-        location_code: "LOC-1".into(),
-        socio_economic_category: String::new(),
-        registered_on: d("2026-01-02"),
-    })
-    .await;
+    node.run(register("HH-1", "2026-01-02")).await;
     for m in 0..3 {
         node.run(Command::EnrollMember {
             member_id: id(&format!("M-{m}")),
@@ -430,14 +433,7 @@ async fn wallet_days_before_the_cut_leave_memory_and_are_still_answered() {
     })
     .await;
     // The next batch finds the close durable: the block goes to the archive.
-    node.run(Command::RegisterHousehold {
-        household_id: id("HH-2"),
-        scheme_id: id("ipush-ke"),
-        location_code: "LOC-1".into(),
-        socio_economic_category: String::new(),
-        registered_on: d("2028-02-01"),
-    })
-    .await;
+    node.run(register("HH-2", "2028-02-01")).await;
     let wallet = projections::balances::Account::Wallet(id("HH-1"));
     {
         let state = node.svc.state().await;

@@ -46,7 +46,7 @@ impl Day {
 /// event's amount, at most `ledger::bounds::AMOUNT_MAX` (< 2^60) in magnitude, and a log holds
 /// fewer than 2^64 events, so a balance, and the sum of every balance's magnitude (the trial
 /// balance's partial sums), stays below 2^124 < `i128::MAX`. Accessors that answer in
-/// [`Amount`] (an `i64`) say what they do beyond its range.
+/// [`ledger::Amount`] (an `i64`) say what they do beyond its range.
 ///
 /// Days before a close's cut can leave `days` ([`super::Balances::close_wallet_days_before`]):
 /// their sums stay in `closed`, so the balance and totals from the cut on are still answered
