@@ -139,12 +139,16 @@ fn vaccine(member: &str, code: &str, date: &str) -> Command {
 }
 
 fn close(month: u32, last_day: u32) -> Command {
+    close_in(2026, month, last_day)
+}
+
+fn close_in(year: i32, month: u32, last_day: u32) -> Command {
     Command::ClosePaymentPeriod {
-        period_id: id(&format!("2026-{month:02}")),
+        period_id: id(&format!("{year}-{month:02}")),
         scheme_id: id("ipush-ke"),
-        starts_on: d(&format!("2026-{month:02}-01")),
-        ends_on: d(&format!("2026-{month:02}-{last_day}")),
-        closed_on: d(&format!("2026-{month:02}-{last_day}")),
+        starts_on: d(&format!("{year}-{month:02}-01")),
+        ends_on: d(&format!("{year}-{month:02}-{last_day}")),
+        closed_on: d(&format!("{year}-{month:02}-{last_day}")),
     }
 }
 
@@ -362,14 +366,7 @@ async fn a_close_lets_old_sponsor_tallies_go() {
     let mut node = Node::open(&dir.path().join("log"), &checkpoints).await;
     insured(&mut node).await;
     node.run(saving("MP-1", "2026-06-01")).await;
-    node.run(Command::ClosePaymentPeriod {
-        period_id: id("2028-01"),
-        scheme_id: id("ipush-ke"),
-        starts_on: d("2028-01-01"),
-        ends_on: d("2028-01-31"),
-        closed_on: d("2028-01-31"),
-    })
-    .await;
+    node.run(close_in(2028, 1, 31)).await;
     match node.reject(saving("MP-2", "2026-12-31")).await {
         Rejection::Invalid(field) => assert_eq!(field.field, "received_on", "{field:?}"),
         other => panic!("an old saving: {other:?}"),
@@ -424,14 +421,7 @@ async fn wallet_days_before_the_cut_leave_memory_and_are_still_answered() {
     let before = wallet_totals(&node, &dates).await;
     assert!(before[2].1 > before[1].1, "{before:?}");
 
-    node.run(Command::ClosePaymentPeriod {
-        period_id: id("2028-01"),
-        scheme_id: id("ipush-ke"),
-        starts_on: d("2028-01-01"),
-        ends_on: d("2028-01-31"),
-        closed_on: d("2028-01-31"),
-    })
-    .await;
+    node.run(close_in(2028, 1, 31)).await;
     // The next batch finds the close durable: the block goes to the archive.
     node.run(register("HH-2", "2028-02-01")).await;
     let wallet = projections::balances::Account::Wallet(id("HH-1"));
